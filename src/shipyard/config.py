@@ -1,0 +1,145 @@
+"""One typed settings object, declared once as a table.
+
+Each :class:`Setting` has a name, type, default and help. The same table feeds the
+environment variable names (``SHIPYARD_<NAME>``), the CLI's ``config show`` and the docs.
+Precedence: an explicit argument > the environment > the default. Every resolved value
+remembers where it came from (``Settings.sources``).
+
+``Settings`` is built once at the edge (CLI start, SDK first use, server start) and passed
+down; nothing below the edge reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shipyard.errors import InvalidInput
+
+__all__ = ["SETTINGS", "Setting", "Settings", "Source"]
+
+Source = Literal["argument", "env", "default"]
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected one of true/false, 1/0, yes/no, on/off")
+
+
+def _parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("expected a whole number above 0")
+    return value
+
+
+def _parse_positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("expected a number above 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value: its name, how to parse it from text, its default and help."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return f"SHIPYARD_{self.name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("tracking_uri", str, "sqlite:///./.shipyard/shipyard.db",
+            "Where runs are tracked: sqlite:///path, postgresql://user@host/db."),
+    Setting("artifact_uri", str, "./.shipyard/artifacts",
+            "Where artifact bytes are stored: a local folder."),
+    Setting("writer_queue_size", _parse_positive_int, 100_000,
+            "Most metrics waiting in the background writer; logging blocks when it is full."),
+    Setting("writer_batch_size", _parse_positive_int, 5_000,
+            "Most metrics the background writer sends in one transaction."),
+    Setting("writer_linger_seconds", _parse_positive_float, 0.05,
+            "How long the background writer waits to gather a batch after the first metric."),
+    Setting("sqlite_busy_timeout_seconds", _parse_positive_float, 60.0,
+            "How long a SQLite write waits for another process's lock before retrying."),
+    Setting("capture_git", _parse_bool, True,
+            "Record the git commit, branch, remote and dirty flag at start_run."),
+    Setting("capture_diff", _parse_bool, True,
+            "Store the uncommitted git diff as an artifact at start_run."),
+    Setting("capture_diff_max_bytes", _parse_positive_int, 5_000_000,
+            "Largest uncommitted diff stored; a larger one is cut and marked as cut."),
+    Setting("capture_packages", _parse_bool, True,
+            "Store the installed package versions as an artifact at start_run."),
+    Setting("capture_system", _parse_bool, True,
+            "Record Python version, OS, hostname, user and entry point at start_run."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build it with :meth:`Settings.resolve`."""
+
+    tracking_uri: str = _BY_NAME["tracking_uri"].default
+    artifact_uri: str = _BY_NAME["artifact_uri"].default
+    writer_queue_size: int = _BY_NAME["writer_queue_size"].default
+    writer_batch_size: int = _BY_NAME["writer_batch_size"].default
+    writer_linger_seconds: float = _BY_NAME["writer_linger_seconds"].default
+    sqlite_busy_timeout_seconds: float = _BY_NAME["sqlite_busy_timeout_seconds"].default
+    capture_git: bool = _BY_NAME["capture_git"].default
+    capture_diff: bool = _BY_NAME["capture_diff"].default
+    capture_diff_max_bytes: int = _BY_NAME["capture_diff_max_bytes"].default
+    capture_packages: bool = _BY_NAME["capture_packages"].default
+    capture_system: bool = _BY_NAME["capture_system"].default
+    sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str] | None = None, **arguments: Any) -> Settings:
+        """Resolve every setting: an argument that is not ``None`` wins, then the environment,
+        then the default. Raises :class:`~shipyard.errors.InvalidInput` naming the variable
+        when an environment value cannot be parsed."""
+        env = os.environ if env is None else env
+        unknown = set(arguments) - set(_BY_NAME)
+        if unknown:
+            raise InvalidInput(f"unknown setting(s): {', '.join(sorted(unknown))}; "
+                               f"known: {', '.join(_BY_NAME)}")
+        values: dict[str, Any] = {}
+        sources: dict[str, Source] = {}
+        for setting in SETTINGS:
+            if arguments.get(setting.name) is not None:
+                values[setting.name] = arguments[setting.name]
+                sources[setting.name] = "argument"
+            elif setting.env_var in env:
+                raw = env[setting.env_var]
+                try:
+                    values[setting.name] = setting.parse(raw)
+                except ValueError as exc:
+                    raise InvalidInput(f"{setting.env_var}={raw!r} is not valid: {exc}") from None
+                sources[setting.name] = "env"
+            else:
+                values[setting.name] = setting.default
+                sources[setting.name] = "default"
+        return cls(**values, sources=sources)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values replaced (their source becomes ``argument``)."""
+        sources = {**self.sources, **dict.fromkeys(changes, "argument")}
+        return dataclasses.replace(self, **changes, sources=sources)
+
+    def describe(self) -> list[tuple[str, Any, Source, str]]:
+        """``(name, value, source, help)`` for every setting, in table order."""
+        return [(s.name, getattr(self, s.name), self.sources.get(s.name, "default"), s.help)
+                for s in SETTINGS]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shipyard.entities.run import LifecycleStage
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs. ``experiment_id`` is a string of digits (``"0"`` is Default)."""
+
+    experiment_id: str
+    name: str
+    lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
+    creation_time: int = 0
+    last_update_time: int = 0
+    tags: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,81 @@
+"""Typed search requests: what the filter grammar is parsed into, and what stores compile."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
+
+from shipyard.entities.run import ViewType
+
+T = TypeVar("T")
+
+EntityKind = Literal["metric", "param", "tag", "attribute"]
+
+
+class Op(enum.StrEnum):
+    EQ = "="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    LIKE = "LIKE"
+    ILIKE = "ILIKE"
+    IN = "IN"
+    NOT_IN = "NOT IN"
+
+
+# Run attributes that can be filtered and ordered on, with the type of their values.
+NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
+STRING_ATTRIBUTES = frozenset({"run_id", "run_name", "status", "user_id", "source", "experiment_id",
+                               "parent_run_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """``<kind>.<key> <op> <value>``; ``value`` is a float for metrics and numeric attributes,
+    a string otherwise, and a tuple of strings for IN / NOT IN."""
+
+    kind: EntityKind
+    key: str
+    op: Op
+    value: float | str | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """A conjunction (``and``) of comparisons; empty matches every run."""
+
+    comparisons: tuple[Comparison, ...] = ()
+
+    def __iter__(self) -> Iterator[Comparison]:
+        return iter(self.comparisons)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBy:
+    kind: EntityKind
+    key: str
+    ascending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Everything a run search needs, already validated."""
+
+    experiment_ids: tuple[str, ...]
+    filter: RunFilter = field(default_factory=RunFilter)
+    view: ViewType = ViewType.ACTIVE_ONLY
+    order_by: tuple[OrderBy, ...] = ()
+    max_results: int = 1000
+    page_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results and the token for the next (``None`` on the last page)."""
+
+    items: Sequence[T]
+    next_page_token: str | None = None

@@ -1,0 +1,150 @@
+"""The one exception hierarchy of Shipyard.
+
+Every error a user can see is a :class:`ShipyardError`. Each class carries a stable
+``code`` (for scripts and the wire), the HTTP ``http_status`` the server answers with, and
+the ``exit_code`` the CLI exits with, so each of those is mapped in exactly one place::
+
+    ShipyardError                      INTERNAL_ERROR       500  exit 1
+    ├── InvalidInput                   INVALID_INPUT        400  exit 2
+    ├── NotFound                       NOT_FOUND            404  exit 3
+    ├── AlreadyExists                  ALREADY_EXISTS       409  exit 4
+    ├── Conflict                       CONFLICT             409  exit 4
+    │   └── RunNotActive               RUN_NOT_ACTIVE       409  exit 4
+    ├── PermissionDenied               PERMISSION_DENIED    403  exit 5
+    ├── SchemaOutOfDate                SCHEMA_OUT_OF_DATE   503  exit 6
+    ├── StoreUnavailable               STORE_UNAVAILABLE    503  exit 6
+    └── ArtifactCorrupted              ARTIFACT_CORRUPTED   500  exit 7
+
+Foreign exceptions (SQLAlchemy, OS errors) are translated into these at the store
+boundary; nothing above the store catches a driver error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "ArtifactCorrupted",
+    "Conflict",
+    "InvalidInput",
+    "NotFound",
+    "PermissionDenied",
+    "RunNotActive",
+    "SchemaOutOfDate",
+    "ShipyardError",
+    "StoreUnavailable",
+    "error_class_for_code",
+]
+
+
+class ShipyardError(Exception):
+    """Base of every Shipyard error; ``str(err)`` is a message meant for a person."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape of the error: ``{"error_code": ..., "message": ...}`` plus details."""
+        body: dict[str, Any] = {"error_code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInput(ShipyardError):
+    """A value given by the caller breaks a rule; the message names the value and the rule."""
+
+    code = "INVALID_INPUT"
+    http_status = 400
+    exit_code = 2
+
+
+class NotFound(ShipyardError):
+    """The named experiment, run, artifact or version does not exist."""
+
+    code = "NOT_FOUND"
+    http_status = 404
+    exit_code = 3
+
+
+class AlreadyExists(ShipyardError):
+    """Something with that unique name or id exists already."""
+
+    code = "ALREADY_EXISTS"
+    http_status = 409
+    exit_code = 4
+
+
+class Conflict(ShipyardError):
+    """The request contradicts what is stored (e.g. changing an immutable param)."""
+
+    code = "CONFLICT"
+    http_status = 409
+    exit_code = 4
+
+
+class RunNotActive(Conflict):
+    """Writing to a run that is finished, failed, killed or deleted."""
+
+    code = "RUN_NOT_ACTIVE"
+
+
+class PermissionDenied(ShipyardError):
+    """The principal may not do this."""
+
+    code = "PERMISSION_DENIED"
+    http_status = 403
+    exit_code = 5
+
+
+class SchemaOutOfDate(ShipyardError):
+    """The database was created by an older Shipyard; ``shipyard db upgrade`` migrates it."""
+
+    code = "SCHEMA_OUT_OF_DATE"
+    http_status = 503
+    exit_code = 6
+
+
+class StoreUnavailable(ShipyardError):
+    """The tracking database cannot be reached or stayed busy past the retry budget."""
+
+    code = "STORE_UNAVAILABLE"
+    http_status = 503
+    exit_code = 6
+
+
+class ArtifactCorrupted(ShipyardError):
+    """A stored artifact's bytes no longer match the digest recorded when it was logged."""
+
+    code = "ARTIFACT_CORRUPTED"
+    http_status = 500
+    exit_code = 7
+
+
+_BY_CODE: dict[str, type[ShipyardError]] = {
+    cls.code: cls
+    for cls in (
+        ShipyardError,
+        InvalidInput,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        RunNotActive,
+        PermissionDenied,
+        SchemaOutOfDate,
+        StoreUnavailable,
+        ArtifactCorrupted,
+    )
+}
+
+
+def error_class_for_code(code: str) -> type[ShipyardError]:
+    """The class for a wire ``error_code`` (unknown codes map to :class:`ShipyardError`)."""
+    return _BY_CODE.get(code, ShipyardError)

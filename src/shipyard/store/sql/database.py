@@ -1,0 +1,66 @@
+"""One database handle shared by the aggregate stores: transactions and error translation.
+
+Driver exceptions never leave this module's context managers: they become
+:mod:`shipyard.errors` here, in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+
+from shipyard.errors import ShipyardError, StoreUnavailable
+from shipyard.store.sql.engine import WRITE, create_engine, is_memory_sqlite
+
+
+class Database:
+    def __init__(self, url: URL, *, busy_timeout_seconds: float = 60.0) -> None:
+        self.url = url
+        self.engine = create_engine(url, busy_timeout_seconds=busy_timeout_seconds)
+        self._write_engine = self.engine.execution_options(**{WRITE: True})
+        self.dialect = url.get_backend_name()
+        # An in-memory SQLite database is a single shared connection: one transaction at a time.
+        self._lock: contextlib.AbstractContextManager[object] = (
+            threading.RLock() if is_memory_sqlite(url) else contextlib.nullcontext()
+        )
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self._lock, translate_errors(self.display_url), self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A transaction that holds the write lock from its start (SQLite: BEGIN IMMEDIATE)."""
+        with self._lock, translate_errors(self.display_url), self._write_engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextlib.contextmanager
+def translate_errors(where: str) -> Iterator[None]:
+    try:
+        yield
+    except ShipyardError:
+        raise
+    except sa_exc.OperationalError as exc:
+        text = str(exc.orig)
+        if "locked" in text or "busy" in text:
+            raise StoreUnavailable(
+                f"the database {where} stayed locked by other writers past the busy timeout; "
+                "retry, or raise SHIPYARD_SQLITE_BUSY_TIMEOUT_SECONDS"
+            ) from exc
+        raise StoreUnavailable(f"cannot use the database {where}: {text.strip()}") from exc
+    except sa_exc.InterfaceError as exc:
+        raise StoreUnavailable(f"cannot reach the database {where}: {exc.orig}") from exc

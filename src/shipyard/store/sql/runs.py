@@ -1,0 +1,225 @@
+"""RunStore on SQL: runs, their params and tags, and search."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from shipyard.entities import (
+    LifecycleStage,
+    Metric,
+    Page,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunQuery,
+    RunStatus,
+    RunTag,
+)
+from shipyard.errors import Conflict, InvalidInput, NotFound, RunNotActive
+from shipyard.store.sql.database import Database
+from shipyard.store.sql.experiments import experiment_pk
+from shipyard.store.sql.search import compile_run_search, encode_page_token
+from shipyard.store.sql.tables import experiments, latest_metrics, params, run_tags, runs
+from shipyard.store.sql.upsert import upsert
+
+# Children of many runs are loaded with IN (...) lists of at most this many ids.
+_CHUNK = 500
+
+
+def require_run(conn: sa.Connection, run_id: str, *, writable: bool = True, running: bool = False) -> None:
+    """Raise ``NotFound`` unless the run exists; with ``writable``, ``RunNotActive`` when it is
+    deleted; with ``running``, also when it is no longer RUNNING."""
+    row = conn.execute(sa.select(runs.c.status, runs.c.lifecycle_stage)
+                       .where(runs.c.run_id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run '{run_id}' does not exist")
+    if writable and row.lifecycle_stage == LifecycleStage.DELETED.value:
+        raise RunNotActive(f"run '{run_id}' is deleted; restore it before writing to it")
+    if running and row.status != RunStatus.RUNNING.value:
+        raise RunNotActive(
+            f"run '{run_id}' is {row.status}; params and metrics can only be logged to a RUNNING run "
+            "(start a new run, or resume this one with start_run(run_id=...))")
+
+
+def _info(row: Any) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_id, experiment_id=str(row.experiment_id), run_name=row.name,
+        status=RunStatus(row.status), start_time=row.start_time, end_time=row.end_time,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage), parent_run_id=row.parent_run_id,
+        user_id=row.user_id, source=row.source)
+
+
+def load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
+    """Runs with their params, tags and latest metrics, in three queries per chunk of ids."""
+    run_params: dict[str, dict[str, str]] = {}
+    tags: dict[str, dict[str, str]] = {}
+    latest: dict[str, dict[str, Metric]] = {}
+    ids = [r.run_id for r in rows]
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        for run_id, key, value in conn.execute(
+                sa.select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))):
+            run_params.setdefault(run_id, {})[key] = value
+        for run_id, key, value in conn.execute(
+                sa.select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
+                .where(run_tags.c.run_id.in_(chunk))):
+            tags.setdefault(run_id, {})[key] = value
+        for run_id, key, value, step, ts in conn.execute(
+                sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value,
+                          latest_metrics.c.step, latest_metrics.c.timestamp)
+                .where(latest_metrics.c.run_id.in_(chunk))):
+            latest.setdefault(run_id, {})[key] = Metric(key, float("nan") if value is None else value,
+                                                        step, ts)
+    out = []
+    for row in rows:
+        run_latest = latest.get(row.run_id, {})
+        out.append(Run(_info(row), RunData(
+            params=run_params.get(row.run_id, {}), tags=tags.get(row.run_id, {}),
+            metrics={k: m.value for k, m in run_latest.items()}, latest_metrics=run_latest)))
+    return out
+
+
+class SqlRunStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str,
+        start_time: int,
+        user_id: str = "",
+        source: str = "",
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Run:
+        pk = experiment_pk(experiment_id)
+        run_id = uuid.uuid4().hex
+        with self._db.write() as conn:
+            stage = conn.execute(sa.select(experiments.c.lifecycle_stage)
+                                 .where(experiments.c.experiment_id == pk)).scalar()
+            if stage is None:
+                raise NotFound(f"experiment '{experiment_id}' does not exist")
+            if stage == LifecycleStage.DELETED.value:
+                raise RunNotActive(f"experiment '{experiment_id}' is deleted; restore it to add runs")
+            if parent_run_id is not None:
+                found = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == parent_run_id)).first()
+                if found is None:
+                    raise NotFound(f"parent run '{parent_run_id}' does not exist")
+            conn.execute(runs.insert().values(
+                run_id=run_id, experiment_id=pk, name=run_name, status=RunStatus.RUNNING.value,
+                start_time=start_time, end_time=None, lifecycle_stage=LifecycleStage.ACTIVE.value,
+                parent_run_id=parent_run_id, user_id=user_id, source=source))
+            if tags:
+                conn.execute(run_tags.insert(),
+                             [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+        info = RunInfo(run_id=run_id, experiment_id=str(pk), run_name=run_name, status=RunStatus.RUNNING,
+                       start_time=start_time, parent_run_id=parent_run_id, user_id=user_id, source=source)
+        return Run(info, RunData(tags=dict(tags or {})))
+
+    def get(self, run_id: str) -> Run:
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None:
+                raise NotFound(f"run '{run_id}' does not exist")
+            return load_runs(conn, [row])[0]
+
+    def update(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = RunStatus(status).value
+        if end_time is not None:
+            values["end_time"] = end_time
+        if run_name is not None:
+            values["name"] = run_name
+        with self._db.write() as conn:
+            if values:
+                changed = conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values)).rowcount
+            else:
+                changed = conn.execute(sa.select(sa.func.count()).where(runs.c.run_id == run_id)).scalar()
+            if not changed:
+                raise NotFound(f"run '{run_id}' does not exist")
+            return _info(conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one())
+
+    def delete(self, run_id: str) -> None:
+        self._set_stage(run_id, LifecycleStage.DELETED, int(time.time() * 1000))
+
+    def restore(self, run_id: str) -> None:
+        self._set_stage(run_id, LifecycleStage.ACTIVE, None)
+
+    def _set_stage(self, run_id: str, stage: LifecycleStage, deleted_time: int | None) -> None:
+        with self._db.write() as conn:
+            changed = conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                lifecycle_stage=stage.value, deleted_time=deleted_time)).rowcount
+        if not changed:
+            raise NotFound(f"run '{run_id}' does not exist")
+
+    def log_params(self, run_id: str, params_: Sequence[Param]) -> None:
+        wanted = _unique(run_id, params_)
+        if not wanted:
+            return
+        with self._db.write() as conn:
+            require_run(conn, run_id, running=True)
+            existing = dict(conn.execute(
+                sa.select(params.c.key, params.c.value)
+                .where(params.c.run_id == run_id, params.c.key.in_(list(wanted)))).all())
+            for key, value in wanted.items():
+                if key in existing and existing[key] != value:
+                    raise Conflict(
+                        f"param {key!r} of run '{run_id}' is already {existing[key]!r}; it cannot change "
+                        f"to {value!r} (params are immutable: use a new key, or a new run)",
+                        key=key, old_value=existing[key], new_value=value)
+            new = [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
+            if new:
+                conn.execute(params.insert(), new)
+
+    def set_tags(self, run_id: str, tags: Sequence[RunTag]) -> None:
+        if not tags:
+            return
+        rows = {t.key: {"run_id": run_id, "key": t.key, "value": t.value} for t in tags}
+        with self._db.write() as conn:
+            require_run(conn, run_id)
+            upsert(conn, run_tags, list(rows.values()), keys=("run_id", "key"))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._db.write() as conn:
+            require_run(conn, run_id)
+            deleted = conn.execute(run_tags.delete().where(run_tags.c.run_id == run_id,
+                                                           run_tags.c.key == key)).rowcount
+        if not deleted:
+            raise NotFound(f"run '{run_id}' has no tag {key!r}")
+
+    def search(self, query: RunQuery) -> Page[Run]:
+        if not query.experiment_ids:
+            return Page([])
+        stmt, offset = compile_run_search(query)
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
+            more = len(rows) > query.max_results
+            found = load_runs(conn, rows[:query.max_results])
+        token = encode_page_token(offset + query.max_results) if more else None
+        return Page(found, token)
+
+
+def _unique(run_id: str, params_: Iterable[Param]) -> dict[str, str]:
+    wanted: dict[str, str] = {}
+    for p in params_:
+        if p.key in wanted and wanted[p.key] != p.value:
+            raise InvalidInput(f"param {p.key!r} is given twice for run '{run_id}' with different values "
+                               f"{wanted[p.key]!r} and {p.value!r}")
+        wanted[p.key] = p.value
+    return wanted

@@ -1,0 +1,44 @@
+"""SqlStore: the Store on SQLite (embedded default, and ``:memory:``) and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shipyard.store.sql.database import Database
+from shipyard.store.sql.engine import is_memory_sqlite, normalize_url
+from shipyard.store.sql.experiments import SqlExperimentStore
+from shipyard.store.sql.metrics import SqlMetricStore
+from shipyard.store.sql.runs import SqlRunStore
+from shipyard.store.sql.schema import ensure_schema
+
+
+class SqlStore:
+    """Open (and for an empty database, create) a tracking store at ``uri``.
+
+    Raises ``SchemaOutOfDate`` for a database written by an older Shipyard, and
+    ``StoreUnavailable`` when the database cannot be reached.
+    """
+
+    def __init__(self, uri: str, *, busy_timeout_seconds: float = 60.0) -> None:
+        url = normalize_url(uri)
+        if url.get_backend_name() == "sqlite" and not is_memory_sqlite(url):
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.db = Database(url, busy_timeout_seconds=busy_timeout_seconds)
+        try:
+            ensure_schema(self.db)
+        except BaseException:
+            self.db.dispose()
+            raise
+        self.experiments = SqlExperimentStore(self.db)
+        self.runs = SqlRunStore(self.db)
+        self.metrics = SqlMetricStore(self.db)
+
+    @property
+    def uri(self) -> str:
+        return self.db.display_url
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.uri!r})"

@@ -1,0 +1,31 @@
+"""INSERT ... ON CONFLICT DO UPDATE for the dialects we support (same construct in both)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keys: Sequence[str],
+    where: Any = None,
+) -> None:
+    """Insert ``rows``; where a row with the same ``keys`` exists, overwrite its other columns
+    (only where ``where`` holds, if given; ``where`` may refer to ``excluded``)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    stmt = insert(table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    where_clause = where(table, stmt.excluded) if callable(where) else None
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates, where=where_clause),
+                 list(rows))

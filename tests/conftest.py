@@ -1,0 +1,40 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+POSTGRES_ADMIN_URI = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end.
+
+    Skips when no server answers, except under CI (``CI=true``), where it fails: the
+    PostgreSQL half of the contract suite must run there.
+    """
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URI.replace("postgresql://", "postgresql+psycopg://", 1),
+                             isolation_level="AUTOCOMMIT")
+    name = f"shipyard_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        reason = f"no PostgreSQL server answers at {POSTGRES_ADMIN_URI}: {exc.orig}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (under CI the PostgreSQL tests must run)")
+        pytest.skip(reason)
+    try:
+        yield POSTGRES_ADMIN_URI.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

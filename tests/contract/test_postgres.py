@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shipyard.store.sql import SqlStore
+from tests.contract.suite import StoreContract
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgresStore(StoreContract):
+    __test__ = True
+
+    @pytest.fixture
+    def store(self, postgres_uri: str) -> Iterator[SqlStore]:
+        store = SqlStore(postgres_uri)
+        yield store
+        store.close()
