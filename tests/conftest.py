@@ -38,3 +38,30 @@ def postgres_uri() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def tracking_uri(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'store' / 'shipyard.db'}"
+
+
+@pytest.fixture
+def fluent(tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The fluent SDK pointed at a fresh SQLite store; state is reset afterwards."""
+    import shipyard
+    from shipyard.tracking import fluent as fluent_module
+
+    monkeypatch.setenv("SHIPYARD_CAPTURE_PACKAGES", "false")
+    fluent_module._reset_for_tests()
+    shipyard.set_tracking_uri(tracking_uri)
+    yield tracking_uri
+    fluent_module._reset_for_tests()
+
+
+@pytest.fixture
+def client(tracking_uri: str) -> Iterator[shipyard.Client]:  # noqa: F821
+    import shipyard
+
+    c = shipyard.Client(tracking_uri=tracking_uri)
+    yield c
+    c.close()

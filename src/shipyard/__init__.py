@@ -1,1 +1,75 @@
-"""Shipyard."""
+"""Shipyard: track, version, register, deploy and monitor machine-learning models.
+
+The public SDK. Everything here is re-exported from the modules that own it; importing
+``shipyard`` stays light (no SQLAlchemy, numpy or pandas until first use).
+"""
+
+from shipyard._version import __version__
+from shipyard.config import Settings
+from shipyard.tracking.client import Client
+from shipyard.tracking.fluent import (
+    ActiveRun,
+    active_run,
+    create_experiment,
+    delete_tag,
+    download_artifacts,
+    end_run,
+    flush,
+    get_experiment,
+    get_experiment_by_name,
+    get_metric_history,
+    get_run,
+    get_tracking_uri,
+    list_artifacts,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    search_runs,
+    seed_everything,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+
+__all__ = [
+    "ActiveRun",
+    "Client",
+    "Settings",
+    "__version__",
+    "active_run",
+    "create_experiment",
+    "delete_tag",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_metric_history",
+    "get_run",
+    "get_tracking_uri",
+    "list_artifacts",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "seed_everything",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

@@ -91,3 +91,19 @@ def alembic_config(conn: sa.Connection):
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
     return config
+
+
+def upgrade_database(uri: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Open the database at ``uri`` without checking its revision and migrate it. A database
+    Shipyard never touched is created at the newest schema. Returns (before, after)."""
+    from shipyard.store.sql.engine import normalize_url
+
+    db = Database(normalize_url(uri))
+    try:
+        before = current_revision(db)
+        if before is None:
+            _create(db)
+            return None, current_revision(db)
+        return upgrade(db, revision)
+    finally:
+        db.dispose()

@@ -1,0 +1,62 @@
+"""The one rule for artifact paths.
+
+An artifact path arrives from a user (SDK argument, CLI flag, URL segment) and ends up as part
+of a storage key and, on download, of a local file name. It is made safe here, once, in a fixed
+order: **decode** percent-escapes once, **canonicalise** (drop empty and ``.`` segments), then
+**validate**. Validating last means no later step can turn an accepted path into a dangerous one.
+
+The result is always ``/``-separated, relative, free of ``..``, and a fixed point of this
+function (``normalize_artifact_path(p) == p`` for every result ``p``). That last property is why
+a percent-escape left over after the one decode is rejected: otherwise a listed path handed
+back to ``open`` would be decoded a second time and name a different file.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import unquote
+
+from shipyard.errors import InvalidInput
+
+__all__ = ["normalize_artifact_path"]
+
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _reject(path: str, rule: str) -> InvalidInput:
+    return InvalidInput(f"invalid artifact path {path!r}: {rule}", path=path, rule=rule)
+
+
+def normalize_artifact_path(path: str, *, allow_root: bool = False) -> str:
+    """Return the canonical form of ``path`` (``"./a//b/"`` -> ``"a/b"``).
+
+    Raises ``InvalidInput`` naming the path and the rule it breaks: absolute paths (``/x``,
+    ``C:\\x``, ``C:x``, ``\\\\server``), a ``..`` segment, a backslash, a NUL or other control
+    character, a percent-escape that survives one decode (double encoding), or an empty result
+    unless ``allow_root`` (then ``""`` means the run's root folder).
+    """
+    if not isinstance(path, str):
+        raise InvalidInput(f"invalid artifact path {path!r}: must be a string", path=repr(path))
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise _reject(path, "percent-escapes must decode to UTF-8") from None
+    if _ESCAPE.search(decoded):
+        raise _reject(path, "percent-escapes are decoded once; double encoding is not allowed")
+    if any(unicodedata.category(ch) == "Cc" for ch in decoded):
+        raise _reject(path, "control characters (including NUL) are not allowed")
+    if "\\" in decoded:
+        raise _reject(path, "backslashes are not allowed; use '/' to separate folders")
+    if decoded.startswith("/"):
+        raise _reject(path, "must be relative (no leading '/')")
+    segments = [seg for seg in decoded.split("/") if seg not in ("", ".")]
+    if ".." in segments:
+        raise _reject(path, "'..' segments are not allowed")
+    result = "/".join(segments)
+    if _DRIVE.match(result):
+        raise _reject(path, "must be relative (no drive letter such as 'C:')")
+    if not result and not allow_root:
+        raise _reject(path, "must name a file or folder (empty path)")
+    return result

@@ -1,0 +1,395 @@
+"""The tracking API with explicit ids: experiments, runs, params, metrics, tags, artifacts.
+
+``Client`` is the domain entry point shared by the fluent SDK (``shipyard.log_metric``...),
+the CLI and the server: it checks the shape rules (:mod:`shipyard.tracking.validation`),
+then calls the Store and the ArtifactStore it was given. Metrics go through the batched
+background writer; everything else is written before the call returns.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from shipyard.artifacts.protocol import ArtifactStore
+from shipyard.config import Settings
+from shipyard.entities import (
+    ArtifactEntry,
+    Experiment,
+    Metric,
+    Param,
+    Run,
+    RunInfo,
+    RunQuery,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from shipyard.errors import InvalidInput, NotFound, RunNotActive
+from shipyard.store.protocol import Store
+from shipyard.tracking import validation as rules
+from shipyard.tracking.names import generate_run_name
+from shipyard.tracking.paged import PagedList
+from shipyard.tracking.writer import MetricWriter
+
+__all__ = ["Client"]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def default_artifact_uri(settings: Settings) -> str:
+    """Artifacts live beside an SQLite database unless an artifact URI was configured, so
+    ``sqlite:///some/dir/shipyard.db`` keeps its artifacts in ``some/dir/artifacts``."""
+    if settings.sources.get("artifact_uri", "default") != "default":
+        return settings.artifact_uri
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///") and ":memory:" not in uri and uri != "sqlite://":
+        return str(Path(uri[len("sqlite:///"):]).expanduser().parent / "artifacts")
+    return settings.artifact_uri
+
+
+class Client:
+    """Tracking with explicit experiment and run ids.
+
+    ``Client()`` uses the configured tracking URI (``SHIPYARD_TRACKING_URI``, default
+    ``sqlite:///./.shipyard/shipyard.db``); pass ``tracking_uri``/``artifact_uri`` to choose,
+    or a ready ``store``/``artifact_store`` (tests, the server).
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        artifact_uri: str | None = None,
+        *,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        artifact_store: ArtifactStore | None = None,
+    ) -> None:
+        base = settings or Settings.resolve()
+        overrides = {k: v for k, v in (("tracking_uri", tracking_uri), ("artifact_uri", artifact_uri)) if v}
+        self.settings = base.replace(**overrides) if overrides else base
+        self._store = store
+        self._artifacts = artifact_store
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._writer = MetricWriter(
+            self._write_metrics, queue_size=self.settings.writer_queue_size,
+            batch_size=self.settings.writer_batch_size, linger=self.settings.writer_linger_seconds)
+
+    # -- backends, opened on first use -------------------------------------------------
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from shipyard.store.registry import open_store
+
+                    options = {}
+                    if self.settings.tracking_uri.startswith("sqlite"):
+                        options["busy_timeout_seconds"] = self.settings.sqlite_busy_timeout_seconds
+                    self._store = open_store(self.settings.tracking_uri, **options)
+        return self._store
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        if self._artifacts is None:
+            with self._lock:
+                if self._artifacts is None:
+                    from shipyard.artifacts import open_artifact_store
+
+                    self._artifacts = open_artifact_store(default_artifact_uri(self.settings))
+        return self._artifacts
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.settings.tracking_uri
+
+    def _write_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        self.store.metrics.log(run_id, metrics)
+
+    def flush(self) -> None:
+        """Wait until every metric logged so far is written; raise a write failure if any."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flush metrics and release the database connections."""
+        try:
+            self._writer.close()
+        finally:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- experiments -------------------------------------------------------------------
+    def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None) -> str:
+        """Create an experiment and return its id. Raises ``AlreadyExists``."""
+        rules.check_name("experiment name", name)
+        return self.store.experiments.create(name, self._tags(tags)).experiment_id
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.experiments.get(str(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.experiments.get_by_name(name)
+
+    def resolve_experiment(self, id_or_name: str) -> Experiment:
+        """An experiment by id, or else by name. Raises ``NotFound`` naming what was given."""
+        found = self.store.experiments.get_by_name(id_or_name)
+        if found is not None:
+            return found
+        try:
+            return self.store.experiments.get(id_or_name)
+        except NotFound:
+            raise NotFound(f"no experiment has the id or name {id_or_name!r}") from None
+
+    def search_experiments(self, view: ViewType = ViewType.ACTIVE_ONLY) -> list[Experiment]:
+        return self.store.experiments.list(ViewType(view))
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
+        rules.check_name("experiment name", new_name)
+        return self.store.experiments.rename(str(experiment_id), new_name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.store.experiments.delete(str(experiment_id))
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.store.experiments.restore(str(experiment_id))
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        self.store.experiments.set_tags(str(experiment_id), self._tags({key: value}))
+
+    # -- runs --------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        run_name: str | None = None,
+        *,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        user_id: str = "",
+        source: str = "",
+    ) -> Run:
+        """Create a RUNNING run. Raises ``NotFound`` for an unknown experiment or parent."""
+        name = rules.check_name("run name", run_name, rules.MAX_RUN_NAME_LENGTH) if run_name is not None \
+            else generate_run_name()
+        run = self.store.runs.create(
+            str(experiment_id), run_name=name, start_time=start_time or _now_ms(), user_id=user_id,
+            source=source, parent_run_id=parent_run_id, tags=self._tags(tags))
+        self._running.add(run.info.run_id)
+        return run
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with params, tags and latest metrics (pending metrics are written first)."""
+        self.flush()
+        return self.store.runs.get(run_id)
+
+    def update_run(self, run_id: str, *, status: RunStatus | str | None = None,
+                   run_name: str | None = None, end_time: int | None = None) -> RunInfo:
+        if run_name is not None:
+            rules.check_name("run name", run_name, rules.MAX_RUN_NAME_LENGTH)
+        new_status = self._status(status) if status is not None else None
+        if new_status is not None and new_status.is_terminal:
+            self.flush()  # metrics logged before the end belong to the run
+            self._running.discard(run_id)
+        elif new_status is RunStatus.RUNNING:
+            self._running.add(run_id)
+        return self.store.runs.update(run_id, status=new_status, run_name=run_name, end_time=end_time)
+
+    def set_terminated(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED,
+                       end_time: int | None = None) -> RunInfo:
+        """End a run: write its pending metrics, then set its status and end time."""
+        new_status = self._status(status)
+        if not new_status.is_terminal:
+            raise InvalidInput(f"a run ends as FINISHED, FAILED or KILLED, not {new_status.value}")
+        return self.update_run(run_id, status=new_status, end_time=end_time or _now_ms())
+
+    def delete_run(self, run_id: str) -> None:
+        self._running.discard(run_id)
+        self.store.runs.delete(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self.store.runs.restore(run_id)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | str,
+        filter_string: str | None = "",
+        run_view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """Runs matching an MLflow-style filter, e.g. ``metrics.loss < 0.3 and params.depth = '6'``.
+        The result is a list with ``.token`` for the next page (``None`` on the last)."""
+        from shipyard.filters import parse_filter, parse_order_by
+
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        if not isinstance(max_results, int) or not 1 <= max_results <= 50_000:
+            raise InvalidInput(f"max_results must be a whole number from 1 to 50000, got {max_results!r}")
+        query = RunQuery(tuple(str(e) for e in experiment_ids), parse_filter(filter_string),
+                         ViewType(run_view_type), parse_order_by(order_by), max_results, page_token)
+        self.flush()
+        page = self.store.runs.search(query)
+        return PagedList(page.items, page.next_page_token)
+
+    # -- params, tags, metrics ---------------------------------------------------------
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.log_params(run_id, {key: value})
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Params are immutable: re-logging a key with another value raises ``Conflict``."""
+        self._writer.raise_pending()
+        self.store.runs.log_params(run_id, self._params(params))
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.set_tags(run_id, {key: value})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self._writer.raise_pending()
+        self.store.runs.set_tags(run_id, [RunTag(k, v) for k, v in self._tags(tags).items()])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.store.runs.delete_tag(run_id, key)
+
+    def log_metric(self, run_id: str, key: str, value: Any, step: int | None = None,
+                   timestamp: int | None = None) -> None:
+        """Queue one metric value; it is written in the background (see :meth:`flush`)."""
+        rules.check_metric_key(key)
+        metric = Metric(key, rules.metric_value(key, value), rules.metric_step(key, step),
+                        timestamp if timestamp is not None else int(time.time() * 1000))
+        if run_id not in self._running:
+            self._require_running(run_id)
+        self._writer.put(run_id, metric)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, Any], step: int | None = None,
+                    timestamp: int | None = None) -> None:
+        """Queue several metric values taken at the same step."""
+        ts = timestamp if timestamp is not None else int(time.time() * 1000)
+        batch = [Metric(rules.check_metric_key(k), rules.metric_value(k, v), rules.metric_step(k, step), ts)
+                 for k, v in metrics.items()]
+        if run_id not in self._running:
+            self._require_running(run_id)
+        self._writer.put_many(run_id, batch)
+
+    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
+                  tags: Sequence[RunTag] = ()) -> None:
+        """Write metrics, params and tags now, each kind in one transaction."""
+        for m in metrics:
+            rules.check_metric_key(m.key)
+        self._writer.raise_pending()
+        if params:
+            self.store.runs.log_params(run_id, self._params({p.key: p.value for p in params}))
+        if tags:
+            self.store.runs.set_tags(run_id, [RunTag(k, v) for k, v in
+                                              self._tags({t.key: t.value for t in tags}).items()])
+        if metrics:
+            self.store.metrics.log(run_id, [m if type(m.value) is float else
+                                            Metric(m.key, rules.metric_value(m.key, m.value), m.step,
+                                                   m.timestamp) for m in metrics])
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        self.flush()
+        return self.store.metrics.history(run_id, key)
+
+    # -- artifacts ---------------------------------------------------------------------
+    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],
+                     artifact_path: str | None = None) -> ArtifactEntry:
+        """Store a file as ``<artifact_path>/<file name>`` of the run."""
+        path = Path(local_path)
+        if not path.is_file():
+            raise InvalidInput(f"cannot log artifact {str(local_path)!r}: no such file "
+                               "(use log_artifacts for a folder)")
+        self._require_exists(run_id)
+        return self.artifacts.log_file(run_id, path, _join(artifact_path, path.name))
+
+    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str],
+                      artifact_path: str | None = None) -> list[ArtifactEntry]:
+        """Store every file below ``local_dir`` under ``artifact_path``, keeping the layout."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidInput(f"cannot log artifacts from {str(local_dir)!r}: no such folder")
+        self._require_exists(run_id)
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        return [self.artifacts.log_file(run_id, f, _join(artifact_path, f.relative_to(root).as_posix()))
+                for f in files]
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> ArtifactEntry:
+        self._require_exists(run_id)
+        return self.artifacts.log_bytes(run_id, text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str) -> ArtifactEntry:
+        """Store a dict as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+        else:
+            text = json.dumps(dictionary, indent=2, default=str)
+        return self.log_text(run_id, text, artifact_file)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> ArtifactEntry:
+        """Store a matplotlib figure, in the format its extension names (png, svg, pdf...)."""
+        if not hasattr(figure, "savefig"):
+            raise InvalidInput(f"log_figure takes a matplotlib Figure, got {type(figure).__name__}")
+        fmt = Path(artifact_file).suffix.lstrip(".").lower() or "png"
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=fmt)
+        self._require_exists(run_id)
+        return self.artifacts.log_bytes(run_id, buffer.getvalue(), artifact_file)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
+        self._require_exists(run_id)
+        return self.artifacts.list(run_id, path or "")
+
+    def download_artifacts(self, run_id: str, path: str = "",
+                           dst_path: str | os.PathLike[str] | None = None) -> Path:
+        """Download a file or folder (``""`` = all) into ``dst_path`` (default: a new temp folder)."""
+        import tempfile
+
+        self._require_exists(run_id)
+        dest = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="shipyard-"))
+        dest.mkdir(parents=True, exist_ok=True)
+        return self.artifacts.download(run_id, path or "", dest)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _require_running(self, run_id: str) -> None:
+        info = self.store.runs.get(run_id).info
+        if info.lifecycle_stage.value == "deleted" or info.status is not RunStatus.RUNNING:
+            state = "deleted" if info.lifecycle_stage.value == "deleted" else info.status.value
+            raise RunNotActive(f"run '{run_id}' is {state}; metrics can only be logged to a RUNNING run")
+        self._running.add(run_id)
+
+    def _require_exists(self, run_id: str) -> None:
+        if run_id not in self._running:
+            self.store.runs.get(run_id)
+
+    @staticmethod
+    def _status(status: RunStatus | str) -> RunStatus:
+        try:
+            return RunStatus(str(status).upper())
+        except ValueError:
+            raise InvalidInput(f"unknown run status {status!r}; one of "
+                               f"{', '.join(s.value for s in RunStatus)}") from None
+
+    @staticmethod
+    def _params(params: Mapping[str, Any]) -> list[Param]:
+        return [Param(rules.check_key("param", k), rules.param_value(k, v)) for k, v in params.items()]
+
+    @staticmethod
+    def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+        return {rules.check_key("tag", k): rules.tag_value(k, v) for k, v in (tags or {}).items()}
+
+
+def _join(prefix: str | None, name: str) -> str:
+    return f"{prefix.rstrip('/')}/{name}" if prefix else name
+

@@ -1,0 +1,399 @@
+"""The fluent tracking SDK: ``shipyard.start_run()``, ``shipyard.log_metric(...)``...
+
+Names and behaviour follow MLflow's fluent API so its users feel at home. One process-wide
+:class:`~shipyard.tracking.client.Client` is built on first use from the configured
+settings; each thread has its own stack of active runs (nested runs push onto it).
+Logging without an active run starts one, as MLflow does. At interpreter exit, pending
+metrics are written and runs still active are ended (FAILED when the program died of an
+uncaught exception, FINISHED otherwise).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from shipyard.config import Settings
+from shipyard.entities import ArtifactEntry, Experiment, Metric, Run, RunStatus, ViewType
+from shipyard.errors import InvalidInput, RunNotActive
+from shipyard.tracking.client import Client
+
+ERROR_TAG = "shipyard.error"
+ERROR_ARTIFACT = "_shipyard/error.txt"
+DEFAULT_EXPERIMENT_ID = "0"
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tracking_uri: str | None = None
+        self.experiment_id: str | None = None
+        self.client: Client | None = None
+        self.seed: int | None = None
+        self.local = threading.local()
+        self.stacks: list[list[ActiveRun]] = []
+
+
+_state = _State()
+
+
+class ActiveRun:
+    """The run started by :func:`start_run`; as a context manager it ends the run on exit,
+    FAILED (with the error recorded) when the block raised."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def info(self):
+        return self._run.info
+
+    @property
+    def data(self):
+        return self._run.data
+
+    @property
+    def run_id(self) -> str:
+        return self._run.info.run_id
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.run_id} name={self.info.run_name!r}>"
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            _end(self, RunStatus.FINISHED)
+        elif isinstance(exc, KeyboardInterrupt):
+            _end(self, RunStatus.KILLED)
+        else:
+            _record_error(self.run_id, exc)
+            _end(self, RunStatus.FAILED)
+
+
+# -- configuration ---------------------------------------------------------------------
+def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+    """Track to ``uri`` from now on (``sqlite:///path.db``, ``postgresql://...``, or a folder)."""
+    text = str(uri)
+    if "://" not in text:  # a bare folder, like MLflow's ./mlruns
+        text = f"sqlite:///{Path(text).expanduser() / 'shipyard.db'}"
+    with _state.lock:
+        old, _state.client = _state.client, None
+        _state.tracking_uri = text
+        _state.experiment_id = None
+    if old is not None:
+        old.close()
+
+
+def get_tracking_uri() -> str:
+    return _client().tracking_uri
+
+
+def _client() -> Client:
+    client = _state.client
+    if client is None:
+        with _state.lock:
+            if _state.client is None:
+                _state.client = Client(settings=Settings.resolve(tracking_uri=_state.tracking_uri))
+            client = _state.client
+    return client
+
+
+def _stack() -> list[ActiveRun]:
+    stack = getattr(_state.local, "stack", None)
+    if stack is None:
+        stack = _state.local.stack = []
+        with _state.lock:
+            _state.stacks.append(stack)
+    return stack
+
+
+# -- experiments -----------------------------------------------------------------------
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Make an experiment the active one (created when the name is new)."""
+    client = _client()
+    if (experiment_name is None) == (experiment_id is None):
+        raise InvalidInput("set_experiment takes exactly one of experiment_name or experiment_id")
+    if experiment_id is not None:
+        experiment = client.get_experiment(str(experiment_id))
+    else:
+        experiment = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
+        if experiment is None:
+            experiment = client.get_experiment(client.create_experiment(experiment_name))  # type: ignore[arg-type]
+    if experiment.lifecycle_stage.value == "deleted":
+        raise RunNotActive(f"experiment {experiment.name!r} is deleted; restore it with "
+                           f"`shipyard experiments restore {experiment.experiment_id}` or pick another name")
+    _state.experiment_id = experiment.experiment_id
+    return experiment
+
+
+def create_experiment(name: str, tags: Mapping[str, Any] | None = None) -> str:
+    return _client().create_experiment(name, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _client().get_experiment_by_name(name)
+
+
+# -- runs --------------------------------------------------------------------------------
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    capture: bool | None = None,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run of this thread.
+
+    ``capture`` (default: the settings) records git commit/branch/diff, entry point, Python,
+    OS, host, user and installed packages; ``capture=False`` skips all of it.
+    """
+    client = _client()
+    stack = _stack()
+    if stack and not nested:
+        raise InvalidInput(f"run '{stack[-1].run_id}' is already active; call end_run() first, "
+                           "or start_run(nested=True) to start a child run")
+    if run_id is not None:
+        run = _resume(client, run_id)
+    else:
+        run = _create(client, experiment_id, run_name, stack[-1].run_id if stack else None,
+                      dict(tags or {}), description, capture)
+    active = ActiveRun(run)
+    stack.append(active)
+    return active
+
+
+def _resume(client: Client, run_id: str) -> Run:
+    run = client.get_run(run_id)
+    if run.info.lifecycle_stage.value == "deleted":
+        raise RunNotActive(f"run '{run_id}' is deleted; restore it before resuming it")
+    if run.info.status is not RunStatus.RUNNING:
+        client.update_run(run_id, status=RunStatus.RUNNING)
+    return client.get_run(run_id)
+
+
+def _create(client: Client, experiment_id: str | None, run_name: str | None, parent: str | None,
+            tags: dict[str, Any], description: str | None, capture: bool | None) -> Run:
+    from shipyard.tracking.capture import capture_run_context, current_user
+
+    settings = client.settings
+    if capture is not None:
+        settings = settings.replace(capture_git=capture, capture_diff=capture, capture_packages=capture,
+                                    capture_system=capture)
+    context = capture_run_context(settings)
+    if description is not None:
+        tags["shipyard.note"] = description
+    if _state.seed is not None:
+        tags.setdefault("shipyard.seed", str(_state.seed))
+    experiment = str(experiment_id or _state.experiment_id or DEFAULT_EXPERIMENT_ID)
+    run = client.create_run(experiment, run_name, tags={**context.tags, **tags}, parent_run_id=parent,
+                            user_id=current_user(),
+                            source=context.tags.get("shipyard.source.entry_point", ""))
+    for path, content in context.artifacts.items():
+        client.artifacts.log_bytes(run.info.run_id, content, path)
+    return run
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    """End the active run of this thread (no-op when there is none)."""
+    stack = _stack()
+    if stack:
+        _end(stack[-1], status)
+
+
+def _end(active: ActiveRun, status: RunStatus | str) -> None:
+    stack = _stack()
+    if active in stack:
+        # Ending a parent ends the children still open above it.
+        while stack[-1] is not active:
+            _client().set_terminated(stack.pop().run_id, status)
+        stack.pop()
+    _client().set_terminated(active.run_id, status)
+
+
+def _record_error(run_id: str, exc: BaseException) -> None:
+    client = _client()
+    message = f"{type(exc).__name__}: {exc}"
+    client.set_tag(run_id, ERROR_TAG, message[:8000])
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    client.log_text(run_id, text, ERROR_ARTIFACT)
+
+
+def active_run() -> ActiveRun | None:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def _run_id(run_id: str | None = None) -> str:
+    if run_id is not None:
+        return run_id
+    stack = getattr(_state.local, "stack", None)
+    if stack:
+        return stack[-1].run_id
+    return start_run().run_id
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def search_runs(
+    experiment_ids: Sequence[str] | None = None,
+    filter_string: str = "",
+    run_view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+    max_results: int = 1000,
+    order_by: Sequence[str] | None = None,
+    output_format: str = "list",
+    experiment_names: Sequence[str] | None = None,
+    page_token: str | None = None,
+) -> Any:
+    """Search runs with MLflow's filter grammar; ``output_format="pandas"`` gives a DataFrame.
+
+    Without ids or names, searches the active experiment (set_experiment) or Default.
+    """
+    client = _client()
+    ids = [str(e) for e in experiment_ids or []]
+    for name in experiment_names or []:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise InvalidInput(f"no experiment is named {name!r}")
+        ids.append(found.experiment_id)
+    if not ids:
+        ids = [_state.experiment_id or DEFAULT_EXPERIMENT_ID]
+    if output_format not in ("list", "pandas"):
+        raise InvalidInput(f"output_format must be 'list' or 'pandas', got {output_format!r}")
+    runs = client.search_runs(ids, filter_string, run_view_type, max_results, order_by, page_token)
+    if output_format == "pandas":
+        from shipyard.tracking.frames import runs_to_dataframe
+
+        return runs_to_dataframe(runs)
+    return runs
+
+
+# -- logging -----------------------------------------------------------------------------
+def log_param(key: str, value: Any) -> None:
+    _client().log_params(_run_id(), {key: value})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    _client().log_params(_run_id(), params)
+
+
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None,
+               run_id: str | None = None) -> None:
+    _client().log_metric(_run_id(run_id), key, value, step, timestamp)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None,
+                run_id: str | None = None) -> None:
+    _client().log_metrics(_run_id(run_id), metrics, step, timestamp)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _client().set_tags(_run_id(), {key: value})
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    _client().set_tags(_run_id(), tags)
+
+
+def delete_tag(key: str) -> None:
+    _client().delete_tag(_run_id(), key)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    return _client().get_metric_history(run_id, key)
+
+
+def flush() -> None:
+    """Write every metric logged so far; raises if a background write failed."""
+    if _state.client is not None:
+        _state.client.flush()
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactEntry:
+    return _client().log_artifact(_run_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactEntry]:
+    return _client().log_artifacts(_run_id(), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> ArtifactEntry:
+    return _client().log_text(_run_id(), text, artifact_file)
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> ArtifactEntry:
+    return _client().log_dict(_run_id(), dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> ArtifactEntry:
+    return _client().log_figure(_run_id(), figure, artifact_file)
+
+
+def list_artifacts(run_id: str | None = None, path: str | None = None) -> list[ArtifactEntry]:
+    return _client().list_artifacts(_run_id(run_id), path)
+
+
+def download_artifacts(run_id: str, artifact_path: str = "",
+                       dst_path: str | os.PathLike[str] | None = None) -> Path:
+    return _client().download_artifacts(run_id, artifact_path, dst_path)
+
+
+def seed_everything(seed: int) -> dict[str, bool]:
+    """Seed random, numpy and torch (where installed); the seed is recorded as the tag
+    ``shipyard.seed`` on the active run and on runs started later in this process."""
+    from shipyard.tracking.seed import seed_everything as _seed
+
+    seeded = _seed(seed)
+    _state.seed = seed
+    stack = getattr(_state.local, "stack", None)
+    if stack:
+        _client().set_tags(stack[-1].run_id, {"shipyard.seed": str(seed)})
+    return seeded
+
+
+# -- process exit ----------------------------------------------------------------------
+def _at_exit() -> None:
+    client = _state.client
+    if client is None:
+        return
+    status = RunStatus.FAILED if getattr(sys, "last_value", None) is not None else RunStatus.FINISHED
+    try:
+        for stack in list(_state.stacks):
+            while stack:
+                client.set_terminated(stack.pop().run_id, status)
+        client.close()
+    except Exception as exc:  # at exit nobody can catch it: say it, do not hide it
+        print(f"shipyard: could not finish tracking at exit: {exc}", file=sys.stderr)
+
+
+atexit.register(_at_exit)
+
+
+def _reset_for_tests() -> None:
+    """End every run and forget the client (used by the test suite between tests)."""
+    _at_exit()
+    with _state.lock:
+        _state.client = None
+        _state.tracking_uri = None
+        _state.experiment_id = None
+        _state.seed = None
+        _state.stacks.clear()
+        _state.local = threading.local()
+

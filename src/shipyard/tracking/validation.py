@@ -1,0 +1,93 @@
+"""The shape rules of tracking data, checked before anything reaches a store.
+
+Each rule's error message says what was wrong and what is allowed. Metric keys are checked
+once per distinct key (cached), since ``log_metric`` is the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shipyard.errors import InvalidInput
+
+MAX_NAME_LENGTH = 256
+MAX_RUN_NAME_LENGTH = 250
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE_LENGTH = 6000
+MAX_TAG_VALUE_LENGTH = 8000
+
+_KEY = re.compile(r"[A-Za-z0-9_\-. /:]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_valid_metric_keys: set[str] = set()
+
+
+def check_name(kind: str, value: Any, max_length: int = MAX_NAME_LENGTH) -> str:
+    """An experiment or run name: a non-blank string of at most ``max_length`` characters
+    without control characters."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{kind} must be a string, got {type(value).__name__} {value!r}")
+    if not value.strip():
+        raise InvalidInput(f"{kind} must not be empty or blank")
+    if len(value) > max_length:
+        raise InvalidInput(f"{kind} is {len(value)} characters long; at most {max_length} are allowed")
+    if _CONTROL.search(value):
+        raise InvalidInput(f"{kind} {value!r} contains a control character (tab, newline, ...); "
+                           "use printable characters only")
+    return value
+
+
+def check_key(kind: str, key: Any) -> str:
+    """A metric, param or tag key: 1-250 of letters, digits, ``_ - . / :`` and spaces, not
+    starting with ``/`` and without ``..`` (keys double as artifact-like paths)."""
+    if not isinstance(key, str):
+        raise InvalidInput(f"{kind} key must be a string, got {type(key).__name__} {key!r}")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"{kind} key {key!r} must be 1 to {MAX_KEY_LENGTH} characters long")
+    if not _KEY.fullmatch(key) or key.startswith("/") or ".." in key:
+        raise InvalidInput(f"{kind} key {key!r} is not valid: use letters, digits, spaces and _ - . / : "
+                           "only, not starting with '/' and without '..'")
+    return key
+
+
+def check_metric_key(key: Any) -> str:
+    if key in _valid_metric_keys:
+        return key
+    check_key("metric", key)
+    _valid_metric_keys.add(key)
+    return key
+
+
+def metric_value(key: str, value: Any) -> float:
+    """A number (NaN and ±inf allowed); bools count as 0/1, anything else is an error."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__} {value!r}") from None
+
+
+def metric_step(key: str, step: Any) -> int:
+    if step is None:
+        return 0
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    if not isinstance(step, int):
+        raise InvalidInput(f"step of metric {key!r} must be a whole number, got {step!r}")
+    return step
+
+
+def param_value(key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise InvalidInput(f"param {key!r} has a value of {len(text)} characters; at most "
+                           f"{MAX_PARAM_VALUE_LENGTH} are allowed (log long values as an artifact)")
+    return text
+
+
+def tag_value(key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        raise InvalidInput(f"tag {key!r} has a value of {len(text)} characters; at most "
+                           f"{MAX_TAG_VALUE_LENGTH} are allowed")
+    return text
+

@@ -1,0 +1,161 @@
+"""The batched background writer of metrics.
+
+``log_metric`` only validates and enqueues; one daemon thread drains the bounded queue in
+batches (up to ``batch_size`` values, gathered for at most ``linger`` seconds) and writes
+each batch in one transaction. ``flush`` waits until everything enqueued so far is
+written. A failed write is kept and raised at the next call into the writer (or at
+``flush``/``close``), never dropped silently.
+
+Loss bound: if the process is killed (SIGKILL, power loss of the process), what is lost
+is what was still queued or in the batch being written: at most ``queue_size`` logging
+calls plus one batch, and in practice the values logged in the last ``linger`` seconds.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from shipyard.entities import Metric
+from shipyard.errors import ShipyardError, StoreUnavailable
+
+Sink = Callable[[str, Sequence[Metric]], None]
+_FLUSH = object()
+_STOP = object()
+_RETRIES = (0.1, 0.5, 2.0)
+
+
+class MetricWriter:
+    def __init__(self, sink: Sink, *, queue_size: int = 100_000, batch_size: int = 5_000,
+                 linger: float = 0.05) -> None:
+        self._sink = sink
+        self._batch_size = batch_size
+        self._linger = linger
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._errors: list[ShipyardError] = []
+        self._errors_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def put(self, run_id: str, metric: Metric) -> None:
+        """Enqueue one value (blocks while the queue is full)."""
+        if self._errors:
+            self.raise_pending()
+        if self._thread is None:
+            self._start()
+        self._queue.put((run_id, metric))
+
+    def put_many(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        if self._errors:
+            self.raise_pending()
+        if self._thread is None:
+            self._start()
+        self._queue.put((run_id, metrics))
+
+    def flush(self) -> None:
+        """Wait until every value enqueued before this call is written; raise a pending error."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_FLUSH)
+            self._queue.join()
+        self.raise_pending()
+
+    def close(self) -> None:
+        """Flush, then stop the thread."""
+        try:
+            self.flush()
+        finally:
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(_STOP)
+                self._thread.join()
+            self._thread = None
+
+    def raise_pending(self) -> None:
+        with self._errors_lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            first = errors[0]
+            if len(errors) > 1:
+                first.message += f" (and {len(errors) - 1} more failed metric write(s))"
+                first.args = (first.message,)
+            raise first
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="shipyard-metric-writer",
+                                                daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[tuple[str, Metric | Sequence[Metric]]] = []
+            taken = 1
+            stop = item is _STOP
+            if item not in (_FLUSH, _STOP):
+                batch.append(item)  # type: ignore[arg-type]
+                taken, stop = self._gather(batch)
+            if batch:
+                self._write(batch)
+            for _ in range(taken):
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _gather(self, batch: list) -> tuple[int, bool]:
+        """Add queued items to ``batch`` until it is full, the linger time is over, or a flush
+        or stop marker arrives. Returns (items taken from the queue, stop seen)."""
+        taken = 1
+        deadline = time.monotonic() + self._linger
+        while len(batch) < self._batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            taken += 1
+            if item is _FLUSH:
+                break
+            if item is _STOP:
+                return taken, True
+            batch.append(item)
+        return taken, False
+
+    def _write(self, batch: list[tuple[str, Metric | Sequence[Metric]]]) -> None:
+        by_run: dict[str, list[Metric]] = {}
+        for run_id, value in batch:
+            bucket = by_run.setdefault(run_id, [])
+            if isinstance(value, Metric):
+                bucket.append(value)
+            else:
+                bucket.extend(value)
+        for run_id, metrics in by_run.items():
+            try:
+                self._write_with_retries(run_id, metrics)
+            except ShipyardError as exc:
+                self._fail(type(exc), run_id, metrics, exc.message, exc)
+            except Exception as exc:  # a bug or an unexpected driver error: still surface it
+                self._fail(ShipyardError, run_id, metrics, f"{type(exc).__name__}: {exc}", exc)
+
+    def _write_with_retries(self, run_id: str, metrics: list[Metric]) -> None:
+        for delay in _RETRIES:
+            try:
+                self._sink(run_id, metrics)
+                return
+            except StoreUnavailable:
+                time.sleep(delay)
+        self._sink(run_id, metrics)
+
+    def _fail(self, cls: type[ShipyardError], run_id: str, metrics: list[Metric], reason: str,
+              cause: BaseException) -> None:
+        error = cls(f"{len(metrics)} metric value(s) for run '{run_id}' were not written: {reason}")
+        error.__cause__ = cause
+        with self._errors_lock:
+            self._errors.append(error)

@@ -1,0 +1,104 @@
+"""The Alembic migrations produce exactly the schema of tables.py, and old stores are upgraded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from shipyard.errors import SchemaOutOfDate
+from shipyard.store.sql import SqlStore
+from shipyard.store.sql.database import Database
+from shipyard.store.sql.engine import normalize_url
+from shipyard.store.sql.schema import HEAD_REVISION, alembic_config, upgrade_database
+from shipyard.store.sql.tables import metadata
+
+
+def _db(tmp_path: Path, name: str = "m.db") -> Database:
+    return Database(normalize_url(f"sqlite:///{tmp_path / name}"))
+
+
+def test_head_revision_constant_matches_the_scripts(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with db.write() as conn:
+        assert ScriptDirectory.from_config(alembic_config(conn)).get_current_head() == HEAD_REVISION
+    db.dispose()
+
+
+def _migrated_schema_diff(uri: str) -> list:
+    _, after = upgrade_database(uri)
+    assert after == HEAD_REVISION
+    engine = sa.create_engine(normalize_url(uri))
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    return diff
+
+
+def test_migrations_match_tables_on_sqlite(tmp_path: Path) -> None:
+    # Migrate a database that upgrade_database did not create via metadata: run alembic itself.
+    db = _db(tmp_path)
+    with db.write() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    db.dispose()
+    assert _migrated_schema_diff(f"sqlite:///{tmp_path / 'm.db'}") == []
+
+
+@pytest.mark.postgres
+def test_migrations_match_tables_on_postgres(postgres_uri: str) -> None:
+    import uuid
+
+    admin = sa.create_engine(normalize_url(postgres_uri), isolation_level="AUTOCOMMIT")
+    schema_db = f"shipyard_mig_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{schema_db}"')
+    uri = postgres_uri.rsplit("/", 1)[0] + f"/{schema_db}"
+    try:
+        db = Database(normalize_url(uri))
+        with db.write() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        db.dispose()
+        assert _migrated_schema_diff(uri) == []
+        store = SqlStore(uri)
+        assert store.experiments.get("0").name == "Default"
+        store.close()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{schema_db}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_old_store_is_refused_then_upgraded_without_losing_data(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'old.db'}"
+    store = SqlStore(uri)
+    exp = store.experiments.create("kept")
+    store.runs.create(exp.experiment_id, run_name="r", start_time=1)
+    store.close()
+    # Pretend an older Shipyard wrote it: the revision differs from what this version needs.
+    engine = sa.create_engine(uri)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'base-older'"))
+    engine.dispose()
+    with pytest.raises(SchemaOutOfDate, match="shipyard db upgrade"):
+        SqlStore(uri)
+    # The refused open changed nothing.
+    engine = sa.create_engine(uri)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
+    engine.dispose()
+
+
+def test_upgrade_from_empty_and_foreign_database(tmp_path: Path) -> None:
+    assert upgrade_database(f"sqlite:///{tmp_path / 'fresh.db'}") == (None, HEAD_REVISION)
+    foreign = tmp_path / "foreign.db"
+    engine = sa.create_engine(f"sqlite:///{foreign}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE something (x INTEGER)"))
+    engine.dispose()
+    with pytest.raises(SchemaOutOfDate, match="no Shipyard schema"):
+        SqlStore(f"sqlite:///{foreign}")
