@@ -1,0 +1,31 @@
+# The two commands of the README:
+#   make demo   creates .venv, installs Shipyard, runs examples/quickstart.py on the embedded store
+#   make test   creates .venv if needed, installs, then lints and runs the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python examples/quickstart.py
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/tracking.py
+
+clean:
+	rm -rf $(VENV) .shipyard .pytest_cache .ruff_cache build dist src/*.egg-info
