@@ -31,7 +31,8 @@ def test_quickstart_tracks_three_runs(tmp_path: Path) -> None:
         run = runs[0]
         assert run.info.status.value == "FINISHED"
         assert len(client.get_metric_history(run.run_id, "test_loss")) == 30
-        assert {"confusion.json", "confusion.png", "model"} <= {a.path for a in client.list_artifacts(run.run_id)}
+        listed = {a.path for a in client.list_artifacts(run.run_id)}
+        assert {"confusion.json", "confusion.png", "model"} <= listed
         assert run.data.tags["shipyard.seed"] == "42"
     finally:
         client.close()

@@ -285,3 +285,30 @@ def test_bare_folder_tracking_uri(tmp_path: Path) -> None:
         assert (tmp_path / "runs" / "artifacts").is_dir()
     finally:
         fluent_module._reset_for_tests()
+
+
+def test_failed_background_write_surfaces_at_end_run_and_the_run_still_ends(fluent: str) -> None:
+    other = shipyard.Client(tracking_uri=fluent)
+    run = shipyard.start_run()
+    shipyard.log_metric("m", 1.0)
+    shipyard.flush()
+    other.set_terminated(run.run_id, "KILLED")  # e.g. an operator stops it from elsewhere
+    other.close()
+    shipyard.log_metric("m", 2.0)  # queued: this process still believes the run is running
+    with pytest.raises(RunNotActive, match=r"1 metric value\(s\) for run .* were not written"):
+        shipyard.end_run()
+    assert shipyard.active_run() is None
+    got = shipyard.get_run(run.run_id)
+    assert got.info.status is RunStatus.FINISHED
+    assert got.data.metrics == {"m": 1.0}
+
+
+def test_user_exception_is_not_masked_by_a_tracking_error(fluent: str) -> None:
+    other = shipyard.Client(tracking_uri=fluent)
+    with pytest.raises(ValueError, match="original") as err, shipyard.start_run() as run:  # noqa: PT012
+        other.set_terminated(run.run_id, "KILLED")
+        shipyard.log_metric("m", 2.0)
+        raise ValueError("original")
+    other.close()
+    assert any("were not written" in note for note in err.value.__notes__)
+    assert shipyard.active_run() is None

@@ -31,7 +31,7 @@ from shipyard.entities import (
     RunTag,
     ViewType,
 )
-from shipyard.errors import InvalidInput, NotFound, RunNotActive
+from shipyard.errors import InvalidInput, NotFound, RunNotActive, ShipyardError
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
 from shipyard.tracking.names import generate_run_name
@@ -197,12 +197,19 @@ class Client:
         if run_name is not None:
             rules.check_name("run name", run_name, rules.MAX_RUN_NAME_LENGTH)
         new_status = self._status(status) if status is not None else None
+        failed_write: ShipyardError | None = None
         if new_status is not None and new_status.is_terminal:
-            self.flush()  # metrics logged before the end belong to the run
+            try:
+                self.flush()  # metrics logged before the end belong to the run
+            except ShipyardError as exc:  # still end the run, then report the lost metrics
+                failed_write = exc
             self._running.discard(run_id)
         elif new_status is RunStatus.RUNNING:
             self._running.add(run_id)
-        return self.store.runs.update(run_id, status=new_status, run_name=run_name, end_time=end_time)
+        info = self.store.runs.update(run_id, status=new_status, run_name=run_name, end_time=end_time)
+        if failed_write is not None:
+            raise failed_write
+        return info
 
     def set_terminated(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED,
                        end_time: int | None = None) -> RunInfo:

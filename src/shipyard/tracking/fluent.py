@@ -22,7 +22,7 @@ from typing import Any
 
 from shipyard.config import Settings
 from shipyard.entities import ArtifactEntry, Experiment, Metric, Run, RunStatus, ViewType
-from shipyard.errors import InvalidInput, RunNotActive
+from shipyard.errors import InvalidInput, RunNotActive, ShipyardError
 from shipyard.tracking.client import Client
 
 ERROR_TAG = "shipyard.error"
@@ -73,11 +73,19 @@ class ActiveRun:
                  tb: TracebackType | None) -> None:
         if exc is None:
             _end(self, RunStatus.FINISHED)
-        elif isinstance(exc, KeyboardInterrupt):
-            _end(self, RunStatus.KILLED)
-        else:
-            _record_error(self.run_id, exc)
-            _end(self, RunStatus.FAILED)
+            return
+        # The block's own exception is what the user must see; a tracking error on top of it
+        # becomes a note on it instead of replacing it.
+        try:
+            if isinstance(exc, KeyboardInterrupt):
+                _end(self, RunStatus.KILLED)
+                return
+            try:
+                _record_error(self.run_id, exc)
+            finally:
+                _end(self, RunStatus.FAILED)
+        except ShipyardError as tracking_error:
+            exc.add_note(f"shipyard: while ending run {self.run_id}: {tracking_error}")
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -218,12 +226,14 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
 
 def _end(active: ActiveRun, status: RunStatus | str) -> None:
     stack = _stack()
+    ending = [active]
     if active in stack:
         # Ending a parent ends the children still open above it.
-        while stack[-1] is not active:
-            _client().set_terminated(stack.pop().run_id, status)
-        stack.pop()
-    _client().set_terminated(active.run_id, status)
+        ending = stack[stack.index(active):][::-1]
+        del stack[stack.index(active):]
+    client = _client()
+    for run in ending:
+        client.set_terminated(run.run_id, status)
 
 
 def _record_error(run_id: str, exc: BaseException) -> None:
