@@ -102,3 +102,9 @@ def test_upgrade_from_empty_and_foreign_database(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(SchemaOutOfDate, match="no Shipyard schema"):
         SqlStore(f"sqlite:///{foreign}")
+
+
+def test_upgrade_creates_the_folder_of_a_new_sqlite_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'not' / 'yet' / 'there.db'}"
+    assert upgrade_database(uri) == (None, HEAD_REVISION)
+    assert (tmp_path / "not" / "yet" / "there.db").is_file()

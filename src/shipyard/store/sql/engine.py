@@ -9,6 +9,7 @@ with "database is locked" at once instead of waiting, so writers take the lock u
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +41,8 @@ def is_memory_sqlite(url: URL) -> bool:
 def create_engine(url: URL, *, busy_timeout_seconds: float = 60.0) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
+        if not is_memory_sqlite(url):  # a new embedded store may live in a folder not made yet
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url, busy_timeout_seconds)
     if backend == "postgresql":
         return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)

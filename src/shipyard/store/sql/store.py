@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from shipyard.store.sql.database import Database
-from shipyard.store.sql.engine import is_memory_sqlite, normalize_url
+from shipyard.store.sql.engine import normalize_url
 from shipyard.store.sql.experiments import SqlExperimentStore
 from shipyard.store.sql.metrics import SqlMetricStore
 from shipyard.store.sql.runs import SqlRunStore
@@ -20,10 +18,7 @@ class SqlStore:
     """
 
     def __init__(self, uri: str, *, busy_timeout_seconds: float = 60.0) -> None:
-        url = normalize_url(uri)
-        if url.get_backend_name() == "sqlite" and not is_memory_sqlite(url):
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.db = Database(url, busy_timeout_seconds=busy_timeout_seconds)
+        self.db = Database(normalize_url(uri), busy_timeout_seconds=busy_timeout_seconds)
         try:
             ensure_schema(self.db)
         except BaseException:
