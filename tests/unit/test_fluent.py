@@ -312,3 +312,19 @@ def test_user_exception_is_not_masked_by_a_tracking_error(fluent: str) -> None:
     other.close()
     assert any("were not written" in note for note in err.value.__notes__)
     assert shipyard.active_run() is None
+
+
+def test_set_experiment_tolerates_a_concurrent_creator(fluent: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = shipyard.Client(tracking_uri=fluent)
+    created_elsewhere = other.create_experiment("raced")
+    other.close()
+    client = shipyard.Client  # the fluent client of this process has not seen it yet:
+    real = client.get_experiment_by_name
+    calls = []
+
+    def stale_once(self, name):
+        calls.append(name)
+        return None if len(calls) == 1 else real(self, name)
+
+    monkeypatch.setattr(client, "get_experiment_by_name", stale_once)
+    assert shipyard.set_experiment("raced").experiment_id == created_elsewhere

@@ -31,7 +31,7 @@ from shipyard.entities import (
     RunTag,
     ViewType,
 )
-from shipyard.errors import InvalidInput, NotFound, RunNotActive, ShipyardError
+from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive, ShipyardError
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
 from shipyard.tracking.names import generate_run_name
@@ -133,6 +133,20 @@ class Client:
         """Create an experiment and return its id. Raises ``AlreadyExists``."""
         rules.check_name("experiment name", name)
         return self.store.experiments.create(name, self._tags(tags)).experiment_id
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment named ``name``, created when missing; safe when another process
+        creates it at the same moment."""
+        found = self.get_experiment_by_name(name)
+        if found is not None:
+            return found
+        try:
+            return self.get_experiment(self.create_experiment(name))
+        except AlreadyExists:  # lost the race to another creator: theirs is ours
+            found = self.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self.store.experiments.get(str(experiment_id))

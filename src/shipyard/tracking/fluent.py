@@ -134,9 +134,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     if experiment_id is not None:
         experiment = client.get_experiment(str(experiment_id))
     else:
-        experiment = client.get_experiment_by_name(experiment_name)  # type: ignore[arg-type]
-        if experiment is None:
-            experiment = client.get_experiment(client.create_experiment(experiment_name))  # type: ignore[arg-type]
+        experiment = client.get_or_create_experiment(experiment_name)  # type: ignore[arg-type]
     if experiment.lifecycle_stage.value == "deleted":
         raise RunNotActive(f"experiment {experiment.name!r} is deleted; restore it with "
                            f"`shipyard experiments restore {experiment.experiment_id}` or pick another name")
