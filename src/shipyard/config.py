@@ -84,6 +84,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Store the installed package versions as an artifact at start_run."),
     Setting("capture_system", _parse_bool, True,
             "Record Python version, OS, hostname, user and entry point at start_run."),
+    Setting("server_allowed_hosts", str, "localhost,127.0.0.1,::1",
+            "Host headers the server answers (comma-separated; * for any), against DNS rebinding."),
+    Setting("server_cors_origins", str, "",
+            "Origins allowed to call the server from a browser (comma-separated); empty: CORS off."),
+    Setting("server_max_body_bytes", _parse_positive_int, 16 * 1024 * 1024,
+            "Largest JSON request body the server accepts (artifact uploads are streamed, no limit)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -104,6 +110,9 @@ class Settings:
     capture_diff_max_bytes: int = _BY_NAME["capture_diff_max_bytes"].default
     capture_packages: bool = _BY_NAME["capture_packages"].default
     capture_system: bool = _BY_NAME["capture_system"].default
+    server_allowed_hosts: str = _BY_NAME["server_allowed_hosts"].default
+    server_cors_origins: str = _BY_NAME["server_cors_origins"].default
+    server_max_body_bytes: int = _BY_NAME["server_max_body_bytes"].default
     sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

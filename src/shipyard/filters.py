@@ -39,7 +39,7 @@ from shipyard.entities.search import (
 )
 from shipyard.errors import InvalidInput
 
-__all__ = ["parse_filter", "parse_order_by"]
+__all__ = ["check_comparison", "parse_filter", "parse_order_by"]
 
 _PREFIXES: dict[str, EntityKind] = {
     "metrics": "metric", "metric": "metric",
@@ -346,3 +346,39 @@ def parse_order_by(clauses: Sequence[str] | None) -> tuple[OrderBy, ...]:
             raise InvalidInput(f"invalid order_by clause {clause!r}: expected a string")
         result.append(_Parser(clause, f"invalid order_by clause {clause!r}").order_by())
     return tuple(result)
+
+
+def check_comparison(kind: str, key: str, op: str, value: object) -> Comparison:
+    """Build a :class:`Comparison` from structured parts (the REST API's JSON filter) under
+    the same rules as the text grammar: known kind, operator allowed for it, value of the
+    right type. Raises ``InvalidInput`` naming the comparison."""
+    where = f"{kind}.{key} {op}"
+    if kind not in ("metric", "param", "tag", "attribute"):
+        raise InvalidInput(f"invalid filter {where}: kind must be metric, param, tag or attribute")
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"invalid filter {where}: the key must be a non-empty string")
+    if kind == "attribute":
+        key = _ATTRIBUTE_ALIASES.get(key.lower(), key.lower())
+        if key not in _ATTRIBUTES:
+            raise InvalidInput(f"invalid filter {where}: unknown attribute; valid attributes are "
+                               + ", ".join(sorted(_ATTRIBUTES)))
+    try:
+        operator = Op(op.upper() if isinstance(op, str) else op)
+    except ValueError:
+        raise InvalidInput(f"invalid filter {where}: unknown operator") from None
+    numeric = kind == "metric" or (kind == "attribute" and key in NUMERIC_ATTRIBUTES)
+    allowed = _NUMERIC_OPS if numeric else _STRING_OPS
+    if operator not in allowed:
+        raise InvalidInput(f"invalid filter {where}: operator not allowed for {_describe(kind, key)}; "
+                           "use one of " + ", ".join(o.value for o in allowed))  # type: ignore[arg-type]
+    if numeric:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"invalid filter {where}: the value must be a number, got {value!r}")
+        return Comparison(kind, key, operator, float(value))  # type: ignore[arg-type]
+    if operator in (Op.IN, Op.NOT_IN):
+        if not isinstance(value, list | tuple) or not value or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"invalid filter {where}: the value must be a non-empty list of strings")
+        return Comparison(kind, key, operator, tuple(value))  # type: ignore[arg-type]
+    if not isinstance(value, str):
+        raise InvalidInput(f"invalid filter {where}: the value must be a string, got {value!r}")
+    return Comparison(kind, key, operator, value)  # type: ignore[arg-type]

@@ -17,6 +17,8 @@ BUILTIN_STORES: tuple[tuple[str, str], ...] = (
     ("sqlite", "shipyard.store.sql:SqlStore"),
     ("postgresql", "shipyard.store.sql:SqlStore"),
     ("postgres", "shipyard.store.sql:SqlStore"),
+    ("http", "shipyard.store.rest:RestStore"),
+    ("https", "shipyard.store.rest:RestStore"),
 )
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +178,13 @@ class Client:
         self.store.experiments.restore(str(experiment_id))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        self.store.experiments.set_tags(str(experiment_id), self._tags({key: value}))
+        self.set_experiment_tags(experiment_id, {key: value})
+
+    def set_experiment_tags(self, experiment_id: str, tags: Mapping[str, Any]) -> None:
+        self.store.experiments.set_tags(str(experiment_id), self._tags(tags))
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self.store.experiments.delete_tag(str(experiment_id), key)
 
     # -- runs --------------------------------------------------------------------------
     def create_run(
@@ -270,7 +276,7 @@ class Client:
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Params are immutable: re-logging a key with another value raises ``Conflict``."""
         self._writer.raise_pending()
-        self.store.runs.log_params(run_id, self._params(params))
+        self.store.runs.log_params(run_id, self._params(params.items()))
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.set_tags(run_id, {key: value})
@@ -309,7 +315,7 @@ class Client:
             rules.check_metric_key(m.key)
         self._writer.raise_pending()
         if params:
-            self.store.runs.log_params(run_id, self._params({p.key: p.value for p in params}))
+            self.store.runs.log_params(run_id, self._params((p.key, p.value) for p in params))
         if tags:
             self.store.runs.set_tags(run_id, [RunTag(k, v) for k, v in
                                               self._tags({t.key: t.value for t in tags}).items()])
@@ -403,8 +409,8 @@ class Client:
                                f"{', '.join(s.value for s in RunStatus)}") from None
 
     @staticmethod
-    def _params(params: Mapping[str, Any]) -> list[Param]:
-        return [Param(rules.check_key("param", k), rules.param_value(k, v)) for k, v in params.items()]
+    def _params(pairs: Iterable[tuple[str, Any]]) -> list[Param]:
+        return [Param(rules.check_key("param", k), rules.param_value(k, v)) for k, v in pairs]
 
     @staticmethod
     def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:

@@ -1,0 +1,54 @@
+"""The server's app factory: HTTP in, domain call, HTTP out.
+
+``create_app`` wires the routers, the one error renderer, the request guard (hosts,
+permissions, content types, body size) and Prometheus metrics around a tracking
+:class:`~shipyard.tracking.client.Client` built from the settings.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from shipyard._version import __version__
+from shipyard.config import Settings
+from shipyard.server.errors import install_error_handlers
+from shipyard.server.observability import MetricsMiddleware, ServerMetrics
+from shipyard.server.permissions import authorize
+from shipyard.server.routers import experiments, meta, runs
+from shipyard.server.security import RequestGuard
+from shipyard.tracking.client import Client
+
+ROUTERS = (meta.router, experiments.router, runs.router)
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def create_app(settings: Settings | None = None, *, client: Client | None = None) -> FastAPI:
+    """Build the server for ``settings`` (default: resolved from the environment)."""
+    settings = settings or (client.settings if client is not None else Settings.resolve())
+    app = FastAPI(title="Shipyard", version=__version__, summary="Native REST API of the Shipyard server",
+                  dependencies=[Depends(authorize)], generate_unique_id_function=lambda route: route.name,
+                  openapi_url=None, docs_url=None, redoc_url=None,  # served by meta.router, guarded
+                  redirect_slashes=False)
+    app.state.settings = settings
+    app.state.client = client or Client(settings=settings)
+    app.state.metrics = ServerMetrics()
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    # Added last = outermost: metrics see every response, CORS answers preflights before the guard.
+    app.add_middleware(RequestGuard, allowed_hosts=_split(settings.server_allowed_hosts),
+                       max_body_bytes=settings.server_max_body_bytes)
+    origins = _split(settings.server_cors_origins)
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` workers: every setting comes from SHIPYARD_* variables."""
+    return create_app(Settings.resolve())

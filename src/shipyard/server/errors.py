@@ -1,0 +1,78 @@
+"""The one place errors become HTTP responses.
+
+Every error body has the same shape, ``{"error_code": ..., "message": ...}`` (plus
+``details`` where there are any), whatever raised it: the domain (``ShipyardError`` carries
+its status), request validation (400 naming the field), routing (404/405), the security
+middleware, or a bug (500, logged, with no traceback in the body).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.wire import dumps
+
+log = logging.getLogger("shipyard.server")
+
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
+               415: "UNSUPPORTED_MEDIA_TYPE", 400: "INVALID_INPUT", 403: "PERMISSION_DENIED",
+               401: "UNAUTHENTICATED"}
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    body: dict[str, Any] = {"error_code": code, "message": message}
+    if details:
+        body["details"] = details
+    return Response(dumps(body), status_code=status, media_type="application/json",
+                    headers=SECURITY_HEADERS)
+
+
+def shipyard_error_response(err: ShipyardError) -> Response:
+    return error_response(err.http_status, err.code, err.message, err.details)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+    first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        message = f"malformed JSON body: {first.get('ctx', {}).get('error', first.get('msg'))}"
+        return error_response(400, InvalidInput.code, message)
+    problems = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:5]]
+    return error_response(400, InvalidInput.code, "invalid request: " + "; ".join(problems),
+                          {"fields": [_field(tuple(e["loc"])) for e in exc.errors()[:20]]})
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = "no such route" if exc.status_code == 404 and exc.detail == "Not Found" else str(exc.detail)
+    if exc.status_code == 404:
+        code = NotFound.code
+    return error_response(exc.status_code, code, message)
+
+
+async def _shipyard_error(_: Request, exc: ShipyardError) -> Response:
+    return shipyard_error_response(exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, ShipyardError.code, "internal server error; the server log has the details")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ShipyardError, _shipyard_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,98 @@
+"""Request bodies of the native API. Pydantic checks types and shapes at the edge (a wrong
+type is a 400 naming the field); the tracking domain then checks the rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.entities import RunStatus, ViewType
+
+# Bounds on what one request may carry; the domain's rules are tighter still.
+Key = Annotated[str, Field(max_length=1000)]
+Text = Annotated[str, Field(max_length=10_000)]
+MAX_BATCH = 10_000
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateExperiment(Body):
+    name: Text
+    tags: dict[Key, Text] = {}
+
+
+class RenameExperiment(Body):
+    name: Text
+
+
+class ExperimentTags(Body):
+    tags: dict[Key, Text]
+
+
+class CreateRun(Body):
+    experiment_id: Key
+    run_name: Text | None = None
+    start_time: int | None = None
+    user_id: Text = ""
+    source: Text = ""
+    parent_run_id: Key | None = None
+    tags: dict[Key, Text] = {}
+
+
+class UpdateRun(Body):
+    status: RunStatus | None = None
+    end_time: int | None = None
+    run_name: Text | None = None
+
+
+class KeyValue(Body):
+    key: Key
+    value: Text
+
+
+class LogParams(Body):
+    params: Annotated[list[KeyValue], Field(max_length=MAX_BATCH)]
+
+
+class RunTags(Body):
+    tags: Annotated[list[KeyValue], Field(max_length=MAX_BATCH)]
+
+
+class MetricIn(Body):
+    key: Key
+    value: float  # also accepts "NaN", "Infinity", "-Infinity"
+    step: int = 0
+    timestamp: int
+
+
+class LogMetrics(Body):
+    metrics: Annotated[list[MetricIn], Field(max_length=MAX_BATCH)]
+
+
+class ComparisonIn(Body):
+    kind: Literal["metric", "param", "tag", "attribute"]
+    key: Key
+    op: Literal["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN"]
+    value: float | Text | Annotated[list[Text], Field(max_length=1000)]
+
+
+class OrderByIn(Body):
+    kind: Literal["metric", "param", "tag", "attribute"]
+    key: Key
+    ascending: bool = True
+
+
+class SearchRuns(Body):
+    """Either a structured ``filter`` (what the SDK sends) or a ``filter_string`` in MLflow's
+    grammar (for people with curl), not both; likewise ``order_by``."""
+
+    experiment_ids: Annotated[list[Key], Field(min_length=1, max_length=1000)]
+    filter: Annotated[list[ComparisonIn], Field(max_length=100)] | None = None
+    filter_string: Text | None = None
+    order_by: Annotated[list[OrderByIn | Text], Field(max_length=20)] = []
+    view: ViewType = ViewType.ACTIVE_ONLY
+    max_results: Annotated[int, Field(ge=1, le=50_000)] = 1000
+    page_token: Text | None = None

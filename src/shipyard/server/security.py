@@ -1,0 +1,121 @@
+"""The request guard: a pure ASGI middleware in front of every route (streaming stays intact).
+
+In order, for each HTTP request:
+1. the ``Host`` header must be in the allowlist (DNS-rebinding defence);
+2. a mutating request with a body must be ``application/json`` or, for streamed uploads,
+   ``application/octet-stream``: a cross-site form post (urlencoded, multipart, text/plain)
+   changes nothing, and neither type can be sent cross-site without a CORS preflight;
+3. a JSON body over the size limit is refused with 413 (declared or actually sent);
+4. every response carries ``X-Content-Type-Options: nosniff``.
+
+Permissions are checked per route by :func:`shipyard.server.permissions.authorize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shipyard.server.errors import error_response
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON = "application/json"
+STREAM = "application/octet-stream"
+
+
+class RequestTooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _content_type(scope: Scope) -> str:
+    return (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+
+
+def host_without_port(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:5000
+        return host[1:host.index("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str], max_body_bytes: int) -> None:
+        self.app = app
+        hosts = {h.strip().lower() for h in allowed_hosts if h.strip()}
+        self._any_host = "*" in hosts
+        self._hosts = hosts
+        self._max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._check(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k == b"x-content-type-options" for k, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        if scope["method"] in MUTATING and _content_type(scope) != STREAM:
+            receive = self._limited(receive)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except RequestTooLarge:
+            await self._too_large()(scope, receive, send)
+
+    def _check(self, scope: Scope):
+        host = host_without_port(_header(scope, b"host") or "")
+        if not self._any_host and host not in self._hosts:
+            return error_response(400, "INVALID_HOST",
+                                  f"host {host!r} is not allowed; start the server with --allowed-hosts "
+                                  f"including it (allowed now: {', '.join(sorted(self._hosts))})")
+        if scope["method"] in MUTATING and self._has_body(scope):
+            given = _content_type(scope)
+            if given not in (JSON, STREAM):
+                return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
+                                      f"send request bodies as {JSON} (or {STREAM} for uploads), "
+                                      f"not {given or 'no type'}")
+            length = _header(scope, b"content-length")
+            if given == JSON and length and length.isdigit() and int(length) > self._max_body:
+                return self._too_large()
+        return None
+
+    @staticmethod
+    def _has_body(scope: Scope) -> bool:
+        length = _header(scope, b"content-length")
+        return bool(length and length != "0") or _header(scope, b"transfer-encoding") is not None
+
+    def _too_large(self):
+        return error_response(413, "REQUEST_TOO_LARGE",
+                              f"request body over the limit of {self._max_body} bytes; send smaller batches "
+                              "(or raise SHIPYARD_SERVER_MAX_BODY_BYTES)")
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self._max_body
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise RequestTooLarge
+            return message
+
+        return counting
