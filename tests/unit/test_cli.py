@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 import shipyard
 from shipyard.cli import app, render
 from shipyard.entities import Metric
+from shipyard.store.sql.schema import HEAD_REVISION
 
 BASE_TIME = int(time.time() * 1000) - 3_600_000
 
@@ -341,14 +342,14 @@ def test_db_upgrade_fresh_and_current(tmp_path: Path) -> None:
 
     upgraded = runner.invoke(app, ["db", "upgrade", "--tracking-uri", uri])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "new database → 0001" in upgraded.stdout
+    assert f"new database → {HEAD_REVISION}" in upgraded.stdout
     again = runner.invoke(app, ["--tracking-uri", uri, "db", "upgrade"])
     assert again.exit_code == 0
     assert "nothing to do" in again.stdout
 
     current = runner.invoke(app, ["--tracking-uri", uri, "db", "current"])
     assert current.exit_code == 0, current.output
-    assert "0001" in current.stdout
+    assert HEAD_REVISION in current.stdout
     assert "newest" in current.stdout
 
 

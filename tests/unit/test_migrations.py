@@ -30,6 +30,16 @@ def test_head_revision_constant_matches_the_scripts(tmp_path: Path) -> None:
     db.dispose()
 
 
+def _other_dialect_only(diff: tuple, dialect: str) -> bool:
+    """An index declared with ``ddl_if(dialect=...)`` for another dialect: alembic's comparison
+    does not know ``ddl_if`` and reports it as missing."""
+    if diff[0] not in ("add_index", "remove_index"):
+        return False
+    declared = {ix.name: ix for table in metadata.tables.values() for ix in table.indexes}
+    ddl_if = getattr(declared.get(diff[1].name), "_ddl_if", None)  # alembic reports a copy
+    return ddl_if is not None and ddl_if.dialect not in (None, dialect)
+
+
 def _migrated_schema_diff(uri: str) -> list:
     _, after = upgrade_database(uri)
     assert after == HEAD_REVISION
@@ -37,7 +47,7 @@ def _migrated_schema_diff(uri: str) -> list:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
-    return diff
+    return [d for d in diff if not _other_dialect_only(d, engine.dialect.name)]
 
 
 def test_migrations_match_tables_on_sqlite(tmp_path: Path) -> None:

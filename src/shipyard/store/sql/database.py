@@ -24,6 +24,7 @@ class Database:
         self.engine = create_engine(url, busy_timeout_seconds=busy_timeout_seconds)
         self._write_engine = self.engine.execution_options(**{WRITE: True})
         self.dialect = url.get_backend_name()
+        self._wrote = False
         # An in-memory SQLite database is a single shared connection: one transaction at a time.
         self._lock: contextlib.AbstractContextManager[object] = (
             threading.RLock() if is_memory_sqlite(url) else contextlib.nullcontext()
@@ -42,9 +43,17 @@ class Database:
     def write(self) -> Iterator[sa.Connection]:
         """A transaction that holds the write lock from its start (SQLite: BEGIN IMMEDIATE)."""
         with self._lock, translate_errors(self.display_url), self._write_engine.begin() as conn:
+            self._wrote = True
             yield conn
 
     def dispose(self) -> None:
+        if self.dialect == "sqlite" and self._wrote:
+            # Planner statistics make searches pick the selective index first (measured: 11 ms ->
+            # 7 ms on 10,000 runs). analysis_limit samples each index, so this stays a few ms on
+            # any size of store. PostgreSQL keeps its statistics itself (autovacuum).
+            with contextlib.suppress(sa_exc.SQLAlchemyError), self._lock, self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
+                conn.exec_driver_sql("ANALYZE")
         self.engine.dispose()
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from shipyard.entities import (
     LifecycleStage,
@@ -29,7 +31,7 @@ from shipyard.store.sql.tables import experiments, latest_metrics, params, run_t
 from shipyard.store.sql.upsert import upsert
 
 # Children of many runs are loaded with IN (...) lists of at most this many ids.
-_CHUNK = 500
+_CHUNK = 1000
 
 
 def require_run(conn: sa.Connection, run_id: str, *, writable: bool = True, running: bool = False) -> None:
@@ -47,41 +49,56 @@ def require_run(conn: sa.Connection, run_id: str, *, writable: bool = True, runn
             "(start a new run, or resume this one with start_run(run_id=...))")
 
 
+_STATUS = {s.value: s for s in RunStatus}
+_STAGE = {s.value: s for s in LifecycleStage}
+
+
+def _among(conn: sa.Connection, column: sa.Column[str], ids: list[str]) -> sa.ColumnElement[bool]:
+    """``column IN ids`` with the ids bound as ONE parameter (a JSON array on SQLite, an array on
+    PostgreSQL): a page of a thousand runs would otherwise be a thousand bind parameters to
+    render on every query."""
+    if conn.dialect.name == "sqlite":
+        listed = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(ids))))
+        return column.in_(listed)
+    return column == sa.func.any(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.String)))
+
+
 def _info(row: Any) -> RunInfo:
-    return RunInfo(
-        run_id=row.run_id, experiment_id=str(row.experiment_id), run_name=row.name,
-        status=RunStatus(row.status), start_time=row.start_time, end_time=row.end_time,
-        lifecycle_stage=LifecycleStage(row.lifecycle_stage), parent_run_id=row.parent_run_id,
-        user_id=row.user_id, source=row.source)
+    # Positional unpacking (the column order of ``runs``) is much faster than attribute access.
+    run_id, experiment_id, name, status, start, end, stage, parent, user, source, _deleted = row
+    return RunInfo(run_id, str(experiment_id), name, _STATUS[status], start, end, _STAGE[stage], parent,
+                   user, source)
 
 
 def load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
-    """Runs with their params, tags and latest metrics, in three queries per chunk of ids."""
-    run_params: dict[str, dict[str, str]] = {}
-    tags: dict[str, dict[str, str]] = {}
-    latest: dict[str, dict[str, Metric]] = {}
-    ids = [r.run_id for r in rows]
+    """Runs with their params, tags and latest metrics, in three queries per chunk of ids
+    (each fetched whole: iterating a result fetches row by row)."""
+    ids = [row[0] for row in rows]
+    run_params: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
+    tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
+    latest: dict[str, dict[str, Metric]] = {run_id: {} for run_id in ids}
+    nan = float("nan")
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         for run_id, key, value in conn.execute(
-                sa.select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))):
-            run_params.setdefault(run_id, {})[key] = value
+                sa.select(params.c.run_id, params.c.key, params.c.value)
+                .where(_among(conn, params.c.run_id, chunk))).all():
+            run_params[run_id][key] = value
         for run_id, key, value in conn.execute(
                 sa.select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
-                .where(run_tags.c.run_id.in_(chunk))):
-            tags.setdefault(run_id, {})[key] = value
+                .where(_among(conn, run_tags.c.run_id, chunk))).all():
+            tags[run_id][key] = value
         for run_id, key, value, step, ts in conn.execute(
                 sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value,
                           latest_metrics.c.step, latest_metrics.c.timestamp)
-                .where(latest_metrics.c.run_id.in_(chunk))):
-            latest.setdefault(run_id, {})[key] = Metric(key, float("nan") if value is None else value,
-                                                        step, ts)
+                .where(_among(conn, latest_metrics.c.run_id, chunk))).all():
+            latest[run_id][key] = Metric(key, nan if value is None else value, step, ts)
     out = []
     for row in rows:
-        run_latest = latest.get(row.run_id, {})
-        out.append(Run(_info(row), RunData(
-            params=run_params.get(row.run_id, {}), tags=tags.get(row.run_id, {}),
-            metrics={k: m.value for k, m in run_latest.items()}, latest_metrics=run_latest)))
+        run_id = row[0]
+        run_latest = latest[run_id]
+        metrics = {key: metric.value for key, metric in run_latest.items()}
+        out.append(Run(_info(row), RunData(run_params[run_id], metrics, tags[run_id], run_latest)))
     return out
 
 

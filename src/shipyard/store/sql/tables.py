@@ -60,6 +60,9 @@ params = sa.Table(
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.String(6000), nullable=False),
+    # For filters like params.depth = '6'. SQLite only: a PostgreSQL btree entry cannot hold a
+    # 6000-character value, and there the primary-key probe per run is fast enough.
+    sa.Index("ix_params_key_value", "key", "value").ddl_if(dialect="sqlite"),
 )
 
 run_tags = sa.Table(
@@ -90,4 +93,8 @@ latest_metrics = sa.Table(
     sa.Column("value", sa.Double, nullable=True),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
+    # Search filters on a metric scan one key's values in order; a numeric column keeps the
+    # index small on every dialect (params are not indexed this way: long values would not fit
+    # a PostgreSQL btree entry).
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
 )
