@@ -118,3 +118,29 @@ def test_upgrade_creates_the_folder_of_a_new_sqlite_store(tmp_path: Path) -> Non
     uri = f"sqlite:///{tmp_path / 'not' / 'yet' / 'there.db'}"
     assert upgrade_database(uri) == (None, HEAD_REVISION)
     assert (tmp_path / "not" / "yet" / "there.db").is_file()
+
+
+def test_a_0001_store_is_refused_then_upgraded_to_head_keeping_its_data(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'v1.db'}"
+    db = _db(tmp_path, "v1.db")
+    with db.write() as conn:
+        command.upgrade(alembic_config(conn), "0001")  # what Shipyard 0001 created
+        conn.execute(sa.text("INSERT INTO experiments (experiment_id, name, lifecycle_stage, creation_time, "
+                             "last_update_time) VALUES (7, 'old', 'active', 1, 1)"))
+        conn.execute(sa.text("INSERT INTO runs (run_id, experiment_id, name, status, start_time, "
+                             "lifecycle_stage, user_id, source) VALUES ('r1', 7, 'n', 'FINISHED', 1, 'active', "
+                             "'', '')"))
+        conn.execute(sa.text("INSERT INTO latest_metrics VALUES ('r1', 'acc', 0.9, 0, 1)"))
+    db.dispose()
+    with pytest.raises(SchemaOutOfDate, match="revision 0001"):
+        SqlStore(uri)
+    assert upgrade_database(uri) == ("0001", HEAD_REVISION)
+    store = SqlStore(uri)
+    try:
+        assert store.runs.get("r1").data.metrics == {"acc": 0.9}
+        engine = sa.create_engine(uri)
+        with engine.connect() as conn:
+            assert "ix_latest_metrics_key_value" in {i["name"] for i in sa.inspect(conn).get_indexes("latest_metrics")}
+        engine.dispose()
+    finally:
+        store.close()
