@@ -113,25 +113,17 @@ def prepare_search(workdir: Path, cache_dir: Path | None, sizes: w.Sizes) -> w.P
 
 
 def bench_search(workdir: Path, sizes: w.Sizes) -> w.SearchResult:
-    w.start(f"MLflow: search_runs over {sizes.search_runs:,} runs (fresh process)")
     client = MlflowClient(tracking_uri=sqlite_uri(workdir / w.SEARCH_DB))
     experiment = client.get_experiment_by_name(w.SEARCH_EXPERIMENT)
     assert experiment is not None, "the search experiment is missing"
-    median, samples, runs = w.timed_median(
+    return w.measure_search(
+        "MLflow",
         lambda: client.search_runs(
             [experiment.experiment_id], filter_string=w.SEARCH_FILTER, max_results=w.SEARCH_MAX_RESULTS
         ),
-        repeats=sizes.search_repeats,
+        lambda run: run.info.run_name,
+        sizes,
     )
-    result = w.SearchResult(
-        runs=sizes.search_runs,
-        matched=len(runs),
-        matched_digest=w.names_digest([r.info.run_name for r in runs]),
-        seconds=median,
-        samples=samples,
-    )
-    w.done(f"{median * 1000:,.1f} ms, {result.matched} runs matched")
-    return result
 
 
 def main() -> None:

@@ -223,3 +223,20 @@ def emit(**parts: Any) -> None:
     """Print one phase's figures (dataclasses or plain values) as the last line of stdout."""
     sys.stdout.flush()
     print(json.dumps(parts, default=asdict), flush=True)
+
+
+def measure_search(tool: str, search: Callable[[], Sequence[Any]], run_name: Callable[[Any], str],
+                   sizes: Sizes) -> SearchResult:
+    """Time ``search`` (median after a warm-up) and describe what it matched, the same way for
+    both tools so their results can be compared run for run."""
+    start(f"{tool}: search_runs over {sizes.search_runs:,} runs (fresh process)")
+    median, samples, runs = timed_median(search, repeats=sizes.search_repeats)
+    result = SearchResult(
+        runs=sizes.search_runs,
+        matched=len(runs),
+        matched_digest=names_digest([run_name(r) for r in runs]),
+        seconds=median,
+        samples=samples,
+    )
+    done(f"{median * 1000:,.1f} ms, {result.matched} runs matched")
+    return result

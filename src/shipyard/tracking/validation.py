@@ -76,18 +76,16 @@ def metric_step(key: str, step: Any) -> int:
     return step
 
 
-def param_value(key: str, value: Any) -> str:
+def _bounded_text(kind: str, key: str, value: Any, limit: int, hint: str = "") -> str:
     text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_PARAM_VALUE_LENGTH:
-        raise InvalidInput(f"param {key!r} has a value of {len(text)} characters; at most "
-                           f"{MAX_PARAM_VALUE_LENGTH} are allowed (log long values as an artifact)")
+    if len(text) > limit:
+        raise InvalidInput(f"{kind} {key!r} has a value of {len(text)} characters; at most {limit} are allowed{hint}")
     return text
+
+
+def param_value(key: str, value: Any) -> str:
+    return _bounded_text("param", key, value, MAX_PARAM_VALUE_LENGTH, " (log long values as an artifact)")
 
 
 def tag_value(key: str, value: Any) -> str:
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_TAG_VALUE_LENGTH:
-        raise InvalidInput(f"tag {key!r} has a value of {len(text)} characters; at most "
-                           f"{MAX_TAG_VALUE_LENGTH} are allowed")
-    return text
-
+    return _bounded_text("tag", key, value, MAX_TAG_VALUE_LENGTH)
