@@ -84,8 +84,7 @@ def run_to_wire(r: Run) -> dict[str, Any]:
 def run_from_wire(d: dict[str, Any]) -> Run:
     latest = {m["key"]: metric_from_wire(m) for m in d["data"]["metrics"]}
     return Run(run_info_from_wire(d["info"]),
-               RunData(params=d["data"]["params"], tags=d["data"]["tags"],
-                       metrics={k: m.value for k, m in latest.items()}, latest_metrics=latest))
+               RunData(params=d["data"]["params"], tags=d["data"]["tags"], latest_metrics=latest))
 
 
 def artifact_to_wire(a: ArtifactEntry) -> dict[str, Any]:

@@ -96,7 +96,12 @@ def to_jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | bool):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # Derived values (RunData.metrics, Run.run_id) are part of what a script expects to read.
+        for name, attribute in vars(type(value)).items():
+            if isinstance(attribute, property) and not name.startswith("_"):
+                out[name] = to_jsonable(getattr(value, name))
+        return out
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, Iterable) and not isinstance(value, bytes):

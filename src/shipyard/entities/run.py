@@ -78,9 +78,13 @@ class RunData:
     """Params, tags and the latest value of each metric."""
 
     params: Mapping[str, str] = field(default_factory=dict)
-    metrics: Mapping[str, float] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     latest_metrics: Mapping[str, Metric] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The latest value of each metric, by key (derived from ``latest_metrics``)."""
+        return {key: metric.value for key, metric in self.latest_metrics.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,9 +96,7 @@ def load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     out = []
     for row in rows:
         run_id = row[0]
-        run_latest = latest[run_id]
-        metrics = {key: metric.value for key, metric in run_latest.items()}
-        out.append(Run(_info(row), RunData(run_params[run_id], metrics, tags[run_id], run_latest)))
+        out.append(Run(_info(row), RunData(run_params[run_id], tags[run_id], latest[run_id])))
     return out
 
 
