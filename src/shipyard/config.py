@@ -65,7 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tracking_uri", str, "sqlite:///./.shipyard/shipyard.db",
             "Where runs are tracked: sqlite:///path, postgresql://user@host/db."),
     Setting("artifact_uri", str, "./.shipyard/artifacts",
-            "Where artifact bytes are stored: a local folder."),
+            "Where artifact bytes are stored: a folder, s3://bucket/prefix, gs://..., or a server's http(s) URL."),
     Setting("writer_queue_size", _parse_positive_int, 100_000,
             "Most metrics waiting in the background writer; logging blocks when it is full."),
     Setting("writer_batch_size", _parse_positive_int, 5_000,

@@ -28,8 +28,16 @@ __all__ = [
 ]
 
 # scheme -> "module:attr" of a factory ``(uri: str) -> ArtifactStore``; a URI without a scheme
-# is a local path and uses "file".
-_BACKENDS: tuple[tuple[str, str], ...] = (("file", "shipyard.artifacts.local:open_local_store"),)
+# is a local path and uses "file". ``http(s)://`` is a Shipyard server: artifacts go through its
+# proxy routes and land in whatever store the server is configured with.
+_BACKENDS: tuple[tuple[str, str], ...] = (
+    ("file", "shipyard.artifacts.local:open_local_store"),
+    ("s3", "shipyard.artifacts.fsspec:open_fsspec_store"),
+    ("gs", "shipyard.artifacts.fsspec:open_fsspec_store"),
+    ("memory", "shipyard.artifacts.fsspec:open_fsspec_store"),
+    ("http", "shipyard.artifacts.rest:open_rest_store"),
+    ("https", "shipyard.artifacts.rest:open_rest_store"),
+)
 _resolved: dict[str, Callable[[str], ArtifactStore]] = {}
 
 # A scheme is two or more characters, so a Windows drive (``C:\x``) reads as a path.
@@ -52,7 +60,10 @@ def _factory(scheme: str) -> Callable[[str], ArtifactStore]:
 
 def open_artifact_store(uri: str) -> ArtifactStore:
     """The artifact store at ``uri``: a local path or ``file://`` URI (folder created if
-    missing). ``InvalidInput`` for an empty URI or an unknown scheme, naming the supported ones."""
+    missing), ``s3://bucket/prefix``, ``gs://bucket/prefix`` or ``memory://`` (fsspec; credentials
+    from the usual environment, see :mod:`shipyard.artifacts.fsspec`), or ``http(s)://`` (the
+    proxy of a Shipyard server). ``InvalidInput`` for an empty URI or an unknown scheme, naming
+    the supported ones."""
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidInput(f"invalid artifact store location {uri!r}: empty", uri=repr(uri))
     match = _SCHEME.match(uri)

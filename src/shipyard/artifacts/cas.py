@@ -164,6 +164,9 @@ class CasArtifactStore:
     def __repr__(self) -> str:
         return f"CasArtifactStore({self._storage!r})"
 
+    def close(self) -> None:
+        """Nothing to release: byte-level storage opens what it needs per call."""
+
     # -- keys and pointers -------------------------------------------------------------------
 
     @staticmethod

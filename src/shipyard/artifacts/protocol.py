@@ -70,6 +70,10 @@ class ArtifactStore(Protocol):
         ``ArtifactCorrupted`` is raised when it does not match. Raises ``NotFound``."""
         ...
 
+    def close(self) -> None:
+        """Release connections held by the store (nothing for local storage)."""
+        ...
+
     def download(self, run_id: str, artifact_path: str, dest: Path) -> Path:
         """Copy a file or a whole folder (``""`` = everything) into folder ``dest``; returns the
         local path of what was downloaded. Every digest is verified before a file appears at

@@ -234,6 +234,7 @@ class RestStore:
 
     def __init__(self, uri: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
                  retries: int = 5) -> None:
+        self._transport = transport
         self._http = _Http(uri, transport, timeout, retries)
         self.experiments = RestExperimentStore(self._http)
         self.runs = RestRunStore(self._http)
@@ -242,6 +243,13 @@ class RestStore:
     @property
     def uri(self) -> str:
         return self._http.base_url
+
+    @property
+    def transport(self) -> httpx.BaseTransport | None:
+        """The transport injected at construction (``None``: httpx's default, with its proxy
+        settings from the environment), so a ``RestArtifactStore`` for the same server can go
+        through it too, e.g. both through one in-process ASGI app in tests."""
+        return self._transport
 
     def close(self) -> None:
         self._http.close()

@@ -45,14 +45,22 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _is_server(uri: str) -> bool:
+    return uri.lower().startswith(("http://", "https://"))
+
+
 def default_artifact_uri(settings: Settings) -> str:
     """Artifacts live beside an SQLite database unless an artifact URI was configured, so
-    ``sqlite:///some/dir/shipyard.db`` keeps its artifacts in ``some/dir/artifacts``."""
+    ``sqlite:///some/dir/shipyard.db`` keeps its artifacts in ``some/dir/artifacts``. With a
+    tracking server (``http(s)://``) they go through that server's artifact proxy: the server
+    decides where they are stored, and the SDK needs no storage credentials."""
     if settings.sources.get("artifact_uri", "default") != "default":
         return settings.artifact_uri
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///") and ":memory:" not in uri and uri != "sqlite://":
         return str(Path(uri[len("sqlite:///"):]).expanduser().parent / "artifacts")
+    if _is_server(uri):
+        return uri
     return settings.artifact_uri
 
 
@@ -101,11 +109,21 @@ class Client:
     @property
     def artifacts(self) -> ArtifactStore:
         if self._artifacts is None:
+            uri = default_artifact_uri(self.settings)
+            # Through the tracking server itself: share the transport its RestStore was given
+            # (tests inject an in-process one). ``store`` is read before the lock, which it takes.
+            via_tracking = _is_server(uri) and uri.rstrip("/") == self.tracking_uri.rstrip("/")
+            transport = getattr(self.store, "transport", None) if via_tracking else None
             with self._lock:
                 if self._artifacts is None:
-                    from shipyard.artifacts import open_artifact_store
+                    if _is_server(uri):
+                        from shipyard.artifacts.rest import RestArtifactStore
 
-                    self._artifacts = open_artifact_store(default_artifact_uri(self.settings))
+                        self._artifacts = RestArtifactStore(uri, transport)
+                    else:
+                        from shipyard.artifacts import open_artifact_store
+
+                        self._artifacts = open_artifact_store(uri)
         return self._artifacts
 
     @property
@@ -120,13 +138,16 @@ class Client:
         self._writer.flush()
 
     def close(self) -> None:
-        """Flush metrics and release the database connections."""
+        """Flush metrics and release the database and artifact-store connections."""
         try:
             self._writer.close()
         finally:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+            if self._artifacts is not None:
+                self._artifacts.close()
+                self._artifacts = None
 
     # -- experiments -------------------------------------------------------------------
     def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None) -> str:
@@ -341,12 +362,21 @@ class Client:
 
     def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str],
                       artifact_path: str | None = None) -> list[ArtifactEntry]:
-        """Store every file below ``local_dir`` under ``artifact_path``, keeping the layout."""
+        """Store every file below ``local_dir`` under ``artifact_path``, keeping the layout.
+        ``InvalidInput`` naming the first symbolic link inside the folder: a link can point
+        anywhere (``~/.ssh``, ``/etc``), so none is followed and nothing is logged then."""
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidInput(f"cannot log artifacts from {str(local_dir)!r}: no such folder")
         self._require_exists(run_id)
-        files = sorted(p for p in root.rglob("*") if p.is_file())
+        files: list[Path] = []
+        for folder, dirs, names in os.walk(root):  # followlinks=False: linked folders are listed, not entered
+            for link in (Path(folder, name) for name in sorted(dirs + names)):
+                if link.is_symlink():
+                    raise InvalidInput(f"cannot log artifacts from {str(local_dir)!r}: {str(link)!r} is a symbolic "
+                                       "link; copy what it points to into the folder instead", path=str(link))
+            files.extend(p for p in (Path(folder, name) for name in names) if p.is_file())
+        files.sort()
         return [self.artifacts.log_file(run_id, f, _join(artifact_path, f.relative_to(root).as_posix()))
                 for f in files]
 

@@ -1,0 +1,190 @@
+"""The artifact proxy: list, download and upload a run's artifacts through the server.
+
+The client never chooses where bytes are stored: every route reads or writes the server's own
+artifact store (``client.artifacts``: a local folder, or ``s3://…`` through fsspec), and the URL
+only names a run and an artifact path inside it.
+
+Paths are made safe in one order: the framework percent-decodes the URL once, then
+:func:`~shipyard.artifacts.normalize_artifact_path` canonicalises and validates (``..``, absolute
+paths, backslashes, control characters, leftover escapes: 400). What it returns is contained by
+construction, and the storage layer checks containment again below it.
+
+Both directions stream, so a multi-gigabyte artifact never sits whole in the server's memory:
+
+* **Upload** (``PUT``, ``application/octet-stream``): the body goes to a temp file in 1 MiB
+  writes while SHA-256 is computed; a digest that does not match ``X-Shipyard-Digest`` is a 400
+  and nothing is stored. Only a complete, verified body is handed to ``log_file``.
+* **Download** (``GET``): the blob is read through ``CasArtifactStore.open``, which checks the
+  digest as it goes. The expected digest and size are sent up front (``X-Shipyard-Digest``,
+  ``Content-Length``) so the client verifies too; on a mismatch the server stops before the last
+  chunk and drops the connection, so a corrupt file is never delivered complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path as LocalPath
+from typing import Annotated, BinaryIO
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response, StreamingResponse
+
+from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.artifacts.protocol import ArtifactStore
+from shipyard.entities import ArtifactEntry, LifecycleStage
+from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound, RunNotActive
+from shipyard.server.responses import client, json_response
+from shipyard.tracking.client import Client
+from shipyard.wire import artifact_to_wire
+
+router = APIRouter(prefix="/api/v1/runs", tags=["artifacts"])
+RunId = Annotated[str, Path(max_length=64)]
+log = logging.getLogger("shipyard.server")
+
+DIGEST_HEADER = "X-Shipyard-Digest"
+OCTET_STREAM = "application/octet-stream"
+_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
+_CHUNK = 1 << 20
+
+
+def _require_run(shipyard: Client, run_id: str, *, writable: bool = False) -> None:
+    """``NotFound`` for an unknown run; with ``writable``, ``RunNotActive`` for a deleted one."""
+    info = shipyard.store.runs.get(run_id).info
+    if writable and info.lifecycle_stage is LifecycleStage.DELETED:
+        raise RunNotActive(f"run '{run_id}' is deleted; restore it before uploading artifacts", run_id=run_id)
+
+
+@router.get("/{run_id}/artifacts", name="list_artifacts", summary="List a run's artifacts (one level or all)")
+def list_artifacts(run_id: RunId, request: Request, path: Annotated[str, Query(max_length=4096)] = "",
+                   recursive: bool = False) -> Response:
+    folder = normalize_artifact_path(path, allow_root=True)
+    shipyard = client(request)
+    _require_run(shipyard, run_id)
+    store = shipyard.artifacts
+    files = store.walk(run_id, folder) if recursive else store.list(run_id, folder)
+    return json_response({"files": [artifact_to_wire(entry) for entry in files]})
+
+
+def _file_entry(store: ArtifactStore, run_id: str, path: str) -> ArtifactEntry:
+    """The entry of file ``path`` (``walk`` of a file is that file alone, so this is cheap)."""
+    found = store.walk(run_id, path)
+    if len(found) != 1 or found[0].path != path or found[0].digest is None or found[0].size is None:
+        raise NotFound(f"run {run_id} has no artifact file {path!r}", run_id=run_id, path=path)
+    return found[0]
+
+
+class DownloadAborted(Exception):
+    """Raised mid-body on purpose: the only way an ASGI app can make the server drop a response
+    whose headers are sent. Not a ``ShipyardError``, since no error response can follow."""
+
+
+def _chunks(stream: BinaryIO, run_id: str, path: str) -> Iterator[bytes]:
+    """The verified stream in 1 MiB pieces. ``ArtifactCorrupted`` surfaces here, before the last
+    piece is sent; the connection is then dropped, so the client gets an incomplete body."""
+    try:
+        while chunk := stream.read(_CHUNK):
+            yield chunk
+    except ArtifactCorrupted as err:
+        log.error("aborting the download of %r of run %s: %s", path, run_id, err.message)
+        raise DownloadAborted(err.message) from err
+    finally:
+        stream.close()
+
+
+@router.get("/{run_id}/artifacts/{path:path}", name="download_artifact", summary="Download one artifact file")
+def download_artifact(run_id: RunId, path: str, request: Request) -> Response:
+    clean = normalize_artifact_path(path)
+    shipyard = client(request)
+    _require_run(shipyard, run_id)
+    store = shipyard.artifacts
+    # Open first: a folder or missing path is NotFound here, before any walk. A path re-logged
+    # between the two reads would make the client see a digest mismatch; it can simply retry.
+    stream = store.open(run_id, clean)
+    try:
+        entry = _file_entry(store, run_id, clean)
+    except BaseException:
+        stream.close()
+        raise
+    name = quote(clean.rsplit("/", 1)[-1], safe="")
+    headers = {DIGEST_HEADER: str(entry.digest), "content-length": str(entry.size),
+               "content-disposition": f"attachment; filename*=UTF-8''{name}"}
+    return StreamingResponse(_chunks(stream, run_id, clean), media_type=OCTET_STREAM, headers=headers)
+
+
+def _expected_digest(request: Request) -> str | None:
+    header = request.headers.get(DIGEST_HEADER)
+    if header is None:
+        return None
+    match = _DIGEST.fullmatch(header.strip().lower())
+    if match is None:
+        raise InvalidInput(f"invalid {DIGEST_HEADER} header {header[:100]!r}: expected sha256:<64 hex digits>")
+    return match.group(1)
+
+
+def _check_media_type(request: Request) -> None:
+    given = request.headers.get("content-type")
+    if given is not None and given.split(";")[0].strip().lower() != OCTET_STREAM:
+        raise HTTPException(415, f"send artifact bytes as {OCTET_STREAM}, not {given[:100]}")
+
+
+def _append(out: BinaryIO, digest: hashlib._Hash, data: bytes | bytearray) -> None:
+    digest.update(data)
+    out.write(data)
+
+
+async def _receive(request: Request, out: BinaryIO, path: str) -> tuple[str, int]:
+    """Stream the body to ``out`` in ~1 MiB writes (off the event loop), hashing as it arrives."""
+    digest = hashlib.sha256()
+    size = 0
+    pending = bytearray()
+    try:
+        async for chunk in request.stream():
+            pending += chunk
+            size += len(chunk)
+            if len(pending) >= _CHUNK:
+                data, pending = pending, bytearray()
+                await run_in_threadpool(_append, out, digest, data)
+    except ClientDisconnect:
+        raise InvalidInput(f"the upload of {path!r} was interrupted after {size} bytes; nothing stored",
+                           path=path) from None
+    if pending:
+        await run_in_threadpool(_append, out, digest, pending)
+    await run_in_threadpool(out.flush)
+    return digest.hexdigest(), size
+
+
+# The body is read as a stream, not parsed, so FastAPI cannot infer it; declare it for the schema.
+_RAW_BODY = {"requestBody": {"required": True, "content": {OCTET_STREAM: {"schema": {"type": "string",
+                                                                                     "format": "binary"}}}}}
+
+
+@router.put("/{run_id}/artifacts/{path:path}", name="upload_artifact", summary="Upload one artifact file",
+            openapi_extra=_RAW_BODY)
+async def upload_artifact(run_id: RunId, path: str, request: Request) -> Response:
+    clean = normalize_artifact_path(path)
+    expected = _expected_digest(request)
+    _check_media_type(request)
+    shipyard = client(request)
+    await run_in_threadpool(_require_run, shipyard, run_id, writable=True)
+    fd, name = tempfile.mkstemp(prefix="shipyard-upload-")
+    spool = LocalPath(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            hexdigest, size = await _receive(request, out, clean)
+        if expected is not None and hexdigest != expected:
+            raise InvalidInput(f"upload of {clean!r} does not match its {DIGEST_HEADER}: expected "
+                               f"sha256:{expected}, received sha256:{hexdigest} ({size} bytes); nothing stored",
+                               path=clean)
+        entry = await run_in_threadpool(shipyard.artifacts.log_file, run_id, spool, clean)
+    finally:
+        spool.unlink(missing_ok=True)
+    return json_response(artifact_to_wire(entry))
