@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from shipyard.cli import artifacts, config, db, experiments, info, render, runs
+from shipyard.cli import artifacts, config, db, experiments, info, render, runs, server
 from shipyard.cli.context import State
 from shipyard.errors import ShipyardError
 
@@ -78,6 +78,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
+app.command("server")(server.serve)
 app.command("version", rich_help_panel="Other")(info.version)
 
 

@@ -4,6 +4,11 @@ Every error body has the same shape, ``{"error_code": ..., "message": ...}`` (pl
 ``details`` where there are any), whatever raised it: the domain (``ShipyardError`` carries
 its status), request validation (400 naming the field), routing (404/405), the security
 middleware, or a bug (500, logged, with no traceback in the body).
+
+FastAPI turns *any* failure while reading a JSON body into a bare 400 "error parsing the body";
+:func:`_http_error` looks at the cause so the answer names the real problem: a body over the
+size limit (the guard's :class:`RequestTooLarge`, raised while the body streams in) is a 413,
+and a body nested deeper than the parser's recursion limit a 400 that says so.
 """
 
 from __future__ import annotations
@@ -27,6 +32,15 @@ _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LA
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
 
 
+class RequestTooLarge(Exception):
+    """Raised by the request guard while a body streams in past ``limit`` bytes (server-internal:
+    it never leaves the server, it only becomes the 413 of :func:`too_large_response`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")
+        self.limit = limit
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     body: dict[str, Any] = {"error_code": code, "message": message}
     if details:
@@ -37,6 +51,12 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
 
 def shipyard_error_response(err: ShipyardError) -> Response:
     return error_response(err.http_status, err.code, err.message, err.details)
+
+
+def too_large_response(limit: int) -> Response:
+    return error_response(413, "REQUEST_TOO_LARGE",
+                          f"request body over the limit of {limit} bytes; send smaller batches "
+                          "(or raise SHIPYARD_SERVER_MAX_BODY_BYTES)")
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -54,7 +74,25 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> Response
                           {"fields": [_field(tuple(e["loc"])) for e in exc.errors()[:20]]})
 
 
+def _body_error(cause: BaseException | None) -> Response | None:
+    """The real reason behind FastAPI's generic "error parsing the body", when we know it."""
+    if isinstance(cause, RequestTooLarge):
+        return too_large_response(cause.limit)
+    if isinstance(cause, RecursionError):
+        # json.loads recurses once per level, so a 10,000-deep [[[...]]] hits the interpreter's
+        # recursion limit: say that, rather than a vague "error parsing the body".
+        return error_response(400, InvalidInput.code, "malformed JSON body: nested too deeply for the "
+                              "parser (no request of this API needs more than a few levels)")
+    if isinstance(cause, UnicodeDecodeError):
+        return error_response(400, InvalidInput.code, "malformed JSON body: not valid UTF-8")
+    return None
+
+
 async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 400:
+        known = _body_error(exc.__cause__)
+        if known is not None:
+            return known
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     message = "no such route" if exc.status_code == 404 and exc.detail == "Not Found" else str(exc.detail)
     if exc.status_code == 404:

@@ -17,15 +17,11 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipyard.server.errors import error_response
+from shipyard.server.errors import RequestTooLarge, error_response, too_large_response
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
 STREAM = "application/octet-stream"
-
-
-class RequestTooLarge(Exception):
-    pass
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -101,9 +97,7 @@ class RequestGuard:
         return bool(length and length != "0") or _header(scope, b"transfer-encoding") is not None
 
     def _too_large(self):
-        return error_response(413, "REQUEST_TOO_LARGE",
-                              f"request body over the limit of {self._max_body} bytes; send smaller batches "
-                              "(or raise SHIPYARD_SERVER_MAX_BODY_BYTES)")
+        return too_large_response(self._max_body)
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0
@@ -115,7 +109,7 @@ class RequestGuard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise RequestTooLarge
+                    raise RequestTooLarge(limit)
             return message
 
         return counting

@@ -1,0 +1,133 @@
+"""``shipyard server``: serve the tracking store over the native REST API, with uvicorn.
+
+The settings are resolved once, here, then handed to every worker process through their
+``SHIPYARD_*`` environment variables: uvicorn starts workers from an import string
+(``shipyard.server.app:app_from_environment``), so the environment is the one channel that
+reaches them all. The store is opened once before any worker starts, so an out-of-date schema
+stops the command with one message (exit 6) instead of crashing every worker.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+from rich.text import Text
+
+from shipyard.cli import render
+from shipyard.cli.context import state
+from shipyard.config import SETTINGS, Settings
+from shipyard.errors import ShipyardError
+
+__all__ = ["redact", "serve", "worker_environment"]
+
+APP_FACTORY = "shipyard.server.app:app_from_environment"
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def serve(
+    ctx: typer.Context,
+    backend_store_uri: Annotated[str | None, typer.Option(
+        "--backend-store-uri", metavar="URI", show_default=False,
+        help="Tracking database, e.g. sqlite:///path/to.db or postgresql://user@host/db. "
+             "\\[default: the global --tracking-uri, $SHIPYARD_TRACKING_URI, else ./.shipyard]")] = None,
+    artifacts_destination: Annotated[str | None, typer.Option(
+        "--artifacts-destination", metavar="URI", show_default=False,
+        help="Where artifact bytes go: a folder or s3://bucket/prefix. "
+             "\\[default: the global --artifact-uri, $SHIPYARD_ARTIFACT_URI, else beside the database]")] = None,
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Port to listen on.")] = 5000,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, metavar="N", help="Server processes; each holds its own connection pool.")] = 1,
+    allowed_hosts: Annotated[str | None, typer.Option(
+        "--allowed-hosts", metavar="HOSTS", show_default=False,
+        help="Host header values answered, comma-separated (* for any). "
+             "\\[default: $SHIPYARD_SERVER_ALLOWED_HOSTS, else localhost,127.0.0.1,::1]")] = None,
+    cors_origins: Annotated[str | None, typer.Option(
+        "--cors-origins", metavar="ORIGINS", show_default=False,
+        help="Browser origins allowed to call the API, comma-separated. "
+             "\\[default: $SHIPYARD_SERVER_CORS_ORIGINS, else none: CORS off]")] = None,
+) -> None:
+    """Run the Shipyard server: the REST API over a tracking store and an artifact store.
+
+    Stop it with Ctrl-C. Clients log to it with SHIPYARD_TRACKING_URI=http://HOST:PORT.
+
+    Examples:
+      shipyard server
+      shipyard server --backend-store-uri postgresql://shipyard@db/shipyard --workers 4
+      shipyard server --host 0.0.0.0 --allowed-hosts shipyard.internal,localhost
+    """
+    try:
+        import uvicorn
+    except ImportError:
+        raise ShipyardError('the server needs the server extra: pip install "shipyard-mlops[server]"') from None
+    overrides = {"tracking_uri": backend_store_uri, "artifact_uri": artifacts_destination,
+                 "server_allowed_hosts": allowed_hosts, "server_cors_origins": cors_origins}
+    settings = state(ctx).settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+    environment = worker_environment(settings)
+    store = _check_store(Settings.resolve(env=environment))
+
+    if not _is_loopback(host) and settings.sources.get("server_allowed_hosts", "default") == "default":
+        render.info(Text(
+            f"Warning: listening on {host}, but only requests with a Host header of "
+            f"{settings.server_allowed_hosts.replace(',', ', ')} are answered (a defence against DNS "
+            "rebinding); clients that use this machine's name or address get 400 INVALID_HOST. "
+            "Allow them with --allowed-hosts NAME,ADDRESS (or SHIPYARD_SERVER_ALLOWED_HOSTS; * allows any).",
+            style="yellow"))
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    render.info(Text.assemble(
+        "Shipyard server on ", (url, "bold green"), f" ({workers} worker{'s' if workers > 1 else ''})",
+        " · store ", (store, "bold"), " · artifacts ", (redact(environment['SHIPYARD_ARTIFACT_URI']), "bold")))
+
+    os.environ.update(environment)  # read by app_from_environment in this process and in every worker
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """Every setting as its ``SHIPYARD_*`` variable, so ``Settings.resolve()`` in a worker gives
+    back ``settings``. The artifact location is the resolved one: a default that follows the
+    database ("beside the .db file") would otherwise be lost once it arrives as a variable."""
+    from shipyard.tracking.client import default_artifact_uri
+
+    environment = {s.env_var: _text(getattr(settings, s.name)) for s in SETTINGS}
+    environment["SHIPYARD_ARTIFACT_URI"] = default_artifact_uri(settings)
+    return environment
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _check_store(settings: Settings) -> str:
+    """Open the store once (an empty database gets its schema now, before workers race to create
+    it); raises ``SchemaOutOfDate`` for an old one. Returns the store's URI without password."""
+    from shipyard.tracking.client import Client
+
+    client = Client(settings=settings)
+    try:
+        client.store  # noqa: B018 - opening is the check
+    finally:
+        client.close()
+    return redact(settings.tracking_uri)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any password replaced by ``***`` (for logs and the startup line)."""
+    parts = urlsplit(uri)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not at or not colon:
+        return uri
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
