@@ -48,6 +48,7 @@ def test_every_cli_command_is_documented() -> None:
     assert missing == [], f"commands missing from docs/: {missing}"
 
 
-@pytest.mark.parametrize("page", ["tracking.md", "configuration.md", "performance.md", "api.md"])
+@pytest.mark.parametrize("page", ["tracking.md", "configuration.md", "performance.md", "api.md", "server.md",
+                                  "models.md"])
 def test_readme_links_every_page(page: str) -> None:
     assert f"docs/{page}" in (ROOT / "README.md").read_text()

@@ -418,6 +418,42 @@ class Client:
         dest.mkdir(parents=True, exist_ok=True)
         return self.artifacts.download(run_id, path or "", dest)
 
+    # -- models ------------------------------------------------------------------------
+    def log_model(self, run_id: str, model: Any, artifact_path: str = "model", *, flavor: str | None = None,
+                  signature: Any = None, input_example: Any = None, code_paths: list[str] | None = None,
+                  artifacts: dict[str, str] | None = None) -> Any:
+        """Save ``model`` as a package (manifest with digests, signature inferred from
+        ``input_example``) and store it as the run's artifact folder ``artifact_path``.
+        Returns the manifest; load it back with ``load_model(f"runs:/{run_id}/{artifact_path}")``."""
+        import tempfile
+
+        from shipyard.artifacts.paths import normalize_artifact_path
+        from shipyard.models.package import save_model
+
+        artifact_path = normalize_artifact_path(artifact_path)
+        if run_id not in self._running:
+            self._require_running(run_id)
+        with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
+            folder = Path(tmp) / "model"
+            manifest = save_model(model, folder, flavor=flavor, signature=signature, input_example=input_example,
+                                  code_paths=code_paths, artifacts=artifacts, run_id=run_id,
+                                  artifact_path=artifact_path)
+            self.log_artifacts(run_id, folder, artifact_path)
+        return manifest
+
+    def load_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Any:
+        """Load ``runs:/<run_id>/<path>`` or a local package folder; every file's digest is
+        checked, and ``predict`` enforces the model's signature."""
+        from shipyard.models.package import load_model_folder
+        from shipyard.models.uri import SUPPORTED, is_local, local_path, parse_runs_uri
+
+        if model_uri.startswith("runs:/"):
+            run_id, path = parse_runs_uri(model_uri)
+            return load_model_folder(self.download_artifacts(run_id, path, dst_path))
+        if is_local(model_uri):
+            return load_model_folder(local_path(model_uri))
+        raise InvalidInput(f"cannot load model {model_uri!r}: expected {SUPPORTED}")
+
     # -- helpers -----------------------------------------------------------------------
     def _require_running(self, run_id: str) -> None:
         info = self.store.runs.get(run_id).info

@@ -363,6 +363,20 @@ def download_artifacts(run_id: str, artifact_path: str = "",
     return _client().download_artifacts(run_id, artifact_path, dst_path)
 
 
+def log_model(model: Any, artifact_path: str = "model", *, flavor: str | None = None, signature: Any = None,
+              input_example: Any = None, code_paths: list[str] | None = None,
+              artifacts: dict[str, str] | None = None) -> Any:
+    """Log ``model`` (scikit-learn, or a ``shipyard.models.PythonModel``) to the active run."""
+    return _client().log_model(_run_id(), model, artifact_path, flavor=flavor, signature=signature,
+                               input_example=input_example, code_paths=code_paths, artifacts=artifacts)
+
+
+def load_model(model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Any:
+    """Load ``runs:/<run_id>/<path>`` or a local model folder; ``.predict(data)`` checks the
+    input against the model's signature."""
+    return _client().load_model(model_uri, dst_path)
+
+
 def seed_everything(seed: int) -> dict[str, bool]:
     """Seed random, numpy and torch (where installed); the seed is recorded as the tag
     ``shipyard.seed`` on the active run and on runs started later in this process."""
