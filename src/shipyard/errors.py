@@ -9,7 +9,8 @@ the ``exit_code`` the CLI exits with, so each of those is mapped in exactly one 
     ├── NotFound                       NOT_FOUND            404  exit 3
     ├── AlreadyExists                  ALREADY_EXISTS       409  exit 4
     ├── Conflict                       CONFLICT             409  exit 4
-    │   └── RunNotActive               RUN_NOT_ACTIVE       409  exit 4
+    │   ├── RunNotActive               RUN_NOT_ACTIVE       409  exit 4
+    │   └── ApprovalRequired           APPROVAL_REQUIRED    409  exit 4
     ├── PermissionDenied               PERMISSION_DENIED    403  exit 5
     ├── SchemaOutOfDate                SCHEMA_OUT_OF_DATE   503  exit 6
     ├── StoreUnavailable               STORE_UNAVAILABLE    503  exit 6
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AlreadyExists",
+    "ApprovalRequired",
     "ArtifactCorrupted",
     "Conflict",
     "InvalidInput",
@@ -96,6 +98,12 @@ class RunNotActive(Conflict):
     code = "RUN_NOT_ACTIVE"
 
 
+class ApprovalRequired(Conflict):
+    """Pointing a protected alias (``production`` by default) at a version nobody approved."""
+
+    code = "APPROVAL_REQUIRED"
+
+
 class PermissionDenied(ShipyardError):
     """The principal may not do this."""
 
@@ -137,6 +145,7 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         AlreadyExists,
         Conflict,
         RunNotActive,
+        ApprovalRequired,
         PermissionDenied,
         SchemaOutOfDate,
         StoreUnavailable,

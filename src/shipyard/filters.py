@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from shipyard.entities.search import (
-    NUMERIC_ATTRIBUTES,
-    STRING_ATTRIBUTES,
+    RUN_GRAMMAR,
     Comparison,
     EntityKind,
+    Grammar,
     Op,
     OrderBy,
     RunFilter,
@@ -47,11 +47,7 @@ _PREFIXES: dict[str, EntityKind] = {
     "tags": "tag", "tag": "tag",
     "attributes": "attribute", "attribute": "attribute", "attr": "attribute", "run": "attribute",
 }  # fmt: skip
-_PREFIX_HINT = "metrics., params., tags. or attributes."
-_ATTRIBUTES = NUMERIC_ATTRIBUTES | STRING_ATTRIBUTES
-_ATTRIBUTE_ALIASES = {
-    "id": "run_id", "user": "user_id", "created": "start_time", "run name": "run_name",
-}  # fmt: skip
+_PREFIX_NAMES = {"metric": "metrics.", "param": "params.", "tag": "tags.", "attribute": "attributes."}
 _NUMERIC_OPS = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
 _STRING_OPS = (Op.EQ, Op.NE, Op.LIKE, Op.ILIKE, Op.IN, Op.NOT_IN)
 _SYMBOL_OPS = {op.value: op for op in _NUMERIC_OPS}
@@ -119,9 +115,10 @@ def _describe(kind: EntityKind, key: str) -> str:
 class _Parser:
     """Recursive descent over the tokens of one filter string or one order_by clause."""
 
-    def __init__(self, text: str, label: str) -> None:
+    def __init__(self, text: str, label: str, grammar: Grammar) -> None:
         self.text = text
         self.label = label
+        self.grammar = grammar
         self.tokens = self._tokenize()
         self.index = 0
 
@@ -202,7 +199,7 @@ class _Parser:
         kind, key = self.identifier()
         op_tok = self.peek()
         op = self.operator()
-        numeric = kind == "metric" or (kind == "attribute" and key in NUMERIC_ATTRIBUTES)
+        numeric = self.grammar.is_numeric(kind, key)
         allowed = _NUMERIC_OPS if numeric else _STRING_OPS
         if op not in allowed:
             raise self.error(
@@ -235,8 +232,10 @@ class _Parser:
                 raise self.error(end, f"expected '.' and a key after '{head}'", found=_found(self.peek()))
             return "attribute", self.attribute(head, tok, bare=True)
         kind = _PREFIXES.get(head.lower())
-        if kind is None:
-            raise self.error(tok.pos, f"unknown prefix '{head}'", hint=f"use {_PREFIX_HINT}")
+        if kind is None or kind not in self.grammar.kinds:
+            what = f"unknown prefix '{head}'" if kind is None else \
+                f"a {self.grammar.subject} search cannot filter on {_PREFIX_NAMES[kind]}"
+            raise self.error(tok.pos, what, hint=f"use {_prefix_hint(self.grammar)}")
         key = ".".join(rest)
         if kind == "attribute":
             return kind, self.attribute(key, tok)
@@ -245,15 +244,16 @@ class _Parser:
         return kind, key
 
     def attribute(self, key: str, tok: _Token, *, bare: bool = False) -> str:
-        name = _ATTRIBUTE_ALIASES.get(key.lower(), key.lower())
-        if name in _ATTRIBUTES:
+        name = dict(self.grammar.aliases).get(key.lower(), key.lower())
+        if name in self.grammar.attributes:
             return name
-        valid = ", ".join(sorted(_ATTRIBUTES))
+        valid = ", ".join(sorted(self.grammar.attributes))
         if bare:
             raise self.error(
                 tok.pos,
                 f"unknown identifier '{key}'",
-                hint=f"prefix it with {_PREFIX_HINT} (bare names are only allowed for attributes: {valid})",
+                hint=f"prefix it with {_prefix_hint(self.grammar)} (bare names are only allowed for attributes: "
+                     f"{valid})",
             )
         raise self.error(tok.pos, f"unknown attribute '{key}'", hint=f"valid attributes are {valid}")
 
@@ -315,7 +315,12 @@ class _Parser:
         return tuple(values)
 
 
-def parse_filter(text: str | None) -> RunFilter:
+def _prefix_hint(grammar: Grammar) -> str:
+    names = [name for kind, name in _PREFIX_NAMES.items() if kind in grammar.kinds]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def parse_filter(text: str | None, grammar: Grammar = RUN_GRAMMAR) -> RunFilter:
     """Parse an MLflow search filter such as ``metrics.loss < 0.3 and params.depth = '6'``.
 
     ``None``, an empty or an all-whitespace string give ``RunFilter()``, which matches every
@@ -327,7 +332,7 @@ def parse_filter(text: str | None) -> RunFilter:
         raise InvalidInput(f"invalid filter: expected a string, got {type(text).__name__}")
     if not text.strip():
         return RunFilter()
-    return _Parser(text, "invalid filter").filter()
+    return _Parser(text, "invalid filter", grammar).filter()
 
 
 def parse_order_by(clauses: Sequence[str] | None) -> tuple[OrderBy, ...]:
@@ -344,29 +349,30 @@ def parse_order_by(clauses: Sequence[str] | None) -> tuple[OrderBy, ...]:
     for clause in clauses:
         if not isinstance(clause, str):
             raise InvalidInput(f"invalid order_by clause {clause!r}: expected a string")
-        result.append(_Parser(clause, f"invalid order_by clause {clause!r}").order_by())
+        result.append(_Parser(clause, f"invalid order_by clause {clause!r}", RUN_GRAMMAR).order_by())
     return tuple(result)
 
 
-def check_comparison(kind: str, key: str, op: str, value: object) -> Comparison:
+def check_comparison(kind: str, key: str, op: str, value: object, grammar: Grammar = RUN_GRAMMAR) -> Comparison:
     """Build a :class:`Comparison` from structured parts (the REST API's JSON filter) under
     the same rules as the text grammar: known kind, operator allowed for it, value of the
     right type. Raises ``InvalidInput`` naming the comparison."""
     where = f"{kind}.{key} {op}"
-    if kind not in ("metric", "param", "tag", "attribute"):
-        raise InvalidInput(f"invalid filter {where}: kind must be metric, param, tag or attribute")
+    if kind not in grammar.kinds:
+        raise InvalidInput(f"invalid filter {where}: a {grammar.subject} search takes kind "
+                           + " or ".join(k for k in ("metric", "param", "tag", "attribute") if k in grammar.kinds))
     if not isinstance(key, str) or not key:
         raise InvalidInput(f"invalid filter {where}: the key must be a non-empty string")
     if kind == "attribute":
-        key = _ATTRIBUTE_ALIASES.get(key.lower(), key.lower())
-        if key not in _ATTRIBUTES:
+        key = dict(grammar.aliases).get(key.lower(), key.lower())
+        if key not in grammar.attributes:
             raise InvalidInput(f"invalid filter {where}: unknown attribute; valid attributes are "
-                               + ", ".join(sorted(_ATTRIBUTES)))
+                               + ", ".join(sorted(grammar.attributes)))
     try:
         operator = Op(op.upper() if isinstance(op, str) else op)
     except ValueError:
         raise InvalidInput(f"invalid filter {where}: unknown operator") from None
-    numeric = kind == "metric" or (kind == "attribute" and key in NUMERIC_ATTRIBUTES)
+    numeric = grammar.is_numeric(kind, key)
     allowed = _NUMERIC_OPS if numeric else _STRING_OPS
     if operator not in allowed:
         raise InvalidInput(f"invalid filter {where}: operator not allowed for {_describe(kind, key)}; "

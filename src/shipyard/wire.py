@@ -13,14 +13,19 @@ import math
 from typing import Any
 
 from shipyard.entities import (
+    Approval,
     ArtifactEntry,
     Experiment,
     LifecycleStage,
     Metric,
+    ModelVersion,
+    RegisteredModel,
+    RegistryEvent,
     Run,
     RunData,
     RunInfo,
     RunStatus,
+    VersionStatus,
 )
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -93,3 +98,50 @@ def artifact_to_wire(a: ArtifactEntry) -> dict[str, Any]:
 
 def artifact_from_wire(d: dict[str, Any]) -> ArtifactEntry:
     return ArtifactEntry(d["path"], d["is_dir"], d.get("size"), d.get("digest"))
+
+
+def registered_model_to_wire(m: RegisteredModel) -> dict[str, Any]:
+    return {"name": m.name, "description": m.description, "creation_time": m.creation_time,
+            "last_update_time": m.last_update_time, "tags": dict(m.tags), "aliases": dict(m.aliases),
+            "latest_version": m.latest_version, "protected_aliases": list(m.protected_aliases)}
+
+
+def registered_model_from_wire(d: dict[str, Any]) -> RegisteredModel:
+    return RegisteredModel(name=d["name"], description=d["description"], creation_time=d["creation_time"],
+                           last_update_time=d["last_update_time"], tags=d.get("tags") or {},
+                           aliases=d.get("aliases") or {}, latest_version=d.get("latest_version"),
+                           protected_aliases=tuple(d.get("protected_aliases") or ()))
+
+
+def approval_to_wire(a: Approval | None) -> dict[str, Any] | None:
+    return None if a is None else {"user": a.user, "timestamp": a.timestamp, "comment": a.comment}
+
+
+def approval_from_wire(d: dict[str, Any] | None) -> Approval | None:
+    return None if d is None else Approval(d["user"], d["timestamp"], d.get("comment", ""))
+
+
+def model_version_to_wire(v: ModelVersion) -> dict[str, Any]:
+    return {"name": v.name, "version": v.version, "source": v.source, "run_id": v.run_id,
+            "status": v.status.value, "description": v.description, "creation_time": v.creation_time,
+            "last_update_time": v.last_update_time, "tags": dict(v.tags), "aliases": list(v.aliases),
+            "approval": approval_to_wire(v.approval), "card": v.card}
+
+
+def model_version_from_wire(d: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(name=d["name"], version=d["version"], source=d["source"], run_id=d.get("run_id"),
+                        status=VersionStatus(d["status"]), description=d["description"],
+                        creation_time=d["creation_time"], last_update_time=d["last_update_time"],
+                        tags=d.get("tags") or {}, aliases=tuple(d.get("aliases") or ()),
+                        approval=approval_from_wire(d.get("approval")), card=d.get("card", ""))
+
+
+def registry_event_to_wire(e: RegistryEvent) -> dict[str, Any]:
+    return {"name": e.name, "kind": e.kind, "timestamp": e.timestamp, "user": e.user, "version": e.version,
+            "alias": e.alias, "previous_version": e.previous_version, "detail": e.detail}
+
+
+def registry_event_from_wire(d: dict[str, Any]) -> RegistryEvent:
+    return RegistryEvent(name=d["name"], kind=d["kind"], timestamp=d["timestamp"], user=d.get("user", ""),
+                         version=d.get("version"), alias=d.get("alias"),
+                         previous_version=d.get("previous_version"), detail=d.get("detail", ""))

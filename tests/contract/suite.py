@@ -27,6 +27,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, RunNotActive
 from shipyard.store import Store
+from tests.contract.models_suite import ModelStoreContract
 
 
 def unique(prefix: str = "exp") -> str:
@@ -37,7 +38,7 @@ def where(*comparisons: tuple) -> RunFilter:
     return RunFilter(tuple(Comparison(kind, key, Op(op), value) for kind, key, op, value in comparisons))
 
 
-class StoreContract:
+class StoreContract(ModelStoreContract):
     __test__ = False
 
     # -- helpers -------------------------------------------------------------------------

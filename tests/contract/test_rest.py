@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.artifacts.rest import RestArtifactStore
 from shipyard.config import Settings
 from shipyard.server import create_app
 from shipyard.store.rest import RestStore
@@ -26,10 +27,22 @@ def server_app(tmp_path_factory: pytest.TempPathFactory):
 
 class TestRestStore(StoreContract):
     __test__ = True
+    records_given_user = False
+    server_user = "local"  # the anonymous principal, until authentication exists
+
+    def model_source(self, store: RestStore) -> str:
+        # The server registers only models a run really logged: log an MLmodel file first.
+        run_id = self.new_run(store).info.run_id
+        artifacts = RestArtifactStore(store.uri, self._transport)
+        try:
+            artifacts.log_bytes(run_id, b"flavor: pyfunc\n", "model/MLmodel")
+        finally:
+            artifacts.close()
+        return f"runs:/{run_id}/model"
 
     @pytest.fixture
     def store(self, server_app) -> Iterator[RestStore]:
-        transport = ASGITransport(server_app)
+        transport = self._transport = ASGITransport(server_app)
         store = RestStore("http://testserver", transport=transport)
         yield store
         store.close()

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from shipyard.cli import artifacts, config, db, experiments, info, render, runs, server
+from shipyard.cli import artifacts, config, db, experiments, info, models, render, runs, server
 from shipyard.cli.context import State
 from shipyard.errors import ShipyardError
 
@@ -43,7 +43,7 @@ class ShipyardGroup(TyperGroup):
 app = typer.Typer(
     name="shipyard",
     cls=ShipyardGroup,
-    help="Shipyard: track experiments, runs, metrics and artifacts.\n\n"
+    help="Shipyard: track experiments, runs, metrics and artifacts; register and promote models.\n\n"
          "Run 'shipyard COMMAND --help' for the options of a command.\n\n"
          "Examples:\n"
          "  shipyard experiments list\n"
@@ -76,6 +76,7 @@ def root(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.command("server")(server.serve)

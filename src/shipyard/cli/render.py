@@ -7,12 +7,13 @@ output is plain, uncoloured JSON on stdout; tables and messages go through rich.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,17 @@ def show(*renderables: RenderableType) -> None:
     console = stdout_console()
     for renderable in renderables:
         console.print(renderable)
+
+
+@contextlib.contextmanager
+def spinner(message: str) -> Iterator[None]:
+    """A spinner on stderr while long work runs (nothing when stderr is not a terminal)."""
+    console = Console(file=sys.stderr, highlight=False, markup=False)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(message):
+        yield
 
 
 def info(message: str | Text) -> None:

@@ -34,6 +34,35 @@ STRING_ATTRIBUTES = frozenset({"run_id", "run_name", "status", "user_id", "sourc
 
 
 @dataclass(frozen=True, slots=True)
+class Grammar:
+    """What one kind of search may filter on: its entity kinds and attributes. Runs take all
+    four kinds; registered models and model versions only tags and attributes."""
+
+    subject: str
+    kinds: frozenset[str]
+    numeric_attributes: frozenset[str]
+    string_attributes: frozenset[str]
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def attributes(self) -> frozenset[str]:
+        return self.numeric_attributes | self.string_attributes
+
+    def is_numeric(self, kind: str, key: str) -> bool:
+        return kind == "metric" or (kind == "attribute" and key in self.numeric_attributes)
+
+
+RUN_GRAMMAR = Grammar("run", frozenset({"metric", "param", "tag", "attribute"}), NUMERIC_ATTRIBUTES,
+                      STRING_ATTRIBUTES,
+                      (("id", "run_id"), ("user", "user_id"), ("created", "start_time"), ("run name", "run_name")))
+MODEL_GRAMMAR = Grammar("registered model", frozenset({"tag", "attribute"}),
+                        frozenset({"creation_time", "last_update_time"}), frozenset({"name", "description"}))
+VERSION_GRAMMAR = Grammar("model version", frozenset({"tag", "attribute"}),
+                          frozenset({"version", "creation_time", "last_update_time"}),
+                          frozenset({"name", "run_id", "status", "source"}))
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     """``<kind>.<key> <op> <value>``; ``value`` is a float for metrics and numeric attributes,
     a string otherwise, and a tuple of strings for IN / NOT IN."""

@@ -41,11 +41,13 @@ def save_model(
     artifacts: dict[str, str | Path] | None = None,
     run_id: str | None = None,
     artifact_path: str | None = None,
+    flavor_options: dict[str, Any] | None = None,
 ) -> ModelManifest:
     """Write ``model`` as a package into the empty or new folder ``path``.
 
     The flavor is detected from the object unless named; the signature is inferred from
-    ``input_example`` (and the model's prediction on it) unless given.
+    ``input_example`` (and the model's prediction on it) unless given. ``flavor_options`` go to
+    the flavor's ``save`` (the torch flavor's ``init_kwargs``, for one).
     """
     folder = Path(path)
     if folder.exists() and any(folder.iterdir()):
@@ -53,9 +55,13 @@ def save_model(
     chosen = get_flavor(flavor) if flavor else flavor_for(model)
     if flavor and not chosen.accepts(model):
         raise InvalidInput(f"the {chosen.name} flavor cannot save a {type(model).__qualname__}")
+    clash = sorted({"input_example", "code_paths", "artifacts"} & set(flavor_options or {}))
+    if clash:
+        raise InvalidInput(f"flavor_options cannot set {', '.join(clash)}: pass them as arguments")
     folder.mkdir(parents=True, exist_ok=True)
     options, pickle_based, requirements = chosen.save(
-        model, folder, input_example=input_example, code_paths=code_paths, artifacts=artifacts)
+        model, folder, input_example=input_example, code_paths=code_paths, artifacts=artifacts,
+        **(flavor_options or {}))
     if signature is None and input_example is not None:
         from shipyard.models.signature import infer_signature
 

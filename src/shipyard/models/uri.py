@@ -1,20 +1,11 @@
-"""Model URIs: ``runs:/<run_id>/<artifact path>`` or a local folder."""
+"""Model URIs: ``runs:/<run_id>/<artifact path>``, ``models:/<name>/<version>``,
+``models:/<name>@<alias>``, ``models:/<name>/latest``, or a local folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from shipyard.errors import InvalidInput
-
-
-def parse_runs_uri(uri: str) -> tuple[str, str]:
-    """(run_id, artifact path) of a ``runs:/`` URI."""
-    rest = uri[len("runs:/"):].lstrip("/")
-    run_id, _, path = rest.partition("/")
-    if not run_id or not path:
-        raise InvalidInput(f"model URI {uri!r} is not valid: expected runs:/<run_id>/<artifact path>, "
-                           "e.g. runs:/3f2a.../model")
-    return run_id, path
 
 
 def is_local(uri: str) -> bool:
@@ -25,4 +16,21 @@ def local_path(uri: str) -> Path:
     return Path(uri[len("file://"):] if uri.startswith("file://") else uri).expanduser()
 
 
-SUPPORTED = "runs:/<run_id>/<path> or a local folder"
+def parse_models_uri(uri: str) -> tuple[str, int | None, str | None]:
+    """(name, version, alias) of a ``models:/`` URI; ``latest`` gives (name, None, None)."""
+    rest = uri[len("models:/"):].lstrip("/")
+    if "@" in rest:
+        name, _, alias = rest.rpartition("@")
+        if name and alias and "/" not in alias:
+            return name, None, alias
+    else:
+        name, _, version = rest.rpartition("/")
+        if name and version == "latest":
+            return name, None, None
+        if name and version.isdigit() and int(version) > 0:
+            return name, int(version), None
+    raise InvalidInput(f"model URI {uri!r} is not valid: expected models:/<name>/<version>, "
+                       "models:/<name>@<alias> or models:/<name>/latest")
+
+
+SUPPORTED = "runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>@<alias> or a local folder"

@@ -7,12 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.entities import RunStatus, ViewType
+from shipyard.entities import RunStatus, VersionStatus, ViewType
 
 # Bounds on what one request may carry; the domain's rules are tighter still.
 Key = Annotated[str, Field(max_length=1000)]
 Text = Annotated[str, Field(max_length=10_000)]
 MAX_BATCH = 10_000
+# The model registry's columns: descriptions and approval comments 5,000 characters, sources
+# 1,000 (checked by shipyard.models.sources, which names the rule), model cards Markdown.
+Description = Annotated[str, Field(max_length=5000)]
+Source = Annotated[str, Field(max_length=4096)]
+Card = Annotated[str, Field(max_length=1_000_000)]
+VersionNumber = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class Body(BaseModel):
@@ -95,4 +101,58 @@ class SearchRuns(Body):
     order_by: Annotated[list[OrderByIn | Text], Field(max_length=20)] = []
     view: ViewType = ViewType.ACTIVE_ONLY
     max_results: Annotated[int, Field(ge=1, le=50_000)] = 1000
+    page_token: Text | None = None
+
+
+# -- model registry ------------------------------------------------------------------------
+class CreateRegisteredModel(Body):
+    name: Text
+    description: Description = ""
+    tags: Annotated[dict[Key, Text], Field(max_length=MAX_BATCH)] = {}
+
+
+class UpdateRegisteredModel(Body):
+    description: Description
+
+
+class RenameRegisteredModel(Body):
+    new_name: Text
+
+
+class RegistryTags(Body):
+    tags: Annotated[dict[Key, Text], Field(max_length=MAX_BATCH)]
+
+
+class CreateModelVersion(Body):
+    """``source`` must be ``runs:/<run_id>/<path>`` of a model logged to this server; ``run_id``,
+    when given, must be the run the source names."""
+
+    source: Source
+    run_id: Key | None = None
+    description: Description = ""
+    tags: Annotated[dict[Key, Text], Field(max_length=MAX_BATCH)] = {}
+    status: VersionStatus = VersionStatus.READY
+
+
+class UpdateModelVersion(Body):
+    description: Description | None = None
+    status: VersionStatus | None = None
+    card: Card | None = None
+
+
+class ApproveModelVersion(Body):
+    comment: Description = ""
+
+
+class SetAlias(Body):
+    version: VersionNumber
+
+
+class SearchRegistry(Body):
+    """Like :class:`SearchRuns`: a structured ``filter`` (tags and attributes only) or a
+    ``filter_string``, not both."""
+
+    filter: Annotated[list[ComparisonIn], Field(max_length=100)] | None = None
+    filter_string: Text | None = None
+    max_results: Annotated[int, Field(ge=1, le=10_000)] = 100
     page_token: Text | None = None

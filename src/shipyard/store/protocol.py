@@ -16,17 +16,22 @@ from typing import Protocol, runtime_checkable
 from shipyard.entities import (
     Experiment,
     Metric,
+    ModelVersion,
     Page,
     Param,
+    RegisteredModel,
+    RegistryEvent,
+    RegistryQuery,
     Run,
     RunInfo,
     RunQuery,
     RunStatus,
     RunTag,
+    VersionStatus,
     ViewType,
 )
 
-__all__ = ["ExperimentStore", "MetricStore", "RunStore", "Store"]
+__all__ = ["ExperimentStore", "MetricStore", "ModelStore", "RunStore", "Store"]
 
 
 class ExperimentStore(Protocol):
@@ -139,6 +144,110 @@ class MetricStore(Protocol):
         ...
 
 
+class ModelStore(Protocol):
+    """The model registry. Every change that moves what a name or alias points to is also
+    appended to the model's history (:meth:`history`), in the same transaction."""
+
+    def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None,
+                     user: str = "") -> RegisteredModel:
+        """A new model protecting :data:`DEFAULT_PROTECTED_ALIASES`. Raises ``AlreadyExists``
+        when the name is taken."""
+        ...
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """With its tags, aliases and latest version number. Raises ``NotFound`` naming it."""
+        ...
+
+    def search_models(self, query: RegistryQuery) -> Page[RegisteredModel]:
+        """Models matching ``query.filter`` (attributes ``name``, ``description``; tags), by name.
+        Raises ``InvalidInput`` for another attribute or a bad page token."""
+        ...
+
+    def update_model(self, name: str, *, description: str, user: str = "") -> RegisteredModel:
+        """Raises ``NotFound``."""
+        ...
+
+    def rename_model(self, name: str, new_name: str, *, user: str = "") -> RegisteredModel:
+        """Its versions, aliases and history follow it. Raises ``NotFound``, ``AlreadyExists``."""
+        ...
+
+    def delete_model(self, name: str, *, force: bool = False, user: str = "") -> None:
+        """Delete the model and all its versions. Raises ``NotFound``, and ``Conflict`` while an
+        alias points to one of its versions unless ``force``."""
+        ...
+
+    def set_model_tags(self, name: str, tags: Mapping[str, str], *, user: str = "") -> None:
+        """Insert or overwrite. Raises ``NotFound``."""
+        ...
+
+    def delete_model_tag(self, name: str, key: str, *, user: str = "") -> None:
+        """Raises ``NotFound`` for an unknown model or tag."""
+        ...
+
+    def create_version(self, name: str, *, source: str, run_id: str | None = None, description: str = "",
+                       tags: Mapping[str, str] | None = None,
+                       status: VersionStatus = VersionStatus.READY, user: str = "") -> ModelVersion:
+        """The next version number (numbers are never reused, even after a delete). Raises
+        ``NotFound`` for an unknown model or run."""
+        ...
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        """Raises ``NotFound`` naming the model and version."""
+        ...
+
+    def search_versions(self, query: RegistryQuery) -> Page[ModelVersion]:
+        """Versions matching ``query.filter`` (attributes ``name``, ``version``, ``run_id``,
+        ``status``, ``source``; tags), newest first."""
+        ...
+
+    def update_version(self, name: str, version: int, *, description: str | None = None,
+                       status: VersionStatus | None = None, card: str | None = None,
+                       user: str = "") -> ModelVersion:
+        """Change what is given (``card`` is the version's Markdown model card). Raises ``NotFound``."""
+        ...
+
+    def delete_version(self, name: str, version: int, *, force: bool = False, user: str = "") -> None:
+        """Raises ``NotFound``, and ``Conflict`` naming the aliases while any points to it,
+        unless ``force`` (which deletes those aliases too, recording each)."""
+        ...
+
+    def set_version_tags(self, name: str, version: int, tags: Mapping[str, str], *, user: str = "") -> None:
+        """Insert or overwrite. Raises ``NotFound``."""
+        ...
+
+    def delete_version_tag(self, name: str, version: int, key: str, *, user: str = "") -> None:
+        """Raises ``NotFound`` for an unknown version or tag."""
+        ...
+
+    def approve_version(self, name: str, version: int, *, user: str, comment: str = "") -> ModelVersion:
+        """Record that ``user`` approved the version (a later approval replaces the earlier one;
+        both stay in the history). Raises ``NotFound``, and ``InvalidInput`` without a user."""
+        ...
+
+    def protect_alias(self, name: str, alias: str, protected: bool = True, *, user: str = "") -> RegisteredModel:
+        """Mark ``alias`` protected (only approved versions may take it) or unprotected.
+        Raises ``NotFound`` for an unknown model."""
+        ...
+
+    def set_alias(self, name: str, alias: str, version: int, *, user: str = "") -> ModelVersion:
+        """Point ``alias`` at ``version`` (moving it if it pointed elsewhere). Raises ``NotFound``
+        for an unknown model or version, ``ApprovalRequired`` when the alias is protected and the
+        version not approved."""
+        ...
+
+    def delete_alias(self, name: str, alias: str, *, user: str = "") -> None:
+        """Raises ``NotFound`` for an unknown model or alias."""
+        ...
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """Raises ``NotFound`` naming the model and alias."""
+        ...
+
+    def history(self, name: str) -> list[RegistryEvent]:
+        """Every recorded change of the model, oldest first. Raises ``NotFound``."""
+        ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """The aggregate interfaces of one tracking backend."""
@@ -146,6 +255,7 @@ class Store(Protocol):
     experiments: ExperimentStore
     runs: RunStore
     metrics: MetricStore
+    models: ModelStore
 
     def close(self) -> None:
         """Release connections."""

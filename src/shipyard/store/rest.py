@@ -239,6 +239,9 @@ class RestStore:
         self.experiments = RestExperimentStore(self._http)
         self.runs = RestRunStore(self._http)
         self.metrics = RestMetricStore(self._http)
+        from shipyard.store.rest_models import RestModelStore  # it builds on _Http, defined here
+
+        self.models = RestModelStore(self._http)
 
     @property
     def uri(self) -> str:

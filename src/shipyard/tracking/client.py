@@ -15,20 +15,27 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.protocol import ArtifactStore
 from shipyard.config import Settings
 from shipyard.entities import (
+    MODEL_GRAMMAR,
+    VERSION_GRAMMAR,
     ArtifactEntry,
     Experiment,
     Metric,
+    ModelVersion,
     Param,
+    RegisteredModel,
+    RegistryEvent,
+    RegistryQuery,
     Run,
     RunInfo,
     RunQuery,
     RunStatus,
     RunTag,
+    VersionStatus,
     ViewType,
 )
 from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive, ShipyardError
@@ -37,6 +44,10 @@ from shipyard.tracking import validation as rules
 from shipyard.tracking.names import generate_run_name
 from shipyard.tracking.paged import PagedList
 from shipyard.tracking.writer import MetricWriter
+
+if TYPE_CHECKING:
+    from shipyard.models.evaluate import Evaluation
+    from shipyard.models.gates import PromotionResult
 
 __all__ = ["Client"]
 
@@ -282,8 +293,7 @@ class Client:
 
         if isinstance(experiment_ids, str):
             experiment_ids = [experiment_ids]
-        if not isinstance(max_results, int) or not 1 <= max_results <= 50_000:
-            raise InvalidInput(f"max_results must be a whole number from 1 to 50000, got {max_results!r}")
+        rules.check_max_results(max_results)
         query = RunQuery(tuple(str(e) for e in experiment_ids), parse_filter(filter_string),
                          ViewType(run_view_type), parse_order_by(order_by), max_results, page_token)
         self.flush()
@@ -421,9 +431,10 @@ class Client:
     # -- models ------------------------------------------------------------------------
     def log_model(self, run_id: str, model: Any, artifact_path: str = "model", *, flavor: str | None = None,
                   signature: Any = None, input_example: Any = None, code_paths: list[str] | None = None,
-                  artifacts: dict[str, str] | None = None) -> Any:
+                  artifacts: dict[str, str] | None = None, flavor_options: dict[str, Any] | None = None) -> Any:
         """Save ``model`` as a package (manifest with digests, signature inferred from
         ``input_example``) and store it as the run's artifact folder ``artifact_path``.
+        ``flavor_options`` go to the flavor (e.g. torch's ``init_kwargs``; see docs/models.md).
         Returns the manifest; load it back with ``load_model(f"runs:/{run_id}/{artifact_path}")``."""
         import tempfile
 
@@ -437,22 +448,205 @@ class Client:
             folder = Path(tmp) / "model"
             manifest = save_model(model, folder, flavor=flavor, signature=signature, input_example=input_example,
                                   code_paths=code_paths, artifacts=artifacts, run_id=run_id,
-                                  artifact_path=artifact_path)
+                                  artifact_path=artifact_path, flavor_options=flavor_options)
             self.log_artifacts(run_id, folder, artifact_path)
         return manifest
 
     def load_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Any:
-        """Load ``runs:/<run_id>/<path>`` or a local package folder; every file's digest is
-        checked, and ``predict`` enforces the model's signature."""
+        """Load ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+        ``models:/<name>/latest`` or a local package folder; every file's digest is checked, and
+        ``predict`` enforces the model's signature."""
         from shipyard.models.package import load_model_folder
-        from shipyard.models.uri import SUPPORTED, is_local, local_path, parse_runs_uri
+        from shipyard.models.uri import SUPPORTED, is_local, local_path
 
-        if model_uri.startswith("runs:/"):
-            run_id, path = parse_runs_uri(model_uri)
-            return load_model_folder(self.download_artifacts(run_id, path, dst_path))
+        if model_uri.startswith(("models:/", "runs:/")):
+            return load_model_folder(self.download_model(model_uri, dst_path))
         if is_local(model_uri):
             return load_model_folder(local_path(model_uri))
         raise InvalidInput(f"cannot load model {model_uri!r}: expected {SUPPORTED}")
+
+    def model_source(self, model_uri: str) -> tuple[str, str]:
+        """(run id, artifact path) of the package a ``runs:/`` or ``models:/`` URI names."""
+        from shipyard.models.sources import check_version_source
+
+        if model_uri.startswith("models:/"):
+            model_uri = self.resolve_model_version(model_uri).source
+        return check_version_source(model_uri)
+
+    def download_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Path:
+        """Download the package folder a ``runs:/`` or ``models:/`` URI names."""
+        run_id, path = self.model_source(model_uri)
+        return self.download_artifacts(run_id, path, dst_path)
+
+    def get_model_manifest(self, model_uri: str) -> Any:
+        """The :class:`~shipyard.models.manifest.ModelManifest` of a logged or registered model
+        (flavor, signature, requirements, pickle-based), without downloading its files."""
+        import tempfile
+
+        from shipyard.models.manifest import MANIFEST, ModelManifest
+
+        run_id, path = self.model_source(model_uri)
+        with tempfile.TemporaryDirectory(prefix="shipyard-manifest-") as tmp:
+            self.download_artifacts(run_id, f"{path}/{MANIFEST}", tmp)
+            return ModelManifest.read(Path(tmp))
+
+    # -- model registry ----------------------------------------------------------------
+    def create_registered_model(self, name: str, *, description: str = "",
+                                tags: Mapping[str, Any] | None = None) -> RegisteredModel:
+        """Raises ``AlreadyExists`` when the name is taken."""
+        from shipyard.tracking.capture import current_user
+
+        return self.store.models.create_model(rules.check_model_name(name), description=description,
+                                              tags=self._tags(tags), user=current_user())
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return self.store.models.get_model(name)
+
+    def register_model(self, model_uri: str, name: str, *, description: str = "",
+                       tags: Mapping[str, Any] | None = None) -> ModelVersion:
+        """Make the logged model at ``runs:/<run_id>/<path>`` the next version of ``name``
+        (the registered model is created when new). The package must exist in the run."""
+        from shipyard.models.sources import resolve_version_source
+        from shipyard.tracking.capture import current_user
+
+        rules.check_model_name(name)
+        run_id, path = resolve_version_source(self.store, self.artifacts, model_uri)
+        user = current_user()
+        try:
+            self.store.models.create_model(name, user=user)
+        except AlreadyExists:
+            pass  # registering a new version of an existing model: the usual case
+        return self.store.models.create_version(name, source=f"runs:/{run_id}/{path}", run_id=run_id,
+                                                description=description, tags=self._tags(tags), user=user)
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        return self.store.models.get_version(name, int(version))
+
+    def resolve_model_version(self, model_uri: str) -> ModelVersion:
+        """The version a ``models:/`` URI names: by number, by alias, or the latest."""
+        from shipyard.models.uri import parse_models_uri
+
+        name, version, alias = parse_models_uri(model_uri)
+        if alias is not None:
+            return self.store.models.get_version_by_alias(name, alias)
+        if version is None:
+            latest = self.store.models.get_model(name).latest_version
+            if latest is None:
+                raise NotFound(f"model {name!r} has no versions yet")
+            version = latest
+        return self.store.models.get_version(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``alias`` (``staging``, ``production``...) at a version; the move is recorded."""
+        from shipyard.tracking.capture import current_user
+
+        return self.store.models.set_alias(name, rules.check_alias(alias), int(version), user=current_user())
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        from shipyard.tracking.capture import current_user
+
+        self.store.models.delete_alias(name, alias, user=current_user())
+
+    def model_history(self, name: str) -> list[RegistryEvent]:
+        """Every recorded change of a registered model, oldest first."""
+        return self.store.models.history(name)
+
+    def search_registered_models(self, filter_string: str | None = None, *, max_results: int = 100,
+                                 page_token: str | None = None) -> PagedList[RegisteredModel]:
+        """Models matching e.g. ``name LIKE 'churn%' and tags.team = 'growth'``, by name."""
+        from shipyard.filters import parse_filter
+
+        query = RegistryQuery(parse_filter(filter_string, MODEL_GRAMMAR), rules.check_max_results(max_results),
+                              page_token)
+        page = self.store.models.search_models(query)
+        return PagedList(page.items, page.next_page_token)
+
+    def search_model_versions(self, filter_string: str | None = None, *, max_results: int = 100,
+                              page_token: str | None = None) -> PagedList[ModelVersion]:
+        """Versions matching e.g. ``name = 'churn' and version >= 3``, newest first."""
+        from shipyard.filters import parse_filter
+
+        query = RegistryQuery(parse_filter(filter_string, VERSION_GRAMMAR), rules.check_max_results(max_results),
+                              page_token)
+        page = self.store.models.search_versions(query)
+        return PagedList(page.items, page.next_page_token)
+
+    def update_registered_model(self, name: str, *, description: str) -> RegisteredModel:
+        return self.store.models.update_model(name, description=description, user=_user())
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        return self.store.models.rename_model(name, rules.check_model_name(new_name), user=_user())
+
+    def delete_registered_model(self, name: str, *, force: bool = False) -> None:
+        """Refused while an alias points at one of its versions, unless ``force``."""
+        self.store.models.delete_model(name, force=force, user=_user())
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        self.store.models.set_model_tags(name, self._tags({key: value}), user=_user())
+
+    def update_model_version(self, name: str, version: int, *, description: str | None = None,
+                             status: VersionStatus | str | None = None) -> ModelVersion:
+        return self.store.models.update_version(
+            name, int(version), description=description,
+            status=None if status is None else rules.check_choice("status", status, VersionStatus),
+            user=_user())
+
+    def delete_model_version(self, name: str, version: int, *, force: bool = False) -> None:
+        """Refused while an alias points at it, unless ``force`` (which removes those aliases)."""
+        self.store.models.delete_version(name, int(version), force=force, user=_user())
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: Any) -> None:
+        self.store.models.set_version_tags(name, int(version), self._tags({key: value}), user=_user())
+
+    def approve_model_version(self, name: str, version: int, *, comment: str = "") -> ModelVersion:
+        """Approve a version for protected aliases (``production`` by default)."""
+        return self.store.models.approve_version(name, int(version), user=_user() or "unknown", comment=comment)
+
+    def protect_alias(self, name: str, alias: str, protected: bool = True) -> RegisteredModel:
+        """Require (or stop requiring) an approval before a version takes ``alias``."""
+        return self.store.models.protect_alias(name, rules.check_alias(alias), protected, user=_user())
+
+    def evaluate_model(self, model_uri: str, data: Any, *, target: str, model_type: str | None = None,
+                       experiment_id: str | None = None, dataset_name: str | None = None) -> Evaluation:
+        """Compute the standard metrics of a model on labelled ``data`` (a DataFrame or a
+        .parquet/.csv path) and log them as an evaluation run linked to the model version, where
+        quality gates find them. See :func:`shipyard.models.evaluate.evaluate`."""
+        from shipyard.models.evaluate import evaluate
+
+        return evaluate(self, model_uri, data, target=target, model_type=model_type, experiment_id=experiment_id,
+                        dataset_name=dataset_name)
+
+    def model_card(self, name: str, version: int, *, regenerate: bool = False) -> str:
+        """The version's Markdown model card; generated from its run, package and evaluation
+        (and stored) when it has none yet or with ``regenerate``."""
+        from shipyard.models.card import card
+
+        return card(self, name, int(version), regenerate=regenerate)
+
+    def set_model_card(self, name: str, version: int, text: str) -> ModelVersion:
+        """Store an edited model card (an empty text lets the next ``model_card`` regenerate it)."""
+        from shipyard.models.card import set_card
+
+        return set_card(self, name, int(version), text)
+
+    def promote_model(self, name: str, version: int, to: str, *, require: Sequence[str] = (),
+                      compare_to: str | None = None, compare_metrics: Sequence[str] = (),
+                      max_regression: float = 0.01, dry_run: bool = False) -> PromotionResult:
+        """Point alias ``to`` at the version only if every quality gate passes: each ``require``
+        expression (``metrics.f1 >= 0.85``), no regression beyond ``max_regression`` against the
+        version holding ``compare_to``, and an approval when ``to`` is protected. The result says
+        which gates passed and why; nothing moves when one fails (or with ``dry_run``)."""
+        from dataclasses import replace
+
+        from shipyard.models.gates import evaluate_gates
+
+        result = evaluate_gates(self, name, int(version), rules.check_alias(to), require=require,
+                                compare_to=compare_to, compare_metrics=compare_metrics,
+                                max_regression=max_regression)
+        if not result.passed or dry_run:
+            return result
+        self.set_alias(name, to, int(version))
+        return replace(result, promoted=True)
 
     # -- helpers -----------------------------------------------------------------------
     def _require_running(self, run_id: str) -> None:
@@ -481,6 +675,12 @@ class Client:
     @staticmethod
     def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
         return {rules.check_key("tag", k): rules.tag_value(k, v) for k, v in (tags or {}).items()}
+
+
+def _user() -> str:
+    from shipyard.tracking.capture import current_user
+
+    return current_user()
 
 
 def _join(prefix: str | None, name: str) -> str:

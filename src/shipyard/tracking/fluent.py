@@ -365,10 +365,60 @@ def download_artifacts(run_id: str, artifact_path: str = "",
 
 def log_model(model: Any, artifact_path: str = "model", *, flavor: str | None = None, signature: Any = None,
               input_example: Any = None, code_paths: list[str] | None = None,
-              artifacts: dict[str, str] | None = None) -> Any:
-    """Log ``model`` (scikit-learn, or a ``shipyard.models.PythonModel``) to the active run."""
-    return _client().log_model(_run_id(), model, artifact_path, flavor=flavor, signature=signature,
-                               input_example=input_example, code_paths=code_paths, artifacts=artifacts)
+              artifacts: dict[str, str] | None = None, registered_model_name: str | None = None,
+              flavor_options: dict[str, Any] | None = None) -> Any:
+    """Log ``model`` (scikit-learn, XGBoost, LightGBM, PyTorch, ONNX, or a
+    ``shipyard.models.PythonModel``) to the active run; with ``registered_model_name`` it also
+    becomes the next version of that registered model. ``flavor_options`` go to the flavor
+    (e.g. ``{"init_kwargs": {...}}`` for a PyTorch module)."""
+    client = _client()
+    run_id = _run_id()
+    manifest = client.log_model(run_id, model, artifact_path, flavor=flavor, signature=signature,
+                                input_example=input_example, code_paths=code_paths, artifacts=artifacts,
+                                flavor_options=flavor_options)
+    if registered_model_name is not None:
+        client.register_model(f"runs:/{run_id}/{manifest.artifact_path}", registered_model_name)
+    return manifest
+
+
+def register_model(model_uri: str, name: str) -> Any:
+    """Register the logged model at ``runs:/<run_id>/<path>`` as the next version of ``name``."""
+    return _client().register_model(model_uri, name)
+
+
+def set_alias(name: str, alias: str, version: int) -> Any:
+    """Point ``alias`` of model ``name`` at ``version``: ``load_model("models:/name@alias")``."""
+    return _client().set_alias(name, alias, version)
+
+
+def delete_alias(name: str, alias: str) -> None:
+    _client().delete_alias(name, alias)
+
+
+def search_registered_models(filter_string: str | None = None, *, max_results: int = 100,
+                             page_token: str | None = None) -> Any:
+    """Registered models matching e.g. ``name LIKE 'churn%'``, by name."""
+    return _client().search_registered_models(filter_string, max_results=max_results, page_token=page_token)
+
+
+def search_model_versions(filter_string: str | None = None, *, max_results: int = 100,
+                          page_token: str | None = None) -> Any:
+    """Model versions matching e.g. ``name = 'churn' and tags.candidate = 'yes'``, newest first."""
+    return _client().search_model_versions(filter_string, max_results=max_results, page_token=page_token)
+
+
+def evaluate_model(model_uri: str, data: Any, *, target: str, model_type: str | None = None,
+                   experiment_id: str | None = None, dataset_name: str | None = None) -> Any:
+    """Evaluate a model on labelled data and log the metrics as a run linked to the version."""
+    return _client().evaluate_model(model_uri, data, target=target, model_type=model_type,
+                                    experiment_id=experiment_id, dataset_name=dataset_name)
+
+
+def promote_model(name: str, version: int, to: str, *, require: Sequence[str] = (), compare_to: str | None = None,
+                  compare_metrics: Sequence[str] = (), max_regression: float = 0.01, dry_run: bool = False) -> Any:
+    """Move alias ``to`` to the version only if its quality gates pass; see ``Client.promote_model``."""
+    return _client().promote_model(name, version, to, require=require, compare_to=compare_to,
+                                   compare_metrics=compare_metrics, max_regression=max_regression, dry_run=dry_run)
 
 
 def load_model(model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Any:

@@ -6,6 +6,7 @@ once per distinct key (cached), since ``log_metric`` is the hot path.
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Any
 
@@ -18,6 +19,8 @@ MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 
 _KEY = re.compile(r"[A-Za-z0-9_\-. /:]+")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_\-. ]+")
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _valid_metric_keys: set[str] = set()
 
@@ -89,3 +92,38 @@ def param_value(key: str, value: Any) -> str:
 
 def tag_value(key: str, value: Any) -> str:
     return _bounded_text("tag", key, value, MAX_TAG_VALUE_LENGTH)
+
+
+def check_model_name(name: Any) -> str:
+    """A registered model name: a name (1-256 characters) of letters, digits, spaces and
+    ``_ - .``; no ``/`` or ``@``, which separate versions and aliases in ``models:/`` URIs."""
+    check_name("model name", name)
+    if not _MODEL_NAME.fullmatch(name) or name.strip() != name or not name.strip("."):
+        raise InvalidInput(f"model name {name!r} is not valid: use letters, digits, spaces and _ - . "
+                           "(no '/' or '@'), without leading or trailing spaces")
+    return name
+
+
+def check_alias(alias: Any) -> str:
+    """An alias: a letter, then letters, digits, ``_`` and ``-`` (at most 256); not ``latest``,
+    which always means the newest version."""
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or len(alias) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"alias {alias!r} is not valid: start with a letter, then letters, digits, _ or -")
+    if alias.lower() == "latest":
+        raise InvalidInput("alias 'latest' is reserved: models:/<name>/latest always means the newest version")
+    return alias
+
+
+def check_max_results(max_results: Any, limit: int = 50_000) -> int:
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= limit:
+        raise InvalidInput(f"max_results must be a whole number from 1 to {limit}, got {max_results!r}")
+    return max_results
+
+
+def check_choice(kind: str, value: Any, choices: type[enum.Enum]) -> Any:
+    """``value`` as a member of the enum ``choices`` (given as a member or its value)."""
+    try:
+        return choices(value.upper() if isinstance(value, str) else value)
+    except ValueError:
+        raise InvalidInput(f"{kind} {value!r} is not valid; use one of "
+                           + ", ".join(str(c.value) for c in choices)) from None

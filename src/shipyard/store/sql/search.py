@@ -39,7 +39,7 @@ _COMPARE: dict[Op, Callable[[Any, Any], Any]] = {
 }
 
 
-def _condition(column: Any, op: Op, value: Any) -> sa.ColumnElement[bool]:
+def condition(column: Any, op: Op, value: Any) -> sa.ColumnElement[bool]:
     if op in _COMPARE:
         return _COMPARE[op](column, value)
     if op is Op.LIKE:
@@ -68,11 +68,11 @@ def comparison_clause(cmp: Comparison) -> sa.ColumnElement[bool]:
         if column is None:
             raise InvalidInput(f"unknown run attribute {cmp.key!r}; "
                                f"known: {', '.join(sorted(_ATTRIBUTE_COLUMNS))}")
-        return _condition(column, cmp.op, _attribute_value(cmp.key, cmp.value))
+        return condition(column, cmp.op, _attribute_value(cmp.key, cmp.value))
     table = _KIND_TABLES[cmp.kind]
     # An uncorrelated IN lets the database scan one key's matching values once (by index where
     # there is one) instead of probing every run of the experiment.
-    matching = sa.select(table.c.run_id).where(table.c.key == cmp.key, _condition(table.c.value, cmp.op, cmp.value))
+    matching = sa.select(table.c.run_id).where(table.c.key == cmp.key, condition(table.c.value, cmp.op, cmp.value))
     return runs.c.run_id.in_(matching)
 
 

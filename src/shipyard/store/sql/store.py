@@ -6,6 +6,7 @@ from shipyard.store.sql.database import Database
 from shipyard.store.sql.engine import normalize_url
 from shipyard.store.sql.experiments import SqlExperimentStore
 from shipyard.store.sql.metrics import SqlMetricStore
+from shipyard.store.sql.registry import SqlModelStore
 from shipyard.store.sql.runs import SqlRunStore
 from shipyard.store.sql.schema import ensure_schema
 
@@ -27,6 +28,7 @@ class SqlStore:
         self.experiments = SqlExperimentStore(self.db)
         self.runs = SqlRunStore(self.db)
         self.metrics = SqlMetricStore(self.db)
+        self.models = SqlModelStore(self.db)
 
     @property
     def uri(self) -> str:

@@ -98,3 +98,94 @@ latest_metrics = sa.Table(
     # a PostgreSQL btree entry).
     sa.Index("ix_latest_metrics_key_value", "key", "value"),
 )
+
+# -- model registry ---------------------------------------------------------------------
+# Models are keyed by a surrogate id so a rename touches one row; versions, aliases and the
+# history follow through the id.
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("model_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.String(5000), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    # Version numbers are never reused, even after the newest version is deleted.
+    sa.Column("last_version", sa.BigInteger, nullable=False),
+    # Ids are never reused (SQLite would reuse a deleted model's): the history is keyed by id.
+    sqlite_autoincrement=True,
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column("model_id", BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("model_id", BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("source", sa.String(1000), nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("description", sa.String(5000), nullable=False),
+    sa.Column("card", sa.Text, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("approved_by", sa.String(256), nullable=True),
+    sa.Column("approval_time", sa.BigInteger, nullable=True),
+    sa.Column("approval_comment", sa.String(5000), nullable=True),
+    sa.Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("model_id", BigId, primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+    sa.ForeignKeyConstraint(["model_id", "version"], ["model_versions.model_id", "model_versions.version"],
+                            ondelete="CASCADE"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_id", BigId, primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.ForeignKeyConstraint(["model_id", "version"], ["model_versions.model_id", "model_versions.version"],
+                            ondelete="CASCADE"),
+)
+
+protected_aliases = sa.Table(
+    "protected_aliases",
+    metadata,
+    sa.Column("model_id", BigId, sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+)
+
+# No foreign key: the history of a model outlives the model (an audit trail).
+registry_events = sa.Table(
+    "registry_events",
+    metadata,
+    sa.Column("event_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.BigInteger, nullable=False),
+    sa.Column("model_name", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=True),
+    sa.Column("alias", sa.String(256), nullable=True),
+    sa.Column("previous_version", sa.BigInteger, nullable=True),
+    sa.Column("detail", sa.String(5000), nullable=False),
+    sa.Index("ix_registry_events_model", "model_id", "event_id"),
+)
