@@ -9,6 +9,7 @@ import pytest
 
 from shipyard.artifacts.rest import RestArtifactStore
 from shipyard.config import Settings
+from shipyard.models.manifest import ModelManifest
 from shipyard.server import create_app
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
@@ -35,7 +36,8 @@ class TestRestStore(StoreContract):
         run_id = self.new_run(store).info.run_id
         artifacts = RestArtifactStore(store.uri, self._transport)
         try:
-            artifacts.log_bytes(run_id, b"flavor: pyfunc\n", "model/MLmodel")
+            manifest = ModelManifest("pyfunc", {}, False, "3.11", [], {})
+            artifacts.log_bytes(run_id, manifest.to_yaml().encode(), "model/MLmodel")
         finally:
             artifacts.close()
         return f"runs:/{run_id}/model"

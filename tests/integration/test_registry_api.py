@@ -165,7 +165,9 @@ def test_update_tags_and_rename(http: httpx.Client, logged: Logged) -> None:
     assert (updated["card"], updated["status"], updated["description"]) == (card, "FAILED", "")
     assert http.put(f"{API}/{name}/versions/1/tags", json={"tags": {"k": "v", "x": "y"}}).status_code == 200
     assert http.delete(f"{API}/{name}/versions/1/tags/x").status_code == 200
-    assert http.get(f"{API}/{name}/versions/1").json()["tags"] == {"k": "v"}
+    # Besides the user's tags, registration records the package's flavor and pickle flag.
+    assert http.get(f"{API}/{name}/versions/1").json()["tags"] == {
+        "k": "v", "shipyard.flavor": "sklearn", "shipyard.pickle_based": "false"}
     new = _name("renamed")
     assert http.post(f"{API}/{name}/rename", json={"new_name": new}).json()["latest_version"] == 1
     assert_error_envelope(http.get(f"{API}/{name}"), 404)
@@ -477,3 +479,22 @@ def test_remote_sdk_registers_aliases_and_loads(live_server: str, monkeypatch: p
         assert moves == [("staging", 1, None), ("staging", 2, 1)]
     finally:
         fluent._reset_for_tests()
+
+
+# -- evaluation, gates and cards through the server ----------------------------------------------
+def test_evaluate_promote_and_card_through_the_server(sdk: shipyard.Client, logged: Logged, http: httpx.Client) -> None:
+    name = _name()
+    version = sdk.register_model(f"runs:/{logged.run_id}/model", name).version
+    frame = _frame()
+    frame["y"] = (frame["x"] > 0).astype(int)
+    result = sdk.evaluate_model(f"models:/{name}/{version}", frame, target="y")
+    served = http.get(f"{API}/{name}/versions/{version}").json()
+    assert served["tags"]["shipyard.evaluation_run"] == result.run_id
+    accuracy = result.metrics["accuracy"]
+    failed = sdk.promote_model(name, version, "staging", require=[f"metrics.accuracy > {accuracy}"])
+    assert not failed.promoted
+    assert sdk.promote_model(name, version, "staging", require=[f"metrics.accuracy >= {accuracy}"]).promoted
+    assert http.get(f"{API}/{name}/aliases/staging").json()["version"] == version
+    card = sdk.model_card(name, version)
+    assert "accuracy" in card
+    assert http.get(f"{API}/{name}/versions/{version}").json()["card"] == card

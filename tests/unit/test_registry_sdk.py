@@ -31,6 +31,9 @@ def test_register_alias_and_load_by_uri(fluent: str, frame: pd.DataFrame) -> Non
     version = shipyard.register_model(f"runs:/{run.run_id}/model", "churn")
     assert version.version == 2
     assert version.run_id == run.run_id
+    # Flavor and pickle flag are visible without reading the package (API clients, CLI).
+    assert version.tags["shipyard.flavor"] == "sklearn"
+    assert version.tags["shipyard.pickle_based"] in ("true", "false")
 
     shipyard.set_alias("churn", "staging", 1)
     np.testing.assert_allclose(shipyard.load_model("models:/churn@staging").unwrap().coef_, first.coef_)

@@ -39,21 +39,29 @@ class ModelManifest:
     def to_yaml(self) -> str:
         import yaml
 
-        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        return yaml.dump(dataclasses.asdict(self), Dumper=dumper, sort_keys=False)
 
     @classmethod
     def read(cls, folder: Path) -> ModelManifest:
-        import yaml
-
         path = folder / MANIFEST
         if not path.is_file():
             raise InvalidInput(f"{folder} is not a Shipyard model: it has no {MANIFEST} file")
+        return cls.parse(path.read_text(), str(path))
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> ModelManifest:
+        """The manifest in ``text`` (YAML); ``InvalidInput`` naming ``where`` when it is not one."""
+        import yaml
+
         try:
-            raw = yaml.safe_load(path.read_text())
+            # libyaml's safe loader when PyYAML has it: ~4x faster than the pure-Python one, and
+            # reading the manifest is the largest part of loading a small model.
+            raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             known = {f.name for f in dataclasses.fields(cls)}
             return cls(**{k: v for k, v in raw.items() if k in known})
         except (yaml.YAMLError, TypeError, AttributeError) as exc:
-            raise InvalidInput(f"{path} is not a valid model manifest: {exc}") from None
+            raise InvalidInput(f"{where} is not a valid model manifest: {exc}") from None
 
     def write(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(self.to_yaml())

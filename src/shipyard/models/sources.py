@@ -18,9 +18,11 @@ from shipyard.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from shipyard.artifacts.protocol import ArtifactStore
+    from shipyard.models.manifest import ModelManifest
     from shipyard.store.protocol import Store
 
-__all__ = ["ACCEPTED", "MAX_SOURCE_LENGTH", "check_version_source", "resolve_version_source"]
+__all__ = ["ACCEPTED", "MAX_SOURCE_LENGTH", "check_version_source", "package_tags", "resolve_version_source",
+           "stored_manifest"]
 
 ACCEPTED = "runs:/<run_id>/<artifact path> (a model logged to a run of this store, e.g. runs:/3f2a.../model)"
 MAX_SOURCE_LENGTH = 1000  # model_versions.source
@@ -83,3 +85,25 @@ def resolve_version_source(store: Store, artifacts: ArtifactStore, uri: str) -> 
         raise InvalidInput(f"{uri} is not a logged model: run '{run_id}' has no {path}/{MANIFEST} "
                            "(log it with shipyard.log_model first)", run_id=run_id, path=path)
     return run_id, path
+
+
+def stored_manifest(artifacts: ArtifactStore, run_id: str, path: str) -> ModelManifest:
+    """The ``MLmodel`` manifest of the package a run logged at ``path``, read alone (the
+    model's files are not downloaded). Raises ``NotFound``, or ``InvalidInput`` for a file
+    that is not a manifest."""
+    from shipyard.models.manifest import MANIFEST, ModelManifest
+
+    with artifacts.open(run_id, f"{path}/{MANIFEST}") as stream:
+        text = stream.read().decode("utf-8", errors="replace")
+    return ModelManifest.parse(text, f"runs:/{run_id}/{path}/{MANIFEST}")
+
+
+def package_tags(artifacts: ArtifactStore, run_id: str, path: str) -> dict[str, str]:
+    """The version tags every registration records from its package: its flavor, and whether
+    loading it unpickles code (so API clients see it without reading the package)."""
+    manifest = stored_manifest(artifacts, run_id, path)
+    return {FLAVOR_TAG: manifest.flavor, PICKLE_TAG: "true" if manifest.pickle_based else "false"}
+
+
+FLAVOR_TAG = "shipyard.flavor"
+PICKLE_TAG = "shipyard.pickle_based"

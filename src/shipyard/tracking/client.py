@@ -421,12 +421,8 @@ class Client:
     def download_artifacts(self, run_id: str, path: str = "",
                            dst_path: str | os.PathLike[str] | None = None) -> Path:
         """Download a file or folder (``""`` = all) into ``dst_path`` (default: a new temp folder)."""
-        import tempfile
-
         self._require_exists(run_id)
-        dest = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="shipyard-"))
-        dest.mkdir(parents=True, exist_ok=True)
-        return self.artifacts.download(run_id, path or "", dest)
+        return self.artifacts.download(run_id, path or "", _destination(dst_path))
 
     # -- models ------------------------------------------------------------------------
     def log_model(self, run_id: str, model: Any, artifact_path: str = "model", *, flavor: str | None = None,
@@ -476,19 +472,17 @@ class Client:
     def download_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Path:
         """Download the package folder a ``runs:/`` or ``models:/`` URI names."""
         run_id, path = self.model_source(model_uri)
-        return self.download_artifacts(run_id, path, dst_path)
+        # No run lookup first: a missing package is NotFound from the artifact store anyway.
+        return self.artifacts.download(run_id, path, _destination(dst_path))
 
     def get_model_manifest(self, model_uri: str) -> Any:
         """The :class:`~shipyard.models.manifest.ModelManifest` of a logged or registered model
         (flavor, signature, requirements, pickle-based), without downloading its files."""
-        import tempfile
-
-        from shipyard.models.manifest import MANIFEST, ModelManifest
+        from shipyard.models.sources import stored_manifest
 
         run_id, path = self.model_source(model_uri)
-        with tempfile.TemporaryDirectory(prefix="shipyard-manifest-") as tmp:
-            self.download_artifacts(run_id, f"{path}/{MANIFEST}", tmp)
-            return ModelManifest.read(Path(tmp))
+        self._require_exists(run_id)
+        return stored_manifest(self.artifacts, run_id, path)
 
     # -- model registry ----------------------------------------------------------------
     def create_registered_model(self, name: str, *, description: str = "",
@@ -506,18 +500,19 @@ class Client:
                        tags: Mapping[str, Any] | None = None) -> ModelVersion:
         """Make the logged model at ``runs:/<run_id>/<path>`` the next version of ``name``
         (the registered model is created when new). The package must exist in the run."""
-        from shipyard.models.sources import resolve_version_source
+        from shipyard.models.sources import package_tags, resolve_version_source
         from shipyard.tracking.capture import current_user
 
         rules.check_model_name(name)
         run_id, path = resolve_version_source(self.store, self.artifacts, model_uri)
+        version_tags = {**self._tags(tags), **package_tags(self.artifacts, run_id, path)}
         user = current_user()
         try:
             self.store.models.create_model(name, user=user)
         except AlreadyExists:
             pass  # registering a new version of an existing model: the usual case
         return self.store.models.create_version(name, source=f"runs:/{run_id}/{path}", run_id=run_id,
-                                                description=description, tags=self._tags(tags), user=user)
+                                                description=description, tags=version_tags, user=user)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return self.store.models.get_version(name, int(version))
@@ -675,6 +670,15 @@ class Client:
     @staticmethod
     def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
         return {rules.check_key("tag", k): rules.tag_value(k, v) for k, v in (tags or {}).items()}
+
+
+def _destination(dst_path: str | os.PathLike[str] | None) -> Path:
+    """``dst_path`` created if needed, or a new temporary folder."""
+    import tempfile
+
+    dest = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="shipyard-"))
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
 
 
 def _user() -> str:

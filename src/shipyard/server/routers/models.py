@@ -23,7 +23,7 @@ from starlette.responses import Response
 from shipyard.entities import MODEL_GRAMMAR, VERSION_GRAMMAR, Grammar, RegistryQuery, RunFilter
 from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter
-from shipyard.models.sources import resolve_version_source
+from shipyard.models.sources import package_tags, resolve_version_source
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
 from shipyard.store.protocol import ModelStore
@@ -140,7 +140,8 @@ def create_model_version(name: ModelName, body: schemas.CreateModelVersion, requ
                            "leave run_id out (the source names the run)")
     version = shipyard.store.models.create_version(
         name, source=f"runs:/{run_id}/{path}", run_id=run_id, description=body.description,
-        tags=_tags(body.tags), status=body.status, user=_user(request))
+        tags={**_tags(body.tags), **package_tags(shipyard.artifacts, run_id, path)}, status=body.status,
+        user=_user(request))
     return json_response(model_version_to_wire(version), 201)
 
 
