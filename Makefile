@@ -28,6 +28,8 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/server.py
+	$(BIN)/python benchmarks/models.py
 
 clean:
 	rm -rf $(VENV) .shipyard .pytest_cache .ruff_cache build dist src/*.egg-info
