@@ -26,6 +26,7 @@ from shipyard.tracking.fluent import (
     load_model,
     log_artifact,
     log_artifacts,
+    log_dataset,
     log_dict,
     log_figure,
     log_metric,
@@ -70,6 +71,7 @@ __all__ = [
     "load_model",
     "log_artifact",
     "log_artifacts",
+    "log_dataset",
     "log_dict",
     "log_figure",
     "log_metric",
@@ -91,3 +93,13 @@ __all__ = [
     "set_tracking_uri",
     "start_run",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # shipyard.lineage.explain(...) and shipyard.models.PythonModel work after a bare
+    # `import shipyard`, while the import itself stays light.
+    if name in ("lineage", "models"):
+        import importlib
+
+        return importlib.import_module(f"shipyard.{name}")
+    raise AttributeError(f"module 'shipyard' has no attribute {name!r}")

@@ -15,12 +15,16 @@ from typing import Any
 from shipyard.entities import (
     Approval,
     ArtifactEntry,
+    DatasetVersion,
+    Edge,
     Experiment,
     LifecycleStage,
     Metric,
     ModelVersion,
+    Node,
     RegisteredModel,
     RegistryEvent,
+    Relation,
     Run,
     RunData,
     RunInfo,
@@ -145,3 +149,29 @@ def registry_event_from_wire(d: dict[str, Any]) -> RegistryEvent:
     return RegistryEvent(name=d["name"], kind=d["kind"], timestamp=d["timestamp"], user=d.get("user", ""),
                          version=d.get("version"), alias=d.get("alias"),
                          previous_version=d.get("previous_version"), detail=d.get("detail", ""))
+
+
+def dataset_version_to_wire(v: DatasetVersion) -> dict[str, Any]:
+    return {"name": v.name, "version": v.version, "digest": v.digest, "source": v.source, "kind": v.kind,
+            "num_rows": v.num_rows, "size_bytes": v.size_bytes, "schema": [dict(c) for c in v.schema],
+            "profile": dict(v.profile), "snapshot_uri": v.snapshot_uri, "creation_time": v.creation_time,
+            "user": v.user}
+
+
+def dataset_version_from_wire(d: dict[str, Any]) -> DatasetVersion:
+    return DatasetVersion(name=d["name"], version=d["version"], digest=d["digest"], source=d["source"],
+                          kind=d["kind"], num_rows=d.get("num_rows"), size_bytes=d.get("size_bytes"),
+                          schema=tuple(d.get("schema") or ()), profile=d.get("profile") or {},
+                          snapshot_uri=d.get("snapshot_uri"), creation_time=d.get("creation_time", 0),
+                          user=d.get("user", ""))
+
+
+def edge_to_wire(e: Edge) -> dict[str, Any]:
+    """Nodes travel as their ``kind:id`` strings."""
+    return {"source": str(e.source), "target": str(e.target), "relation": e.relation.value, "context": e.context,
+            "timestamp": e.timestamp}
+
+
+def edge_from_wire(d: dict[str, Any]) -> Edge:
+    return Edge(Node.parse(d["source"]), Node.parse(d["target"]), Relation(d["relation"]), d.get("context", ""),
+                d.get("timestamp", 0))

@@ -27,6 +27,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, RunNotActive
 from shipyard.store import Store
+from tests.contract.data_suite import DataStoreContract
 from tests.contract.models_suite import ModelStoreContract
 
 
@@ -38,7 +39,7 @@ def where(*comparisons: tuple) -> RunFilter:
     return RunFilter(tuple(Comparison(kind, key, Op(op), value) for kind, key, op, value in comparisons))
 
 
-class StoreContract(ModelStoreContract):
+class StoreContract(ModelStoreContract, DataStoreContract):
     __test__ = False
 
     # -- helpers -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sklearn import metrics as m
 from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 
 import shipyard
+from shipyard.data import digest_table
 from shipyard.errors import InvalidInput
 from shipyard.models.evaluate import (
     CONFUSION_MATRIX_ARTIFACT,
@@ -120,9 +121,7 @@ def test_binary_classifier_by_alias(client: shipyard.Client, features: pd.DataFr
     assert run.info.experiment_id == client.get_run(binary.run_id).info.experiment_id
     assert {k: run.data.tags[k] for k in (MODEL_URI_TAG, MODEL_VERSION_TAG, SOURCE_RUN_TAG)} == {
         MODEL_URI_TAG: "models:/churn@champion", MODEL_VERSION_TAG: "churn/1", SOURCE_RUN_TAG: binary.run_id}
-    rows = pd.util.hash_pandas_object(data, index=True).to_numpy().astype("<u8").tobytes()
-    digest = hashlib.sha256(rows + b"x\0z\0label\0").hexdigest()
-    assert dict(run.data.params) == {"dataset": "holdout", "dataset_digest": f"sha256:{digest}", "rows": "240",
+    assert dict(run.data.params) == {"dataset": "holdout", "dataset_digest": digest_table(data), "rows": "240",
                                      "target": "label", "model_type": "classifier"}
     assert run.data.metrics == pytest.approx(expected)
     assert _png(client, result.run_id, CONFUSION_MATRIX_ARTIFACT, tmp_path).startswith(b"\x89PNG")
@@ -257,9 +256,10 @@ def test_bad_input(client: shipyard.Client, features: pd.DataFrame, binary: Logg
     assert len(client.search_runs([training])) == runs_before  # refused before any run was created
 
 
-def test_dataset_digest_depends_on_values_index_and_columns(features: pd.DataFrame) -> None:
+def test_dataset_digest_is_the_table_digest(features: pd.DataFrame) -> None:
     base = dataset_digest(features)
-    assert base == dataset_digest(features.copy())
+    assert base == digest_table(features) == digest_table(features.copy())
     assert base != dataset_digest(features.assign(x=features["x"] + 1e-9))
     assert base != dataset_digest(features.rename(columns={"z": "w"}))
-    assert base != dataset_digest(features.set_axis(features.index + 1))
+    assert base == dataset_digest(features.set_axis(features.index + 1))  # an unnamed index is not data
+    assert base != dataset_digest(features.rename_axis("row"))  # a named one is

@@ -14,7 +14,7 @@ PUBLIC = {
     "get_metric_history", "get_run", "get_tracking_uri", "list_artifacts", "log_artifact",
     "log_artifacts", "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params",
     "log_model", "load_model", "register_model", "set_alias", "delete_alias", "promote_model",
-    "search_registered_models", "search_model_versions", "evaluate_model",
+    "search_registered_models", "search_model_versions", "evaluate_model", "log_dataset",
     "log_text", "search_runs", "seed_everything", "set_experiment", "set_tag", "set_tags",
     "set_tracking_uri", "start_run",
 }

@@ -66,3 +66,15 @@ def test_valid_seeds(seed: int) -> None:
 def test_invalid_seeds_raise(seed: object) -> None:
     with pytest.raises(InvalidInput, match=r"0 to 4294967295"):
         seed_everything(seed)  # type: ignore[arg-type]
+
+
+def test_seeding_does_not_repeat_default_run_names() -> None:
+    # seed_everything seeds the global `random`; run names must not follow it, or every run of a
+    # seeded script would be called the same.
+    from shipyard.tracking.names import generate_run_name
+
+    names = set()
+    for _ in range(5):
+        seed_everything(7)
+        names.add(generate_run_name())
+    assert len(names) > 1

@@ -13,7 +13,20 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from shipyard.cli import artifacts, config, db, experiments, info, models, render, runs, server
+from shipyard.cli import (
+    artifacts,
+    config,
+    datasets,
+    db,
+    experiments,
+    info,
+    lineage,
+    models,
+    render,
+    reproduce,
+    runs,
+    server,
+)
 from shipyard.cli.context import State
 from shipyard.errors import ShipyardError
 
@@ -77,8 +90,11 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(lineage.app, name="lineage")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
+app.command("reproduce")(reproduce.reproduce)
 app.command("server")(server.serve)
 app.command("version", rich_help_panel="Other")(info.version)
 

@@ -1,6 +1,7 @@
 """One definition per concept. Plain, frozen records with no I/O."""
 
 from shipyard.entities.artifact import ArtifactEntry
+from shipyard.entities.data import DatasetVersion, Edge, Node, NodeKind, Relation
 from shipyard.entities.experiment import Experiment
 from shipyard.entities.registry import (
     DEFAULT_PROTECTED_ALIASES,
@@ -45,11 +46,15 @@ __all__ = [
     "Approval",
     "ArtifactEntry",
     "Comparison",
+    "DatasetVersion",
+    "Edge",
     "Experiment",
     "Grammar",
     "LifecycleStage",
     "Metric",
     "ModelVersion",
+    "Node",
+    "NodeKind",
     "Op",
     "OrderBy",
     "Page",
@@ -57,6 +62,7 @@ __all__ = [
     "RegisteredModel",
     "RegistryEvent",
     "RegistryQuery",
+    "Relation",
     "Run",
     "RunData",
     "RunFilter",

@@ -164,20 +164,14 @@ def evaluate(
 # -- data ------------------------------------------------------------------------------------------
 
 def dataset_digest(frame: pd.DataFrame) -> str:
-    """``sha256:<hex>`` of a DataFrame: the SHA-256 of its row hashes
-    (``pd.util.hash_pandas_object(frame, index=True)`` as little-endian uint64 bytes) followed by
-    its column names (UTF-8, each followed by a NUL byte). Files given by path are digested as
-    their bytes instead, so a file's digest equals ``sha256sum`` of it."""
-    import pandas as pd
+    """``sha256:<hex>`` of a DataFrame: :func:`shipyard.data.digest_table`, the digest of its
+    canonical Arrow form (recipe ``shipyard-table-v1``: the index counts only when named, a
+    categorical equals the same strings, NaN is missing; the same after a Parquet round trip).
+    Files given by path are digested as their bytes instead, so a file's digest equals
+    ``sha256sum`` of it."""
+    from shipyard.data.table_digest import digest_table
 
-    try:
-        rows = pd.util.hash_pandas_object(frame, index=True).to_numpy().astype("<u8", copy=False)
-    except TypeError as exc:  # unhashable cells (lists, dicts)
-        raise InvalidInput(f"cannot compute the digest of the data: {exc}") from None
-    digest = hashlib.sha256(rows.tobytes())
-    for column in frame.columns:
-        digest.update(str(column).encode("utf-8") + b"\0")
-    return f"sha256:{digest.hexdigest()}"
+    return digest_table(frame)
 
 
 def _file_digest(path: Path) -> str:

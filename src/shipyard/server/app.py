@@ -15,12 +15,12 @@ from shipyard.config import Settings
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.observability import MetricsMiddleware, ServerMetrics
 from shipyard.server.permissions import authorize
-from shipyard.server.routers import artifacts, experiments, meta, models, runs
+from shipyard.server.routers import artifacts, datasets, experiments, lineage, meta, models, runs
 from shipyard.server.security import RequestGuard
 from shipyard.tracking.client import Client
 
 ROUTERS = (meta.router, experiments.router, runs.router, artifacts.router, models.router,
-           models.versions_router)
+           models.versions_router, datasets.router, lineage.router)
 
 
 def _split(value: str) -> list[str]:

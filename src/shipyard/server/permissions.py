@@ -97,6 +97,13 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "unprotect_model_alias": Permission.ADMIN,
     "list_model_versions": Permission.READ,
     "search_model_versions": Permission.READ,
+    # datasets and lineage (a query of edges is a POST that reads)
+    "log_dataset_version": Permission.WRITE,
+    "list_datasets": Permission.READ,
+    "list_dataset_versions": Permission.READ,
+    "get_dataset_version": Permission.READ,
+    "add_lineage_edges": Permission.WRITE,
+    "query_lineage_edges": Permission.READ,
 }
 
 

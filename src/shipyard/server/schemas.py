@@ -3,11 +3,11 @@ type is a 400 naming the field); the tracking domain then checks the rules."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.entities import RunStatus, VersionStatus, ViewType
+from shipyard.entities import Relation, RunStatus, VersionStatus, ViewType
 
 # Bounds on what one request may carry; the domain's rules are tighter still.
 Key = Annotated[str, Field(max_length=1000)]
@@ -156,3 +156,50 @@ class SearchRegistry(Body):
     filter_string: Text | None = None
     max_results: Annotated[int, Field(ge=1, le=10_000)] = 100
     page_token: Text | None = None
+
+
+# -- datasets and lineage -------------------------------------------------------------------
+# A digest is checked as sha256:<64 hex> by the router (which names the rule); sources are the
+# dataset_versions column (2,000); node refs the lineage_edges column (300). Schema and profile
+# are bounded in JSON size by the router (MAX_DATASET_JSON), the batches here.
+MAX_EDGES = 1000
+MAX_NODES = 1000
+MAX_SCHEMA_COLUMNS = 10_000
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+NodeRef = Annotated[str, Field(max_length=300)]
+
+
+class LogDatasetVersion(Body):
+    """The version of a dataset with this content ``digest`` (created when new). A
+    ``snapshot_uri`` must be ``runs:/<run_id>/<path>`` of a run of this server."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    digest: Annotated[str, Field(max_length=100)]
+    source: Annotated[str, Field(max_length=2000)]
+    kind: Literal["file", "folder", "glob", "table"]
+    num_rows: Count | None = None
+    size_bytes: Count | None = None
+    # "schema" would shadow BaseModel.schema(): the field is spelled schema_ here, "schema" on the wire.
+    schema_: Annotated[list[dict[Key, Any]], Field(alias="schema", max_length=MAX_SCHEMA_COLUMNS)] = []
+    profile: dict[Key, Any] = {}
+    snapshot_uri: Source | None = None
+
+
+class EdgeIn(Body):
+    source: NodeRef
+    target: NodeRef
+    relation: Relation
+    context: Text = ""
+    timestamp: Count = 0  # 0: when the server records it
+
+
+class AddEdges(Body):
+    edges: Annotated[list[EdgeIn], Field(max_length=MAX_EDGES)]
+
+
+class QueryEdges(Body):
+    """The edges into ``nodes`` (``upstream``) or out of them."""
+
+    nodes: Annotated[list[NodeRef], Field(max_length=MAX_NODES)]
+    upstream: bool

@@ -1,6 +1,15 @@
 """The Store: per-aggregate interfaces and the registry that picks an implementation."""
 
-from shipyard.store.protocol import ExperimentStore, MetricStore, ModelStore, RunStore, Store
+from shipyard.store.protocol import (
+    DatasetStore,
+    ExperimentStore,
+    LineageStore,
+    MetricStore,
+    ModelStore,
+    RunStore,
+    Store,
+)
 from shipyard.store.registry import open_store
 
-__all__ = ["ExperimentStore", "MetricStore", "ModelStore", "RunStore", "Store", "open_store"]
+__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "MetricStore", "ModelStore", "RunStore", "Store",
+           "open_store"]

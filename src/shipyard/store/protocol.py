@@ -11,12 +11,15 @@ immutability of params and that a run is still active.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from shipyard.entities import (
+    DatasetVersion,
+    Edge,
     Experiment,
     Metric,
     ModelVersion,
+    Node,
     Page,
     Param,
     RegisteredModel,
@@ -31,7 +34,7 @@ from shipyard.entities import (
     ViewType,
 )
 
-__all__ = ["ExperimentStore", "MetricStore", "ModelStore", "RunStore", "Store"]
+__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "MetricStore", "ModelStore", "RunStore", "Store"]
 
 
 class ExperimentStore(Protocol):
@@ -248,6 +251,44 @@ class ModelStore(Protocol):
         ...
 
 
+class DatasetStore(Protocol):
+    """Versioned datasets: a name, and one version per distinct content digest."""
+
+    def log_version(self, name: str, *, digest: str, source: str, kind: str, num_rows: int | None = None,
+                    size_bytes: int | None = None, schema: Sequence[Mapping[str, Any]] = (),
+                    profile: Mapping[str, Any] | None = None, snapshot_uri: str | None = None,
+                    user: str = "") -> tuple[DatasetVersion, bool]:
+        """The version of ``name`` with this ``digest``, and whether it was created now: the
+        same digest gives the existing version back (a snapshot given now is added to it);
+        a new digest, the next version number. The dataset is created on first use."""
+        ...
+
+    def get_version(self, name: str, version: int) -> DatasetVersion:
+        """Raises ``NotFound`` naming the dataset and version."""
+        ...
+
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        """Oldest first. Raises ``NotFound`` for an unknown dataset."""
+        ...
+
+    def list_datasets(self) -> list[DatasetVersion]:
+        """The latest version of every dataset, by name."""
+        ...
+
+
+class LineageStore(Protocol):
+    """The provenance graph. Edges are written when the event happens (most by the other
+    stores, in the same transaction as the event) and never inferred later."""
+
+    def add_edges(self, edges: Sequence[Edge]) -> None:
+        """Record edges; one already recorded (same source, target and relation) is kept as is."""
+        ...
+
+    def edges(self, nodes: Sequence[Node], *, upstream: bool) -> list[Edge]:
+        """The edges into ``nodes`` (``upstream``) or out of them, in one query, oldest first."""
+        ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """The aggregate interfaces of one tracking backend."""
@@ -256,6 +297,8 @@ class Store(Protocol):
     runs: RunStore
     metrics: MetricStore
     models: ModelStore
+    datasets: DatasetStore
+    lineage: LineageStore
 
     def close(self) -> None:
         """Release connections."""

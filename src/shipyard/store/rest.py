@@ -239,9 +239,12 @@ class RestStore:
         self.experiments = RestExperimentStore(self._http)
         self.runs = RestRunStore(self._http)
         self.metrics = RestMetricStore(self._http)
-        from shipyard.store.rest_models import RestModelStore  # it builds on _Http, defined here
+        from shipyard.store.rest_data import RestDatasetStore, RestLineageStore  # they build on _Http, defined here
+        from shipyard.store.rest_models import RestModelStore
 
         self.models = RestModelStore(self._http)
+        self.datasets = RestDatasetStore(self._http)
+        self.lineage = RestLineageStore(self._http)
 
     @property
     def uri(self) -> str:

@@ -23,6 +23,7 @@ from shipyard.entities import (
     MODEL_GRAMMAR,
     VERSION_GRAMMAR,
     ArtifactEntry,
+    DatasetVersion,
     Experiment,
     Metric,
     ModelVersion,
@@ -423,6 +424,26 @@ class Client:
         """Download a file or folder (``""`` = all) into ``dst_path`` (default: a new temp folder)."""
         self._require_exists(run_id)
         return self.artifacts.download(run_id, path or "", _destination(dst_path))
+
+    # -- datasets ----------------------------------------------------------------------
+    def log_dataset(self, run_id: str, source: Any, name: str | None = None, *, context: str = "",
+                    snapshot: bool = False, output: bool = False) -> DatasetVersion:
+        """Record that the run read (or, with ``output``, wrote) ``source``: a file, folder or
+        glob, or a pandas/polars DataFrame, pyarrow Table or numpy array. Same name and content
+        give the existing version; new content, the next one. ``snapshot`` also stores the data
+        itself (deduplicated), so it can be restored byte for byte."""
+        from shipyard.tracking.datasets import log_dataset
+
+        return log_dataset(self, run_id, source, name, context=context, snapshot=snapshot, output=output)
+
+    def get_dataset(self, ref: str) -> DatasetVersion:
+        """``name@version``, ``name@latest`` or ``name`` (the latest)."""
+        name, _, version = ref.rpartition("@") if "@" in ref else (ref, "", "latest")
+        if version == "latest":
+            return self.store.datasets.list_versions(name)[-1]
+        if not version.isdigit():
+            raise InvalidInput(f"dataset reference {ref!r} is not valid: expected <name>@<version>, e.g. train@3")
+        return self.store.datasets.get_version(name, int(version))
 
     # -- models ------------------------------------------------------------------------
     def log_model(self, run_id: str, model: Any, artifact_path: str = "model", *, flavor: str | None = None,

@@ -28,6 +28,8 @@ from shipyard.tracking.client import Client
 ERROR_TAG = "shipyard.error"
 ERROR_ARTIFACT = "_shipyard/error.txt"
 DEFAULT_EXPERIMENT_ID = "0"
+REPRODUCES_ENV = "SHIPYARD_REPRODUCES"  # set by `shipyard reproduce` for the re-run
+REPRODUCES_TAG = "shipyard.reproduces"
 
 
 class _State:
@@ -206,12 +208,22 @@ def _create(client: Client, experiment_id: str | None, run_name: str | None, par
         tags["shipyard.note"] = description
     if _state.seed is not None:
         tags.setdefault("shipyard.seed", str(_state.seed))
+    # Under `shipyard reproduce` the first top-level run of the process tree is the reproduction;
+    # the variable is consumed so later runs and child processes are not taken for it.
+    reproduces = os.environ.pop(REPRODUCES_ENV, "").strip() if parent is None else ""
+    if reproduces:
+        tags[REPRODUCES_TAG] = reproduces
     experiment = str(experiment_id or _state.experiment_id or DEFAULT_EXPERIMENT_ID)
     run = client.create_run(experiment, run_name, tags={**context.tags, **tags}, parent_run_id=parent,
                             user_id=current_user(),
                             source=context.tags.get("shipyard.source.entry_point", ""))
     for path, content in context.artifacts.items():
         client.artifacts.log_bytes(run.info.run_id, content, path)
+    if reproduces:
+        from shipyard.entities import Edge, Node, NodeKind, Relation
+
+        client.store.lineage.add_edges([Edge(Node(NodeKind.RUN, reproduces), Node(NodeKind.RUN, run.info.run_id),
+                                             Relation.REPRODUCED, "reproduce")])
     return run
 
 
@@ -361,6 +373,13 @@ def list_artifacts(run_id: str | None = None, path: str | None = None) -> list[A
 def download_artifacts(run_id: str, artifact_path: str = "",
                        dst_path: str | os.PathLike[str] | None = None) -> Path:
     return _client().download_artifacts(run_id, artifact_path, dst_path)
+
+
+def log_dataset(source: Any, name: str | None = None, *, context: str = "", snapshot: bool = False,
+                output: bool = False) -> Any:
+    """Record that the active run read ``source`` (a file, folder, glob or an in-memory table);
+    returns its :class:`~shipyard.entities.DatasetVersion`. See ``Client.log_dataset``."""
+    return _client().log_dataset(_run_id(), source, name, context=context, snapshot=snapshot, output=output)
 
 
 def log_model(model: Any, artifact_path: str = "model", *, flavor: str | None = None, signature: Any = None,

@@ -12,5 +12,10 @@ _NOUNS = ("badger", "bear", "crane", "deer", "dolphin", "eagle", "falcon", "finc
           "owl", "panda", "robin", "seal", "shrike", "stork", "swan", "tern", "vole", "wren")
 
 
+# Its own generator, seeded from the OS: seed_everything() seeds the global one, and every run
+# of a seeded script would otherwise get the same name.
+_random = random.Random()
+
+
 def generate_run_name() -> str:
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
+    return f"{_random.choice(_ADJECTIVES)}-{_random.choice(_NOUNS)}-{_random.randint(1, 999)}"

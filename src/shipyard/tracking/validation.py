@@ -104,6 +104,16 @@ def check_model_name(name: Any) -> str:
     return name
 
 
+def check_dataset_name(name: Any) -> str:
+    """A dataset name: the registered model name rule (:func:`check_model_name`), since
+    ``dataset:<name>@<version>`` lineage nodes and URL path segments need the same care."""
+    check_name("dataset name", name)
+    if not _MODEL_NAME.fullmatch(name) or name.strip() != name or not name.strip("."):
+        raise InvalidInput(f"dataset name {name!r} is not valid: use letters, digits, spaces and _ - . "
+                           "(no '/' or '@'), without leading or trailing spaces")
+    return name
+
+
 def check_alias(alias: Any) -> str:
     """An alias: a letter, then letters, digits, ``_`` and ``-`` (at most 256); not ``latest``,
     which always means the newest version."""

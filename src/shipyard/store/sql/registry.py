@@ -15,16 +15,21 @@ from sqlalchemy import exc as sa_exc
 
 from shipyard.entities import (
     DEFAULT_PROTECTED_ALIASES,
+    Edge,
     ModelVersion,
+    Node,
+    NodeKind,
     Page,
     RegisteredModel,
     RegistryEvent,
     RegistryQuery,
+    Relation,
     VersionStatus,
 )
 from shipyard.errors import AlreadyExists, ApprovalRequired, Conflict, InvalidInput, NotFound
 from shipyard.store.sql import registry_read as read
 from shipyard.store.sql.database import Database
+from shipyard.store.sql.lineage import record_edges, rename_nodes
 from shipyard.store.sql.runs import require_run
 from shipyard.store.sql.tables import (
     model_aliases,
@@ -111,6 +116,7 @@ class SqlModelStore:
                     raise AlreadyExists(f"registered model {new_name!r} already exists")
                 conn.execute(registered_models.update().where(registered_models.c.model_id == model.model_id)
                              .values(name=new_name))
+                rename_nodes(conn, f"{NodeKind.MODEL.value}:{name}/", f"{NodeKind.MODEL.value}:{new_name}/")
                 _record(conn, model, "model_renamed", user, detail=name, name=new_name)
         except sa_exc.IntegrityError:
             raise AlreadyExists(f"registered model {new_name!r} already exists") from None
@@ -167,6 +173,9 @@ class SqlModelStore:
                 conn.execute(model_version_tags.insert(), [
                     {"model_id": model.model_id, "version": version, "key": k, "value": v} for k, v in tags.items()])
             _record(conn, model, "version_created", user, version=version, detail=source)
+            if run_id is not None:
+                record_edges(conn, [Edge(Node(NodeKind.RUN, run_id), Node(NodeKind.MODEL, f"{name}/{version}"),
+                                         Relation.MODEL)])
         return self.get_version(name, version)
 
     def get_version(self, name: str, version: int) -> ModelVersion:

@@ -12,10 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from shipyard.entities import (
+    Edge,
     LifecycleStage,
     Metric,
+    Node,
+    NodeKind,
     Page,
     Param,
+    Relation,
     Run,
     RunData,
     RunInfo,
@@ -26,6 +30,7 @@ from shipyard.entities import (
 from shipyard.errors import Conflict, InvalidInput, NotFound, RunNotActive
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
+from shipyard.store.sql.lineage import record_edges
 from shipyard.store.sql.search import compile_run_search, encode_page_token
 from shipyard.store.sql.tables import experiments, latest_metrics, params, run_tags, runs
 from shipyard.store.sql.upsert import upsert
@@ -135,6 +140,9 @@ class SqlRunStore:
             if tags:
                 conn.execute(run_tags.insert(),
                              [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+            if parent_run_id is not None:
+                record_edges(conn, [Edge(Node(NodeKind.RUN, parent_run_id), Node(NodeKind.RUN, run_id),
+                                         Relation.CHILD)])
         info = RunInfo(run_id=run_id, experiment_id=str(pk), run_name=run_name, status=RunStatus.RUNNING,
                        start_time=start_time, parent_run_id=parent_run_id, user_id=user_id, source=source)
         return Run(info, RunData(tags=dict(tags or {})))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from shipyard.store.sql.database import Database
+from shipyard.store.sql.datasets import SqlDatasetStore
 from shipyard.store.sql.engine import normalize_url
 from shipyard.store.sql.experiments import SqlExperimentStore
+from shipyard.store.sql.lineage import SqlLineageStore
 from shipyard.store.sql.metrics import SqlMetricStore
 from shipyard.store.sql.registry import SqlModelStore
 from shipyard.store.sql.runs import SqlRunStore
@@ -29,6 +31,8 @@ class SqlStore:
         self.runs = SqlRunStore(self.db)
         self.metrics = SqlMetricStore(self.db)
         self.models = SqlModelStore(self.db)
+        self.datasets = SqlDatasetStore(self.db)
+        self.lineage = SqlLineageStore(self.db)
 
     @property
     def uri(self) -> str:

@@ -189,3 +189,45 @@ registry_events = sa.Table(
     sa.Column("detail", sa.String(5000), nullable=False),
     sa.Index("ix_registry_events_model", "model_id", "event_id"),
 )
+
+# -- datasets and lineage -----------------------------------------------------------------
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_version", sa.BigInteger, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("dataset_id", BigId, sa.ForeignKey("datasets.dataset_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("digest", sa.String(80), nullable=False),
+    sa.Column("source", sa.String(2000), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("num_rows", sa.BigInteger, nullable=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=True),
+    sa.Column("schema_json", sa.Text, nullable=False),
+    sa.Column("profile_json", sa.Text, nullable=False),
+    sa.Column("snapshot_uri", sa.String(1000), nullable=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.UniqueConstraint("dataset_id", "digest", name="uq_dataset_versions_digest"),
+)
+
+# Nodes are "kind:id" strings (see entities.data.Node); both directions are walked by index.
+lineage_edges = sa.Table(
+    "lineage_edges",
+    metadata,
+    sa.Column("edge_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(300), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("relation", sa.String(16), nullable=False),
+    sa.Column("context", sa.String(256), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("source", "target", "relation", name="uq_lineage_edges"),
+    sa.Index("ix_lineage_edges_target", "target"),
+)

@@ -1,0 +1,414 @@
+"""Data benchmark: Shipyard's dataset digests and profiles against sha256sum and DVC, side by side.
+
+    .venv/bin/python benchmarks/data.py [--quick] [--json PATH] [--refresh-dvc]
+
+1. Folder hashing throughput: ``digest_folder`` (no cache, one thread per core) against
+   ``sha256sum`` run once on all the files of a generated 1 GiB folder (200 files of 5 MiB of
+   seeded random bytes, written once into ``.bench/data/`` and reused). The page cache cannot be
+   dropped here (no root rights assumed), so both read warm files: every file is read once
+   before the first timing. Median of 3; every file digest must equal ``sha256sum``'s. For
+   reference, also: Shipyard on one thread, and ``openssl dgst -sha256`` (one process).
+2. Re-hash of the unchanged folder with a :class:`DigestCache` (fresh database in a temporary
+   folder, filled by earlier passes): median of 7; no file may be read. The same for 5,000
+   files of 1 KiB in 50 subfolders ("thousands of files", with the same target) and, for
+   reference, 10,000 in 100.
+3. ``to_arrow`` + ``digest_table`` + ``profile_table`` of a 5,000,000-row, 10-column DataFrame in
+   memory (converted once, as logging it does; median of 3 after a warm-up on a slice) against
+   ``dvc add data.parquet`` of the same frame written to Parquet (untimed), each ``dvc add`` in a
+   fresh ``dvc init --no-scm`` folder (median of 3, wall time of the command). DVC runs in its own virtualenv,
+   ``.bench/dvc-venv``, created with pip from PyPI on first use, with its analytics off. For
+   reference: Shipyard on that Parquet file in a fresh interpreter (``digest_file`` +
+   ``profile_file``, what logging the file would do).
+4. lineage ``explain`` of a registered model version in a store holding 100,000 edges
+   (``_lineage_explain.py``; target under 50 ms).
+
+Targets: hashing at least 0.8x sha256sum's throughput, cached re-hashes under 100 ms,
+digest + profile at least 2x faster than ``dvc add``. Exits 0 when every target is met, 1 when
+one is not, 2 when the benchmark fails or a digest disagrees with sha256sum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import _data_workload as dw
+from rich.console import Console, JustifyMethod
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BENCH_DIR = ROOT / ".bench"
+DATA_DIR = BENCH_DIR / "data"
+LOG_DIR = BENCH_DIR / "logs"
+DVC_VENV = BENCH_DIR / "dvc-venv"
+DVC_READY = DVC_VENV / ".bench-ready"  # holds the installed DVC version
+
+THROUGHPUT_TARGET = 0.8  # Shipyard MB/s / sha256sum MB/s
+CACHED_TARGET_MS = 100.0
+FRAME_TARGET = 2.0  # dvc add time / Shipyard time
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+class BenchError(RuntimeError):
+    """The benchmark itself could not run (as opposed to a target not being met)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    unit: str
+    shipyard: float
+    peer: float | None
+    peer_name: str
+    ratio: float | None  # Shipyard speed / peer speed
+    target: str
+    passed: bool | None  # None: a reference figure without a target
+    note: str
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    samples, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), samples, result
+
+
+def run(cmd: Sequence[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False, **kwargs)
+    if done.returncode:
+        raise BenchError(f"`{' '.join(map(str, cmd))}` failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return done
+
+
+def dvc_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "SHIPYARD_"))}
+    return {**env, "DVC_NO_ANALYTICS": "1", "DVC_IGNORE_ISATTY": "1"}
+
+
+def ensure_dvc_venv(console: Console, refresh: bool) -> tuple[Path, str]:
+    """The ``dvc`` executable of ``.bench/dvc-venv`` and its version, installing DVC when needed."""
+    python, dvc = DVC_VENV / "bin" / "python", DVC_VENV / "bin" / "dvc"
+    if refresh or not DVC_READY.exists():
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log = LOG_DIR / "dvc-venv.log"
+        with console.status(f"Installing DVC from PyPI into {DVC_VENV.relative_to(ROOT)} (first run only; "
+                            f"a few minutes; log: {log.relative_to(ROOT)})"), log.open("a") as sink:
+            steps: list[list[str | Path]] = []
+            if not python.exists():
+                steps.append([sys.executable, "-m", "venv", DVC_VENV])
+            steps += [[python, "-m", "pip", "install", "--upgrade", "pip"],
+                      [python, "-m", "pip", "install", *(["--upgrade"] if refresh else []), "dvc"]]
+            for cmd in steps:
+                rc = subprocess.run([str(c) for c in cmd], stdout=sink, stderr=subprocess.STDOUT,
+                                    check=False).returncode
+                if rc:
+                    raise BenchError(f"`{' '.join(map(str, cmd))}` failed (exit {rc}); see {log}")
+        DVC_READY.write_text(run([dvc, "--version"], env=dvc_env()).stdout.strip())
+        console.print(f"[green]✓[/] DVC {DVC_READY.read_text()} installed in {DVC_VENV}")
+    return dvc, DVC_READY.read_text().strip()
+
+
+def warm(files: Sequence[Path]) -> None:
+    """Read every file once so that every tool reads from the page cache."""
+    buffer = bytearray(dw.MIB)
+    for path in files:
+        with open(path, "rb", buffering=0) as stream:
+            while stream.readinto(buffer):
+                pass
+
+
+def step(console: Console, text: str) -> None:
+    console.print(f"  [green]✓[/] {text}", highlight=False)
+
+
+# --- 1 and 2: files ------------------------------------------------------------------------------
+
+
+def sha256sum_digests(files: Sequence[Path]) -> dict[str, str]:
+    out = run(["sha256sum", *files]).stdout
+    return {line[66:]: f"sha256:{line[:64]}" for line in out.splitlines()}
+
+
+def openssl_digests(files: Sequence[Path]) -> dict[str, str]:
+    out = run(["openssl", "dgst", "-sha256", "-r", *files]).stdout
+    return {line[66:]: f"sha256:{line[:64]}" for line in out.splitlines()}
+
+
+def hashing_rows(console: Console, sizes: dw.Sizes, work: Path) -> tuple[list[Row], list[str]]:
+    from shipyard.data import DigestCache, digest_folder
+
+    problems: list[str] = []
+    folder = DATA_DIR / "big"
+    with console.status(f"Generating {sizes.big_files} x {sizes.big_size // dw.MIB} MiB into {folder} (once)"):
+        files, fresh = dw.ensure_folder(folder, sizes.big_files, sizes.big_size)
+    total_mb = sum(p.stat().st_size for p in files) / 1e6
+    with console.status(f"Warming the page cache: reading {total_mb:,.0f} MB once"):
+        warm(files)
+    step(console, f"{len(files)} files, {total_mb:,.0f} MB ({'generated now' if fresh else 'reused'}), read once")
+
+    with console.status("sha256sum on all files"):
+        peer_s, peer_samples, peer_digests = median_time(lambda: sha256sum_digests(files), sizes.repeats)
+    step(console, f"sha256sum: {total_mb / peer_s:,.0f} MB/s")
+    with console.status("openssl dgst -sha256 on all files"):
+        ossl_s, _, ossl_digests = median_time(lambda: openssl_digests(files), sizes.repeats)
+    with console.status("Shipyard digest_folder, no cache"):
+        ship_s, ship_samples, result = median_time(lambda: digest_folder(folder), sizes.repeats)
+    step(console, f"Shipyard digest_folder: {total_mb / ship_s:,.0f} MB/s")
+    with console.status("Shipyard digest_folder, one thread"):
+        one_s, _, _ = median_time(lambda: digest_folder(folder, workers=1), sizes.repeats)
+    ours = {str(folder.resolve() / f.path): f.digest for f in result.files}
+    if ours != {str(Path(k).resolve()): v for k, v in peer_digests.items()}:
+        problems.append("Shipyard's file digests differ from sha256sum's")
+    if ossl_digests.keys() != peer_digests.keys() or set(ossl_digests.values()) != set(peer_digests.values()):
+        problems.append("openssl's file digests differ from sha256sum's")
+
+    cached_rows = []
+    folders = [(f"{total_mb:,.0f} MB folder ({len(files)} files)", f"{len(files)} files", folder, True)]
+    for count, targeted in ((sizes.small_files, True), (sizes.many_files, False)):
+        small = DATA_DIR / f"small-{count}"
+        with console.status(f"Generating {count:,} files of {sizes.small_size} bytes into {small} (once)"):
+            dw.ensure_folder(small, count, sizes.small_size, per_subfolder=100)
+        folders.append((f"{count:,} files of 1 KiB in {count // 100} folders", f"{count:,} files", small, targeted))
+    for label, short, path, targeted in folders:
+        cache = DigestCache(work / f"digests-{path.name}.db")
+        with console.status(f"Filling a digest cache for the {label}"):
+            cold_s, _, cold = median_time(lambda path=path, cache=cache: digest_folder(path, cache=cache), 1)
+            settled, passes = digest_folder(path, cache=cache), 0
+            while settled.hashed and passes < 3:  # files written within the cache's racy window: read again
+                time.sleep(2.1)
+                settled, passes = digest_folder(path, cache=cache), passes + 1
+        cached_s, cached_samples, cached = median_time(lambda path=path, cache=cache: digest_folder(path, cache=cache),
+                                                       sizes.cached_repeats)
+        cache.close()
+        if cached.hashed or cached.digest != cold.digest:
+            problems.append(f"the cached re-hash of the {label} read {cached.hashed} files or changed the digest")
+        step(console, f"re-hash with the cache, {label}: {cached_s * 1000:,.1f} ms (first pass {cold_s:,.2f} s)")
+        cached_rows.append(Row(
+            f"re-hash with cache, {short}" if targeted else f"  {short} (reference)", "ms", cached_s * 1000, None, "",
+            None, f"< {CACHED_TARGET_MS:g} ms" if targeted else "",
+            cached_s * 1000 < CACHED_TARGET_MS if targeted else None,
+            f"the unchanged {label}, digest_folder(cache=DigestCache(...)) after a filled cache: median of "
+            f"{sizes.cached_repeats} "
+            f"(min {min(cached_samples) * 1000:,.1f}, max {max(cached_samples) * 1000:,.1f}); no file read; "
+            f"the first, uncached pass took {cold_s * 1000:,.0f} ms"))
+
+    ratio = peer_s / ship_s
+    rows = [
+        Row(f"hash a folder, {len(files)} files", "MB/s", total_mb / ship_s,
+            total_mb / peer_s, "sha256sum", ratio, f"≥ {THROUGHPUT_TARGET:g}{TIMES}", ratio >= THROUGHPUT_TARGET,
+            f"{total_mb:,.0f} MB in {len(files)} files of {sizes.big_size // dw.MIB} MiB: digest_folder (no cache, "
+            f"{os.cpu_count()} threads) vs one `sha256sum FILE...` process, warm page "
+            f"cache, median of {sizes.repeats} (Shipyard {min(ship_samples):,.2f}-{max(ship_samples):,.2f} s, "
+            f"sha256sum {min(peer_samples):,.2f}-{max(peer_samples):,.2f} s)"),
+        Row("  one thread (reference)", "MB/s", total_mb / one_s, total_mb / peer_s, "sha256sum",
+            peer_s / one_s, "", None, "digest_folder(workers=1)"),
+        Row("  vs openssl (reference)", "MB/s", total_mb / ship_s, total_mb / ossl_s, "openssl",
+            ossl_s / ship_s, "", None, "one `openssl dgst -sha256 -r FILE...` process (OpenSSL's SHA-256, the "
+            "code Python's hashlib runs)"),
+        *cached_rows,
+    ]
+    return rows, problems
+
+
+# --- 3: a DataFrame ------------------------------------------------------------------------------
+
+
+def frame_rows(console: Console, sizes: dw.Sizes, work: Path, dvc: Path) -> tuple[list[Row], list[str]]:
+    from shipyard.data import digest_table, profile_table, to_arrow
+
+    with console.status(f"Generating the {sizes.rows:,}-row DataFrame"):
+        frame = dw.make_frame(sizes.rows)
+        digest_table(frame.head(1000))  # warm-up: imports, first-use costs
+        profile_table(frame.head(1000))
+    parts: dict[str, list[float]] = {"convert": [], "digest": [], "profile": []}
+
+    def both() -> tuple[str, dict[str, Any]]:  # what logging a DataFrame does: convert once, digest, profile
+        start = time.perf_counter()
+        table = to_arrow(frame)
+        converted = time.perf_counter()
+        digest = digest_table(table)
+        digested = time.perf_counter()
+        profile = profile_table(table)
+        parts["convert"].append(converted - start)
+        parts["digest"].append(digested - converted)
+        parts["profile"].append(time.perf_counter() - digested)
+        return digest, profile
+
+    with console.status("Shipyard digest_table + profile_table"):
+        ship_s, ship_samples, (_, profile) = median_time(both, sizes.repeats)
+    step(console, f"Shipyard digest + profile of {sizes.rows:,} rows: {ship_s:,.2f} s")
+
+    parquet = work / "data.parquet"
+    with console.status("Writing the frame to Parquet (untimed)"):
+        start = time.perf_counter()
+        frame.to_parquet(parquet)
+        write_s = time.perf_counter() - start
+    size_mb = parquet.stat().st_size / 1e6
+
+    dvc_samples = []
+    with console.status(f"dvc add data.parquet ({size_mb:,.0f} MB), each in a fresh repository"):
+        for i in range(sizes.repeats):
+            repo = work / f"dvc-{i}"
+            repo.mkdir()
+            run([dvc, "init", "--no-scm", "-q"], cwd=repo, env=dvc_env())
+            run([dvc, "config", "core.analytics", "false"], cwd=repo, env=dvc_env())
+            shutil.copyfile(parquet, repo / "data.parquet")
+            start = time.perf_counter()
+            run([dvc, "add", "-q", "data.parquet"], cwd=repo, env=dvc_env())
+            dvc_samples.append(time.perf_counter() - start)
+            if "md5:" not in (repo / "data.parquet.dvc").read_text():
+                raise BenchError(f"dvc add wrote no digest in {repo / 'data.parquet.dvc'}")
+            shutil.rmtree(repo)
+    dvc_s = statistics.median(dvc_samples)
+    step(console, f"dvc add: {dvc_s:,.2f} s")
+    start = time.perf_counter()
+    run([DVC_VENV / "bin" / "dvc", "--version"], env=dvc_env())
+    dvc_start_s = time.perf_counter() - start
+
+    code = ("import sys; from shipyard.data import digest_file, profile_file; "
+            "digest_file(sys.argv[1]); profile_file(sys.argv[1])")
+    run([sys.executable, "-c", code, parquet])  # warm-up (bytecode, page cache)
+    file_s, file_samples, _ = median_time(lambda: run([sys.executable, "-c", code, parquet]), sizes.repeats)
+    step(console, f"Shipyard on the Parquet file, fresh interpreter: {file_s:,.2f} s")
+
+    ratio = dvc_s / ship_s
+    columns = len(profile["columns"])
+    return [
+        Row("DataFrame digest + profile", "s", ship_s, dvc_s,
+            "dvc add", ratio, f"≥ {FRAME_TARGET:g}{TIMES}", ratio >= FRAME_TARGET,
+            f"{sizes.rows:,} rows x {columns} columns: to_arrow + digest_table + profile_table in memory, median of "
+            f"{sizes.repeats} ({min(ship_samples):,.2f}-{max(ship_samples):,.2f} s; to_arrow "
+            f"{statistics.median(parts['convert']):,.2f} s, digest_table {statistics.median(parts['digest']):,.2f} s, "
+            f"profile_table {statistics.median(parts['profile']):,.2f} s) "
+            f"vs `dvc add data.parquet` ({size_mb:,.0f} MB, written in {write_s:,.1f} s, untimed) in a fresh "
+            f"`dvc init --no-scm` folder, wall time, median of {sizes.repeats} "
+            f"({min(dvc_samples):,.2f}-{max(dvc_samples):,.2f} s; `dvc --version` alone: {dvc_start_s:,.2f} s)"),
+        Row("  Parquet file (reference)", "s", file_s, dvc_s, "dvc add", dvc_s / file_s, "", None,
+            "`python -c` digest_file + profile_file of data.parquet in a fresh interpreter (imports "
+            f"included), median of {sizes.repeats} ({min(file_samples):,.2f}-{max(file_samples):,.2f} s)"),
+    ], []
+
+
+# --- 4: lineage -----------------------------------------------------------------------
+
+
+def lineage_rows(console: Console, sizes: dw.Sizes, work: Path) -> list[Row]:
+    """``explain`` of a registered model version in a store holding 100,000 lineage edges
+    (``_lineage_explain.py``): median of 15 after a warm-up, in this interpreter."""
+    import _lineage_explain as le
+
+    with console.status(f"lineage: building {le.EDGES:,} edges and explaining a model version"):
+        measured = le.measure()
+    median = measured["median_ms"]
+    return [Row(f"lineage explain, {le.EDGES:,} edges", "ms", median, None, "", None,
+                f"< {le.TARGET_MS:.0f} ms", median < le.TARGET_MS,
+                f"spread {measured['min_ms']:.1f}-{measured['max_ms']:.1f} ms; graph built in "
+                f"{measured['build_s']:.1f} s")]
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if unit == "MB/s" else f"{value:,.1f}" if unit == "ms" else f"{value:,.2f}"
+
+
+def render(console: Console, rows: Sequence[Row], dvc_version: str) -> None:
+    import pyarrow
+
+    from shipyard import __version__
+
+    table = Table(title=f"Shipyard {__version__} data layer vs sha256sum / DVC {dvc_version}: "
+                        f"{os.cpu_count()} cores, Python {platform.python_version()}, pyarrow {pyarrow.__version__}")
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("figure", "left"), ("unit", "left"), ("Shipyard", "right"), ("peer", "right"), ("", "left"),
+        ("ratio", "right"), ("target", "left"), ("result", "center"))
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    for r in rows:
+        result = "" if r.passed is None else "[bold green]PASS[/]" if r.passed else "[bold red]FAIL[/]"
+        table.add_row(r.figure, r.unit, fmt(r.shipyard, r.unit), fmt(r.peer, r.unit), r.peer_name,
+                      f"{r.ratio:,.2f}{TIMES}" if r.ratio is not None else "", r.target, result,
+                      style="dim" if r.passed is None else None)
+    console.print(table)
+    console.print("[dim]ratio = Shipyard speed / peer speed (for times: peer time / Shipyard time)[/]")
+    for r in rows:
+        console.print(f"[dim]{r.figure.strip()}: {r.note}[/]", highlight=False)
+    load = os.getloadavg()
+    console.print(f"[dim]load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}[/]", highlight=False)
+
+
+def write_json(path: Path, sizes: dw.Sizes, quick: bool, rows: Sequence[Row], dvc_version: str) -> None:
+    payload = {
+        "meta": {"when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
+                 "sizes": dw.to_json(sizes), "python": platform.python_version(), "platform": platform.platform(),
+                 "cpu_count": os.cpu_count(), "dvc": dvc_version, "loadavg": os.getloadavg()},
+        "rows": [asdict(r) for r in rows],
+        "passed": all(r.passed for r in rows if r.passed is not None),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller data and fewer repeats, for a smoke run")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to PATH")
+    parser.add_argument("--refresh-dvc", action="store_true",
+                        help="upgrade DVC in .bench/dvc-venv to the current release first")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    sizes = dw.Sizes.quick() if args.quick else dw.Sizes()
+    for tool in ("sha256sum", "openssl"):
+        if shutil.which(tool) is None:
+            console.print(f"[bold red]benchmark failed:[/] `{tool}` is not on PATH")
+            return 2
+    try:
+        dvc, dvc_version = ensure_dvc_venv(console, args.refresh_dvc)
+        with tempfile.TemporaryDirectory(prefix="shipyard-bench-data-") as tmp:
+            work = Path(tmp)
+            rows, problems = hashing_rows(console, sizes, work)
+            more, more_problems = frame_rows(console, sizes, work, dvc)
+            rows += more + lineage_rows(console, sizes, work)
+            problems += more_problems
+    except BenchError as exc:
+        console.print(f"[bold red]benchmark failed:[/] {exc}")
+        return 2
+    render(console, rows, dvc_version)
+    if args.json:
+        write_json(args.json, sizes, args.quick, rows, dvc_version)
+        console.print(f"figures written to {args.json}")
+    for problem in problems:
+        console.print(f"[bold red]{problem}[/]")
+    if problems:
+        return 2
+    return 0 if all(r.passed for r in rows if r.passed is not None) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

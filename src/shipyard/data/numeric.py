@@ -1,0 +1,212 @@
+"""Summary statistics of a large numeric array in few passes: min, max, mean, std, exact quantiles.
+
+:func:`summarize` reads the values twice, a chunk of :data:`CHUNK` at a time into small reused
+buffers (on large arrays, fresh temporaries cost more in page faults and memory traffic than the
+arithmetic): once for the minimum and maximum, once for everything else. The mean and the sample
+standard deviation (``ddof=1``) combine per-chunk means and squared deviations (Chan et al.'s
+pairwise update, stable like numpy's two-pass formula).
+
+Quantiles are bit-for-bit ``np.quantile(values, qs)`` (the default "linear" method), found by
+radix selection rather than by partitioning the whole array: the values map to unsigned integer
+keys in the same order (floats through their IEEE bits, sign folded), are counted in up to 65,536
+buckets of the keys' top bits, and only the few buckets holding the wanted order statistics are
+partitioned. For floats the buckets are roughly logarithmic, so skewed data (prices, latencies)
+spreads well; integers spanning at most 65,536 values are counted exactly and need no partition.
+When the wanted buckets hold most values anyway (e.g. two distinct values), it partitions the
+array directly, as numpy would.
+
+Expects a 1-D array of finite floats or of integers, without missing values, and not empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["CHUNK", "Summary", "quantiles", "summarize"]
+
+CHUNK = 1 << 16  # values per chunk: 512 KiB of float64, so that a chunk's passes stay in cache
+_BUCKET_BITS = 16
+_SMALL = 4096  # below this many values, numpy's own functions are as fast
+
+
+@dataclass(frozen=True)
+class Summary:
+    count: int
+    min: Any  # numpy scalars of the array's dtype (``.item()`` gives the Python value)
+    max: Any
+    mean: float | None  # None if it overflows float64
+    std: float | None  # None below two values, or if it overflows float64
+    quantiles: tuple[float, ...]
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """uint64 keys sorting like ``values`` (a small array; the big one goes through :class:`_Buckets`)."""
+    import numpy as np
+
+    top = np.uint64(1 << 63)
+    if values.dtype.kind == "f":
+        bits = values.astype(np.float64).view(np.uint64)
+        # negative floats: flip every bit (larger magnitude sorts first); positive: set the top bit
+        return bits ^ (np.negative(bits >> np.uint64(63)) | top)
+    if values.dtype.kind == "i":
+        return values.astype(np.int64).view(np.uint64) ^ top
+    return values.astype(np.uint64)
+
+
+def _value(key: int, dtype: np.dtype) -> Any:
+    """The value of a key (the inverse of :func:`_keys`), in ``dtype``."""
+    import numpy as np
+
+    top = 1 << 63
+    if dtype.kind == "f":
+        bits = key ^ top if key & top else ~key & 0xFFFF_FFFF_FFFF_FFFF
+        return np.array([bits], dtype=np.uint64).view(np.float64).astype(dtype)[0]
+    if dtype.kind == "i":
+        return np.array([key ^ top], dtype=np.uint64).view(np.int64).astype(dtype)[0]
+    return np.array([key], dtype=np.uint64).astype(dtype)[0]
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's own interpolation for the "linear" method (so that the results are identical)."""
+    import numpy as np
+
+    diff = b - a
+    out = np.add(a, diff * t)
+    np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5)
+    return out
+
+
+class _Buckets:
+    """Bucket numbers of chunks of values, computed in place in two reused uint64 buffers."""
+
+    def __init__(self, dtype: np.dtype, low_value: Any, high_value: Any) -> None:
+        import numpy as np
+
+        if dtype.kind == "f":  # min/max may return either zero; -0.0 has the smaller key
+            low_value = -0.0 if low_value == 0 else low_value
+            high_value = 0.0 if high_value == 0 else high_value
+        ends = _keys(np.array([low_value, high_value], dtype=dtype))
+        self.low = ends[0]
+        span = int(ends[1] - self.low)
+        self.shift = np.uint64(max(0, span.bit_length() - _BUCKET_BITS))
+        self.size = (span >> int(self.shift)) + 1
+        self.key = np.empty(CHUNK, np.uint64)
+        self.tmp = np.empty(CHUNK, np.uint64)
+
+    def of(self, chunk: np.ndarray) -> np.ndarray:
+        """The bucket of each value of ``chunk`` (a view of an internal buffer, valid until the next call)."""
+        import numpy as np
+
+        key, tmp = self.key[: len(chunk)], self.tmp[: len(chunk)]
+        if chunk.dtype.kind == "f":
+            bits = chunk.astype(np.float64, copy=False).view(np.uint64)
+            np.right_shift(bits, np.uint64(63), out=tmp)
+            np.negative(tmp, out=tmp)
+            np.bitwise_or(tmp, np.uint64(1 << 63), out=tmp)
+            np.bitwise_xor(bits, tmp, out=key)
+        elif chunk.dtype.kind == "i":
+            np.bitwise_xor(chunk.astype(np.int64, copy=False).view(np.uint64), np.uint64(1 << 63), out=key)
+        else:
+            np.copyto(key, chunk, casting="unsafe")
+        np.subtract(key, self.low, out=key)
+        np.right_shift(key, self.shift, out=key)
+        return key.view(np.int64)
+
+
+def _order_statistics(values: np.ndarray, ranks: np.ndarray, buckets: _Buckets, counts: np.ndarray,
+                      ids: np.ndarray) -> dict[int, Any]:
+    """``{rank: the rank-th smallest value}`` for the 0-based ``ranks`` (sorted, unique), from the
+    bucket ``counts`` and each value's bucket ``ids``."""
+    import numpy as np
+
+    cumulative = np.cumsum(counts)
+    where = np.searchsorted(cumulative, ranks, side="right")  # the bucket holding each rank
+    if buckets.shift == 0:  # one key per bucket (e.g. integers spanning <= 65,536 values): counting was enough
+        return {int(rank): _value(int(buckets.low) + int(bucket), values.dtype)
+                for rank, bucket in zip(ranks, where, strict=True)}
+    needed = np.unique(where)
+    if counts[needed].sum() > values.size // 2:  # crowded buckets (e.g. two distinct values): select directly
+        parted = np.partition(values, ranks)
+        return {int(rank): parted[rank] for rank in ranks}
+    wanted = np.zeros(buckets.size, dtype=bool)
+    wanted[needed] = True
+    chosen = wanted[ids]
+    sub_values, sub_ids = values[chosen], ids[chosen]
+    out: dict[int, Any] = {}
+    for bucket in needed:
+        in_bucket = sub_values[sub_ids == bucket] if len(needed) > 1 else sub_values
+        before = int(cumulative[bucket - 1]) if bucket else 0
+        local = [int(rank) - before for rank, w in zip(ranks, where, strict=True) if w == bucket]
+        parted = np.partition(in_bucket, local)
+        out.update((before + k, parted[k]) for k in local)
+    return out
+
+
+def _interpolate(values: np.ndarray, qs: Sequence[float], pick: Any) -> np.ndarray:
+    """np.quantile's "linear" method, given ``pick(ranks) -> {rank: value}``."""
+    import numpy as np
+
+    q = np.asarray(qs, dtype=np.float64)
+    virtual = q * (values.size - 1)
+    previous = np.floor(virtual).astype(np.int64)
+    following = np.minimum(previous + 1, values.size - 1)
+    stats = pick(np.unique(np.concatenate([previous, following])))
+    a = np.array([stats[int(i)] for i in previous], dtype=values.dtype)
+    b = np.array([stats[int(i)] for i in following], dtype=values.dtype)
+    return _lerp(a, b, virtual - previous)
+
+
+def summarize(values: np.ndarray, qs: Sequence[float]) -> Summary:
+    """Count, min, max, mean, sample std and ``np.quantile(values, qs)`` of ``values``."""
+    import numpy as np
+
+    n = values.size
+    if n < _SMALL:
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = float(np.mean(values, dtype=np.float64))
+            std = float(np.std(values, dtype=np.float64, ddof=1)) if n > 1 else None
+            small = tuple(float(v) for v in np.quantile(values, qs))
+        return Summary(n, values.min(), values.max(), mean if np.isfinite(mean) else None,
+                       std if std is not None and np.isfinite(std) else None, small)
+    low, high = values[:CHUNK].min(), values[:CHUNK].max()
+    for start in range(CHUNK, n, CHUNK):
+        chunk = values[start:start + CHUNK]
+        low, high = min(low, chunk.min()), max(high, chunk.max())
+    buckets = _Buckets(values.dtype, low, high)
+    counts = np.zeros(buckets.size, dtype=np.int64)
+    ids = np.empty(n, np.uint16)  # < 65,536 buckets
+    centred = np.empty(CHUNK, np.float64)
+    mean = squares = 0.0
+    seen = 0
+    with np.errstate(over="ignore", invalid="ignore"):  # sums past the float64 range: inf, then None
+        for start in range(0, n, CHUNK):
+            chunk = values[start:start + CHUNK]
+            size = len(chunk)
+            chunk_mean = float(chunk.mean(dtype=np.float64))
+            part = centred[:size]
+            np.subtract(chunk, chunk_mean, out=part)
+            chunk_squares = float(np.dot(part, part))
+            delta = chunk_mean - mean  # Chan et al.: merge (seen, mean, squares) with this chunk's
+            total = seen + size
+            mean += delta * size / total
+            squares += chunk_squares + delta * delta * seen * size / total
+            seen = total
+            bucket = buckets.of(chunk)
+            counts += np.bincount(bucket, minlength=buckets.size)
+            ids[start:start + size] = bucket
+        result = _interpolate(values, qs, lambda ranks: _order_statistics(values, ranks, buckets, counts, ids))
+    std = float(np.sqrt(squares / (n - 1)))
+    return Summary(n, low, high, mean if np.isfinite(mean) else None, std if np.isfinite(std) else None,
+                   tuple(float(v) for v in result))
+
+
+def quantiles(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(values, qs)``, exactly (see :func:`summarize`)."""
+    import numpy as np
+
+    return np.array(summarize(values, qs).quantiles, dtype=np.float64)

@@ -1,0 +1,60 @@
+"""LineageStore on SQL: edges between ``kind:id`` nodes, walked one level per query."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from shipyard.entities import Edge, Node, Relation
+from shipyard.store.sql.database import Database
+from shipyard.store.sql.tables import lineage_edges
+
+# Nodes per IN list when walking a wide level of the graph.
+_CHUNK = 500
+
+
+def record_edges(conn: sa.Connection, edges: Sequence[Edge]) -> None:
+    """Insert edges inside the caller's transaction, keeping any already recorded."""
+    if not edges:
+        return
+    now = int(time.time() * 1000)
+    rows = [{"source": str(e.source), "target": str(e.target), "relation": e.relation.value,
+             "context": e.context[:256], "timestamp": e.timestamp or now} for e in edges]
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    conn.execute(insert(lineage_edges).on_conflict_do_nothing(index_elements=["source", "target", "relation"]),
+                 rows)
+
+
+def rename_nodes(conn: sa.Connection, old_prefix: str, new_prefix: str) -> None:
+    """Point every edge at ``old_prefix...`` (e.g. ``model:churn/``) to ``new_prefix...``."""
+    for column in (lineage_edges.c.source, lineage_edges.c.target):
+        conn.execute(lineage_edges.update().where(sa.func.substr(column, 1, len(old_prefix)) == old_prefix)
+                     .values({column.name: new_prefix + sa.func.substr(column, len(old_prefix) + 1)}))
+
+
+class SqlLineageStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add_edges(self, edges: Sequence[Edge]) -> None:
+        with self._db.write() as conn:
+            record_edges(conn, edges)
+
+    def edges(self, nodes: Sequence[Node], *, upstream: bool) -> list[Edge]:
+        keys = sorted({str(n) for n in nodes})
+        column = lineage_edges.c.target if upstream else lineage_edges.c.source
+        rows = []
+        with self._db.read() as conn:
+            for start in range(0, len(keys), _CHUNK):
+                rows += conn.execute(
+                    sa.select(lineage_edges.c.source, lineage_edges.c.target, lineage_edges.c.relation,
+                              lineage_edges.c.context, lineage_edges.c.timestamp, lineage_edges.c.edge_id)
+                    .where(column.in_(keys[start:start + _CHUNK]))).all()
+        rows.sort(key=lambda r: r[5])
+        return [Edge(Node.parse(source), Node.parse(target), Relation(relation), context, ts)
+                for source, target, relation, context, ts, _ in rows]
