@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from shipyard.config import Settings
 from shipyard.entities import Edge, Node, NodeKind, Relation
 from shipyard.errors import InvalidInput, NotFound, ShipyardError, error_class_for_code
+from shipyard.models import PythonModel
 from shipyard.server import create_app
 from shipyard.server.permissions import ROUTE_PERMISSIONS, Permission
 from shipyard.store.rest import RestStore
@@ -328,3 +329,35 @@ def test_rest_store_errors_are_domain_errors(counted: tuple[RestStore, CountingT
     version, created = store.datasets.log_version(name, digest=_digest(), source="/d", kind="file", user="mallory")
     assert created
     assert version.user == "local"  # the server's principal, not the user claimed
+
+
+class _Identity(PythonModel):
+    def predict(self, context, data):
+        return data
+
+
+def test_graph_and_explain_endpoints(app: FastAPI, http: httpx.Client) -> None:
+    import numpy as np
+    import pandas as pd
+
+    sdk = app.state.client  # the server's own domain client writes; HTTP reads
+    run_id = sdk.create_run("0", "train", tags={"shipyard.git.commit": "b" * 40}).info.run_id
+    sdk.log_params(run_id, {"lr": "0.1"})
+    data = sdk.log_dataset(run_id, pd.DataFrame({"x": np.arange(5.0)}), name=f"g-{run_id[:8]}", context="training")
+    sdk.log_model(run_id, _Identity(), "model", code_paths=[__file__])
+    name = f"graph-{run_id[:8]}"
+    sdk.register_model(f"runs:/{run_id}/model", name)
+    graph = http.get("/api/v1/lineage/graph", params={"ref": f"models:/{name}/1"}).json()
+    assert {n["id"] for n in graph["nodes"]} == {f"model:{name}/1", f"run:{run_id}", f"dataset:{data.ref}"}
+    down = http.get("/api/v1/lineage/graph", params={"ref": f"dataset:{data.ref}", "direction": "downstream",
+                                                     "depth": 1}).json()
+    assert {n["id"] for n in down["nodes"]} == {f"dataset:{data.ref}", f"run:{run_id}"}
+    why = http.get("/api/v1/lineage/explain", params={"ref": f"models:/{name}/1"}).json()
+    assert why["data_digests"] == {data.ref: data.digest}
+    assert why["runs"][0]["commit"] == "b" * 40
+    assert why["runs"][0]["params"] == {"lr": "0.1"}
+    for params, status in (({"ref": "nonsense"}, 400), ({"ref": "run:" + "f" * 32}, 404),
+                           ({"ref": f"models:/{name}/1", "depth": 0}, 400)):
+        response = http.get("/api/v1/lineage/graph", params=params)
+        assert response.status_code == status, response.text
+        assert set(response.json()) >= {"error_code", "message"}

@@ -104,6 +104,8 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "get_dataset_version": Permission.READ,
     "add_lineage_edges": Permission.WRITE,
     "query_lineage_edges": Permission.READ,
+    "get_lineage_graph": Permission.READ,
+    "explain_lineage": Permission.READ,
 }
 
 

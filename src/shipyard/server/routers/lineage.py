@@ -10,8 +10,9 @@ store splits larger calls into several requests.
 from __future__ import annotations
 
 import re
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from shipyard.entities import Edge, Node
@@ -55,3 +56,38 @@ def query_lineage_edges(body: schemas.QueryEdges, request: Request) -> Response:
     nodes = [_node(f"nodes.{i}", text) for i, text in enumerate(body.nodes)]
     edges = client(request).store.lineage.edges(nodes, upstream=body.upstream)
     return json_response({"edges": [edge_to_wire(e) for e in edges]})
+
+
+@router.get("/graph", name="get_lineage_graph",
+            summary="Walk the graph from a reference (models:/NAME/VERSION, models:/NAME@ALIAS, kind:id)")
+def get_lineage_graph(request: Request, ref: Annotated[str, Query(min_length=1, max_length=300)],
+                      direction: Literal["upstream", "downstream"] = "upstream",
+                      depth: Annotated[int, Query(ge=1, le=100)] = 100) -> Response:
+    from shipyard.lineage import formats
+    from shipyard.lineage.graph import walk
+
+    graph = walk(client(request), _ref("ref", ref), upstream=direction == "upstream", depth=depth)
+    return json_response(formats.to_json(graph))
+
+
+@router.get("/explain", name="explain_lineage",
+            summary="Where a model version, run or dataset version came from: data digests, code, params, seed")
+def explain_lineage(request: Request, ref: Annotated[str, Query(min_length=1, max_length=300)]) -> Response:
+    import dataclasses
+
+    from shipyard.lineage import explain, formats
+    from shipyard.wire import dataset_version_to_wire, encode_float, model_version_to_wire
+
+    found = explain(_ref("ref", ref), client=client(request), with_files=False)
+    runs = [{**dataclasses.asdict(r), "metrics": {k: encode_float(v) for k, v in r.metrics.items()}}
+            for r in found.runs]
+    return json_response({"root": str(found.root), "graph": formats.to_json(found.graph), "runs": runs,
+                          "datasets": [dataset_version_to_wire(d) for d in found.datasets],
+                          "models": [model_version_to_wire(m) for m in found.models],
+                          "data_digests": found.data_digests, "missing": found.missing})
+
+
+def _ref(field: str, text: str) -> str:
+    if _CONTROL.search(text):
+        raise InvalidInput(f"{field}: reference {text[:100]!r} contains a control character", field=field)
+    return text
