@@ -100,7 +100,7 @@ def log_dataset(client: Client, run_id: str, source: Any, name: str | None = Non
     client.store.runs.get(run_id)  # NotFound before any hashing
     described = describe(source)
     store = client.store.datasets
-    version, created = store.log_version(
+    version, _ = store.log_version(
         name, digest=described.digest, source=described.source, kind=described.kind, num_rows=described.num_rows,
         size_bytes=described.size_bytes, schema=described.schema, profile=described.profile, user=current_user())
     if snapshot and version.snapshot_uri is None:
@@ -111,7 +111,6 @@ def log_dataset(client: Client, run_id: str, source: Any, name: str | None = Non
     data, run = Node(NodeKind.DATASET, version.ref), Node(NodeKind.RUN, run_id)
     edge = Edge(run, data, Relation.OUTPUT, context) if output else Edge(data, run, Relation.INPUT, context)
     client.store.lineage.add_edges([edge])
-    del created
     return version
 
 

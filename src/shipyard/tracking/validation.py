@@ -97,19 +97,19 @@ def tag_value(key: str, value: Any) -> str:
 def check_model_name(name: Any) -> str:
     """A registered model name: a name (1-256 characters) of letters, digits, spaces and
     ``_ - .``; no ``/`` or ``@``, which separate versions and aliases in ``models:/`` URIs."""
-    check_name("model name", name)
-    if not _MODEL_NAME.fullmatch(name) or name.strip() != name or not name.strip("."):
-        raise InvalidInput(f"model name {name!r} is not valid: use letters, digits, spaces and _ - . "
-                           "(no '/' or '@'), without leading or trailing spaces")
-    return name
+    return _check_registry_name("model name", name)
 
 
 def check_dataset_name(name: Any) -> str:
     """A dataset name: the registered model name rule (:func:`check_model_name`), since
     ``dataset:<name>@<version>`` lineage nodes and URL path segments need the same care."""
-    check_name("dataset name", name)
+    return _check_registry_name("dataset name", name)
+
+
+def _check_registry_name(kind: str, name: Any) -> str:
+    check_name(kind, name)
     if not _MODEL_NAME.fullmatch(name) or name.strip() != name or not name.strip("."):
-        raise InvalidInput(f"dataset name {name!r} is not valid: use letters, digits, spaces and _ - . "
+        raise InvalidInput(f"{kind} {name!r} is not valid: use letters, digits, spaces and _ - . "
                            "(no '/' or '@'), without leading or trailing spaces")
     return name
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from shipyard.entities import Edge, Node, Relation
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.tables import lineage_edges
+from shipyard.store.sql.upsert import insert_new
 
 # Nodes per IN list when walking a wide level of the graph.
 _CHUNK = 500
@@ -17,17 +18,10 @@ _CHUNK = 500
 
 def record_edges(conn: sa.Connection, edges: Sequence[Edge]) -> None:
     """Insert edges inside the caller's transaction, keeping any already recorded."""
-    if not edges:
-        return
     now = int(time.time() * 1000)
     rows = [{"source": str(e.source), "target": str(e.target), "relation": e.relation.value,
              "context": e.context[:256], "timestamp": e.timestamp or now} for e in edges]
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
-    conn.execute(insert(lineage_edges).on_conflict_do_nothing(index_elements=["source", "target", "relation"]),
-                 rows)
+    insert_new(conn, lineage_edges, rows, keys=("source", "target", "relation"))
 
 
 def rename_nodes(conn: sa.Connection, old_prefix: str, new_prefix: str) -> None:
