@@ -8,13 +8,14 @@ The grammar (keywords are case-insensitive)::
     prefix     := metrics | metric | params | param | parameters | parameter
                 | tags | tag | attributes | attribute | attr | run
     key        := part ( "." part )*            -- part: word | `backticked` | "double-quoted"
-    operator   := = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
-    value      := number | string | "(" string ( "," string )* ")"
+    operator   := = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN | IS [ NOT ] NULL
+    value      := number | string | "(" string ( "," string )* ")"   -- none after IS [NOT] NULL
     order_by   := identifier [ ASC | DESC ]
 
 Metrics and numeric attributes compare with ``= != < <= > >=`` against a number; params, tags
 and string attributes compare with ``= != LIKE ILIKE`` against a quoted string, or with
-``IN`` / ``NOT IN`` against a parenthesised list of quoted strings. Inside a string the quote
+``IN`` / ``NOT IN`` against a parenthesised list of quoted strings; any of them can be tested
+with ``IS NULL`` / ``IS NOT NULL`` (has no value / has one). Inside a string the quote
 character is escaped by doubling it or with a backslash (``'it''s'``, ``'it\\'s'``), and
 ``\\\\`` is one backslash; any other backslash is kept as is (so LIKE escapes pass through).
 
@@ -52,7 +53,8 @@ _NUMERIC_OPS = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
 _STRING_OPS = (Op.EQ, Op.NE, Op.LIKE, Op.ILIKE, Op.IN, Op.NOT_IN)
 _SYMBOL_OPS = {op.value: op for op in _NUMERIC_OPS}
 _KEYWORD_OPS = {"like": Op.LIKE, "ilike": Op.ILIKE, "in": Op.IN}
-_KEYWORDS = frozenset({"and", "or", "not", "like", "ilike", "in", "asc", "desc"})
+_KEYWORDS = frozenset({"and", "or", "not", "like", "ilike", "in", "is", "null", "asc", "desc"})
+_NULL_OPS = (Op.IS_NULL, Op.IS_NOT_NULL)
 
 _DQ = r'"(?:[^"\\]|\\[\s\S]|"")*"'
 _SQ = r"'(?:[^'\\]|\\[\s\S]|'')*'"
@@ -199,6 +201,8 @@ class _Parser:
         kind, key = self.identifier()
         op_tok = self.peek()
         op = self.operator()
+        if op in _NULL_OPS:
+            return Comparison(kind, key, op, None)
         numeric = self.grammar.is_numeric(kind, key)
         allowed = _NUMERIC_OPS if numeric else _STRING_OPS
         if op not in allowed:
@@ -268,6 +272,14 @@ class _Parser:
             if self.is_word(nxt, "in"):
                 return Op.NOT_IN
             raise self.error(nxt.pos, "expected IN after NOT", found=_found(nxt))
+        if self.is_word(tok, "is"):
+            nxt = self.advance()
+            negated = self.is_word(nxt, "not")
+            if negated:
+                nxt = self.advance()
+            if self.is_word(nxt, "null"):
+                return Op.IS_NOT_NULL if negated else Op.IS_NULL
+            raise self.error(nxt.pos, "expected NULL or NOT NULL after IS", found=_found(nxt))
         raise self.error(tok.pos, "expected a comparison operator", found=_found(tok))
 
     def number(self, kind: EntityKind, key: str, example: str) -> float:
@@ -335,7 +347,7 @@ def parse_filter(text: str | None, grammar: Grammar = RUN_GRAMMAR) -> RunFilter:
     return _Parser(text, "invalid filter", grammar).filter()
 
 
-def parse_order_by(clauses: Sequence[str] | None) -> tuple[OrderBy, ...]:
+def parse_order_by(clauses: Sequence[str] | None, grammar: Grammar = RUN_GRAMMAR) -> tuple[OrderBy, ...]:
     """Parse order_by clauses such as ``["metrics.loss DESC", "start_time"]`` (default ASC).
 
     ``None`` gives ``()``; a single string is taken as one clause. Raises
@@ -349,7 +361,7 @@ def parse_order_by(clauses: Sequence[str] | None) -> tuple[OrderBy, ...]:
     for clause in clauses:
         if not isinstance(clause, str):
             raise InvalidInput(f"invalid order_by clause {clause!r}: expected a string")
-        result.append(_Parser(clause, f"invalid order_by clause {clause!r}", RUN_GRAMMAR).order_by())
+        result.append(_Parser(clause, f"invalid order_by clause {clause!r}", grammar).order_by())
     return tuple(result)
 
 
@@ -372,6 +384,10 @@ def check_comparison(kind: str, key: str, op: str, value: object, grammar: Gramm
         operator = Op(op.upper() if isinstance(op, str) else op)
     except ValueError:
         raise InvalidInput(f"invalid filter {where}: unknown operator") from None
+    if operator in _NULL_OPS:
+        if value is not None:
+            raise InvalidInput(f"invalid filter {where}: IS [NOT] NULL takes no value (send null)")
+        return Comparison(kind, key, operator, None)  # type: ignore[arg-type]
     numeric = grammar.is_numeric(kind, key)
     allowed = _NUMERIC_OPS if numeric else _STRING_OPS
     if operator not in allowed:

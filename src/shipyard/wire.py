@@ -19,6 +19,8 @@ from shipyard.entities import (
     Edge,
     Experiment,
     LifecycleStage,
+    LoggedModel,
+    LoggedModelStatus,
     Metric,
     ModelVersion,
     Node,
@@ -175,3 +177,21 @@ def edge_to_wire(e: Edge) -> dict[str, Any]:
 def edge_from_wire(d: dict[str, Any]) -> Edge:
     return Edge(Node.parse(d["source"]), Node.parse(d["target"]), Relation(d["relation"]), d.get("context", ""),
                 d.get("timestamp", 0))
+
+
+def logged_model_to_wire(m: LoggedModel) -> dict[str, Any]:
+    return {"model_id": m.model_id, "experiment_id": m.experiment_id, "name": m.name, "run_id": m.run_id,
+            "artifact_path": m.artifact_path, "source_run_id": m.source_run_id, "status": m.status.value,
+            "status_message": m.status_message, "model_type": m.model_type, "creation_time": m.creation_time,
+            "last_update_time": m.last_update_time, "lifecycle_stage": m.lifecycle_stage.value,
+            "tags": dict(m.tags), "params": dict(m.params)}
+
+
+def logged_model_from_wire(d: dict[str, Any]) -> LoggedModel:
+    return LoggedModel(model_id=d["model_id"], experiment_id=d["experiment_id"], name=d["name"], run_id=d["run_id"],
+                       artifact_path=d["artifact_path"], source_run_id=d.get("source_run_id"),
+                       status=LoggedModelStatus(d["status"]), status_message=d.get("status_message", ""),
+                       model_type=d.get("model_type", ""), creation_time=d["creation_time"],
+                       last_update_time=d["last_update_time"],
+                       lifecycle_stage=LifecycleStage(d["lifecycle_stage"]), tags=d.get("tags") or {},
+                       params=d.get("params") or {})

@@ -290,6 +290,12 @@ class ModelStoreContract:
         assert names == [f"{prefix}-{n}" for n in range(5)]
         found = store.models.search_models(models_where(f"name LIKE '{prefix}%' and tags.team = 'a'"))
         assert [m.name for m in found.items] == [f"{prefix}-1", f"{prefix}-3"]
+        store.models.create_model(f"{prefix}-untagged")
+        # Registry rule (MLflow's): != also matches models without the tag; IS NULL only those.
+        found = store.models.search_models(models_where(f"name LIKE '{prefix}%' and tags.team != 'a'"))
+        assert [m.name for m in found.items] == [f"{prefix}-0", f"{prefix}-2", f"{prefix}-4", f"{prefix}-untagged"]
+        found = store.models.search_models(models_where(f"name LIKE '{prefix}%' and tags.team IS NULL"))
+        assert [m.name for m in found.items] == [f"{prefix}-untagged"]
         with pytest.raises(InvalidInput, match="page token"):
             store.models.search_models(RegistryQuery(page_token="nope"))
 
@@ -302,6 +308,10 @@ class ModelStoreContract:
         assert [v.version for v in found.items] == [3, 2]
         found = store.models.search_versions(versions_where(f"name = '{name}' and tags.candidate = 'yes'"))
         assert [v.version for v in found.items] == [2]
+        found = store.models.search_versions(versions_where(f"name = '{name}' and tags.candidate IS NOT NULL"))
+        assert [v.version for v in found.items] == [2]
+        found = store.models.search_versions(versions_where(f"name = '{name}' and tags.candidate != 'yes'"))
+        assert [v.version for v in found.items] == [3, 1]
         found = store.models.search_versions(versions_where(f"name = '{name}' and status = 'READY'"))
         assert len(found.items) == 3
 

@@ -286,10 +286,16 @@ class StoreContract(ModelStoreContract, DataStoreContract):
             ((("attribute", "start_time", ">", 2.0),), "cd"),
             ((("metric", "loss", "<", 0.6), ("param", "lr", "=", "0.01")), "c"),
             ((("metric", "loss", "<", 0.6), ("param", "depth", "=", "6"), ("tag", "env", "=", "prod")), "b"),
+            ((("tag", "env", "IS NULL", None),), ""),
+            ((("tag", "team", "IS NULL", None),), "abcd"),
+            ((("param", "lr", "IS NOT NULL", None),), "abcd"),
+            ((("metric", "acc", "IS NOT NULL", None),), ""),
+            ((("attribute", "end_time", "IS NULL", None),), "abcd"),
         ],
         ids=["metric-lt", "metric-ge", "metric-eq", "metric-ne-excludes-nan", "missing-metric",
              "param-eq", "param-ne", "param-in", "param-not-in", "param-like", "like-is-case-sensitive",
-             "ilike", "status", "run-name-in", "user", "start-time", "metric-and-param", "three-way"],
+             "ilike", "status", "run-name-in", "user", "start-time", "metric-and-param", "three-way",
+             "tag-is-null", "missing-tag-is-null", "param-is-not-null", "missing-metric-not-null", "end-time-null"],
     )
     def test_search_filters(self, store: Store, corpus, comparisons, expected: str) -> None:
         exp_id, ids = corpus

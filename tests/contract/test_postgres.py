@@ -5,12 +5,13 @@ from collections.abc import Iterator
 import pytest
 
 from shipyard.store.sql import SqlStore
+from tests.contract.logged_models_suite import LoggedModelStoreContract
 from tests.contract.suite import StoreContract
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresStore(StoreContract):
+class TestPostgresStore(StoreContract, LoggedModelStoreContract):
     __test__ = True
 
     @pytest.fixture

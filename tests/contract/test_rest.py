@@ -13,6 +13,7 @@ from shipyard.models.manifest import ModelManifest
 from shipyard.server import create_app
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
+from tests.contract.logged_models_suite import LoggedModelStoreContract
 from tests.contract.suite import StoreContract
 
 
@@ -26,7 +27,7 @@ def server_app(tmp_path_factory: pytest.TempPathFactory):
     app.state.client.close()
 
 
-class TestRestStore(StoreContract):
+class TestRestStore(StoreContract, LoggedModelStoreContract):
     __test__ = True
     records_given_user = False
     server_user = "local"  # the anonymous principal, until authentication exists
@@ -47,5 +48,39 @@ class TestRestStore(StoreContract):
         transport = self._transport = ASGITransport(server_app)
         store = RestStore("http://testserver", transport=transport)
         yield store
+        store.close()
+        transport.close()
+
+
+def test_logged_model_search_takes_a_filter_string_over_http(server_app) -> None:
+    """What people with curl (and the MLflow adapter's callers) send: MLflow's filter text,
+    parsed by the server with the logged-model grammar, attribute spellings included."""
+    import uuid
+
+    import httpx
+
+    transport = ASGITransport(server_app)
+    store = RestStore("http://testserver", transport=transport)
+    try:
+        exp_id = store.experiments.create(f"lm-http-{uuid.uuid4().hex[:8]}").experiment_id
+        with httpx.Client(base_url="http://testserver", transport=transport) as http:
+            for n, name in enumerate(("churn", "fraud")):
+                made = http.post("/api/v1/logged-models", json={
+                    "model_id": f"m-{uuid.uuid4().hex}", "experiment_id": exp_id, "name": name,
+                    "run_id": uuid.uuid4().hex, "artifact_path": "model", "creation_time": 1000 + n})
+                assert (made.status_code, made.json()["name"]) == (201, name)
+            found = http.post("/api/v1/logged-models/search", json={
+                "experiment_ids": [exp_id], "filter_string": "name LIKE 'fr%' and creation_timestamp_ms > 500"})
+            assert found.status_code == 200
+            assert [m["name"] for m in found.json()["logged_models"]] == ["fraud"]
+            both = http.post("/api/v1/logged-models/search", json={
+                "experiment_ids": [exp_id], "filter_string": "name = 'x'",
+                "filter": [{"kind": "attribute", "key": "name", "op": "=", "value": "x"}]})
+            assert both.status_code == 400
+            assert both.json()["error_code"] == "INVALID_INPUT"
+            bad = http.post("/api/v1/logged-models/search", json={"experiment_ids": [exp_id],
+                                                                   "filter_string": "metrics.acc > 1"})
+            assert bad.status_code == 400
+    finally:
         store.close()
         transport.close()

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from shipyard.store.sql import SqlStore
+from tests.contract.logged_models_suite import LoggedModelStoreContract
 from tests.contract.suite import StoreContract
 
 
-class TestSqliteFileStore(StoreContract):
+class TestSqliteFileStore(StoreContract, LoggedModelStoreContract):
     __test__ = True
 
     @pytest.fixture
@@ -19,7 +20,7 @@ class TestSqliteFileStore(StoreContract):
         store.close()
 
 
-class TestSqliteMemoryStore(StoreContract):
+class TestSqliteMemoryStore(StoreContract, LoggedModelStoreContract):
     __test__ = True
 
     @pytest.fixture

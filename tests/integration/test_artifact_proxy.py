@@ -488,3 +488,18 @@ def test_real_server_refuses_literal_traversal_and_aborts_corrupt_downloads(
     finally:
         client.artifacts.close()  # type: ignore[attr-defined]
         client.close()
+
+
+def test_delete_through_the_server(client: shipyard.Client, run_id: str) -> None:
+    store = client.artifacts
+    store.log_bytes(run_id, b"1", "dir/a.txt")
+    store.log_bytes(run_id, b"2", "dir/b.txt")
+    store.log_bytes(run_id, b"3", "c.txt")
+    store.delete(run_id, "dir/a.txt")
+    assert [e.path for e in store.walk(run_id)] == ["c.txt", "dir/b.txt"]
+    store.delete(run_id, "dir")
+    assert [e.path for e in store.walk(run_id)] == ["c.txt"]
+    with pytest.raises(NotFound):
+        store.delete(run_id, "dir")
+    with pytest.raises(InvalidInput):
+        store.delete(run_id, "../c.txt")

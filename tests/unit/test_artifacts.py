@@ -584,3 +584,17 @@ def test_file_changed_while_logging(root: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="changed while"):
         store.log_file(RUN, source, "f")
     assert tree(root) == {}
+
+
+def test_delete_removes_a_file_or_a_whole_folder_and_keeps_shared_content(store: CasArtifactStore) -> None:
+    store.log_bytes(RUN, b"same", "a/x.txt")
+    store.log_bytes(RUN, b"other", "a/deep/y.txt")
+    store.log_bytes(RUN, b"kept", "b.txt")
+    store.log_bytes(OTHER_RUN, b"same", "x.txt")
+    store.delete(RUN, "a/x.txt")
+    assert [e.path for e in store.walk(RUN)] == ["a/deep/y.txt", "b.txt"]
+    store.delete(RUN, "a")
+    assert [e.path for e in store.walk(RUN)] == ["b.txt"]
+    assert store.open(OTHER_RUN, "x.txt").read() == b"same"  # the shared blob is still there
+    with pytest.raises(NotFound):
+        store.delete(RUN, "a")

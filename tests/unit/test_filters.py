@@ -547,3 +547,16 @@ def test_order_by_errors_name_the_clause(clause: str, column: int, fragment: str
 def test_order_by_non_string_clause() -> None:
     with pytest.raises(InvalidInput, match="expected a string"):
         parse_order_by([3])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(("text", "op"), [("tags.team IS NULL", Op.IS_NULL), ("params.lr is not null", Op.IS_NOT_NULL),
+                                           ("attributes.end_time IS NULL", Op.IS_NULL)])
+def test_is_null_parses_without_a_value(text: str, op: Op) -> None:
+    (cmp,) = parse_filter(text)
+    assert cmp.op is op
+    assert cmp.value is None
+
+
+def test_is_without_null_names_the_problem() -> None:
+    with pytest.raises(InvalidInput, match="expected NULL or NOT NULL after IS"):
+        parse_filter("tags.team IS 'x'")

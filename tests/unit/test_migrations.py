@@ -144,3 +144,68 @@ def test_a_0001_store_is_refused_then_upgraded_to_head_keeping_its_data(tmp_path
         engine.dispose()
     finally:
         store.close()
+
+
+def _fill_a_0004_store(uri: str) -> None:
+    """What Shipyard 0004 wrote: an experiment, a run, a registered model and a dataset."""
+    db = Database(normalize_url(uri))
+    with db.write() as conn:
+        command.upgrade(alembic_config(conn), "0004")
+        conn.execute(sa.text("INSERT INTO experiments (experiment_id, name, lifecycle_stage, creation_time, "
+                             "last_update_time) VALUES (7, 'old', 'active', 1, 1)"))
+        conn.execute(sa.text("INSERT INTO runs (run_id, experiment_id, name, status, start_time, "
+                             "lifecycle_stage, user_id, source) VALUES ('r1', 7, 'n', 'FINISHED', 1, 'active', "
+                             "'', '')"))
+        conn.execute(sa.text("INSERT INTO registered_models (model_id, name, description, creation_time, "
+                             "last_update_time, last_version) VALUES (1, 'churn', '', 1, 1, 0)"))
+        conn.execute(sa.text("INSERT INTO datasets (dataset_id, name, creation_time, last_version) "
+                             "VALUES (1, 'train', 1, 0)"))
+    db.dispose()
+
+
+def _check_upgraded_from_0004(uri: str) -> None:
+    with pytest.raises(SchemaOutOfDate, match="revision 0004"):
+        SqlStore(uri)
+    assert upgrade_database(uri) == ("0004", HEAD_REVISION)
+    store = SqlStore(uri)
+    try:
+        assert store.runs.get("r1").info.run_name == "n"
+        assert store.models.get_model("churn").name == "churn"
+        assert store.experiments.get("7").name == "old"
+        from shipyard.entities import LoggedModel
+
+        made = store.logged_models.create(LoggedModel("m-" + "0" * 32, "7", "model", "r1", "model",
+                                                      source_run_id="r1", tags={"t": "1"}, params={"p": "2"}))
+        assert store.logged_models.list_for_run("r1") == [made]
+    finally:
+        store.close()
+    engine = sa.create_engine(normalize_url(uri))
+    with engine.connect() as conn:
+        indexes = {i["name"] for i in sa.inspect(conn).get_indexes("logged_models")}
+        assert conn.execute(sa.text("SELECT count(*) FROM datasets")).scalar() == 1
+    engine.dispose()
+    assert {"ix_logged_models_experiment", "ix_logged_models_source_run"} <= indexes
+
+
+def test_a_0004_store_is_upgraded_to_0005_keeping_its_data(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'v4.db'}"
+    _fill_a_0004_store(uri)
+    _check_upgraded_from_0004(uri)
+
+
+@pytest.mark.postgres
+def test_a_0004_store_is_upgraded_to_0005_on_postgres(postgres_uri: str) -> None:
+    import uuid
+
+    admin = sa.create_engine(normalize_url(postgres_uri), isolation_level="AUTOCOMMIT")
+    name = f"shipyard_mig_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        uri = postgres_uri.rsplit("/", 1)[0] + f"/{name}"
+        _fill_a_0004_store(uri)
+        _check_upgraded_from_0004(uri)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -270,6 +270,14 @@ class CasArtifactStore:
             self._storage.put_bytes(key, data)
         return self._write_pointer(run_id, path, pointer)
 
+    def delete(self, run_id: str, artifact_path: str) -> None:
+        """Remove file or folder ``artifact_path`` from the run's tree (``NotFound`` when absent).
+        Only pointers go: a blob may back other paths and runs, and is never rewritten."""
+        run_id = _check_run_id(run_id)
+        path = normalize_artifact_path(artifact_path)
+        for entry in self._walk(run_id, path)[1]:
+            self._storage.delete(self._files_key(run_id, entry.path))
+
     # -- reading -----------------------------------------------------------------------------
 
     def list(self, run_id: str, path: str = "") -> builtins.list[ArtifactEntry]:

@@ -70,6 +70,12 @@ class ArtifactStore(Protocol):
         ``ArtifactCorrupted`` is raised when it does not match. Raises ``NotFound``."""
         ...
 
+    def delete(self, run_id: str, artifact_path: str) -> None:
+        """Remove a file, or a folder and everything below it, from the run's tree. Raises
+        ``NotFound`` when there is nothing at ``artifact_path``. Stored content is kept (other
+        paths and runs may share it)."""
+        ...
+
     def close(self) -> None:
         """Release connections held by the store (nothing for local storage)."""
         ...

@@ -206,6 +206,11 @@ class RestArtifactStore:
         data = bytes(data)
         return self._put(run_id, path, lambda: data, len(data), hashlib.sha256(data).hexdigest())
 
+    def delete(self, run_id: str, artifact_path: str) -> None:
+        """Remove file or folder ``artifact_path`` from the run's tree (``NotFound`` when absent)."""
+        path = normalize_artifact_path(artifact_path)
+        self._send("DELETE", self._file_url(_check_run_id(run_id), path)).close()
+
     # -- reading -----------------------------------------------------------------------------
 
     def _files(self, run_id: str, path: str, *, recursive: bool) -> builtins.list[ArtifactEntry]:

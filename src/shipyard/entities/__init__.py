@@ -3,6 +3,7 @@
 from shipyard.entities.artifact import ArtifactEntry
 from shipyard.entities.data import DatasetVersion, Edge, Node, NodeKind, Relation
 from shipyard.entities.experiment import Experiment
+from shipyard.entities.logged_model import LoggedModel, LoggedModelQuery, LoggedModelStatus
 from shipyard.entities.registry import (
     DEFAULT_PROTECTED_ALIASES,
     EVENT_KINDS,
@@ -25,6 +26,8 @@ from shipyard.entities.run import (
     ViewType,
 )
 from shipyard.entities.search import (
+    EXPERIMENT_GRAMMAR,
+    LOGGED_MODEL_GRAMMAR,
     MODEL_GRAMMAR,
     RUN_GRAMMAR,
     VERSION_GRAMMAR,
@@ -40,6 +43,8 @@ from shipyard.entities.search import (
 __all__ = [
     "DEFAULT_PROTECTED_ALIASES",
     "EVENT_KINDS",
+    "EXPERIMENT_GRAMMAR",
+    "LOGGED_MODEL_GRAMMAR",
     "MODEL_GRAMMAR",
     "RUN_GRAMMAR",
     "VERSION_GRAMMAR",
@@ -51,6 +56,9 @@ __all__ = [
     "Experiment",
     "Grammar",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelQuery",
+    "LoggedModelStatus",
     "Metric",
     "ModelVersion",
     "Node",

@@ -25,6 +25,8 @@ class Op(enum.StrEnum):
     ILIKE = "ILIKE"
     IN = "IN"
     NOT_IN = "NOT IN"
+    IS_NULL = "IS NULL"
+    IS_NOT_NULL = "IS NOT NULL"
 
 
 # Run attributes that can be filtered and ordered on, with the type of their values.
@@ -55,22 +57,34 @@ class Grammar:
 RUN_GRAMMAR = Grammar("run", frozenset({"metric", "param", "tag", "attribute"}), NUMERIC_ATTRIBUTES,
                       STRING_ATTRIBUTES,
                       (("id", "run_id"), ("user", "user_id"), ("created", "start_time"), ("run name", "run_name")))
+EXPERIMENT_GRAMMAR = Grammar("experiment", frozenset({"tag", "attribute"}),
+                             frozenset({"creation_time", "last_update_time"}), frozenset({"name", "experiment_id"}),
+                             (("id", "experiment_id"),))
 MODEL_GRAMMAR = Grammar("registered model", frozenset({"tag", "attribute"}),
                         frozenset({"creation_time", "last_update_time"}), frozenset({"name", "description"}))
 VERSION_GRAMMAR = Grammar("model version", frozenset({"tag", "attribute"}),
                           frozenset({"version", "creation_time", "last_update_time"}),
                           frozenset({"name", "run_id", "status", "source"}))
+# MLflow spells the times creation_timestamp_ms / last_updated_timestamp_ms; both spellings work.
+LOGGED_MODEL_GRAMMAR = Grammar("logged model", frozenset({"tag", "param", "attribute"}),
+                               frozenset({"creation_time", "last_update_time"}),
+                               frozenset({"name", "model_id", "status", "source_run_id", "model_type",
+                                          "experiment_id"}),
+                               (("creation_timestamp_ms", "creation_time"),
+                                ("last_updated_timestamp_ms", "last_update_time"),
+                                ("creation_timestamp", "creation_time")))
 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
     """``<kind>.<key> <op> <value>``; ``value`` is a float for metrics and numeric attributes,
-    a string otherwise, and a tuple of strings for IN / NOT IN."""
+    a string otherwise, a tuple of strings for IN / NOT IN, and ``None`` for IS [NOT] NULL
+    (whether the key or attribute has a value at all)."""
 
     kind: EntityKind
     key: str
     op: Op
-    value: float | str | tuple[str, ...]
+    value: float | str | tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)

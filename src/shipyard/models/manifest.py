@@ -3,6 +3,9 @@
 It says how to load the model (flavor and its loader options), what it needs (Python and
 package versions), what it takes and returns (signature), and the SHA-256 of every other
 file of the package, so loading can refuse a package whose files changed.
+
+An ``MLmodel`` in MLflow's format (a top-level ``flavors`` mapping) is read too: :meth:`ModelManifest.parse`
+hands it to :mod:`shipyard.models.mlflow_format`, which converts it into the same object.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shipyard.errors import ArtifactCorrupted, InvalidInput
 
@@ -47,24 +50,60 @@ class ModelManifest:
         path = folder / MANIFEST
         if not path.is_file():
             raise InvalidInput(f"{folder} is not a Shipyard model: it has no {MANIFEST} file")
-        return cls.parse(path.read_text(), str(path))
+        return cls.parse(path.read_text(), str(path), FolderFiles(folder))
 
     @classmethod
-    def parse(cls, text: str, where: str) -> ModelManifest:
-        """The manifest in ``text`` (YAML); ``InvalidInput`` naming ``where`` when it is not one."""
+    def parse(cls, text: str, where: str, files: PackageFiles | None = None) -> ModelManifest:
+        """The manifest in ``text`` (YAML); ``InvalidInput`` naming ``where`` when it is not one.
+
+        An MLflow-format document is converted; ``files`` (the package's other files) then give
+        its requirements and digests, which MLflow keeps outside ``MLmodel`` or not at all."""
         import yaml
+
+        from shipyard.models.mlflow_format import from_mlflow, is_mlflow_manifest
 
         try:
             # libyaml's safe loader when PyYAML has it: ~4x faster than the pure-Python one, and
             # reading the manifest is the largest part of loading a small model.
             raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{where} is not a valid model manifest: {exc}") from None
+        if is_mlflow_manifest(raw):
+            return from_mlflow(raw, where, files)
+        try:
             known = {f.name for f in dataclasses.fields(cls)}
             return cls(**{k: v for k, v in raw.items() if k in known})
-        except (yaml.YAMLError, TypeError, AttributeError) as exc:
+        except (TypeError, AttributeError) as exc:
             raise InvalidInput(f"{where} is not a valid model manifest: {exc}") from None
 
     def write(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(self.to_yaml())
+
+
+class PackageFiles(Protocol):
+    """The files beside a manifest, wherever the package is (a local folder, a run's artifacts)."""
+
+    def digests(self) -> dict[str, str]:
+        """``"sha256:<hex>"`` of every file except the manifest, by path relative to the package."""
+        ...
+
+    def read_text(self, name: str) -> str | None:
+        """The text of the package file ``name``, or None when it has none."""
+        ...
+
+
+@dataclass(frozen=True)
+class FolderFiles:
+    """:class:`PackageFiles` of a package folder on the local disk."""
+
+    folder: Path
+
+    def digests(self) -> dict[str, str]:
+        return digest_folder(self.folder)
+
+    def read_text(self, name: str) -> str | None:
+        path = self.folder / name
+        return path.read_text(errors="replace") if path.is_file() else None
 
 
 def file_digest(path: Path) -> str:

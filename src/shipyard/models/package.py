@@ -17,6 +17,8 @@ from typing import Any
 from shipyard.errors import InvalidInput
 from shipyard.models.flavors import flavor_for, get_flavor
 from shipyard.models.manifest import ModelManifest, digest_folder, verify_folder
+from shipyard.models.mlflow_format import is_mlflow_package
+from shipyard.models.mlflow_format import open_model as open_mlflow_model
 
 INPUT_EXAMPLE = "input_example.json"
 
@@ -110,15 +112,26 @@ class LoadedModel:
 
 
 def load_model_folder(path: str | Path) -> LoadedModel:
-    """Load the package in ``path``: every file's digest is checked first."""
+    """Load the package in ``path``: every file's digest is checked first. An MLflow-format
+    folder loads too (see :mod:`shipyard.models.mlflow_format`)."""
     folder = Path(path)
     manifest = ModelManifest.read(folder)
-    verify_folder(folder, manifest)
-    flavor = get_flavor(manifest.flavor)
-    model = flavor.load(folder, manifest.flavor_options)
+    model, predictor = _open(folder, manifest)
     schema = None
     if manifest.signature is not None:
         from shipyard.models.signature import Signature
 
         schema = Signature.from_dict(manifest.signature).inputs
-    return LoadedModel(manifest, model, flavor.predictor(model), schema)
+    return LoadedModel(manifest, model, predictor, schema)
+
+
+def _open(folder: Path, manifest: ModelManifest) -> tuple[Any, Any]:
+    """``(framework object, predictor)`` of the package."""
+    if is_mlflow_package(manifest):
+        # Its digests were just computed from this folder (MLflow records none), so checking
+        # them again would only read every file twice.
+        return open_mlflow_model(folder, manifest)
+    verify_folder(folder, manifest)
+    flavor = get_flavor(manifest.flavor)
+    model = flavor.load(folder, manifest.flavor_options)
+    return model, flavor.predictor(model)

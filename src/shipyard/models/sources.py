@@ -12,6 +12,7 @@ checks that need the stored state: the run exists and has ``<path>/MLmodel``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipyard.errors import InvalidInput, NotFound
@@ -89,13 +90,37 @@ def resolve_version_source(store: Store, artifacts: ArtifactStore, uri: str) -> 
 
 def stored_manifest(artifacts: ArtifactStore, run_id: str, path: str) -> ModelManifest:
     """The ``MLmodel`` manifest of the package a run logged at ``path``, read alone (the
-    model's files are not downloaded). Raises ``NotFound``, or ``InvalidInput`` for a file
+    model's files are not downloaded; for an MLflow-format package, its small requirement files
+    and the stored digests are read too). Raises ``NotFound``, or ``InvalidInput`` for a file
     that is not a manifest."""
     from shipyard.models.manifest import MANIFEST, ModelManifest
 
     with artifacts.open(run_id, f"{path}/{MANIFEST}") as stream:
         text = stream.read().decode("utf-8", errors="replace")
-    return ModelManifest.parse(text, f"runs:/{run_id}/{path}/{MANIFEST}")
+    return ModelManifest.parse(text, f"runs:/{run_id}/{path}/{MANIFEST}", _StoredFiles(artifacts, run_id, path))
+
+
+@dataclass(frozen=True)
+class _StoredFiles:
+    """The files of a package in a run's artifacts (``PackageFiles``), read without downloading it."""
+
+    artifacts: ArtifactStore
+    run_id: str
+    path: str
+
+    def digests(self) -> dict[str, str]:
+        from shipyard.models.manifest import MANIFEST
+
+        prefix = f"{self.path}/"
+        return {e.path[len(prefix):]: e.digest for e in self.artifacts.walk(self.run_id, self.path)
+                if e.digest is not None and e.path.rpartition("/")[2] != MANIFEST}
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            with self.artifacts.open(self.run_id, f"{self.path}/{name}") as stream:
+                return stream.read().decode("utf-8", errors="replace")
+        except NotFound:
+            return None
 
 
 def package_tags(artifacts: ArtifactStore, run_id: str, path: str) -> dict[str, str]:

@@ -13,14 +13,15 @@ from starlette.middleware.cors import CORSMiddleware
 from shipyard._version import __version__
 from shipyard.config import Settings
 from shipyard.server.errors import install_error_handlers
+from shipyard.server.mlflow_compat.routes import build_router as mlflow_router
 from shipyard.server.observability import MetricsMiddleware, ServerMetrics
 from shipyard.server.permissions import authorize
-from shipyard.server.routers import artifacts, datasets, experiments, lineage, meta, models, runs
+from shipyard.server.routers import artifacts, datasets, experiments, lineage, logged_models, meta, models, runs
 from shipyard.server.security import RequestGuard
 from shipyard.tracking.client import Client
 
 ROUTERS = (meta.router, experiments.router, runs.router, artifacts.router, models.router,
-           models.versions_router, datasets.router, lineage.router)
+           models.versions_router, datasets.router, lineage.router, logged_models.router, logged_models.runs_router)
 
 
 def _split(value: str) -> list[str]:
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(mlflow_router())
     # Added last = outermost: metrics see every response, CORS answers preflights before the guard.
     app.add_middleware(RequestGuard, allowed_hosts=_split(settings.server_allowed_hosts),
                        max_body_bytes=settings.server_max_body_bytes)

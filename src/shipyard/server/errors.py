@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.server.mlflow_compat.errors import is_mlflow_path, mlflow_error, unsupported_route_message
 from shipyard.wire import dumps
 
 log = logging.getLogger("shipyard.server")
@@ -41,22 +42,26 @@ class RequestTooLarge(Exception):
         self.limit = limit
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None, *,
+                   path: str = "") -> Response:
+    """The error body; on the MLflow-compatible routes (by ``path``) in MLflow's codes."""
     body: dict[str, Any] = {"error_code": code, "message": message}
-    if details:
+    if is_mlflow_path(path):
+        body["error_code"], status = mlflow_error(code, status)
+    elif details:
         body["details"] = details
     return Response(dumps(body), status_code=status, media_type="application/json",
                     headers=SECURITY_HEADERS)
 
 
-def shipyard_error_response(err: ShipyardError) -> Response:
-    return error_response(err.http_status, err.code, err.message, err.details)
+def shipyard_error_response(err: ShipyardError, path: str = "") -> Response:
+    return error_response(err.http_status, err.code, err.message, err.details, path=path)
 
 
-def too_large_response(limit: int) -> Response:
+def too_large_response(limit: int, path: str = "") -> Response:
     return error_response(413, "REQUEST_TOO_LARGE",
                           f"request body over the limit of {limit} bytes; send smaller batches "
-                          "(or raise SHIPYARD_SERVER_MAX_BODY_BYTES)")
+                          "(or raise SHIPYARD_SERVER_MAX_BODY_BYTES)", path=path)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -64,49 +69,56 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    path = request.url.path
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         message = f"malformed JSON body: {first.get('ctx', {}).get('error', first.get('msg'))}"
-        return error_response(400, InvalidInput.code, message)
+        return error_response(400, InvalidInput.code, message, path=path)
     problems = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:5]]
     return error_response(400, InvalidInput.code, "invalid request: " + "; ".join(problems),
-                          {"fields": [_field(tuple(e["loc"])) for e in exc.errors()[:20]]})
+                          {"fields": [_field(tuple(e["loc"])) for e in exc.errors()[:20]]}, path=path)
 
 
-def _body_error(cause: BaseException | None) -> Response | None:
-    """The real reason behind FastAPI's generic "error parsing the body", when we know it."""
+def body_error(cause: BaseException | None, path: str = "") -> Response | None:
+    """The real reason behind a failure to read a JSON body, when we know it."""
     if isinstance(cause, RequestTooLarge):
-        return too_large_response(cause.limit)
+        return too_large_response(cause.limit, path)
     if isinstance(cause, RecursionError):
         # json.loads recurses once per level, so a 10,000-deep [[[...]]] hits the interpreter's
         # recursion limit: say that, rather than a vague "error parsing the body".
         return error_response(400, InvalidInput.code, "malformed JSON body: nested too deeply for the "
-                              "parser (no request of this API needs more than a few levels)")
+                              "parser (no request of this API needs more than a few levels)", path=path)
     if isinstance(cause, UnicodeDecodeError):
-        return error_response(400, InvalidInput.code, "malformed JSON body: not valid UTF-8")
+        return error_response(400, InvalidInput.code, "malformed JSON body: not valid UTF-8", path=path)
     return None
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> Response:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    path = request.url.path
     if exc.status_code == 400:
-        known = _body_error(exc.__cause__)
+        known = body_error(exc.__cause__, path)
         if known is not None:
             return known
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     message = "no such route" if exc.status_code == 404 and exc.detail == "Not Found" else str(exc.detail)
     if exc.status_code == 404:
         code = NotFound.code
-    return error_response(exc.status_code, code, message)
+        if is_mlflow_path(path):
+            # Not NOT_FOUND's RESOURCE_DOES_NOT_EXIST: the client must not read this as "no such run".
+            code = "ENDPOINT_NOT_FOUND"
+            message = unsupported_route_message(path)
+    return error_response(exc.status_code, code, message, path=path)
 
 
-async def _shipyard_error(_: Request, exc: ShipyardError) -> Response:
-    return shipyard_error_response(exc)
+async def _shipyard_error(request: Request, exc: ShipyardError) -> Response:
+    return shipyard_error_response(exc, request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, ShipyardError.code, "internal server error; the server log has the details")
+    return error_response(500, ShipyardError.code, "internal server error; the server log has the details",
+                          path=request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

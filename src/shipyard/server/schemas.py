@@ -81,8 +81,8 @@ class LogMetrics(Body):
 class ComparisonIn(Body):
     kind: Literal["metric", "param", "tag", "attribute"]
     key: Key
-    op: Literal["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN"]
-    value: float | Text | Annotated[list[Text], Field(max_length=1000)]
+    op: Literal["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL"]
+    value: float | Text | Annotated[list[Text], Field(max_length=1000)] | None = None
 
 
 class OrderByIn(Body):

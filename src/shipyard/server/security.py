@@ -4,7 +4,10 @@ In order, for each HTTP request:
 1. the ``Host`` header must be in the allowlist (DNS-rebinding defence);
 2. a mutating request with a body must be ``application/json`` or, for streamed uploads,
    ``application/octet-stream``: a cross-site form post (urlencoded, multipart, text/plain)
-   changes nothing, and neither type can be sent cross-site without a CORS preflight;
+   changes nothing, and neither type can be sent cross-site without a CORS preflight. The
+   one exception is a PUT to MLflow's artifact proxy, whose client sends each file with its
+   guessed type (``text/plain``, ``image/png``): a PUT is never a CORS "simple" request, so
+   a browser cannot send one cross-site without a preflight whatever its type;
 3. a JSON body over the size limit is refused with 413 (declared or actually sent);
 4. every response carries ``X-Content-Type-Options: nosniff``.
 
@@ -18,6 +21,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.server.errors import RequestTooLarge, error_response, too_large_response
+from shipyard.server.mlflow_compat.errors import MLFLOW_ARTIFACT_PATHS
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
@@ -40,6 +44,10 @@ def host_without_port(host: str) -> str:
     if host.startswith("["):  # [::1]:5000
         return host[1:host.index("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_mlflow_upload(scope: Scope) -> bool:
+    return scope["method"] == "PUT" and scope["path"].startswith(MLFLOW_ARTIFACT_PATHS)
 
 
 class RequestGuard:
@@ -67,28 +75,29 @@ class RequestGuard:
                 message = {**message, "headers": headers}
             await send(message)
 
-        if scope["method"] in MUTATING and _content_type(scope) != STREAM:
+        if scope["method"] in MUTATING and _content_type(scope) != STREAM and not _is_mlflow_upload(scope):
             receive = self._limited(receive)
         try:
             await self.app(scope, receive, send_with_headers)
         except RequestTooLarge:
-            await self._too_large()(scope, receive, send)
+            await self._too_large(scope)(scope, receive, send)
 
     def _check(self, scope: Scope):
+        path = scope["path"]
         host = host_without_port(_header(scope, b"host") or "")
         if not self._any_host and host not in self._hosts:
             return error_response(400, "INVALID_HOST",
                                   f"host {host!r} is not allowed; start the server with --allowed-hosts "
-                                  f"including it (allowed now: {', '.join(sorted(self._hosts))})")
-        if scope["method"] in MUTATING and self._has_body(scope):
+                                  f"including it (allowed now: {', '.join(sorted(self._hosts))})", path=path)
+        if scope["method"] in MUTATING and self._has_body(scope) and not _is_mlflow_upload(scope):
             given = _content_type(scope)
             if given not in (JSON, STREAM):
                 return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
                                       f"send request bodies as {JSON} (or {STREAM} for uploads), "
-                                      f"not {given or 'no type'}")
+                                      f"not {given or 'no type'}", path=path)
             length = _header(scope, b"content-length")
             if given == JSON and length and length.isdigit() and int(length) > self._max_body:
-                return self._too_large()
+                return self._too_large(scope)
         return None
 
     @staticmethod
@@ -96,8 +105,8 @@ class RequestGuard:
         length = _header(scope, b"content-length")
         return bool(length and length != "0") or _header(scope, b"transfer-encoding") is not None
 
-    def _too_large(self):
-        return too_large_response(self._max_body)
+    def _too_large(self, scope: Scope):
+        return too_large_response(self._max_body, scope["path"])
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0

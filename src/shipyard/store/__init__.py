@@ -4,6 +4,7 @@ from shipyard.store.protocol import (
     DatasetStore,
     ExperimentStore,
     LineageStore,
+    LoggedModelStore,
     MetricStore,
     ModelStore,
     RunStore,
@@ -11,5 +12,5 @@ from shipyard.store.protocol import (
 )
 from shipyard.store.registry import open_store
 
-__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "MetricStore", "ModelStore", "RunStore", "Store",
-           "open_store"]
+__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore", "ModelStore",
+           "RunStore", "Store", "open_store"]

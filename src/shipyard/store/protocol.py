@@ -17,6 +17,9 @@ from shipyard.entities import (
     DatasetVersion,
     Edge,
     Experiment,
+    LoggedModel,
+    LoggedModelQuery,
+    LoggedModelStatus,
     Metric,
     ModelVersion,
     Node,
@@ -34,7 +37,8 @@ from shipyard.entities import (
     ViewType,
 )
 
-__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "MetricStore", "ModelStore", "RunStore", "Store"]
+__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore", "ModelStore",
+           "RunStore", "Store"]
 
 
 class ExperimentStore(Protocol):
@@ -289,6 +293,63 @@ class LineageStore(Protocol):
         ...
 
 
+class LoggedModelStore(Protocol):
+    """Logged models (MLflow 3's ``LoggedModel``): an experiment's models, each with a
+    caller-chosen id, a status, tags and immutable params. Unlike the rest of the store, the
+    shape rules (id format, name, key and value limits) are checked here, so every caller,
+    the MLflow-compatible API included, gets the same ``InvalidInput``."""
+
+    def create(self, model: LoggedModel) -> LoggedModel:
+        """Store ``model`` (active; ``creation_time`` and ``last_update_time`` of 0 become now)
+        and return it as stored (the artifact path in canonical form). Raises
+        ``AlreadyExists`` for a taken ``model_id``, ``NotFound`` for an unknown experiment,
+        ``Conflict`` for a deleted one, and ``InvalidInput`` for an id other than ``m-`` and
+        32 lowercase hex digits, an empty name, a malformed run id or artifact path, or a tag
+        or param key or value breaking the rules runs follow."""
+        ...
+
+    def get(self, model_id: str) -> LoggedModel:
+        """With tags and params; a deleted model too (``lifecycle_stage`` deleted). Raises
+        ``NotFound`` naming the id."""
+        ...
+
+    def update(self, model_id: str, *, status: LoggedModelStatus | None = None,
+               status_message: str | None = None) -> LoggedModel:
+        """Change what is given and move ``last_update_time``. Raises ``NotFound``."""
+        ...
+
+    def set_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        """Insert or overwrite. Raises ``NotFound`` and ``InvalidInput``."""
+        ...
+
+    def delete_tag(self, model_id: str, key: str) -> None:
+        """Raises ``NotFound`` for an unknown model or tag."""
+        ...
+
+    def log_params(self, model_id: str, params: Mapping[str, str]) -> None:
+        """Record params atomically. Re-logging an identical value is a no-op; a different
+        value raises ``InvalidInput`` naming both values and nothing is written. Raises
+        ``NotFound``."""
+        ...
+
+    def delete(self, model_id: str) -> None:
+        """Soft delete: the model leaves the active view but :meth:`get` still returns it.
+        Raises ``NotFound``."""
+        ...
+
+    def search(self, query: LoggedModelQuery) -> Page[LoggedModel]:
+        """Models of ``query.experiment_ids`` in ``query.view`` matching the filter (tags,
+        params, attributes), ordered by ``query.order_by`` (attributes only) and then newest
+        first, by id; one page at a time. Raises ``InvalidInput`` for an unknown attribute or
+        a bad page token."""
+        ...
+
+    def list_for_run(self, run_id: str, view: ViewType = ViewType.ACTIVE_ONLY) -> list[LoggedModel]:
+        """The models whose ``source_run_id`` is ``run_id`` (a run's outputs), oldest first;
+        an unknown run has none."""
+        ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """The aggregate interfaces of one tracking backend."""
@@ -299,6 +360,7 @@ class Store(Protocol):
     models: ModelStore
     datasets: DatasetStore
     lineage: LineageStore
+    logged_models: LoggedModelStore
 
     def close(self) -> None:
         """Release connections."""

@@ -240,11 +240,13 @@ class RestStore:
         self.runs = RestRunStore(self._http)
         self.metrics = RestMetricStore(self._http)
         from shipyard.store.rest_data import RestDatasetStore, RestLineageStore  # they build on _Http, defined here
+        from shipyard.store.rest_logged_models import RestLoggedModelStore
         from shipyard.store.rest_models import RestModelStore
 
         self.models = RestModelStore(self._http)
         self.datasets = RestDatasetStore(self._http)
         self.lineage = RestLineageStore(self._http)
+        self.logged_models = RestLoggedModelStore(self._http)
 
     @property
     def uri(self) -> str:

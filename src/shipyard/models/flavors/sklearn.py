@@ -2,7 +2,8 @@
 
 Saved with skops (a format that cannot run code on load) when the model round-trips through
 it with only trusted types; otherwise with joblib, which is pickle: such packages are marked
-``pickle_based`` in the manifest and loading one runs code from the file.
+``pickle_based`` in the manifest and loading one runs code from the file. Loading also reads
+the files of MLflow's sklearn flavor (skops, cloudpickle, pickle; see ``models/mlflow_format.py``).
 """
 
 from __future__ import annotations
@@ -68,13 +69,21 @@ class SklearnFlavor:
             return False
 
     def load(self, folder: Path, options: dict[str, Any]) -> Any:
+        path = folder / options["file"]
         if options["format"] == "skops":
             import skops.io as sio
 
-            return sio.load(folder / options["file"], trusted=[])
+            # Shipyard's own packages trust no extra types (save refuses them); an MLflow-format
+            # package may declare some (its ``skops_trusted_types``), and is then marked pickle-based.
+            return sio.load(path, trusted=list(options.get("trusted") or []))
+        if options["format"] in ("pickle", "cloudpickle"):  # MLflow's formats: cloudpickle's output is a pickle
+            import pickle
+
+            with path.open("rb") as handle:
+                return pickle.load(handle)
         import joblib
 
-        return joblib.load(folder / options["file"])
+        return joblib.load(path)
 
     def predictor(self, model: Any) -> Any:
         return model

@@ -56,7 +56,7 @@ _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 _CHUNK = 1 << 20
 
 
-def _require_run(shipyard: Client, run_id: str, *, writable: bool = False) -> None:
+def require_run(shipyard: Client, run_id: str, *, writable: bool = False) -> None:
     """``NotFound`` for an unknown run; with ``writable``, ``RunNotActive`` for a deleted one."""
     info = shipyard.store.runs.get(run_id).info
     if writable and info.lifecycle_stage is LifecycleStage.DELETED:
@@ -68,13 +68,13 @@ def list_artifacts(run_id: RunId, request: Request, path: Annotated[str, Query(m
                    recursive: bool = False) -> Response:
     folder = normalize_artifact_path(path, allow_root=True)
     shipyard = client(request)
-    _require_run(shipyard, run_id)
+    require_run(shipyard, run_id)
     store = shipyard.artifacts
     files = store.walk(run_id, folder) if recursive else store.list(run_id, folder)
     return json_response({"files": [artifact_to_wire(entry) for entry in files]})
 
 
-def _file_entry(store: ArtifactStore, run_id: str, path: str) -> ArtifactEntry:
+def file_entry(store: ArtifactStore, run_id: str, path: str) -> ArtifactEntry:
     """The entry of file ``path`` (``walk`` of a file is that file alone, so this is cheap)."""
     found = store.walk(run_id, path)
     if len(found) != 1 or found[0].path != path or found[0].digest is None or found[0].size is None:
@@ -87,7 +87,7 @@ class DownloadAborted(Exception):
     whose headers are sent. Not a ``ShipyardError``, since no error response can follow."""
 
 
-def _chunks(stream: BinaryIO, run_id: str, path: str) -> Iterator[bytes]:
+def verified_chunks(stream: BinaryIO, run_id: str, path: str) -> Iterator[bytes]:
     """The verified stream in 1 MiB pieces. ``ArtifactCorrupted`` surfaces here, before the last
     piece is sent; the connection is then dropped, so the client gets an incomplete body."""
     try:
@@ -104,20 +104,20 @@ def _chunks(stream: BinaryIO, run_id: str, path: str) -> Iterator[bytes]:
 def download_artifact(run_id: RunId, path: str, request: Request) -> Response:
     clean = normalize_artifact_path(path)
     shipyard = client(request)
-    _require_run(shipyard, run_id)
+    require_run(shipyard, run_id)
     store = shipyard.artifacts
     # Open first: a folder or missing path is NotFound here, before any walk. A path re-logged
     # between the two reads would make the client see a digest mismatch; it can simply retry.
     stream = store.open(run_id, clean)
     try:
-        entry = _file_entry(store, run_id, clean)
+        entry = file_entry(store, run_id, clean)
     except BaseException:
         stream.close()
         raise
     name = quote(clean.rsplit("/", 1)[-1], safe="")
     headers = {DIGEST_HEADER: str(entry.digest), "content-length": str(entry.size),
                "content-disposition": f"attachment; filename*=UTF-8''{name}"}
-    return StreamingResponse(_chunks(stream, run_id, clean), media_type=OCTET_STREAM, headers=headers)
+    return StreamingResponse(verified_chunks(stream, run_id, clean), media_type=OCTET_STREAM, headers=headers)
 
 
 def _expected_digest(request: Request) -> str | None:
@@ -141,7 +141,7 @@ def _append(out: BinaryIO, digest: hashlib._Hash, data: bytes | bytearray) -> No
     out.write(data)
 
 
-async def _receive(request: Request, out: BinaryIO, path: str) -> tuple[str, int]:
+async def receive_to_file(request: Request, out: BinaryIO, path: str) -> tuple[str, int]:
     """Stream the body to ``out`` in ~1 MiB writes (off the event loop), hashing as it arrives."""
     digest = hashlib.sha256()
     size = 0
@@ -174,12 +174,12 @@ async def upload_artifact(run_id: RunId, path: str, request: Request) -> Respons
     expected = _expected_digest(request)
     _check_media_type(request)
     shipyard = client(request)
-    await run_in_threadpool(_require_run, shipyard, run_id, writable=True)
+    await run_in_threadpool(require_run, shipyard, run_id, writable=True)
     fd, name = tempfile.mkstemp(prefix="shipyard-upload-")
     spool = LocalPath(name)
     try:
         with os.fdopen(fd, "wb") as out:
-            hexdigest, size = await _receive(request, out, clean)
+            hexdigest, size = await receive_to_file(request, out, clean)
         if expected is not None and hexdigest != expected:
             raise InvalidInput(f"upload of {clean!r} does not match its {DIGEST_HEADER}: expected "
                                f"sha256:{expected}, received sha256:{hexdigest} ({size} bytes); nothing stored",
@@ -188,3 +188,13 @@ async def upload_artifact(run_id: RunId, path: str, request: Request) -> Respons
     finally:
         spool.unlink(missing_ok=True)
     return json_response(artifact_to_wire(entry))
+
+
+@router.delete("/{run_id}/artifacts/{path:path}", name="delete_artifact",
+               summary="Delete an artifact file or folder (its stored content is kept for other paths)")
+def delete_artifact(run_id: RunId, path: str, request: Request) -> Response:
+    clean = normalize_artifact_path(path)
+    shipyard = client(request)
+    require_run(shipyard, run_id, writable=True)
+    shipyard.artifacts.delete(run_id, clean)
+    return json_response(None)

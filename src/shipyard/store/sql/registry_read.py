@@ -19,7 +19,7 @@ from shipyard.entities import (
     VersionStatus,
 )
 from shipyard.errors import NotFound
-from shipyard.store.sql.search import condition, decode_page_token, encode_page_token
+from shipyard.store.sql.search import condition, decode_page_token, encode_page_token, keyed_match
 from shipyard.store.sql.tables import (
     model_aliases,
     model_version_tags,
@@ -135,8 +135,8 @@ def search_models(conn: sa.Connection, query: RegistryQuery) -> Page[RegisteredM
 
     def tag_match(cmp: Comparison) -> sa.ColumnElement[bool]:
         t = registered_model_tags
-        return registered_models.c.model_id.in_(
-            sa.select(t.c.model_id).where(t.c.key == cmp.key, condition(t.c.value, cmp.op, cmp.value)))
+        return keyed_match(registered_models.c.model_id, sa.select(t.c.model_id).where(t.c.key == cmp.key),
+                           t.c.value, cmp, missing_is_unequal=True)
 
     for cmp in query.filter:
         stmt = stmt.where(_clause(cmp, _MODEL_COLUMNS, tag_match))
@@ -152,8 +152,9 @@ def search_versions(conn: sa.Connection, query: RegistryQuery) -> Page[ModelVers
 
     def tag_match(cmp: Comparison) -> sa.ColumnElement[bool]:
         t = model_version_tags
-        return sa.tuple_(model_versions.c.model_id, model_versions.c.version).in_(
-            sa.select(t.c.model_id, t.c.version).where(t.c.key == cmp.key, condition(t.c.value, cmp.op, cmp.value)))
+        return keyed_match(sa.tuple_(model_versions.c.model_id, model_versions.c.version),
+                           sa.select(t.c.model_id, t.c.version).where(t.c.key == cmp.key), t.c.value, cmp,
+                           missing_is_unequal=True)
 
     for cmp in query.filter:
         stmt = stmt.where(_clause(cmp, _VERSION_COLUMNS, tag_match))

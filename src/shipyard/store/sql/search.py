@@ -50,7 +50,27 @@ def condition(column: Any, op: Op, value: Any) -> sa.ColumnElement[bool]:
         return column.in_(list(value))
     if op is Op.NOT_IN:
         return column.not_in(list(value))
+    if op is Op.IS_NULL:
+        return column.is_(None)
+    if op is Op.IS_NOT_NULL:
+        return column.is_not(None)
     raise InvalidInput(f"operator {op.value} is not supported here")
+
+
+def keyed_match(owner: Any, sub: sa.Select[Any], value_column: Any, cmp: Comparison, *,
+                missing_is_unequal: bool = False) -> sa.ColumnElement[bool]:
+    """``owner IN (sub)``, where ``sub`` selects the owners having key ``cmp.key`` (a metric,
+    param or tag row), narrowed to the rows whose value matches; IS NULL is the owners with no
+    such row. An uncorrelated IN lets the database scan one key's matching values once (by
+    index where there is one) instead of probing every owner. With ``missing_is_unequal``
+    (the registry's rule, as in MLflow), ``!=`` also matches owners without the key."""
+    if cmp.op is Op.IS_NULL:
+        return owner.not_in(sub)
+    if cmp.op is Op.NE and missing_is_unequal:
+        return owner.not_in(sub.where(condition(value_column, Op.EQ, cmp.value)))
+    if cmp.op is not Op.IS_NOT_NULL:
+        sub = sub.where(condition(value_column, cmp.op, cmp.value))
+    return owner.in_(sub)
 
 
 def _attribute_value(key: str, value: Any) -> Any:
@@ -70,10 +90,7 @@ def comparison_clause(cmp: Comparison) -> sa.ColumnElement[bool]:
                                f"known: {', '.join(sorted(_ATTRIBUTE_COLUMNS))}")
         return condition(column, cmp.op, _attribute_value(cmp.key, cmp.value))
     table = _KIND_TABLES[cmp.kind]
-    # An uncorrelated IN lets the database scan one key's matching values once (by index where
-    # there is one) instead of probing every run of the experiment.
-    matching = sa.select(table.c.run_id).where(table.c.key == cmp.key, condition(table.c.value, cmp.op, cmp.value))
-    return runs.c.run_id.in_(matching)
+    return keyed_match(runs.c.run_id, sa.select(table.c.run_id).where(table.c.key == cmp.key), table.c.value, cmp)
 
 
 def decode_page_token(token: str | None) -> int:

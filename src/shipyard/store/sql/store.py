@@ -7,6 +7,7 @@ from shipyard.store.sql.datasets import SqlDatasetStore
 from shipyard.store.sql.engine import normalize_url
 from shipyard.store.sql.experiments import SqlExperimentStore
 from shipyard.store.sql.lineage import SqlLineageStore
+from shipyard.store.sql.logged_models import SqlLoggedModelStore
 from shipyard.store.sql.metrics import SqlMetricStore
 from shipyard.store.sql.registry import SqlModelStore
 from shipyard.store.sql.runs import SqlRunStore
@@ -33,6 +34,7 @@ class SqlStore:
         self.models = SqlModelStore(self.db)
         self.datasets = SqlDatasetStore(self.db)
         self.lineage = SqlLineageStore(self.db)
+        self.logged_models = SqlLoggedModelStore(self.db)
 
     @property
     def uri(self) -> str:

@@ -231,3 +231,46 @@ lineage_edges = sa.Table(
     sa.UniqueConstraint("source", "target", "relation", name="uq_lineage_edges"),
     sa.Index("ix_lineage_edges_target", "target"),
 )
+
+# -- logged models (MLflow 3's LoggedModel) -------------------------------------------------
+# Keyed by the caller-chosen "m-<32 hex>" id. run_id and source_run_id name runs without a
+# foreign key, as model_versions.run_id does: a model stays readable whatever becomes of its run.
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", sa.String(34), primary_key=True),
+    sa.Column("experiment_id", BigId, sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("artifact_path", sa.String(1000), nullable=False),
+    sa.Column("source_run_id", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_message", sa.String(5000), nullable=False),
+    sa.Column("model_type", sa.String(256), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("lifecycle_stage", sa.String(20), nullable=False),
+    # Search scans one experiment's models in the default order; a run's outputs are listed
+    # oldest first: each is one index range.
+    sa.Index("ix_logged_models_experiment", "experiment_id", "lifecycle_stage", "creation_time"),
+    sa.Index("ix_logged_models_source_run", "source_run_id", "creation_time"),
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column("model_id", sa.String(34), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column("model_id", sa.String(34), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(6000), nullable=False),
+)
