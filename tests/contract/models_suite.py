@@ -16,7 +16,7 @@ from shipyard.entities import (
     VersionStatus,
 )
 from shipyard.errors import AlreadyExists, ApprovalRequired, Conflict, InvalidInput, NotFound
-from shipyard.filters import parse_filter
+from shipyard.filters import parse_filter, parse_order_by
 from shipyard.store import Store
 
 
@@ -296,6 +296,11 @@ class ModelStoreContract:
         assert [m.name for m in found.items] == [f"{prefix}-0", f"{prefix}-2", f"{prefix}-4", f"{prefix}-untagged"]
         found = store.models.search_models(models_where(f"name LIKE '{prefix}%' and tags.team IS NULL"))
         assert [m.name for m in found.items] == [f"{prefix}-untagged"]
+        newest_first = parse_order_by(["creation_timestamp DESC"], MODEL_GRAMMAR)
+        found = store.models.search_models(models_where(f"name LIKE '{prefix}%'", order_by=newest_first))
+        assert [m.name for m in found.items][0] == f"{prefix}-untagged"
+        with pytest.raises(InvalidInput, match="cannot order by"):
+            store.models.search_models(models_where("", order_by=parse_order_by(["tags.team"], MODEL_GRAMMAR)))
         with pytest.raises(InvalidInput, match="page token"):
             store.models.search_models(RegistryQuery(page_token="nope"))
 
@@ -312,6 +317,9 @@ class ModelStoreContract:
         assert [v.version for v in found.items] == [2]
         found = store.models.search_versions(versions_where(f"name = '{name}' and tags.candidate != 'yes'"))
         assert [v.version for v in found.items] == [3, 1]
+        oldest_first = parse_order_by(["version_number ASC"], VERSION_GRAMMAR)
+        found = store.models.search_versions(versions_where(f"name = '{name}'", order_by=oldest_first))
+        assert [v.version for v in found.items] == [1, 2, 3]
         found = store.models.search_versions(versions_where(f"name = '{name}' and status = 'READY'"))
         assert len(found.items) == 3
 

@@ -294,7 +294,9 @@ def test_sklearn_log_model_register_alias_and_load(url: str, client: MlflowClien
     # Search registered models and versions.
     assert [m.name for m in client.search_registered_models(f"name = '{name}'")] == [name]
     assert [m.name for m in mlflow.search_registered_models(filter_string=f"name LIKE '{name}%'")] == [name]
-    versions = client.search_model_versions(f"name = '{name}'")
+    newest = client.search_registered_models(f"name LIKE '{name}%'", order_by=["last_updated_timestamp DESC"])
+    assert [m.name for m in newest] == [name]
+    versions = client.search_model_versions(f"name = '{name}'", order_by=["version_number ASC"])
     assert [(v.version, v.run_id) for v in versions] == [("1", run.info.run_id)]
     client.transition_model_version_stage(name, "1", "Staging")
     assert client.get_latest_versions(name, ["Staging"])[0].version == "1"

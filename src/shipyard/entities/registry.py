@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shipyard.entities.search import RunFilter
+from shipyard.entities.search import OrderBy, RunFilter
 
 
 class VersionStatus(enum.StrEnum):
@@ -89,9 +89,10 @@ DEFAULT_PROTECTED_ALIASES = ("production",)
 @dataclass(frozen=True, slots=True)
 class RegistryQuery:
     """A search of models or versions. ``filter`` is parsed with
-    :data:`~shipyard.entities.search.MODEL_GRAMMAR` or ``VERSION_GRAMMAR``; models come by
-    name, versions newest first."""
+    :data:`~shipyard.entities.search.MODEL_GRAMMAR` or ``VERSION_GRAMMAR``; ``order_by`` takes
+    their attributes; without it models come by name, versions newest first."""
 
     filter: RunFilter = field(default_factory=RunFilter)
     max_results: int = 100
     page_token: str | None = None
+    order_by: tuple[OrderBy, ...] = ()

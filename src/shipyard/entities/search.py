@@ -60,11 +60,15 @@ RUN_GRAMMAR = Grammar("run", frozenset({"metric", "param", "tag", "attribute"}),
 EXPERIMENT_GRAMMAR = Grammar("experiment", frozenset({"tag", "attribute"}),
                              frozenset({"creation_time", "last_update_time"}), frozenset({"name", "experiment_id"}),
                              (("id", "experiment_id"),))
+# MLflow spells the registry's times creation_timestamp / last_updated_timestamp.
+_REGISTRY_ALIASES = (("creation_timestamp", "creation_time"), ("last_updated_timestamp", "last_update_time"))
 MODEL_GRAMMAR = Grammar("registered model", frozenset({"tag", "attribute"}),
-                        frozenset({"creation_time", "last_update_time"}), frozenset({"name", "description"}))
+                        frozenset({"creation_time", "last_update_time"}), frozenset({"name", "description"}),
+                        _REGISTRY_ALIASES)
 VERSION_GRAMMAR = Grammar("model version", frozenset({"tag", "attribute"}),
                           frozenset({"version", "creation_time", "last_update_time"}),
-                          frozenset({"name", "run_id", "status", "source"}))
+                          frozenset({"name", "run_id", "status", "source"}),
+                          (*_REGISTRY_ALIASES, ("version_number", "version")))
 # MLflow spells the times creation_timestamp_ms / last_updated_timestamp_ms; both spellings work.
 LOGGED_MODEL_GRAMMAR = Grammar("logged model", frozenset({"tag", "param", "attribute"}),
                                frozenset({"creation_time", "last_update_time"}),

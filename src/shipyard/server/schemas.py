@@ -156,6 +156,7 @@ class SearchRegistry(Body):
     filter_string: Text | None = None
     max_results: Annotated[int, Field(ge=1, le=10_000)] = 100
     page_token: Text | None = None
+    order_by: Annotated[list[OrderByIn], Field(max_length=10)] = []
 
 
 # -- datasets and lineage -------------------------------------------------------------------

@@ -38,6 +38,7 @@ def _search_body(query: RegistryQuery) -> dict[str, Any]:
                     "value": list(c.value) if isinstance(c.value, tuple) else c.value} for c in query.filter],
         "max_results": query.max_results,
         "page_token": query.page_token,
+        "order_by": [{"kind": o.kind, "key": o.key, "ascending": o.ascending} for o in query.order_by],
     }
 
 

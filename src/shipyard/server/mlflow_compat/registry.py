@@ -33,10 +33,6 @@ from shipyard.server.responses import client
 from shipyard.tracking.client import Client
 
 STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
-# The orders each search returns; MLflow's default is the first. Other orders are refused
-# rather than ignored.
-_MODEL_ORDERS = {"name": True}
-_VERSION_ORDERS = {"creation_time": False}
 
 
 def _version(p: Params) -> int:
@@ -93,18 +89,14 @@ def delete_registered_model(request: Request, p: Params = Depends(mlflow_params)
     return ok()
 
 
-def _query(p: Params, grammar: Grammar, orders: dict[str, bool], default_max: int) -> RegistryQuery:
-    for order in parse_order_by(p.list("order_by"), grammar):
-        if order.kind != "attribute" or orders.get(order.key) != order.ascending:
-            wanted = ", ".join(f"{k} {'ASC' if asc else 'DESC'}" for k, asc in orders.items())
-            raise InvalidInput(f"order_by {order.kind}.{order.key} is not supported for {grammar.subject}s; "
-                               f"results come ordered by {wanted}")
-    return RegistryQuery(parse_filter(p.str("filter"), grammar), max_results(p, default_max), p.str("page_token"))
+def _query(p: Params, grammar: Grammar, default_max: int) -> RegistryQuery:
+    return RegistryQuery(parse_filter(p.str("filter"), grammar), max_results(p, default_max), p.str("page_token"),
+                         parse_order_by(p.list("order_by"), grammar))
 
 
 def search_registered_models(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     c = client(request)
-    page = c.store.models.search_models(_query(p, MODEL_GRAMMAR, _MODEL_ORDERS, 100))
+    page = c.store.models.search_models(_query(p, MODEL_GRAMMAR, 100))
     models = [wire.registered_model(m, _latest_per_stage(_versions_of(c, m.name))) for m in page.items]
     return ok({"registered_models": models, "next_page_token": page.next_page_token})
 
@@ -175,7 +167,7 @@ def delete_model_version(request: Request, p: Params = Depends(mlflow_params)) -
 
 
 def search_model_versions(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    page = client(request).store.models.search_versions(_query(p, VERSION_GRAMMAR, _VERSION_ORDERS, 10_000))
+    page = client(request).store.models.search_versions(_query(p, VERSION_GRAMMAR, 10_000))
     return ok({"model_versions": [wire.model_version(v) for v in page.items], "next_page_token": page.next_page_token})
 
 

@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from shipyard.entities import MODEL_GRAMMAR, VERSION_GRAMMAR, Grammar, RegistryQuery, RunFilter
+from shipyard.entities import MODEL_GRAMMAR, VERSION_GRAMMAR, Grammar, OrderBy, RegistryQuery, RunFilter
 from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter
 from shipyard.models.sources import package_tags, resolve_version_source
@@ -60,7 +60,8 @@ def _query(grammar: Grammar, body: schemas.SearchRegistry) -> RegistryQuery:
         flt = RunFilter(tuple(check_comparison(c.kind, c.key, c.op, c.value, grammar) for c in body.filter))
     else:
         flt = parse_filter(body.filter_string, grammar)
-    return RegistryQuery(flt, body.max_results, body.page_token)
+    order_by = tuple(OrderBy(o.kind, dict(grammar.aliases).get(o.key, o.key), o.ascending) for o in body.order_by)
+    return RegistryQuery(flt, body.max_results, body.page_token, order_by)
 
 
 # -- registered models ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from shipyard.entities import (
     RegistryQuery,
     VersionStatus,
 )
-from shipyard.errors import NotFound
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.store.sql.search import condition, decode_page_token, encode_page_token, keyed_match
 from shipyard.store.sql.tables import (
     model_aliases,
@@ -129,6 +129,17 @@ def _clause(cmp: Comparison, columns: dict[str, sa.Column[Any]], tag_match: Any)
     return tag_match(cmp)
 
 
+def _ordering(query: RegistryQuery, columns: dict[str, sa.Column[Any]]) -> list[Any]:
+    ordering = []
+    for order in query.order_by:
+        if order.kind != "attribute" or order.key not in columns:
+            raise InvalidInput(f"cannot order by {order.kind} {order.key!r}; order by one of "
+                               + ", ".join(sorted(columns)))
+        column = columns[order.key]
+        ordering.append(column.asc() if order.ascending else column.desc())
+    return ordering
+
+
 def search_models(conn: sa.Connection, query: RegistryQuery) -> Page[RegisteredModel]:
     offset = decode_page_token(query.page_token)
     stmt = sa.select(registered_models)
@@ -140,7 +151,8 @@ def search_models(conn: sa.Connection, query: RegistryQuery) -> Page[RegisteredM
 
     for cmp in query.filter:
         stmt = stmt.where(_clause(cmp, _MODEL_COLUMNS, tag_match))
-    rows = conn.execute(stmt.order_by(registered_models.c.name).limit(query.max_results + 1).offset(offset)).all()
+    ordering = [*_ordering(query, _MODEL_COLUMNS), registered_models.c.name]
+    rows = conn.execute(stmt.order_by(*ordering).limit(query.max_results + 1).offset(offset)).all()
     return _page(load_models(conn, rows[:query.max_results]), len(rows) > query.max_results,
                  offset + query.max_results)
 
@@ -158,8 +170,8 @@ def search_versions(conn: sa.Connection, query: RegistryQuery) -> Page[ModelVers
 
     for cmp in query.filter:
         stmt = stmt.where(_clause(cmp, _VERSION_COLUMNS, tag_match))
-    stmt = stmt.order_by(model_versions.c.creation_time.desc(), registered_models.c.name,
-                         model_versions.c.version.desc())
+    stmt = stmt.order_by(*_ordering(query, _VERSION_COLUMNS), model_versions.c.creation_time.desc(),
+                         registered_models.c.name, model_versions.c.version.desc())
     rows = conn.execute(stmt.limit(query.max_results + 1).offset(offset)).all()
     return _page(load_versions(conn, rows[:query.max_results]), len(rows) > query.max_results,
                  offset + query.max_results)
