@@ -298,7 +298,7 @@ class ModelStoreContract:
         assert [m.name for m in found.items] == [f"{prefix}-untagged"]
         newest_first = parse_order_by(["creation_timestamp DESC"], MODEL_GRAMMAR)
         found = store.models.search_models(models_where(f"name LIKE '{prefix}%'", order_by=newest_first))
-        assert [m.name for m in found.items][0] == f"{prefix}-untagged"
+        assert found.items[0].name == f"{prefix}-untagged"
         with pytest.raises(InvalidInput, match="cannot order by"):
             store.models.search_models(models_where("", order_by=parse_order_by(["tags.team"], MODEL_GRAMMAR)))
         with pytest.raises(InvalidInput, match="page token"):
