@@ -15,18 +15,25 @@ from typing import Any
 from shipyard.entities import (
     Approval,
     ArtifactEntry,
+    Batching,
     DatasetVersion,
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
     Edge,
     Experiment,
     LifecycleStage,
     LoggedModel,
     LoggedModelStatus,
     Metric,
+    ModelRef,
     ModelVersion,
     Node,
     RegisteredModel,
     RegistryEvent,
     Relation,
+    Resources,
+    Route,
     Run,
     RunData,
     RunInfo,
@@ -195,3 +202,40 @@ def logged_model_from_wire(d: dict[str, Any]) -> LoggedModel:
                        last_update_time=d["last_update_time"],
                        lifecycle_stage=LifecycleStage(d["lifecycle_stage"]), tags=d.get("tags") or {},
                        params=d.get("params") or {})
+
+
+def deployment_spec_to_wire(d: Deployment) -> dict[str, Any]:
+    """What a deployment serves and how: routes, shadows, batching and resources."""
+    return {"routes": [{"model": r.model, "version": r.version, "weight": r.weight} for r in d.routes],
+            "shadows": [{"model": s.model, "version": s.version} for s in d.shadows],
+            "batching": {"max_batch_size": d.batching.max_batch_size, "max_wait_ms": d.batching.max_wait_ms},
+            "resources": {"replicas": d.resources.replicas, "cpu": d.resources.cpu, "memory": d.resources.memory}}
+
+
+def deployment_to_wire(d: Deployment) -> dict[str, Any]:
+    return {"name": d.name, "environment": d.environment, **deployment_spec_to_wire(d), "status": d.status.value,
+            "revision": d.revision, "creation_time": d.creation_time, "last_update_time": d.last_update_time,
+            "user": d.user}
+
+
+def deployment_from_wire(d: dict[str, Any]) -> Deployment:
+    batching, resources = d.get("batching") or {}, d.get("resources") or {}
+    return Deployment(
+        name=d["name"], environment=d["environment"],
+        routes=tuple(Route(r["model"], r["version"], r["weight"]) for r in d["routes"]),
+        shadows=tuple(ModelRef(s["model"], s["version"]) for s in d.get("shadows") or ()),
+        batching=Batching(**batching), resources=Resources(**resources),
+        status=DeploymentStatus(d.get("status", DeploymentStatus.ACTIVE.value)), revision=d.get("revision", 0),
+        creation_time=d.get("creation_time", 0), last_update_time=d.get("last_update_time", 0),
+        user=d.get("user", ""))
+
+
+def deployment_event_to_wire(e: DeploymentEvent) -> dict[str, Any]:
+    return {"name": e.name, "revision": e.revision, "kind": e.kind, "timestamp": e.timestamp, "user": e.user,
+            "detail": e.detail, "deployment": deployment_to_wire(e.deployment)}
+
+
+def deployment_event_from_wire(d: dict[str, Any]) -> DeploymentEvent:
+    return DeploymentEvent(name=d["name"], revision=d["revision"], kind=d["kind"], timestamp=d["timestamp"],
+                           user=d.get("user", ""), deployment=deployment_from_wire(d["deployment"]),
+                           detail=d.get("detail", ""))

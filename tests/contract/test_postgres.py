@@ -5,13 +5,14 @@ from collections.abc import Iterator
 import pytest
 
 from shipyard.store.sql import SqlStore
+from tests.contract.deployments_suite import DeploymentStoreContract
 from tests.contract.logged_models_suite import LoggedModelStoreContract
 from tests.contract.suite import StoreContract
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresStore(StoreContract, LoggedModelStoreContract):
+class TestPostgresStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
     __test__ = True
 
     @pytest.fixture

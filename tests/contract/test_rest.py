@@ -13,6 +13,7 @@ from shipyard.models.manifest import ModelManifest
 from shipyard.server import create_app
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
+from tests.contract.deployments_suite import DeploymentStoreContract
 from tests.contract.logged_models_suite import LoggedModelStoreContract
 from tests.contract.suite import StoreContract
 
@@ -27,7 +28,7 @@ def server_app(tmp_path_factory: pytest.TempPathFactory):
     app.state.client.close()
 
 
-class TestRestStore(StoreContract, LoggedModelStoreContract):
+class TestRestStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
     __test__ = True
     records_given_user = False
     server_user = "local"  # the anonymous principal, until authentication exists

@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 
 from shipyard.store.sql import SqlStore
+from tests.contract.deployments_suite import DeploymentStoreContract
 from tests.contract.logged_models_suite import LoggedModelStoreContract
 from tests.contract.suite import StoreContract
 
 
-class TestSqliteFileStore(StoreContract, LoggedModelStoreContract):
+class TestSqliteFileStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
     __test__ = True
 
     @pytest.fixture
@@ -20,7 +21,7 @@ class TestSqliteFileStore(StoreContract, LoggedModelStoreContract):
         store.close()
 
 
-class TestSqliteMemoryStore(StoreContract, LoggedModelStoreContract):
+class TestSqliteMemoryStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
     __test__ = True
 
     @pytest.fixture

@@ -447,3 +447,26 @@ def _check_default_experiment_and_ids(http: httpx.Client, base: str) -> None:
     got = http.get(f"{base}/runs/get", params={"run_uuid": run_id}).json()["run"]
     assert got["data"]["metrics"] == [{"key": "m", "value": "NaN", "timestamp": 1, "step": 0}]
     assert "params" not in got["data"]  # proto3: empty fields are left out
+
+
+def test_shipyard_serve_answers_for_a_model_registered_by_mlflow(server: Server, url: str, tmp_path: Path) -> None:
+    """``shipyard serve models:/<name>@champion`` of a model the mlflow client logged and registered."""
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.integration.test_serving_cli import Served
+
+    X, y = _data()
+    name = unique("served")
+    mlflow.set_experiment(unique("serve"))
+    model = LogisticRegression().fit(X, y)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(model, name="model", registered_model_name=name, pip_requirements=["scikit-learn"])
+    MlflowClient().set_registered_model_alias(name, "champion", 1)
+    served = Served(tmp_path, server.url, f"models:/{name}@champion")
+    try:
+        served.wait_ready(timeout=60)
+        answer = httpx.post(f"{served.url}/invocations", json={"inputs": X[:4].tolist()}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": model.predict(X[:4]).tolist()}
+    finally:
+        served.stop()

@@ -209,3 +209,31 @@ def test_a_0004_store_is_upgraded_to_0005_on_postgres(postgres_uri: str) -> None
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_a_0005_store_is_upgraded_to_0006_and_deploys_its_versions(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'v5.db'}"
+    db = Database(normalize_url(uri))
+    with db.write() as conn:
+        command.upgrade(alembic_config(conn), "0005")
+        conn.execute(sa.text("INSERT INTO registered_models (model_id, name, description, creation_time, "
+                             "last_update_time, last_version) VALUES (1, 'churn', '', 1, 1, 1)"))
+        conn.execute(sa.text("INSERT INTO model_versions (model_id, version, source, run_id, status, description, "
+                             "card, creation_time, last_update_time) VALUES (1, 1, 'runs:/r1/model', NULL, 'READY', "
+                             "'', '', 1, 1)"))
+    db.dispose()
+    with pytest.raises(SchemaOutOfDate, match="revision 0005"):
+        SqlStore(uri)
+    assert upgrade_database(uri) == ("0005", HEAD_REVISION)
+    from shipyard.entities import Deployment, Route
+
+    store = SqlStore(uri)
+    try:
+        made = store.deployments.create(Deployment("churn-api", "production", (Route("churn", 1, 100),)))
+        assert [e.deployment for e in store.deployments.history("churn-api")] == [made]
+    finally:
+        store.close()
+    engine = sa.create_engine(uri)
+    with engine.connect() as conn:
+        assert "ix_deployments_environment" in {i["name"] for i in sa.inspect(conn).get_indexes("deployments")}
+    engine.dispose()

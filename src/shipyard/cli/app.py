@@ -18,6 +18,7 @@ from shipyard.cli import (
     config,
     datasets,
     db,
+    deploy,
     experiments,
     info,
     lineage,
@@ -25,6 +26,7 @@ from shipyard.cli import (
     render,
     reproduce,
     runs,
+    serve,
     server,
 )
 from shipyard.cli.context import State
@@ -92,10 +94,12 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(lineage.app, name="lineage")
+app.add_typer(deploy.app, name="deploy")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.command("reproduce")(reproduce.reproduce)
 app.command("server")(server.serve)
+app.command("serve")(serve.serve)
 app.command("version", rich_help_panel="Other")(info.version)
 
 

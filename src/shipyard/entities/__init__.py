@@ -2,6 +2,16 @@
 
 from shipyard.entities.artifact import ArtifactEntry
 from shipyard.entities.data import DatasetVersion, Edge, Node, NodeKind, Relation
+from shipyard.entities.deployment import (
+    DEPLOYMENT_EVENT_KINDS,
+    Batching,
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
+    ModelRef,
+    Resources,
+    Route,
+)
 from shipyard.entities.experiment import Experiment
 from shipyard.entities.logged_model import LoggedModel, LoggedModelQuery, LoggedModelStatus
 from shipyard.entities.registry import (
@@ -42,6 +52,7 @@ from shipyard.entities.search import (
 
 __all__ = [
     "DEFAULT_PROTECTED_ALIASES",
+    "DEPLOYMENT_EVENT_KINDS",
     "EVENT_KINDS",
     "EXPERIMENT_GRAMMAR",
     "LOGGED_MODEL_GRAMMAR",
@@ -50,8 +61,12 @@ __all__ = [
     "VERSION_GRAMMAR",
     "Approval",
     "ArtifactEntry",
+    "Batching",
     "Comparison",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentEvent",
+    "DeploymentStatus",
     "Edge",
     "Experiment",
     "Grammar",
@@ -60,6 +75,7 @@ __all__ = [
     "LoggedModelQuery",
     "LoggedModelStatus",
     "Metric",
+    "ModelRef",
     "ModelVersion",
     "Node",
     "NodeKind",
@@ -71,6 +87,8 @@ __all__ = [
     "RegistryEvent",
     "RegistryQuery",
     "Relation",
+    "Resources",
+    "Route",
     "Run",
     "RunData",
     "RunFilter",

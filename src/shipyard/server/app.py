@@ -16,12 +16,23 @@ from shipyard.server.errors import install_error_handlers
 from shipyard.server.mlflow_compat.routes import build_router as mlflow_router
 from shipyard.server.observability import MetricsMiddleware, ServerMetrics
 from shipyard.server.permissions import authorize
-from shipyard.server.routers import artifacts, datasets, experiments, lineage, logged_models, meta, models, runs
+from shipyard.server.routers import (
+    artifacts,
+    datasets,
+    deployments,
+    experiments,
+    lineage,
+    logged_models,
+    meta,
+    models,
+    runs,
+)
 from shipyard.server.security import RequestGuard
 from shipyard.tracking.client import Client
 
 ROUTERS = (meta.router, experiments.router, runs.router, artifacts.router, models.router,
-           models.versions_router, datasets.router, lineage.router, logged_models.router, logged_models.runs_router)
+           models.versions_router, datasets.router, lineage.router, logged_models.router, logged_models.runs_router,
+           deployments.router)
 
 
 def _split(value: str) -> list[str]:

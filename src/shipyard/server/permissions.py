@@ -117,6 +117,13 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "delete_logged_model_tag": Permission.WRITE,
     "log_logged_model_params": Permission.WRITE,
     "list_run_logged_models": Permission.READ,
+    # deployments (writing a revision is how canary, promote and rollback reach the server)
+    "create_deployment": Permission.WRITE,
+    "list_deployments": Permission.READ,
+    "get_deployment": Permission.READ,
+    "save_deployment_revision": Permission.WRITE,
+    "get_deployment_history": Permission.READ,
+    "delete_deployment": Permission.WRITE,
     # the MLflow-compatible API (server/mlflow_compat): the same rules, MLflow's routes
     "mlflow_create_experiment": Permission.WRITE,
     "mlflow_create_logged_model": Permission.WRITE,

@@ -2,6 +2,7 @@
 
 from shipyard.store.protocol import (
     DatasetStore,
+    DeploymentStore,
     ExperimentStore,
     LineageStore,
     LoggedModelStore,
@@ -12,5 +13,5 @@ from shipyard.store.protocol import (
 )
 from shipyard.store.registry import open_store
 
-__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore", "ModelStore",
-           "RunStore", "Store", "open_store"]
+__all__ = ["DatasetStore", "DeploymentStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore",
+           "ModelStore", "RunStore", "Store", "open_store"]

@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from shipyard.entities import (
     DatasetVersion,
+    Deployment,
+    DeploymentEvent,
     Edge,
     Experiment,
     LoggedModel,
@@ -37,8 +39,8 @@ from shipyard.entities import (
     ViewType,
 )
 
-__all__ = ["DatasetStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore", "ModelStore",
-           "RunStore", "Store"]
+__all__ = ["DatasetStore", "DeploymentStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore",
+           "ModelStore", "RunStore", "Store"]
 
 
 class ExperimentStore(Protocol):
@@ -350,6 +352,49 @@ class LoggedModelStore(Protocol):
         ...
 
 
+class DeploymentStore(Protocol):
+    """Deployments and their history. Every write is one revision: the deployment's new state and
+    its :class:`~shipyard.entities.DeploymentEvent` are written in one transaction, together with a
+    lineage edge ``model:<name>/<version> -> deployment:<name>`` (``deployed``) for each version
+    that starts serving or shadowing. As for logged models, the shape rules are checked here
+    (``InvalidInput`` naming the field): the name (the registered model name rule), the
+    environment (a letter, then letters, digits, ``_`` and ``-``; at most 64), 1 to 10 routes
+    with whole weights of 0-100 summing to 100, at most 10 shadows, no version twice, batching
+    and resources in range. Every version named must exist (``NotFound`` naming it)."""
+
+    def create(self, deployment: Deployment, *, user: str = "", detail: str = "") -> Deployment:
+        """Store ``deployment`` as its first revision (1, or for a name deleted before, the one
+        after its last recorded revision, so a name's history never repeats a number); times
+        become now. Raises ``AlreadyExists`` for a taken name."""
+        ...
+
+    def get(self, name: str) -> Deployment:
+        """Raises ``NotFound`` naming it."""
+        ...
+
+    def list(self, environment: str | None = None) -> list[Deployment]:
+        """Every deployment (of ``environment`` only, if given), by name."""
+        ...
+
+    def save(self, deployment: Deployment, *, kind: str, user: str = "", detail: str = "") -> Deployment:
+        """Write the deployment's next revision: ``deployment.revision`` must be the revision the
+        caller read, and the stored one becomes ``revision + 1``. ``kind`` is one of
+        :data:`~shipyard.entities.DEPLOYMENT_EVENT_KINDS` other than create and delete. Raises
+        ``NotFound``, and ``Conflict`` naming both revisions when the deployment changed since it
+        was read (nothing is written: read it again and retry)."""
+        ...
+
+    def history(self, name: str) -> list[DeploymentEvent]:
+        """Every revision of ``name``, oldest first, including those before a delete and the
+        delete itself. Raises ``NotFound`` for a name that was never deployed."""
+        ...
+
+    def delete(self, name: str, *, user: str = "", detail: str = "") -> None:
+        """Remove the deployment, recording a last ``delete`` revision; its history and lineage
+        edges stay. Raises ``NotFound``."""
+        ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """The aggregate interfaces of one tracking backend."""
@@ -361,6 +406,7 @@ class Store(Protocol):
     datasets: DatasetStore
     lineage: LineageStore
     logged_models: LoggedModelStore
+    deployments: DeploymentStore
 
     def close(self) -> None:
         """Release connections."""

@@ -240,6 +240,7 @@ class RestStore:
         self.runs = RestRunStore(self._http)
         self.metrics = RestMetricStore(self._http)
         from shipyard.store.rest_data import RestDatasetStore, RestLineageStore  # they build on _Http, defined here
+        from shipyard.store.rest_deployments import RestDeploymentStore
         from shipyard.store.rest_logged_models import RestLoggedModelStore
         from shipyard.store.rest_models import RestModelStore
 
@@ -247,6 +248,7 @@ class RestStore:
         self.datasets = RestDatasetStore(self._http)
         self.lineage = RestLineageStore(self._http)
         self.logged_models = RestLoggedModelStore(self._http)
+        self.deployments = RestDeploymentStore(self._http)
 
     @property
     def uri(self) -> str:

@@ -106,6 +106,12 @@ def check_dataset_name(name: Any) -> str:
     return _check_registry_name("dataset name", name)
 
 
+def check_deployment_name(name: Any) -> str:
+    """A deployment name: the registered model name rule (:func:`check_model_name`), for the
+    same reasons (``deployment:<name>`` lineage nodes, URL path segments)."""
+    return _check_registry_name("deployment name", name)
+
+
 def _check_registry_name(kind: str, name: Any) -> str:
     check_name(kind, name)
     if not _MODEL_NAME.fullmatch(name) or name.strip() != name or not name.strip("."):

@@ -18,7 +18,7 @@ from shipyard.store.sql import tables
 from shipyard.store.sql.database import Database
 
 # The newest migration in migrations/versions; tests/unit/test_migrations.py keeps it honest.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"

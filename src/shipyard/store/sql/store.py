@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.datasets import SqlDatasetStore
+from shipyard.store.sql.deployments import SqlDeploymentStore
 from shipyard.store.sql.engine import normalize_url
 from shipyard.store.sql.experiments import SqlExperimentStore
 from shipyard.store.sql.lineage import SqlLineageStore
@@ -35,6 +36,7 @@ class SqlStore:
         self.datasets = SqlDatasetStore(self.db)
         self.lineage = SqlLineageStore(self.db)
         self.logged_models = SqlLoggedModelStore(self.db)
+        self.deployments = SqlDeploymentStore(self.db)
 
     @property
     def uri(self) -> str:

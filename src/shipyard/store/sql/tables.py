@@ -274,3 +274,37 @@ logged_model_params = sa.Table(
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.String(6000), nullable=False),
 )
+
+# -- deployments -----------------------------------------------------------------------------
+# What a deployment serves (routes, shadows, batching, resources) is one JSON document in
+# ``spec``: it is read and written whole, and never searched by its parts (the lineage edges
+# answer "which deployments ran this version").
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("environment", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Index("ix_deployments_environment", "environment", "name"),
+)
+
+# No foreign key: a deployment's history outlives it (an audit trail). ``state`` is the whole
+# deployment right after the change, so a rollback can restore any revision.
+deployment_events = sa.Table(
+    "deployment_events",
+    metadata,
+    sa.Column("event_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("detail", sa.String(5000), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.UniqueConstraint("name", "revision", name="uq_deployment_events_revision"),
+)

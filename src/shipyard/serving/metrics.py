@@ -1,0 +1,65 @@
+"""Prometheus metrics of a serving process, labelled by model name and version.
+
+Each app has its own registry (two apps in one process, as in tests, do not collide). Under
+``shipyard serve --workers N`` the command points ``PROMETHEUS_MULTIPROC_DIR`` at a folder
+shared by the workers and passes it here as ``multiprocess_dir``: ``/metrics`` then sums every
+worker's series, whichever worker answers the scrape.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# A label value for requests that name no served model, so clients cannot grow the label space.
+UNKNOWN = "_unknown"
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class ServingMetrics:
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self._multiprocess_dir = multiprocess_dir
+        labels = ["model", "version", "protocol"]
+        self.requests = Counter("shipyard_serving_requests_total", "Prediction requests answered",
+                                [*labels, "status"], registry=self.registry)
+        self.errors = Counter("shipyard_serving_errors_total", "Prediction requests answered with an error",
+                              [*labels, "status", "error_code"], registry=self.registry)
+        self.latency = Histogram("shipyard_serving_request_duration_seconds",
+                                 "Time from request to response of prediction requests", labels,
+                                 registry=self.registry, buckets=_LATENCY_BUCKETS)
+        self.rows = Counter("shipyard_serving_predicted_rows_total", "Rows predicted", ["model", "version"],
+                            registry=self.registry)
+        self.batch_rows = Histogram("shipyard_serving_batch_size_rows", "Rows in each predict call",
+                                    ["model", "version"], registry=self.registry, buckets=_ROW_BUCKETS)
+        self.batch_requests = Histogram("shipyard_serving_batch_size_requests", "Requests in each predict call",
+                                        ["model", "version"], registry=self.registry, buckets=_ROW_BUCKETS)
+        self.predict_seconds = Histogram("shipyard_serving_predict_duration_seconds",
+                                         "Time spent in each predict call (batch concatenation included)",
+                                         ["model", "version"], registry=self.registry, buckets=_LATENCY_BUCKETS)
+
+    def observe_request(self, model: str, version: str, protocol: str, status: int, seconds: float,
+                        error_code: str | None = None) -> None:
+        self.requests.labels(model, version, protocol, str(status)).inc()
+        self.latency.labels(model, version, protocol).observe(seconds)
+        if error_code is not None:
+            self.errors.labels(model, version, protocol, str(status), error_code).inc()
+
+    def observe_batch(self, model: str, version: str, rows: int, requests: int, seconds: float) -> None:
+        self.rows.labels(model, version).inc(rows)
+        self.batch_rows.labels(model, version).observe(rows)
+        self.batch_requests.labels(model, version).observe(requests)
+        self.predict_seconds.labels(model, version).observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every series (every worker's, when multiprocess)."""
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, path=self._multiprocess_dir)
+        return generate_latest(combined)
