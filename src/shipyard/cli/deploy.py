@@ -222,6 +222,43 @@ def list_deployments(
                                          style="dim"))
 
 
+@app.command()
+def build(
+    ctx: typer.Context, name: Name,
+    out: Annotated[str, typer.Option("--out", "-o", metavar="DIR", show_default=False,
+                                     help="The folder to write into (created when missing).")],
+    image: Annotated[str | None, typer.Option("--image", metavar="REPO:TAG", show_default=False,
+                                              help="The image the manifests run \\[default: NAME:revREVISION]")] = None,
+    max_replicas: Annotated[int | None, typer.Option("--max-replicas", metavar="N", min=1, show_default=False,
+                                                     help="The autoscalers' ceiling \\[default: 3 x replicas]")] = None,
+) -> None:
+    """Write what it takes to run NAME on Kubernetes, from its current revision.
+
+    Files: Dockerfile, requirements.txt, kubernetes.yaml (Deployment, Service, autoscaler), kserve.yaml, README.md.
+
+    The image installs exactly the pinned requirements of every version NAME serves.
+
+    It runs `shipyard deploy run NAME`; SHIPYARD_TRACKING_URI comes from a Secret at run time.
+
+    Build again after a canary, shadow or promote brings in another version.
+
+    Example: shipyard deploy build churn-api --out deploy/ --image registry.example.com/churn-api:1.0"""
+    import sys
+
+    from rich.console import Console
+
+    from shipyard.deploy.bundle import build_bundle
+
+    bundle = build_bundle(client(ctx), name, out, image=image, max_replicas=max_replicas)
+    render.info(Text.assemble("Built ", (name, "bold"), f" revision {bundle.deployment.revision} for image "
+                              f"{bundle.image}:"))
+    for path in bundle.paths:
+        render.info(f"  {path}")
+    for warning in bundle.warnings:
+        Console(file=sys.stderr, highlight=False, markup=False).print(Text(f"Warning: {warning}", style="yellow"),
+                                                                       soft_wrap=True)
+
+
 # -- rendering -----------------------------------------------------------------------------------
 def _serving(d: Deployment) -> str:
     """``churn/3 90%, churn/7 10% (canary); shadow churn/8``."""
