@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/tracking.py
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/models.py
+	$(BIN)/python benchmarks/mlflow_compat.py
 
 clean:
 	rm -rf $(VENV) .shipyard .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -1,0 +1,416 @@
+"""MLflow-client benchmark: the same ``mlflow`` client script against ``mlflow server`` and ``shipyard server``.
+
+    .venv/bin/python benchmarks/mlflow_compat.py [--quick] [--json PATH] [--refresh-mlflow]
+
+Shipyard's server speaks MLflow's REST API, so MLflow's own client works against it unchanged.
+This measures what a user of that client would see: the client script below runs in this venv
+(``mlflow-skinny``, in one interpreter for both servers, a fresh one per server) against each
+server in turn, Shipyard first, then MLflow. Each server runs alone on a free 127.0.0.1 port with
+one worker, a SQLite backend and artifacts proxied by the server (``mlflow-artifacts:/``) into a
+fresh temporary folder; ``mlflow server`` runs from ``.bench/mlflow-venv`` (created by
+tracking.py's helper) and is started as in server.py, with ``--artifacts-destination`` in place
+of ``--default-artifact-root`` so that its client, like Shipyard's, sends the model's bytes over
+HTTP. In order, against a server that has just started:
+
+1. ``search_runs``: ``MlflowClient.search_runs`` with the filter of ``_workload.py`` over 10,000
+   runs of one experiment, ``max_results=1000``, median of 5 after a warm-up (server.py's MLflow
+   client half, ``_server_mlflow.driver``); both servers must return the same runs. The corpus
+   is written into each server's SQLite file before it starts, by server.py's ``prepare`` phase
+   (MLflow's from the cache in ``.bench/cache/``; setup, not measured).
+2. ``log_metric``: 2,000 sequential ``MlflowClient.log_metric`` calls into a fresh run, median
+   of 3 runs (MLflow's client logs synchronously by default: each call is one request).
+3. ``log_batch``: 100,000 metrics into a fresh run in ``MlflowClient.log_batch`` calls of 1,000
+   (MLflow's maximum), median of 3 runs (server.py's ``measure_batch``).
+4. Model round trip: ``mlflow.sklearn.log_model`` of a fitted ``Pipeline(StandardScaler,
+   LogisticRegression)`` (``_models_workload.py``) inside a run, with explicit ``pip_requirements``
+   (no requirement inference), then ``mlflow.pyfunc.load_model`` of the logged model's
+   ``models:/m-…`` URI into a fresh folder; median of 7 after an untimed warm-up. Every loaded
+   model must predict the pipeline's own labels.
+
+``--quick``: 500 calls, 10,000 metrics, 1,000 runs, 3 repeats of each. Targets (ratio = MLflow
+time / Shipyard time): at least 5x on logging and search, 2x on the model round trip. Logs:
+``.bench/logs/server-compat-*.log``.
+
+Exits 0 when every target is met, 1 when one is not, 2 when the benchmark fails or the two
+servers return different search results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import _models_workload as mw
+import _server_common as c
+import _workload as w
+import server as s
+import tracking as t
+from rich.console import Console, JustifyMethod
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = Path(__file__).resolve()
+
+LOGGING_TARGET = 5.0  # MLflow time / Shipyard time
+SEARCH_TARGET = 5.0
+ROUND_TRIP_TARGET = 2.0
+TIMES = "\N{MULTIPLICATION SIGN}"
+CLIENT_PHASE = "client"
+SINGLE_EXPERIMENT = "single"
+MODEL_EXPERIMENT = "models"
+TOOL_NAMES = {"shipyard": "Shipyard", "mlflow": "MLflow"}
+SERVER_NAME_VAR = "BENCH_SERVER_NAME"  # tells the client script which server it talks to, for its progress lines
+
+
+@dataclass(frozen=True)
+class Sizes:
+    single_calls: int = 2_000
+    single_repeats: int = 3  # fresh runs; the figure is the median
+    batch_metrics: int = 100_000
+    batch_chunk: int = 1_000
+    batch_repeats: int = 3
+    search_runs: int = 10_000
+    search_repeats: int = 5
+    round_trips: int = 7
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(single_calls=500, batch_metrics=10_000, search_runs=1_000, search_repeats=3, round_trips=3)
+
+    def server(self) -> c.ServerSizes:
+        """server.py's sizes, for its prepare phase (the corpus) and its measurements reused here."""
+        return c.ServerSizes(batch_metrics=self.batch_metrics, batch_chunk=self.batch_chunk,
+                             batch_repeats=self.batch_repeats, search_runs=self.search_runs,
+                             search_repeats=self.search_repeats)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Sizes:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class ClientResult:
+    """What the client script measured against one server."""
+
+    mlflow_version: str  # of the client
+    search: w.SearchResult
+    single: w.Throughput
+    batch: w.Throughput
+    log_model: mw.Timing
+    load_model: mw.Timing
+    round_trip: mw.Timing
+    first_round_trip: float  # the untimed warm-up: the first in the process, imports included
+    predictions_digest: str
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ClientResult:
+        timings = {k: mw.Timing(**raw[k]) for k in ("log_model", "load_model", "round_trip")}
+        return cls(**{**raw, **timings, "search": w.SearchResult(**raw["search"]),
+                      "single": w.Throughput(**raw["single"]), "batch": w.Throughput(**raw["batch"])})
+
+
+# --- the client script: this file with --phase client, in this venv, against either server --------
+
+
+def measure_single(client: Any, sizes: Sizes, label: str) -> w.Throughput:
+    """``single_repeats`` fresh runs, each getting ``single_calls`` sequential ``log_metric`` calls."""
+    calls = w.single_calls(w.Sizes(single_calls=sizes.single_calls))
+    keys = sorted({key for key, _, _ in calls})
+    experiment_id = client.create_experiment(SINGLE_EXPERIMENT)
+    w.start(f"{label}: {len(calls):,} log_metric calls, {sizes.single_repeats} runs", total=sizes.single_repeats)
+    samples: list[float] = []
+    for repeat in range(sizes.single_repeats):
+        run_id = client.create_run(experiment_id, run_name=f"single-{repeat}").info.run_id
+        start = time.perf_counter()
+        for key, value, step in calls:
+            client.log_metric(run_id, key, value, step=step)
+        samples.append(time.perf_counter() - start)
+        client.set_terminated(run_id)
+        stored = sum(len(client.get_metric_history(run_id, key)) for key in keys)
+        assert stored == len(calls), f"{label}: the server stored {stored} of {len(calls)} metric values"
+        w.advance(repeat + 1, sizes.single_repeats)
+    result = w.Throughput.of(len(calls), samples, calls=len(calls))
+    w.done(f"{result.per_second:,.0f} calls/s (median)")
+    return result
+
+
+def measure_models(url: str, sizes: Sizes, workdir: Path, label: str) -> tuple[dict[str, mw.Timing], float, str]:
+    """Timings of log_model, load_model and both, the warm-up's time and the predictions' digest."""
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    import numpy as np
+    import sklearn
+
+    w.start(f"{label}: fitting the pipeline (untimed)")
+    workload = mw.make_workload(mw.Sizes())
+    w.done("pipeline fitted")
+    requirements = [f"scikit-learn=={sklearn.__version__}"]
+    mlflow.set_tracking_uri(url)
+    mlflow.set_experiment(MODEL_EXPERIMENT)
+
+    def round_trip(name: str) -> tuple[float, float, Any]:
+        dst = workdir / "loads" / name
+        dst.mkdir(parents=True)
+        with mlflow.start_run(run_name=name):
+            t0 = time.perf_counter()
+            info = mlflow.sklearn.log_model(workload.pipeline, name=mw.ARTIFACT_PATH, pip_requirements=requirements)
+            t1 = time.perf_counter()
+        t2 = time.perf_counter()
+        model = mlflow.pyfunc.load_model(info.model_uri, dst_path=str(dst))
+        t3 = time.perf_counter()
+        predictions = model.predict(workload.frame)
+        if not any(p.is_file() for p in dst.rglob("*")):
+            raise RuntimeError(f"{label}: load_model left {dst} empty")
+        if not np.array_equal(np.asarray(predictions), workload.expected):
+            raise RuntimeError(f"{label}: the model loaded from {info.model_uri} predicts other labels")
+        return t1 - t0, t3 - t2, predictions
+
+    w.start(f"{label}: log_model + load_model, {sizes.round_trips} round trips", total=sizes.round_trips + 1)
+    logged, loaded, predictions = round_trip("warm-up")
+    first = logged + loaded
+    w.advance(1, sizes.round_trips + 1)
+    trips = []
+    for i in range(sizes.round_trips):
+        logged, loaded, predictions = round_trip(f"trip-{i}")
+        trips.append((logged, loaded))
+        w.advance(i + 2, sizes.round_trips + 1)
+    timings = {"log_model": mw.Timing.of([a for a, _ in trips]), "load_model": mw.Timing.of([b for _, b in trips]),
+               "round_trip": mw.Timing.of([a + b for a, b in trips])}
+    w.done(f"{timings['round_trip'].seconds * 1000:,.0f} ms (median; first in process {first * 1000:,.0f} ms)")
+    return timings, first, mw.predictions_digest(predictions)
+
+
+def run_client(url: str, sizes: Sizes, workdir: Path) -> ClientResult:
+    """The client script: the same calls, in the same order, whichever server is at ``url``."""
+    import _server_mlflow
+    import mlflow
+    from mlflow import MlflowClient
+
+    label = f"mlflow client → {os.environ.get(SERVER_NAME_VAR, 'the')} server"
+    driver = dataclasses.replace(_server_mlflow.driver(url), tool=label)
+    search, _ = c.measure_search(driver, sizes.server())
+    single = measure_single(MlflowClient(tracking_uri=url), sizes, label)
+    batch = c.measure_batch(driver, sizes.server())
+    timings, first, digest = measure_models(url, sizes, workdir, label)
+    return ClientResult(mlflow_version=mlflow.__version__, search=search, single=single, batch=batch,
+                        first_round_trip=first, predictions_digest=digest, **timings)
+
+
+# --- the orchestrator ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerResult:
+    tool: str
+    version: str  # of the server
+    populated: w.Populated
+    server_command: list[str]
+    client: ClientResult
+
+
+def check_client(console: Console) -> None:
+    """The client script needs the mlflow client (and scikit-learn) in this venv."""
+    probe = subprocess.run([sys.executable, "-c", "import mlflow.sklearn, sklearn"], capture_output=True,
+                           text=True, check=False)
+    if probe.returncode:
+        raise t.BenchError(f"the mlflow client does not import in {sys.prefix}; install it there with "
+                           f"`pip install mlflow-skinny` (the version of {t.MLFLOW_VENV.name} is best):\n"
+                           f"{(probe.stderr.strip().splitlines() or [''])[-1]}")
+    version = subprocess.run([sys.executable, "-c", "import mlflow; print(mlflow.__version__)"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    console.print(f"[green]✓[/] mlflow client {version} in {sys.prefix}")
+
+
+def proxied(spec: s.ServerSpec) -> s.ServerSpec:
+    """server.py's ``mlflow server`` with its artifacts proxied (``--artifacts-destination``), as
+    MLflow's server does by default, rather than read and written by the client in place."""
+    cmd = ["--artifacts-destination" if arg == "--default-artifact-root" else arg for arg in spec.cmd]
+    return dataclasses.replace(spec, cmd=cmd)
+
+
+def bench_server(name: str, half: s.Side, spec_for: Callable[[Path, int], s.ServerSpec], sizes: Sizes,
+                 progress: Progress, workdir: Path) -> ServerResult:
+    """Prepare the corpus with server.py's ``half``, start the server, run the client script."""
+    prepared = s.run_phase(half, "prepare", sizes.server(), progress, timeout_s=s.PREPARE_TIMEOUT_S)
+    spec = dataclasses.replace(spec_for(half.workdir, s.free_port()), log=t.LOG_DIR / f"server-compat-{name}.log")
+    env = s.client_env({**t.mlflow_env(), SERVER_NAME_VAR: TOOL_NAMES[name]})
+    client = s.Side(f"compat-{name}", Path(sys.executable), SCRIPT, env, workdir / "client")
+    task = progress.add_task(f"starting {name} server on {spec.url}", total=None)
+    with s.running(spec) as url:
+        progress.remove_task(task)
+        # run_phase only asks its sizes for to_json(), which these have too.
+        raw = s.run_phase(client, CLIENT_PHASE, sizes, progress, url=url)  # type: ignore[arg-type]
+    return ServerResult(tool=prepared["tool"], version=prepared["version"],
+                        populated=w.Populated(**prepared["populated"]), server_command=spec.cmd,
+                        client=ClientResult.from_dict(raw["client"]))
+
+
+def same_results(ship: ServerResult, mlf: ServerResult) -> bool:
+    a, b = ship.client.search, mlf.client.search
+    return a.matched == b.matched and a.matched_digest == b.matched_digest
+
+
+def build_rows(ship: ServerResult, mlf: ServerResult, sizes: Sizes) -> list[s.Row]:
+    sc, mc = ship.client, mlf.client
+
+    def row(figure: str, unit: str, ours: float, theirs: float, target: float | None, workload: str,
+            passed: bool = True) -> s.Row:
+        ratio = theirs / ours
+        return s.Row(figure, unit, ours, theirs, ratio, f"≥ {target:g}{TIMES}" if target else "—",
+                     passed and ratio >= target if target else None, workload)
+
+    return [
+        row("search_runs", "ms", sc.search.seconds * 1000, mc.search.seconds * 1000, SEARCH_TARGET,
+            f"{w.SEARCH_FILTER!r} over {sizes.search_runs:,} runs, max_results={w.SEARCH_MAX_RESULTS}, median of "
+            f"{sizes.search_repeats} after a warm-up; matched {sc.search.matched:,} (Shipyard) and "
+            f"{mc.search.matched:,} (MLflow)", passed=same_results(ship, mlf)),
+        row("log_metric", "s", sc.single.seconds, mc.single.seconds, LOGGING_TARGET,
+            f"{sizes.single_calls:,} sequential MlflowClient.log_metric calls into a fresh run, median of "
+            f"{sizes.single_repeats} runs: {sc.single.per_second:,.0f} calls/s (Shipyard), "
+            f"{mc.single.per_second:,.0f} calls/s (MLflow)"),
+        row("log_batch", "s", sc.batch.seconds, mc.batch.seconds, LOGGING_TARGET,
+            f"{sizes.batch_metrics:,} metrics into a fresh run in {sc.batch.calls} MlflowClient.log_batch calls "
+            f"of {sizes.batch_chunk:,}, median of {sizes.batch_repeats} runs: {sc.batch.per_second:,.0f} "
+            f"metrics/s (Shipyard), {mc.batch.per_second:,.0f} metrics/s (MLflow)"),
+        row("model round trip", "ms", sc.round_trip.seconds * 1000, mc.round_trip.seconds * 1000,
+            ROUND_TRIP_TARGET,
+            f"mlflow.sklearn.log_model (explicit pip_requirements) + mlflow.pyfunc.load_model into a fresh "
+            f"folder, median of {sizes.round_trips} after a warm-up (first in process: Shipyard "
+            f"{sc.first_round_trip * 1000:,.0f} ms, MLflow {mc.first_round_trip * 1000:,.0f} ms)"),
+        row("  log_model", "ms", sc.log_model.seconds * 1000, mc.log_model.seconds * 1000, None,
+            "the round trip's first part, inside an active run"),
+        row("  load_model", "ms", sc.load_model.seconds * 1000, mc.load_model.seconds * 1000, None,
+            "the round trip's second part, by the logged model's models:/m-… URI"),
+    ]
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value:,.2f}"
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
+
+
+def render(console: Console, rows: Sequence[s.Row], ship: ServerResult, mlf: ServerResult) -> None:
+    table = Table(title=f"mlflow client {ship.client.mlflow_version} against Shipyard {ship.version} and MLflow "
+                        f"{mlf.version} servers: 127.0.0.1, SQLite, 1 worker, {os.cpu_count()} cores, "
+                        f"Python {platform.python_version()}")
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("figure", "left"), ("unit", "left"), ("Shipyard", "right"), ("MLflow", "right"),
+        ("ratio", "right"), ("target", "left"), ("result", "center"))
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    verdict = {True: "[bold green]PASS[/]", False: "[bold red]FAIL[/]", None: "[dim]info[/]"}
+    for row in rows:
+        table.add_row(row.figure, row.unit, fmt(row.shipyard, row.unit), fmt(row.mlflow, row.unit),
+                      f"[bold]{row.ratio:,.1f}{TIMES}[/]", row.target, verdict[row.passed],
+                      style="dim" if row.passed is None else None)
+    console.print(table)
+    console.print("[dim]ratio = MLflow time / Shipyard time; client-side wall time of the same mlflow client "
+                  "script in a fresh interpreter per server[/]")
+    for row in rows:
+        console.print(f"[dim]{row.figure.strip()}: {row.workload}[/]", highlight=False)
+    if not same_results(ship, mlf):
+        console.print(f"[bold red]search_runs results differ:[/] Shipyard matched {ship.client.search.matched} "
+                      f"runs, MLflow {mlf.client.search.matched} (or a different set of runs)")
+    if mlf.populated.cached:
+        console.print(f"[dim]MLflow's search corpus came from the cache in {t.CACHE_DIR}.[/]", highlight=False)
+
+
+def write_json(path: Path, sizes: Sizes, quick: bool, ship: ServerResult, mlf: ServerResult,
+               rows: Sequence[s.Row]) -> None:
+    payload = {
+        "meta": {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": quick,
+            "sizes": asdict(sizes),
+            "search_filter": w.SEARCH_FILTER,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+        },
+        "shipyard": asdict(ship),
+        "mlflow": asdict(mlf),
+        "rows": [asdict(row) for row in rows],
+        "same_search_results": same_results(ship, mlf),
+        "passed": all(row.passed is not False for row in rows),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to PATH")
+    parser.add_argument("--refresh-mlflow", action="store_true",
+                        help="upgrade MLflow in .bench/mlflow-venv to the current release first")
+    # The client script's arguments, as server.py's run_phase passes them.
+    parser.add_argument("--phase", choices=[CLIENT_PHASE], help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=Sizes.from_json, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.phase == CLIENT_PHASE:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        w.emit(client=run_client(args.url, args.sizes, args.workdir))
+        return 0
+
+    console = Console()
+    sizes = Sizes.quick() if args.quick else Sizes()
+    try:
+        mlflow_python, _ = t.ensure_mlflow_venv(console, args.refresh_mlflow)
+        check_client(console)
+        with tempfile.TemporaryDirectory(prefix="shipyard-compat-bench-") as tmp:
+            work = Path(tmp)
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn())
+            with Progress(*columns, console=console, transient=True) as progress:
+                ship = bench_server("shipyard", s.Side("compat-shipyard", Path(sys.executable),
+                                                       HERE / "_server_shipyard.py", s.client_env(t.clean_env()),
+                                                       work / "shipyard" / "server"),
+                                    s.shipyard_server, sizes, progress, work / "shipyard")
+                mlf = bench_server("mlflow", s.Side("compat-mlflow", mlflow_python, HERE / "_server_mlflow.py",
+                                                    s.client_env(t.mlflow_env()), work / "mlflow" / "server"),
+                                   lambda workdir, port: proxied(s.mlflow_server(mlflow_python, workdir, port)),
+                                   sizes, progress, work / "mlflow")
+    except t.BenchError as exc:
+        console.print(f"[bold red]benchmark failed:[/] {exc}")
+        return 2
+
+    rows = build_rows(ship, mlf, sizes)
+    render(console, rows, ship, mlf)
+    if args.json:
+        write_json(args.json, sizes, args.quick, ship, mlf, rows)
+        console.print(f"figures written to {args.json}")
+    if not same_results(ship, mlf) or ship.client.predictions_digest != mlf.client.predictions_digest:
+        return 2
+    return 0 if all(row.passed is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
