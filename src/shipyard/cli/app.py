@@ -23,6 +23,7 @@ from shipyard.cli import (
     info,
     lineage,
     models,
+    predictions,
     render,
     reproduce,
     runs,
@@ -95,6 +96,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(predictions.app, name="predictions")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.command("reproduce")(reproduce.reproduce)

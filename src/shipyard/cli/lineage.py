@@ -15,17 +15,20 @@ from shipyard.cli.context import JsonOption, client
 
 app = typer.Typer(
     help="Walk the lineage graph: dataset → run → model version → deployment → prediction.\n\n"
-         "REF is models:/NAME/VERSION, models:/NAME@ALIAS, a run id, dataset:NAME@VERSION or any kind:id.\n\n"
+         "REF is models:/NAME/VERSION, models:/NAME@ALIAS, a run id, dataset:NAME@VERSION, prediction:ID or any "
+         "kind:id.\n\n"
          "Examples:\n"
          "  shipyard lineage show models:/churn@production\n"
          "  shipyard lineage show dataset:churn-train@3 --downstream\n"
          "  shipyard lineage show 3f2a... --format mermaid > lineage.md\n"
-         "  shipyard lineage explain models:/churn/7",
+         "  shipyard lineage explain models:/churn/7\n"
+         "  shipyard lineage explain prediction:9b1c...",
     no_args_is_help=True,
 )
 
 Ref = Annotated[str, typer.Argument(metavar="REF", show_default=False,
-                                    help="models:/NAME/VERSION, models:/NAME@ALIAS, a run id, dataset:NAME@VERSION.")]
+                                    help="models:/NAME/VERSION, models:/NAME@ALIAS, a run id, dataset:NAME@VERSION, "
+                                         "prediction:ID.")]
 
 
 class Format(enum.StrEnum):
@@ -47,9 +50,13 @@ def show(
 ) -> None:
     """Show the lineage of REF as a tree, or as JSON, DOT or Mermaid for other tools."""
     from shipyard.lineage import formats
+    from shipyard.lineage.explain import resolved_upstream
     from shipyard.lineage.graph import walk
 
-    graph = walk(client(ctx), ref, upstream=not downstream, depth=depth)
+    if downstream:
+        graph = walk(client(ctx), ref, upstream=False, depth=depth)
+    else:  # resolves prediction:<id> through the prediction log
+        graph = resolved_upstream(ref, depth=depth, client=client(ctx))
     if fmt is Format.JSON:
         render.print_json(formats.to_json(graph))
     elif fmt is Format.DOT:
@@ -70,6 +77,15 @@ def explain(ctx: typer.Context, ref: Ref, as_json: JsonOption = False) -> None:
         render.print_json(found)
         return
     parts: list = [_tree(found.graph)]
+    for p in found.records:  # a logged prediction: what answered it, and how
+        table = render.make_table("", "", title=f"Prediction {p['prediction_id']} ({p['role']})")
+        table.show_header = False
+        latency = render.MISSING if p["latency_ms"] is None else f"{p['latency_ms']:.2f} ms"
+        for label, value in (("Deployment", p["deployment"]), ("Model", f"{p['model']} version {p['version']}"),
+                             ("Time", p["time"]), ("Latency", latency),
+                             ("Request", p["request_id"] or render.MISSING), ("Outputs", p["outputs"])):
+            table.add_row(Text(label, style="bold"), value)
+        parts.append(table)
     for d in found.datasets:
         table = render.make_table("", "", title=f"Dataset {d.ref}")
         table.show_header = False

@@ -1,13 +1,14 @@
-"""``explain``: where a model version, run or dataset version came from, back to raw data."""
+"""``explain``: where a model version, run, dataset version or logged prediction came from, back to raw data."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipyard.entities import DatasetVersion, Edge, ModelVersion, Node, NodeKind, Relation
-from shipyard.errors import NotFound
-from shipyard.lineage.graph import MAX_DEPTH, Graph, upstream
+from shipyard.errors import InvalidInput, NotFound
+from shipyard.lineage.graph import MAX_DEPTH, Graph, parse_ref, upstream
 
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
@@ -42,6 +43,7 @@ class Explanation:
     datasets: list[DatasetVersion] = field(default_factory=list)
     models: list[ModelVersion] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # nodes the graph names but the store no longer has
+    records: list[dict[str, Any]] = field(default_factory=list)  # what a resolver found (logged prediction rows)
 
     @property
     def data_digests(self) -> dict[str, str]:
@@ -56,7 +58,7 @@ def explain(ref: str | Node, *, depth: int = MAX_DEPTH, with_files: bool = True,
     from shipyard.lineage.graph import _default_client
 
     client = client or _default_client()
-    graph = upstream(ref, depth=depth, client=client)
+    graph, records = _resolved_upstream(client, ref, depth)
     runs: list[RunRecord] = []
     datasets: list[DatasetVersion] = []
     models: list[ModelVersion] = []
@@ -73,7 +75,52 @@ def explain(ref: str | Node, *, depth: int = MAX_DEPTH, with_files: bool = True,
                 models.append(client.store.models.get_version(name, int(version)))
         except NotFound:
             missing.append(str(node))
-    return Explanation(graph.root, graph, runs, datasets, models, missing)
+    return Explanation(graph.root, graph, runs, datasets, models, missing, records)
+
+
+# Nodes too many to record an edge each: kind -> "module:function(client, node)" returning how the
+# node joins the graph (a ``shipyard.monitoring.predictions.ResolvedNode``); imported on first use.
+_RESOLVERS: dict[NodeKind, str] = {
+    NodeKind.PREDICTION: "shipyard.monitoring.predictions:prediction_lineage",
+}
+
+
+def resolved_upstream(ref: str | Node, *, depth: int = MAX_DEPTH, client: Client | None = None) -> Graph:
+    """Like :func:`~shipyard.lineage.graph.upstream`, and for a node with no recorded edges whose
+    kind has a resolver (``prediction:<id>``), the resolver's edges then the walk from where it
+    leads (the model version that answered the prediction)."""
+    from shipyard.lineage.graph import _default_client
+
+    return _resolved_upstream(client or _default_client(), ref, depth)[0]
+
+
+def _resolved_upstream(client: Client, ref: str | Node, depth: int) -> tuple[Graph, list[dict[str, Any]]]:
+    root = parse_ref(client, ref)
+    target = _RESOLVERS.get(root.kind)
+    if target is None or client.store.lineage.edges([root], upstream=True):
+        return upstream(root, depth=depth, client=client), []
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_DEPTH:
+        raise InvalidInput(f"depth must be a whole number from 1 to {MAX_DEPTH}, got {depth!r}")
+    module, _, name = target.partition(":")
+    resolved = getattr(importlib.import_module(module), name)(client, root)
+    depths = {root: 0}
+    edges = []
+    for edge in resolved.edges:  # a chain from ``start`` up to ``root``, root side first
+        distance = depths.get(edge.target, 0) + 1
+        if distance <= depth:
+            depths.setdefault(edge.source, distance)
+            edges.append(edge)
+    start = resolved.start
+    if start is not None and depths.get(start, depth) < depth:
+        try:
+            rest = upstream(start, depth=depth - depths[start], client=client)
+        except NotFound:  # the version was deleted since: explain lists it as missing
+            rest = None
+        if rest is not None:
+            edges += [e for e in rest.edges if e not in edges]
+            for node, distance in rest.depth.items():
+                depths[node] = min(depths.get(node, distance + depths[start]), distance + depths[start])
+    return Graph(root, True, tuple(edges), depths), [dict(r) for r in resolved.records]
 
 
 def _run_record(client: Client, run_id: str, edges: tuple[Edge, ...], with_files: bool) -> RunRecord:
