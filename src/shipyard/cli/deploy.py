@@ -161,6 +161,99 @@ def delete(
     render.info(f"Deleted deployment {name}")
 
 
+# -- serving ---------------------------------------------------------------------------------------
+# Internal: how `deploy run --workers N` hands its settings to uvicorn's worker processes.
+RUN_WORKER_APP = "shipyard.cli.deploy:run_worker_app"
+RUN_WORKER_ENV = "_SHIPYARD_DEPLOY_RUN_WORKER"
+
+
+@app.command()
+def run(
+    ctx: typer.Context, name: Name,
+    host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", min=1,
+                                         help="Server processes; each loads its own copy of the versions.")] = 1,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", metavar="SECONDS", min=0.05,
+                                                help="How often to check NAME for a new revision.")] = 2.0,
+    log_predictions: Annotated[bool, typer.Option(
+        "--log-predictions/--no-log-predictions",
+        help="Keep every prediction in the artifact store (Parquet, see docs/predictions.md) and take "
+             "POST /v1/feedback.")] = True,
+) -> None:
+    """Serve NAME over HTTP and follow its changes live: canary, shadow, promote, rollback, stop.
+
+    Requests to /v1/models/NAME/predict, /v2/models/NAME/infer and /invocations are split between
+    NAME's versions by their weights (sticky per x-shipyard-routing-key header) and mirrored to its
+    shadows. A new revision is loaded in the background and swapped in without dropping a
+    request. See docs/deployments.md.
+
+    Example: shipyard deploy run churn-api --host 0.0.0.0 --port 8080"""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from shipyard.cli.context import state
+    from shipyard.errors import ShipyardError
+
+    try:
+        import prometheus_client  # noqa: F401 - checked here so a missing extra is one clear message
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError:
+        raise ShipyardError('serving needs the server extra: pip install "shipyard-mlops[server]"') from None
+    from shipyard.cli.serve import _log_config
+    from shipyard.serving.deployment_app import create_deployment_app
+
+    cli_state = state(ctx)
+    settings = cli_state.settings
+    # Loaded here, before any port opens: a missing deployment or a broken package is one error line.
+    served = create_deployment_app(cli_state.client, name, poll_seconds=poll_seconds,
+                                   max_body_bytes=settings.server_max_body_bytes, prime=True,
+                                   prediction_log=cli_state.client.artifacts if log_predictions else None)
+    serving = served.state.serving
+    deployment = serving.table.deployment
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    render.info(Text.assemble("Serving ", (name, "bold"), f" revision {deployment.revision} "
+                              f"({_serving(deployment)}) on ", (url, "bold green"),
+                              f" · {workers} worker{'s' if workers > 1 else ''}"
+                              f" · checking for changes every {poll_seconds:g}s"))
+    options = {"host": host, "port": port, "log_config": _log_config(), "access_log": False}
+    try:
+        if workers == 1:
+            uvicorn.run(served, **options)
+            return
+    finally:
+        serving.remove_files()
+    del served, serving  # the workers load their own copies
+    with tempfile.TemporaryDirectory(prefix="shipyard-deploy-run-") as scratch:
+        metrics_dir = Path(scratch) / "metrics"
+        metrics_dir.mkdir()
+        os.environ[RUN_WORKER_ENV] = json.dumps({
+            "tracking_uri": settings.tracking_uri, "artifact_uri": settings.artifact_uri, "name": name,
+            "poll_seconds": poll_seconds, "max_body_bytes": settings.server_max_body_bytes,
+            "metrics_dir": str(metrics_dir), "log_predictions": log_predictions})
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by prometheus_client in each worker
+        uvicorn.run(RUN_WORKER_APP, factory=True, workers=workers, **options)
+
+
+def run_worker_app() -> object:
+    """Factory for the ``uvicorn --factory`` workers of ``deploy run``: settings come from the command."""
+    import json
+    import os
+
+    from shipyard.serving.deployment_app import create_deployment_app
+    from shipyard.tracking.client import Client
+
+    worker = json.loads(os.environ[RUN_WORKER_ENV])
+    shipyard = Client(worker["tracking_uri"], worker["artifact_uri"])
+    return create_deployment_app(shipyard, worker["name"], poll_seconds=worker["poll_seconds"],
+                                 max_body_bytes=worker["max_body_bytes"], metrics_dir=worker["metrics_dir"],
+                                 load_before_serving=True,
+                                 prediction_log=shipyard.artifacts if worker["log_predictions"] else None)
+
+
 # -- reading ---------------------------------------------------------------------------------------
 @app.command()
 def status(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:

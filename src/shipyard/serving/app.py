@@ -136,19 +136,24 @@ class Serving:
         ids = prediction_ids(row_count(data))
         try:
             predictions = await self.batchers[served].submit(data, len(ids))
-        except BatcherClosed:
-            raise NotReady("the server is shutting down; retry on another replica") from None
         except Exception as exc:
-            # The message is safe to return: no traceback, no exception text (it may quote the
-            # input); the log has everything, under the same request and prediction ids.
-            log.error("predict failed for model %s version %s (request_id=%s, prediction_ids=%s..%s)",
-                      served.name, served.version, request_id, ids[0], ids[-1], exc_info=exc)
-            if isinstance(exc, ShipyardError):
-                exc.details.setdefault("prediction_ids", ids)
-                raise
-            raise ShipyardError(f"the model failed while predicting ({type(exc).__name__}); the server log has the "
-                                f"details under request id {request_id}", prediction_ids=ids) from None
+            raise predict_failure(exc, served, ids, request_id) from None
         return predictions, ids
+
+
+def predict_failure(exc: Exception, served: ServedModel, ids: list[str], request_id: str) -> ShipyardError:
+    """The error a caller gets when predicting its rows raised ``exc`` (logged here, in full)."""
+    if isinstance(exc, BatcherClosed):
+        return NotReady("the server is shutting down; retry on another replica")
+    # The message is safe to return: no traceback, no exception text (it may quote the
+    # input); the log has everything, under the same request and prediction ids.
+    log.error("predict failed for model %s version %s (request_id=%s, prediction_ids=%s..%s)",
+              served.name, served.version, request_id, ids[0], ids[-1], exc_info=exc)
+    if isinstance(exc, ShipyardError):
+        exc.details.setdefault("prediction_ids", ids)
+        return exc
+    return ShipyardError(f"the model failed while predicting ({type(exc).__name__}); the server log has the "
+                         f"details under request id {request_id}", prediction_ids=ids)
 
 
 class Call:

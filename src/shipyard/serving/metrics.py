@@ -8,9 +8,9 @@ worker's series, whichever worker answers the scrape.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+__all__ = ["CONTENT_TYPE", "DeploymentMetrics", "ServingMetrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # A label value for requests that name no served model, so clients cannot grow the label space.
@@ -63,3 +63,23 @@ class ServingMetrics:
         combined = CollectorRegistry()
         multiprocess.MultiProcessCollector(combined, path=self._multiprocess_dir)
         return generate_latest(combined)
+
+
+class DeploymentMetrics:
+    """The series only a deployment (``shipyard deploy run``) has, in the app's registry. Requests
+    and batches are :class:`ServingMetrics`' series, with ``model`` the deployment's name and
+    ``version`` the registered version that answered (``churn/3``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        # Under several workers, the revision every worker serves at least (a rollout is done when it moves).
+        self.revision = Gauge("shipyard_serving_deployment_revision", "The deployment revision being served",
+                              ["deployment"], registry=registry, multiprocess_mode="min")
+        self.reloads = Counter("shipyard_serving_deployment_reloads_total",
+                               "Revisions taken up (ok) or that failed to load (failed; the previous one keeps "
+                               "serving)", ["deployment", "outcome"], registry=registry)
+        self.shadow = Counter("shipyard_serving_shadow_requests_total",
+                              "Requests mirrored to shadow versions, by outcome (ok, error, dropped)",
+                              ["model", "version", "outcome"], registry=registry)
+        self.log_errors = Counter("shipyard_serving_prediction_log_errors_total",
+                                  "Failures building or handing prediction records to the prediction log",
+                                  ["deployment"], registry=registry)
