@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/models.py
 	$(BIN)/python benchmarks/mlflow_compat.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) .shipyard .pytest_cache .ruff_cache build dist src/*.egg-info

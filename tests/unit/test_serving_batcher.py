@@ -98,16 +98,26 @@ def test_batching_off(size: int, wait: float) -> None:
     assert len(model.calls) == 50
 
 
-def test_a_lone_request_waits_at_most_max_wait() -> None:
-    async def one() -> float:
-        batcher = Batcher(Recorder(), max_batch_size=64, max_wait_ms=30)
-        started = time.perf_counter()
-        await batcher.submit(frame(0, 2), 2)
-        elapsed = time.perf_counter() - started
-        await batcher.close()
-        return elapsed
+def test_the_window_is_waited_only_when_more_rows_are_expected() -> None:
+    """A lone request on an idle model goes at once; after a batch of 4, a lone request waits (up
+    to max_wait) for the others traffic says are coming."""
 
-    assert 0.025 <= asyncio.run(one()) < 0.5
+    async def timed(batcher: Batcher, *sizes: int) -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(batcher.submit(frame(i, n), n) for i, n in enumerate(sizes)))
+        return time.perf_counter() - started
+
+    async def scenario() -> tuple[float, float]:
+        batcher = Batcher(Recorder(), max_batch_size=64, max_wait_ms=30)
+        idle = await timed(batcher, 2)
+        await timed(batcher, 1, 1, 1, 1)
+        after_burst = await timed(batcher, 1)
+        await batcher.close()
+        return idle, after_burst
+
+    idle, after_burst = asyncio.run(scenario())
+    assert idle < 0.025
+    assert 0.025 <= after_burst < 0.5
 
 
 def test_a_full_batch_does_not_wait_for_the_deadline() -> None:

@@ -40,7 +40,7 @@ from shipyard.serving.access import AccessMiddleware, request_id_of
 from shipyard.serving.batcher import Batcher, BatcherClosed
 from shipyard.serving.encoding import prediction_ids
 from shipyard.serving.metrics import CONTENT_TYPE, UNKNOWN, ServingMetrics
-from shipyard.serving.models import ModelSet, ServedModel, row_count
+from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
 from shipyard.serving.responses import MethodNotAllowed, NotReady, RequestTooLarge, error_response, json_response
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "Serving", "create_serving_app"]
@@ -75,6 +75,7 @@ class Serving:
         models = ModelSet(served)
         self.batchers = {m: self._batcher(m) for m in models}
         self.models = models
+        settle_heap()
 
     def _batcher(self, served: ServedModel) -> Batcher:
         def on_batch(rows: int, requests: int, seconds: float) -> None:

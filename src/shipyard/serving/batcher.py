@@ -7,9 +7,12 @@ or the oldest has waited ``max_wait_ms``; it concatenates them (``pandas.concat`
 ``numpy.concatenate``), calls ``predict`` once in a worker thread, and hands each caller the
 slice of the result that belongs to its rows.
 
-It is adaptive because only one batch per model runs at a time: at low load a request waits at
-most ``max_wait_ms``; under load, requests pile up while a batch runs and the next batch takes
-them all at once, so batches grow with load and no timer is needed to make them grow.
+It is adaptive because only one batch per model runs at a time, and because the window is only
+waited out when traffic says more rows are coming: while fewer rows wait than the previous batch
+held (load is ramping up, or a burst is arriving), the collector waits up to ``max_wait_ms`` for
+more; otherwise (a lone request on an idle model, or a full queue after a busy batch) it calls
+``predict`` at once. Under load, requests pile up while a batch runs and the next batch takes
+them all, so batches grow with load and a lone request never pays for the window.
 
 When a batch of several requests fails, each request is retried on its own so that one caller's
 poisonous rows fail only that caller. ``max_batch_size=1`` or ``max_wait_ms=0`` turns batching
@@ -122,6 +125,7 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._in_flight = 0
+        self._last_rows = 0  # rows of the previous batch: how many are worth waiting for
         # One thread per model: batches of one model run one at a time (that is what lets the
         # next batch grow); unbatched calls use asyncio's shared default pool instead.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shipyard-predict-{name}")
@@ -167,7 +171,8 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             first = self._pending[0]
-            while not self._closing and self._rows_by_key.get(first.key, 0) < self.max_batch_size:
+            wanted = min(self.max_batch_size, self._last_rows)
+            while not self._closing and self._rows_by_key.get(first.key, 0) < wanted:
                 remaining = first.enqueued + self.max_wait - loop.time()
                 if remaining <= 0:
                     break
@@ -177,6 +182,7 @@ class Batcher:
                 except TimeoutError:
                     break
             batch = self._take(first.key)
+            self._last_rows = sum(item.rows for item in batch)
             self._in_flight += 1
             try:
                 await self._execute(batch)

@@ -54,7 +54,7 @@ from shipyard.serving.app import (
 from shipyard.serving.batcher import Batcher
 from shipyard.serving.encoding import jsonable, prediction_ids
 from shipyard.serving.metrics import DeploymentMetrics
-from shipyard.serving.models import ModelSet, ServedModel, row_count
+from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
 from shipyard.serving.responses import NotReady
 
 if TYPE_CHECKING:
@@ -178,6 +178,7 @@ class DeploymentServing(Serving):
         Raises ``NotFound`` for a missing deployment, and whatever loading a version raises."""
         deployment = self.client.store.deployments.get(self.name)
         self._install(deployment, self._load_missing(deployment, set()))
+        settle_heap()
         return deployment
 
     def _load_missing(self, deployment: Deployment, held: set[ModelRef]) -> dict[ModelRef, tuple[ServedModel, Path]]:
@@ -321,6 +322,8 @@ class DeploymentServing(Serving):
         try:
             loaded = await asyncio.to_thread(self._load_missing, deployment, {v.ref for v in pinned})
             self._install(deployment, loaded)
+            if loaded:
+                settle_heap()
         finally:
             for v in pinned:
                 self._give_back(v)
