@@ -35,6 +35,40 @@ def unique(prefix: str = "exp") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+# (comparisons, names of the corpus runs they match)
+SEARCH_CASES = [
+    ((("metric", "loss", "<", 0.6),), "bc"),
+    ((("metric", "loss", ">=", 0.5),), "ab"),
+    ((("metric", "loss", "=", 0.2),), "c"),
+    ((("metric", "loss", "!=", 0.2),), "ab"),
+    ((("metric", "acc", ">", 0.0),), ""),
+    ((("param", "lr", "=", "0.01"),), "ac"),
+    ((("param", "lr", "!=", "0.01"),), "bd"),
+    ((("param", "lr", "IN", ("0.1", "1")),), "bd"),
+    ((("param", "lr", "NOT IN", ("0.1", "1")),), "ac"),
+    ((("param", "lr", "LIKE", "0.%"),), "abc"),
+    ((("tag", "env", "LIKE", "prod"),), "b"),
+    ((("tag", "env", "ILIKE", "PROD"),), "ab"),
+    ((("attribute", "status", "=", "FAILED"),), "d"),
+    ((("attribute", "run_name", "IN", ("a", "c")),), "ac"),
+    ((("attribute", "user_id", "=", "user-b"),), "b"),
+    ((("attribute", "start_time", ">", 2.0),), "cd"),
+    ((("metric", "loss", "<", 0.6), ("param", "lr", "=", "0.01")), "c"),
+    ((("metric", "loss", "<", 0.6), ("param", "depth", "=", "6"), ("tag", "env", "=", "prod")), "b"),
+    ((("tag", "env", "IS NULL", None),), ""),
+    ((("tag", "team", "IS NULL", None),), "abcd"),
+    ((("param", "lr", "IS NOT NULL", None),), "abcd"),
+    ((("metric", "acc", "IS NOT NULL", None),), ""),
+    ((("attribute", "end_time", "IS NULL", None),), "abcd"),
+]
+
+SEARCH_CASE_IDS = ["metric-lt", "metric-ge", "metric-eq", "metric-ne-excludes-nan", "missing-metric",
+                   "param-eq", "param-ne", "param-in", "param-not-in", "param-like", "like-is-case-sensitive",
+                   "ilike", "status", "run-name-in", "user", "start-time", "metric-and-param", "three-way",
+                   "tag-is-null", "missing-tag-is-null", "param-is-not-null", "missing-metric-not-null",
+                   "end-time-null"]
+
+
 def where(*comparisons: tuple) -> RunFilter:
     return RunFilter(tuple(Comparison(kind, key, Op(op), value) for kind, key, op, value in comparisons))
 
@@ -265,41 +299,18 @@ class StoreContract(ModelStoreContract, DataStoreContract):
         store.runs.update(ids["d"], status=RunStatus.FAILED)
         return exp_id, ids
 
-    @pytest.mark.parametrize(
-        ("comparisons", "expected"),
-        [
-            ((("metric", "loss", "<", 0.6),), "bc"),
-            ((("metric", "loss", ">=", 0.5),), "ab"),
-            ((("metric", "loss", "=", 0.2),), "c"),
-            ((("metric", "loss", "!=", 0.2),), "ab"),
-            ((("metric", "acc", ">", 0.0),), ""),
-            ((("param", "lr", "=", "0.01"),), "ac"),
-            ((("param", "lr", "!=", "0.01"),), "bd"),
-            ((("param", "lr", "IN", ("0.1", "1")),), "bd"),
-            ((("param", "lr", "NOT IN", ("0.1", "1")),), "ac"),
-            ((("param", "lr", "LIKE", "0.%"),), "abc"),
-            ((("tag", "env", "LIKE", "prod"),), "b"),
-            ((("tag", "env", "ILIKE", "PROD"),), "ab"),
-            ((("attribute", "status", "=", "FAILED"),), "d"),
-            ((("attribute", "run_name", "IN", ("a", "c")),), "ac"),
-            ((("attribute", "user_id", "=", "user-b"),), "b"),
-            ((("attribute", "start_time", ">", 2.0),), "cd"),
-            ((("metric", "loss", "<", 0.6), ("param", "lr", "=", "0.01")), "c"),
-            ((("metric", "loss", "<", 0.6), ("param", "depth", "=", "6"), ("tag", "env", "=", "prod")), "b"),
-            ((("tag", "env", "IS NULL", None),), ""),
-            ((("tag", "team", "IS NULL", None),), "abcd"),
-            ((("param", "lr", "IS NOT NULL", None),), "abcd"),
-            ((("metric", "acc", "IS NOT NULL", None),), ""),
-            ((("attribute", "end_time", "IS NULL", None),), "abcd"),
-        ],
-        ids=["metric-lt", "metric-ge", "metric-eq", "metric-ne-excludes-nan", "missing-metric",
-             "param-eq", "param-ne", "param-in", "param-not-in", "param-like", "like-is-case-sensitive",
-             "ilike", "status", "run-name-in", "user", "start-time", "metric-and-param", "three-way",
-             "tag-is-null", "missing-tag-is-null", "param-is-not-null", "missing-metric-not-null", "end-time-null"],
-    )
+    @pytest.mark.parametrize(("comparisons", "expected"), SEARCH_CASES, ids=SEARCH_CASE_IDS)
     def test_search_filters(self, store: Store, corpus, comparisons, expected: str) -> None:
         exp_id, ids = corpus
         found = self.search(store, exp_id, where(*comparisons)).items
+        assert sorted(r.run_id for r in found) == sorted(ids[n] for n in expected)
+
+    @pytest.mark.parametrize(("comparisons", "expected"), SEARCH_CASES, ids=SEARCH_CASE_IDS)
+    def test_search_filters_behind_an_equality(self, store: Store, corpus, comparisons, expected: str) -> None:
+        """The same filters after an equality every run meets: SQL stores then check metrics,
+        params and tags per candidate run instead of as a set, and must agree."""
+        exp_id, ids = corpus
+        found = self.search(store, exp_id, where(("param", "depth", "=", "6"), *comparisons)).items
         assert sorted(r.run_id for r in found) == sorted(ids[n] for n in expected)
 
     def test_search_returns_full_runs(self, store: Store, corpus) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,9 +77,29 @@ def _info(row: Any) -> RunInfo:
                    user, source)
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a page of runs is built: tens of thousands of
+    new objects, none of them in a cycle, would otherwise trigger collections that only walk
+    them (and, now and then, the whole heap: a 20-50 ms stall in one search out of a few)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     """Runs with their params, tags and latest metrics, in three queries per chunk of ids
     (each fetched whole: iterating a result fetches row by row)."""
+    with _no_collection():
+        return _load_runs(conn, rows)
+
+
+def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     ids = [row[0] for row in rows]
     run_params: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
     tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
