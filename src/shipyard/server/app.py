@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from shipyard._version import __version__
 from shipyard.config import Settings
 from shipyard.server.errors import install_error_handlers
-from shipyard.server.mlflow_compat.routes import build_router as mlflow_router
+from shipyard.server.mlflow_compat.routes import build_routers as mlflow_routers
 from shipyard.server.observability import MetricsMiddleware, ServerMetrics
 from shipyard.server.permissions import authorize
 from shipyard.server.routers import (
@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(mlflow_router())
+    for router in mlflow_routers():
+        app.include_router(router)
     # Added last = outermost: metrics see every response, CORS answers preflights before the guard.
     app.add_middleware(RequestGuard, allowed_hosts=_split(settings.server_allowed_hosts),
                        max_body_bytes=settings.server_max_body_bytes)

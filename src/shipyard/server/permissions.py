@@ -190,7 +190,7 @@ def resolve_principal(scope: Scope) -> Principal:
     return ANONYMOUS
 
 
-def authorize(request: Request) -> Principal:
+async def authorize(request: Request) -> Principal:
     """Resolve the principal and check the matched route's declared permission."""
     route = request.scope.get("route")
     name = getattr(route, "name", None)

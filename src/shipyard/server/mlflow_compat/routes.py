@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter
-
 from shipyard._version import __version__
 from shipyard.server.mlflow_compat import artifacts, experiments, logged_models, registry, runs
 from shipyard.server.mlflow_compat.common import ok
+from shipyard.server.routing import PrefixRouter
 
 TRACKING: list[tuple[str, str, Callable[..., Any]]] = [
     ("POST", "experiments/create", experiments.create_experiment),
@@ -93,13 +92,24 @@ def route_name(handler: Callable[..., Any]) -> str:
     return f"mlflow_{handler.__name__}"
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(include_in_schema=False)
-    for ui in ("/api", "/ajax-api"):
+UI_PREFIXES = ("/api", "/ajax-api")
+
+
+def build_routers() -> list[PrefixRouter]:
+    """One router per API prefix and first path segment (``/api/2.0/mlflow/runs``, …): a request
+    then tries the few routes of its own resource, not all 120 (see :mod:`shipyard.server.routing`)."""
+    groups: dict[str, PrefixRouter] = {}
+
+    def add(prefix: str, path: str, handler: Callable[..., Any], method: str, name: str) -> None:
+        group = f"{prefix}/{path.split('/', 1)[0]}"
+        if group not in groups:
+            groups[group] = PrefixRouter(include_in_schema=False, prefixes=(group,))
+        groups[group].add_api_route(f"{prefix}/{path}", handler, methods=[method], name=name)
+
+    for ui in UI_PREFIXES:
         for method, path, handler in TRACKING:
-            router.add_api_route(f"{ui}/2.0/mlflow/{path}", handler, methods=[method], name=route_name(handler))
+            add(f"{ui}/2.0/mlflow", path, handler, method, route_name(handler))
         for method, path, handler in ARTIFACTS:
-            router.add_api_route(f"{ui}/2.0/mlflow-artifacts/{path}", handler, methods=[method],
-                                 name=route_name(handler))
-        router.add_api_route(f"{ui}/3.0/mlflow/server-info", server_info, methods=["GET"], name="mlflow_server_info")
-    return router
+            add(f"{ui}/2.0/mlflow-artifacts", path, handler, method, route_name(handler))
+        add(f"{ui}/3.0/mlflow", "server-info", server_info, "GET", "mlflow_server_info")
+    return list(groups.values())

@@ -11,20 +11,22 @@ construction, and the storage layer checks containment again below it.
 
 Both directions stream, so a multi-gigabyte artifact never sits whole in the server's memory:
 
-* **Upload** (``PUT``, ``application/octet-stream``): the body goes to a temp file in 1 MiB
-  writes while SHA-256 is computed; a digest that does not match ``X-Shipyard-Digest`` is a 400
-  and nothing is stored. Only a complete, verified body is handed to ``log_file``.
+* **Upload** (``PUT``, ``application/octet-stream``): the body is hashed as it arrives and kept
+  in memory up to 1 MiB, beyond that written to a temp file in 1 MiB writes; a digest that does
+  not match ``X-Shipyard-Digest`` is a 400 and nothing is stored. Only a complete, verified body
+  is logged.
 * **Download** (``GET``): the blob is read through ``CasArtifactStore.open``, which checks the
   digest as it goes. The expected digest and size are sent up front (``X-Shipyard-Digest``,
-  ``Content-Length``) so the client verifies too; on a mismatch the server stops before the last
-  chunk and drops the connection, so a corrupt file is never delivered complete.
+  ``Content-Length``) so the client verifies too. A file of up to 1 MiB is read and verified
+  before the answer starts, so a mismatch is a 500 ``ARTIFACT_CORRUPTED`` answer; a larger one
+  streams, and on a mismatch the server stops before the last chunk and drops the connection.
+  Either way a corrupt file is never delivered complete.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -32,7 +34,7 @@ from pathlib import Path as LocalPath
 from typing import Annotated, BinaryIO
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -40,13 +42,14 @@ from starlette.responses import Response, StreamingResponse
 
 from shipyard.artifacts.paths import normalize_artifact_path
 from shipyard.artifacts.protocol import ArtifactStore
-from shipyard.entities import ArtifactEntry, LifecycleStage
+from shipyard.entities import ArtifactEntry, LifecycleStage, RunInfo
 from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound, RunNotActive
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.tracking.client import Client
 from shipyard.wire import artifact_to_wire
 
-router = APIRouter(prefix="/api/v1/runs", tags=["artifacts"])
+router = PrefixRouter(prefix="/api/v1/runs", tags=["artifacts"])
 RunId = Annotated[str, Path(max_length=64)]
 log = logging.getLogger("shipyard.server")
 
@@ -59,8 +62,15 @@ _CHUNK = 1 << 20
 def require_run(shipyard: Client, run_id: str, *, writable: bool = False) -> None:
     """``NotFound`` for an unknown run; with ``writable``, ``RunNotActive`` for a deleted one."""
     info = shipyard.store.runs.get(run_id).info
-    if writable and info.lifecycle_stage is LifecycleStage.DELETED:
-        raise RunNotActive(f"run '{run_id}' is deleted; restore it before uploading artifacts", run_id=run_id)
+    if writable:
+        check_writable(info)
+
+
+def check_writable(info: RunInfo) -> None:
+    """``RunNotActive`` when the run's artifacts may not change (it is deleted)."""
+    if info.lifecycle_stage is LifecycleStage.DELETED:
+        raise RunNotActive(f"run '{info.run_id}' is deleted; restore it before changing its artifacts",
+                           run_id=info.run_id)
 
 
 @router.get("/{run_id}/artifacts", name="list_artifacts", summary="List a run's artifacts (one level or all)")
@@ -100,24 +110,33 @@ def verified_chunks(stream: BinaryIO, run_id: str, path: str) -> Iterator[bytes]
         stream.close()
 
 
+def file_response(store: ArtifactStore, run_id: str, path: str) -> Response:
+    """File ``path`` of run ``run_id`` with its digest and size up front: whole when it fits in
+    one piece (read and verified before anything is sent, so a corrupt file is a proper error),
+    otherwise streamed in verified pieces."""
+    # Open first: a folder or missing path is NotFound here, before any walk. A path re-logged
+    # between the two reads would make the client see a digest mismatch; it can simply retry.
+    stream = store.open(run_id, path)
+    try:
+        entry = file_entry(store, run_id, path)
+        name = quote(path.rsplit("/", 1)[-1], safe="")
+        headers = {DIGEST_HEADER: str(entry.digest), "content-length": str(entry.size),
+                   "content-disposition": f"attachment; filename*=UTF-8''{name}"}
+        if entry.size is not None and entry.size <= _CHUNK:
+            with stream:
+                return Response(stream.read(), media_type=OCTET_STREAM, headers=headers)
+    except BaseException:
+        stream.close()
+        raise
+    return StreamingResponse(verified_chunks(stream, run_id, path), media_type=OCTET_STREAM, headers=headers)
+
+
 @router.get("/{run_id}/artifacts/{path:path}", name="download_artifact", summary="Download one artifact file")
 def download_artifact(run_id: RunId, path: str, request: Request) -> Response:
     clean = normalize_artifact_path(path)
     shipyard = client(request)
     require_run(shipyard, run_id)
-    store = shipyard.artifacts
-    # Open first: a folder or missing path is NotFound here, before any walk. A path re-logged
-    # between the two reads would make the client see a digest mismatch; it can simply retry.
-    stream = store.open(run_id, clean)
-    try:
-        entry = file_entry(store, run_id, clean)
-    except BaseException:
-        stream.close()
-        raise
-    name = quote(clean.rsplit("/", 1)[-1], safe="")
-    headers = {DIGEST_HEADER: str(entry.digest), "content-length": str(entry.size),
-               "content-disposition": f"attachment; filename*=UTF-8''{name}"}
-    return StreamingResponse(verified_chunks(stream, run_id, clean), media_type=OCTET_STREAM, headers=headers)
+    return file_response(shipyard.artifacts, run_id, clean)
 
 
 def _expected_digest(request: Request) -> str | None:
@@ -136,30 +155,50 @@ def _check_media_type(request: Request) -> None:
         raise HTTPException(415, f"send artifact bytes as {OCTET_STREAM}, not {given[:100]}")
 
 
-def _append(out: BinaryIO, digest: hashlib._Hash, data: bytes | bytearray) -> None:
-    digest.update(data)
-    out.write(data)
+class Upload:
+    """A received body: kept in memory up to 1 MiB (most artifacts: one thread-pool call to
+    store it), spooled to a temp file beyond that, so a large upload never sits in memory."""
 
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self._pending = bytearray()
+        self._spool: BinaryIO | None = None
 
-async def receive_to_file(request: Request, out: BinaryIO, path: str) -> tuple[str, int]:
-    """Stream the body to ``out`` in ~1 MiB writes (off the event loop), hashing as it arrives."""
-    digest = hashlib.sha256()
-    size = 0
-    pending = bytearray()
-    try:
-        async for chunk in request.stream():
-            pending += chunk
-            size += len(chunk)
-            if len(pending) >= _CHUNK:
-                data, pending = pending, bytearray()
-                await run_in_threadpool(_append, out, digest, data)
-    except ClientDisconnect:
-        raise InvalidInput(f"the upload of {path!r} was interrupted after {size} bytes; nothing stored",
-                           path=path) from None
-    if pending:
-        await run_in_threadpool(_append, out, digest, pending)
-    await run_in_threadpool(out.flush)
-    return digest.hexdigest(), size
+    @property
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+    def _write(self, data: bytes | bytearray) -> None:
+        if self._spool is None:
+            self._spool = tempfile.NamedTemporaryFile(prefix="shipyard-upload-", delete=False)  # noqa: SIM115
+        self._spool.write(data)
+
+    async def receive(self, request: Request, path: str) -> None:
+        try:
+            async for chunk in request.stream():
+                self._digest.update(chunk)
+                self._pending += chunk
+                self.size += len(chunk)
+                if len(self._pending) > _CHUNK:
+                    data, self._pending = self._pending, bytearray()
+                    await run_in_threadpool(self._write, data)
+        except ClientDisconnect:
+            raise InvalidInput(f"the upload of {path!r} was interrupted after {self.size} bytes; nothing stored",
+                               path=path) from None
+
+    def store(self, artifacts: ArtifactStore, run_id: str, path: str) -> ArtifactEntry:
+        """Log the body as ``path`` of run ``run_id`` (call off the event loop)."""
+        if self._spool is None:
+            return artifacts.log_bytes(run_id, bytes(self._pending), path)
+        self._write(self._pending)
+        self._spool.close()
+        return artifacts.log_file(run_id, LocalPath(self._spool.name), path)
+
+    def discard(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            LocalPath(self._spool.name).unlink(missing_ok=True)
 
 
 # The body is read as a stream, not parsed, so FastAPI cannot infer it; declare it for the schema.
@@ -175,18 +214,16 @@ async def upload_artifact(run_id: RunId, path: str, request: Request) -> Respons
     _check_media_type(request)
     shipyard = client(request)
     await run_in_threadpool(require_run, shipyard, run_id, writable=True)
-    fd, name = tempfile.mkstemp(prefix="shipyard-upload-")
-    spool = LocalPath(name)
+    upload = Upload()
     try:
-        with os.fdopen(fd, "wb") as out:
-            hexdigest, size = await receive_to_file(request, out, clean)
-        if expected is not None and hexdigest != expected:
+        await upload.receive(request, clean)
+        if expected is not None and upload.hexdigest != expected:
             raise InvalidInput(f"upload of {clean!r} does not match its {DIGEST_HEADER}: expected "
-                               f"sha256:{expected}, received sha256:{hexdigest} ({size} bytes); nothing stored",
-                               path=clean)
-        entry = await run_in_threadpool(shipyard.artifacts.log_file, run_id, spool, clean)
+                               f"sha256:{expected}, received sha256:{upload.hexdigest} ({upload.size} bytes); "
+                               "nothing stored", path=clean)
+        entry = await run_in_threadpool(upload.store, shipyard.artifacts, run_id, clean)
     finally:
-        spool.unlink(missing_ok=True)
+        upload.discard()
     return json_response(artifact_to_wire(entry))
 
 

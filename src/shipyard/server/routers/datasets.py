@@ -18,18 +18,19 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidInput
 from shipyard.models.sources import check_version_source
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.store.protocol import DatasetStore, Store
 from shipyard.tracking import validation as rules
 from shipyard.wire import dataset_version_to_wire
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = PrefixRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 DatasetName = Annotated[str, Path(max_length=1000)]
 Version = Annotated[int, Path(ge=-(2**63), le=2**63 - 1)]

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import Field
 from starlette.responses import Response
 
 from shipyard.entities import Batching, Deployment, ModelRef, Resources, Route
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.server.schemas import Body, Key, Text
 from shipyard.store.protocol import DeploymentStore
 from shipyard.wire import deployment_event_to_wire, deployment_to_wire
 
-router = APIRouter(prefix="/api/v1/deployments", tags=["deployments"])
+router = PrefixRouter(prefix="/api/v1/deployments", tags=["deployments"])
 
 Name = Annotated[str, Path(max_length=1000)]
 Whole = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from shipyard.entities import ViewType
 from shipyard.errors import NotFound
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.wire import experiment_to_wire
 
-router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
+router = PrefixRouter(prefix="/api/v1/experiments", tags=["experiments"])
 ExperimentId = Annotated[str, Path(max_length=64)]
 
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from starlette.responses import Response
 
 from shipyard.entities import Edge, Node
 from shipyard.errors import InvalidInput
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.wire import edge_to_wire
 
-router = APIRouter(prefix="/api/v1/lineage", tags=["lineage"])
+router = PrefixRouter(prefix="/api/v1/lineage", tags=["lineage"])
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from pydantic import Field
 from starlette.responses import Response
 
@@ -28,12 +28,13 @@ from shipyard.entities import (
 from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.server.schemas import MAX_BATCH, Body, ComparisonIn, Count, Key, OrderByIn, Text
 from shipyard.store.protocol import LoggedModelStore
 from shipyard.wire import logged_model_to_wire
 
-router = APIRouter(prefix="/api/v1/logged-models", tags=["logged models"])
-runs_router = APIRouter(prefix="/api/v1/runs", tags=["logged models"])
+router = PrefixRouter(prefix="/api/v1/logged-models", tags=["logged models"])
+runs_router = PrefixRouter(prefix="/api/v1/runs", tags=["logged models"])
 
 ModelId = Annotated[str, Path(max_length=64)]
 RunId = Annotated[str, Path(max_length=64)]

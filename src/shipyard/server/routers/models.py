@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from shipyard.entities import MODEL_GRAMMAR, VERSION_GRAMMAR, Grammar, OrderBy, RegistryQuery, RunFilter
@@ -26,12 +26,13 @@ from shipyard.filters import check_comparison, parse_filter
 from shipyard.models.sources import package_tags, resolve_version_source
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.store.protocol import ModelStore
 from shipyard.tracking import validation as rules
 from shipyard.wire import model_version_to_wire, registered_model_to_wire, registry_event_to_wire
 
-router = APIRouter(prefix="/api/v1/registered-models", tags=["model registry"])
-versions_router = APIRouter(prefix="/api/v1/model-versions", tags=["model registry"])
+router = PrefixRouter(prefix="/api/v1/registered-models", tags=["model registry"])
+versions_router = PrefixRouter(prefix="/api/v1/model-versions", tags=["model registry"])
 
 ModelName = Annotated[str, Path(max_length=1000)]
 Alias = Annotated[str, Path(max_length=1000)]

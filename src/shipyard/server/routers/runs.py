@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from shipyard.entities import Metric, OrderBy, Param, RunFilter, RunQuery, RunTag
@@ -10,9 +10,10 @@ from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter, parse_order_by
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
+from shipyard.server.routing import PrefixRouter
 from shipyard.wire import metric_to_wire, run_info_to_wire, run_to_wire
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+router = PrefixRouter(prefix="/api/v1/runs", tags=["runs"])
 RunId = Annotated[str, Path(max_length=64)]
 
 
