@@ -197,6 +197,27 @@ class DeploymentStoreContract:
         assert [e.revision for e in store.deployments.history(made.name)] == [1, 2]
 
     # -- delete ---------------------------------------------------------------------------------------
+    def test_deployed_versions_and_models_cannot_be_deleted_or_renamed(self, store: Store) -> None:
+        made, model = self.new_deployment(store)  # serves version 1
+        shadowed = store.deployments.save(replace(made, shadows=(ModelRef(model, 2),)), kind="shadow")
+        store.deployments.save(replace(shadowed, status=DeploymentStatus.STOPPED), kind="stop")
+        for version in (1, 2):  # a route and a shadow; stopped deployments can be started again
+            refused = rf"version {version} of model .* is deployed by {made.name} \(stopped\)"
+            with pytest.raises(Conflict, match=refused):
+                store.models.delete_version(model, version, force=True)
+            assert store.models.get_version(model, version).version == version
+        with pytest.raises(Conflict, match="deploy delete"):
+            store.models.delete_model(model, force=True)
+        with pytest.raises(Conflict, match=f"cannot rename model '{model}'"):
+            store.models.rename_model(model, model + "-renamed")  # the deployment names it
+        assert store.models.get_model(model).name == model
+        store.models.delete_version(model, 3)  # no deployment runs it
+        store.deployments.delete(made.name)
+        store.models.delete_version(model, 1)
+        store.models.delete_model(model)
+        with pytest.raises(NotFound):
+            store.models.get_model(model)
+
     def test_deployment_delete_keeps_history_and_recreate_continues_it(self, store: Store) -> None:
         made, model = self.new_deployment(store)
         store.deployments.save(replace(made, routes=(Route(model, 2, 100),)), kind="update")

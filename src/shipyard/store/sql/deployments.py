@@ -152,6 +152,15 @@ def _from_row(row: Any) -> Deployment:
                                  **json.loads(row.spec)})
 
 
+def deployments_running(conn: sa.Connection, model: str, version: int | None = None) -> list[Deployment]:
+    """The deployments (active or stopped) whose routes or shadows run ``model``, or only its
+    version ``version``: the registry refuses to delete what one of them would load."""
+    rows = conn.execute(sa.select(deployments).order_by(deployments.c.name)).all()
+    running = [_from_row(row) for row in rows]
+    return [d for d in running
+            if any(ref.model == model and version in (None, ref.version) for ref in d.versions)]
+
+
 def _row(conn: sa.Connection, name: str) -> Any:
     row = conn.execute(sa.select(deployments).where(deployments.c.name == name)).first()
     if row is None:

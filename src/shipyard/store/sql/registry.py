@@ -29,6 +29,7 @@ from shipyard.entities import (
 from shipyard.errors import AlreadyExists, ApprovalRequired, Conflict, InvalidInput, NotFound
 from shipyard.store.sql import registry_read as read
 from shipyard.store.sql.database import Database
+from shipyard.store.sql.deployments import deployments_running
 from shipyard.store.sql.lineage import record_edges, rename_nodes
 from shipyard.store.sql.runs import require_run
 from shipyard.store.sql.tables import (
@@ -111,9 +112,11 @@ class SqlModelStore:
         try:
             with self._db.write() as conn:
                 model = read.model_row(conn, name)
-                if new_name != name and conn.execute(sa.select(registered_models.c.model_id)
-                                                     .where(registered_models.c.name == new_name)).first():
-                    raise AlreadyExists(f"registered model {new_name!r} already exists")
+                if new_name != name:
+                    _refuse_if_deployed(conn, name, action="rename")
+                    if conn.execute(sa.select(registered_models.c.model_id)
+                                    .where(registered_models.c.name == new_name)).first():
+                        raise AlreadyExists(f"registered model {new_name!r} already exists")
                 conn.execute(registered_models.update().where(registered_models.c.model_id == model.model_id)
                              .values(name=new_name))
                 rename_nodes(conn, f"{NodeKind.MODEL.value}:{name}/", f"{NodeKind.MODEL.value}:{new_name}/")
@@ -125,6 +128,7 @@ class SqlModelStore:
     def delete_model(self, name: str, *, force: bool = False, user: str = "") -> None:
         with self._db.write() as conn:
             model = read.model_row(conn, name)
+            _refuse_if_deployed(conn, name)
             aliases = _aliases_of(conn, model.model_id)
             if aliases and not force:
                 held = ", ".join(f"{a} -> version {v}" for a, v in aliases.items())
@@ -210,6 +214,7 @@ class SqlModelStore:
         with self._db.write() as conn:
             model = read.model_row(conn, name)
             read.version_row(conn, model, version)
+            _refuse_if_deployed(conn, name, version)
             aliases = _aliases_of(conn, model.model_id, version)
             if aliases and not force:
                 raise Conflict(f"version {version} of model {name!r} holds the aliases {', '.join(aliases)}; "
@@ -307,3 +312,17 @@ class SqlModelStore:
     def history(self, name: str) -> list[RegistryEvent]:
         with self._db.read() as conn:
             return read.load_events(conn, read.model_row(conn, name).model_id)
+
+
+def _refuse_if_deployed(conn: sa.Connection, name: str, version: int | None = None, *,
+                        action: str = "delete") -> None:
+    """``Conflict`` while a deployment names what would be deleted or renamed: it loads versions
+    by model name and number, and could no longer start or swap (``force`` does not override
+    this; it only removes aliases)."""
+    what = f"version {version} of model {name!r}" if version is not None else f"model {name!r}"
+    serving = deployments_running(conn, name, version)
+    if serving:
+        names = ", ".join(f"{d.name} ({d.status.value.lower()})" for d in serving)
+        raise Conflict(f"cannot {action} {what}: it is deployed by {names}; move their routes and shadows to "
+                       "other versions (shipyard deploy canary, promote) or delete them (shipyard deploy delete) "
+                       "first")
