@@ -216,6 +216,23 @@ def test_the_old_commit_is_rerun_with_the_old_data_and_matches(project: Project,
     assert _worktrees(project.repo) == 1  # the temporary worktree is gone
 
 
+def test_a_clone_at_another_path_gets_the_data_where_the_code_reads_it(project: Project, client: shipyard.Client,
+                                                                      tmp_path: Path) -> None:
+    """The run read data/train.csv inside its own checkout (git-ignored, so not in any clone):
+    reproducing from a clone elsewhere copies it to the same place in the clone's worktree."""
+    clone = tmp_path / "elsewhere"
+    _git(tmp_path, "clone", "-q", str(project.repo), str(clone))
+    assert client.get_run(project.runs["a"]).data.tags["shipyard.git.root"] == str(project.repo)
+
+    result = _reproduce(project, client, "a", repo=clone)
+
+    assert result.passed, result
+    [step] = result.plan.datasets
+    assert (step.action, step.target, step.inside) == ("copy", "data/train.csv", True)
+    assert not (clone / "data").exists()  # the clone itself is left as it was
+    assert _worktrees(clone) == 1
+
+
 def test_a_dirty_run_is_reproduced_with_its_diff(project: Project, client: shipyard.Client) -> None:
     dirty, committed = _accuracy(client, project.runs["dirty"]), _accuracy(client, project.runs["c2"])
     assert abs(dirty - committed) > 0.02

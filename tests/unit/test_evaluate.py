@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 
 import shipyard
 from shipyard.data import digest_table
+from shipyard.entities import Node, NodeKind, Relation
 from shipyard.errors import InvalidInput
 from shipyard.models.evaluate import (
     CONFUSION_MATRIX_ARTIFACT,
@@ -93,6 +94,17 @@ def regressor(client: shipyard.Client, features: pd.DataFrame) -> Logged:
     return _log(client, Ridge(), features, (2 * features["x"] - features["z"] + noise).to_numpy())
 
 
+def _inputs(client: shipyard.Client, run_id: str) -> list[tuple[str, str, str]]:
+    """(dataset version, its digest, context) of each dataset the run read, from the lineage graph."""
+    edges = client.store.lineage.edges([Node(NodeKind.RUN, run_id)], upstream=True)
+    found = []
+    for edge in edges:
+        if edge.relation is Relation.INPUT and edge.source.kind is NodeKind.DATASET:
+            name, _, version = edge.source.id.rpartition("@")
+            found.append((edge.source.id, client.store.datasets.get_version(name, int(version)).digest, edge.context))
+    return found
+
+
 def _png(client: shipyard.Client, run_id: str, path: str, tmp_path: Path) -> bytes:
     return client.download_artifacts(run_id, path, tmp_path / "download").read_bytes()
 
@@ -127,8 +139,13 @@ def test_binary_classifier_by_alias(client: shipyard.Client, features: pd.DataFr
     assert _png(client, result.run_id, CONFUSION_MATRIX_ARTIFACT, tmp_path).startswith(b"\x89PNG")
     assert client.get_model_version("churn", 1).tags[EVALUATION_RUN_TAG] == result.run_id
 
+    # The named data is a dataset version the evaluation read: the lineage graph links them.
+    [(version, digest, context)] = _inputs(client, result.run_id)
+    assert (version.rpartition("@")[0], digest, context) == ("holdout", digest_table(data), "evaluation")
+
     again = evaluate(client, "models:/churn/1", data, target="label")  # the tag follows the latest evaluation
     assert client.get_model_version("churn", 1).tags[EVALUATION_RUN_TAG] == again.run_id
+    assert _inputs(client, again.run_id) == []  # an unnamed DataFrame is recorded by digest only
 
 
 def test_multiclass_classifier_into_chosen_experiment(client: shipyard.Client, features: pd.DataFrame,
@@ -206,6 +223,8 @@ def test_file_input(client: shipyard.Client, features: pd.DataFrame, binary: Log
     assert params["dataset"] == f"holdout{suffix}"
     assert params["dataset_digest"] == f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"  # the file's bytes
     assert params["rows"] == "240"
+    [(version, digest, context)] = _inputs(client, result.run_id)
+    assert (version.rpartition("@")[0], digest, context) == ("holdout", params["dataset_digest"], "evaluation")
 
 
 def test_package_from_elsewhere_goes_to_default_experiment(features: pd.DataFrame, regressor: Logged,
@@ -242,6 +261,7 @@ def test_bad_input(client: shipyard.Client, features: pd.DataFrame, binary: Logg
         (good.to_numpy(), {"target": "label"}, "pandas DataFrame or the path"),
         (good, {"target": "label", "model_type": "ranker"}, "model_type 'ranker'"),
         (good[["label"]], {"target": "label"}, "no feature columns"),
+        (good, {"target": "label", "dataset_name": "hold/out"}, "dataset name 'hold/out' is not valid"),
     ]
     for data, options, message in cases:
         with pytest.raises(InvalidInput, match=message):

@@ -112,7 +112,9 @@ def evaluate(
     (``dataset_name``, else the file name, else ``"dataframe"``), ``dataset_digest`` (see
     :func:`dataset_digest`), ``rows``, ``target`` and ``model_type``; the metrics (module
     docstring); and a plot: :data:`CONFUSION_MATRIX_ARTIFACT` or :data:`RESIDUALS_ARTIFACT`.
-    For a registered version, :data:`EVALUATION_RUN_TAG` is then set on the version.
+    For a registered version, :data:`EVALUATION_RUN_TAG` is then set on the version. A data
+    file, or a DataFrame given ``dataset_name``, is also logged as a dataset version the run
+    read (context ``evaluation``), so the lineage graph links the evaluation to its data.
 
     Raises ``InvalidInput`` for bad data (unreadable or unsupported file, no rows, no
     ``target`` column, missing labels, predictions that do not fit the labels) and an unknown
@@ -127,6 +129,12 @@ def evaluate(
                            "or None to infer it")
     frame, default_name, digest = _read_data(data)
     name = rules.param_value("dataset", dataset_name if dataset_name is not None else default_name)
+    if dataset_name is not None:
+        rules.check_dataset_name(dataset_name)  # before the work: it names a dataset in the lineage graph
+    # A file, or a DataFrame given a name, becomes a dataset version read by the evaluation run
+    # (an unnamed DataFrame would all share one made-up name, so it is recorded by digest only).
+    is_file = isinstance(data, str | os.PathLike)
+    lineage_input = (data, dataset_name) if is_file or dataset_name is not None else None
     labels, features = _split(frame, target)
 
     version = client.resolve_model_version(model_uri) if model_uri.startswith("models:/") else None
@@ -152,7 +160,7 @@ def evaluate(
     experiment = experiment_id if experiment_id is not None else _experiment_of(client, source_run)
     run_id = _log_run(client, experiment, f"evaluate {model_uri}"[: rules.MAX_RUN_NAME_LENGTH], tags,
                       {"dataset": name, "dataset_digest": digest, "rows": len(frame), "target": target,
-                       "model_type": kind}, metrics, {plot: figure})
+                       "model_type": kind}, metrics, {plot: figure}, lineage_input)
     if version is not None:
         from shipyard.tracking.capture import current_user
 
@@ -427,8 +435,9 @@ def _residual_figure(y: np.ndarray, predicted: np.ndarray) -> Any:
 # -- logging ---------------------------------------------------------------------------------------
 
 def _log_run(client: Client, experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any],
-             metrics: dict[str, float], figures: dict[str, Any]) -> str:
-    """Create the evaluation run, log everything, and end it (FAILED if logging breaks)."""
+             metrics: dict[str, float], figures: dict[str, Any], dataset: tuple[Any, str | None] | None) -> str:
+    """Create the evaluation run, log everything (``dataset``: the data and its name, recorded
+    as the run's input), and end it (FAILED if logging breaks)."""
     from shipyard.tracking.capture import current_user
 
     run_id = client.create_run(experiment_id, run_name, tags=tags, user_id=current_user()).info.run_id
@@ -437,6 +446,9 @@ def _log_run(client: Client, experiment_id: str, run_name: str, tags: dict[str, 
         client.log_metrics(run_id, metrics)
         for path, figure in figures.items():
             client.log_figure(run_id, figure, path)
+        if dataset is not None:
+            source, name = dataset
+            client.log_dataset(run_id, source, name, context="evaluation")
     except BaseException:
         with contextlib.suppress(ShipyardError):  # report the first failure, not this one
             client.set_terminated(run_id, "FAILED")

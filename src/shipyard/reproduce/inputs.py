@@ -79,12 +79,14 @@ def current_digest(kind: str, location: str | os.PathLike[str]) -> str | None:
 
 
 def resolve_inputs(datasets: Sequence[tuple[DatasetVersion, str]], *, root: Path | None, commit: str | None,
-                   checkout: bool, progress: Progress) -> list[DataStep]:
+                   checkout: bool, progress: Progress, recorded_root: Path | None = None) -> list[DataStep]:
     """A :class:`DataStep` per ``(version, context)``; ``Conflict`` naming the dataset, the expected
     and the found digest for data that changed (or vanished) and has no snapshot.
 
     ``root`` is the repository whose paths map into the worktree (``None``: no repository);
     with ``checkout`` the code runs in a worktree of ``commit``, else in the current tree.
+    ``recorded_root`` is the checkout the run itself ran in: data read inside it keeps its place
+    relative to it, also when ``root`` is another clone at another path.
     """
     steps = []
     for version, context in datasets:
@@ -94,14 +96,17 @@ def resolve_inputs(datasets: Sequence[tuple[DatasetVersion, str]], *, root: Path
                                   "checked only through the metrics"))
             continue
         with progress.step(f"Verifying {version.ref} ({version.source})"):
-            steps.append(_resolve(version, context, root, commit, checkout))
+            steps.append(_resolve(version, context, root, commit, checkout, recorded_root))
     return steps
 
 
 def _resolve(version: DatasetVersion, context: str, root: Path | None, commit: str | None,
-             checkout: bool) -> DataStep:
+             checkout: bool, recorded_root: Path | None) -> DataStep:
     location = glob_root(version.source) if version.kind == "glob" else Path(version.source)
-    relative = _relative(location, root) if root is not None else None
+    relative = None
+    if root is not None:
+        relative = (_relative(location, recorded_root) if recorded_root is not None else None) \
+            or _relative(location, root)
     found = current_digest(version.kind, version.source)
     same = found == version.digest
 

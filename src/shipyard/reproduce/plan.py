@@ -87,8 +87,12 @@ def make_plan(client: Client, run_id: str, *, repo: str | os.PathLike[str] | Non
     warnings += environment.warnings
     if diff is not None:
         warnings += _untracked_warning(diff)
+    from shipyard.tracking.capture import GIT_ROOT_TAG
+
+    recorded_root = Path(tags[GIT_ROOT_TAG]) if tags.get(GIT_ROOT_TAG) else None
     datasets = resolve_inputs(_inputs(record, found.datasets, warnings), root=root, commit=commit,
-                              checkout=checkout, progress=progress)  # hashing comes last: it is the slow check
+                              checkout=checkout, progress=progress,  # hashing comes last: it is the slow check
+                              recorded_root=recorded_root)
     if record.seed is not None:
         child_env[SEED_ENV] = record.seed
     return Plan(run_id, run.info.run_name, run.info.experiment_id, checkout, None if root is None else str(root),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ARGV_MAX_CHARS",
     "DIFF_ARTIFACT",
+    "GIT_ROOT_TAG",
     "GIT_TIMEOUT_SECONDS",
     "REQUIREMENTS_ARTIFACT",
     "Capture",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 DIFF_ARTIFACT = "_shipyard/git.diff"
+GIT_ROOT_TAG = "shipyard.git.root"
 REQUIREMENTS_ARTIFACT = "_shipyard/requirements.txt"
 GIT_TIMEOUT_SECONDS = 5
 ARGV_MAX_CHARS = 1000
@@ -150,7 +152,8 @@ def _capture_git(cwd: Path, want_diff: bool, max_bytes: int) -> tuple[dict[str, 
         return {}, None
     root = Path(root_text)
 
-    tags: dict[str, str] = {}
+    # The checkout's own folder: reproduce maps data read inside it into a worktree of any clone.
+    tags: dict[str, str] = {GIT_ROOT_TAG: str(root)}
     commit = _git_text(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], root)
     if commit is not None:
         tags["shipyard.git.commit"] = commit
