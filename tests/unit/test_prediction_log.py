@@ -18,13 +18,8 @@ import shipyard
 from shipyard.artifacts import open_artifact_store
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring import parse_time, read_feedback, read_predictions
-from shipyard.serving.predictions import (
-    PREDICTION_SCHEMA,
-    PredictionLogger,
-    feedback_route,
-    feedback_rows,
-    record_feedback,
-)
+from shipyard.serving.prediction_log import PREDICTION_SCHEMA, feedback_rows, record_feedback
+from shipyard.serving.predictions import PredictionLogger, feedback_route
 
 T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)
 HOUR = 3_600_000

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from shipyard.entities import Edge, Node, NodeKind, Relation
 from shipyard.errors import InvalidInput, NotFound
-from shipyard.serving.predictions import (
+from shipyard.serving.prediction_log import (
     FEEDBACK_NAMESPACE,
     FEEDBACK_SCHEMA,
     HOUR_FORMAT,

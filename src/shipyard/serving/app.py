@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -290,6 +291,47 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ShipyardError(str(exc.detail)), oip=oip_route)
 
 
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """The handlers a serving app brings; health and metadata routes not listed here are shared."""
+
+    ready: Handler
+    ping: Handler
+    model_ready: Handler
+    native: Handler
+    infer: Handler
+    invocations: Handler
+
+
+def serving_routes(h: Handlers, *, versioned: bool) -> list[Route]:
+    """The routes every serving app answers; ``versioned`` adds ``/v2/models/{name}/versions/…``
+    (a deployment chooses the version itself, so it leaves them out)."""
+
+    def route(path: str, handler: Handler, method: str, protocol: str | None = None) -> Route:
+        return Route(path, _endpoint(protocol, handler), methods=[method])
+
+    routes = [
+        route("/v2/health/live", _live, "GET"),
+        route("/v2/health/ready", h.ready, "GET"),
+        route("/ping", h.ping, "GET"),
+        route("/health", h.ping, "GET"),
+        route("/metrics", _metrics, "GET"),
+        route("/v2", _server_metadata, "GET"),
+        route("/v1/models", _list_models, "GET"),
+        route("/v1/models/{name}/predict", h.native, "POST", "native"),
+        route("/v2/models/{name}", _model_metadata, "GET"),
+        route("/v2/models/{name}/ready", h.model_ready, "GET"),
+        route("/v2/models/{name}/infer", h.infer, "POST", "v2"),
+    ]
+    if versioned:
+        routes += [
+            route("/v2/models/{name}/versions/{version}", _model_metadata, "GET"),
+            route("/v2/models/{name}/versions/{version}/ready", h.model_ready, "GET"),
+            route("/v2/models/{name}/versions/{version}/infer", h.infer, "POST", "v2"),
+        ]
+    return [*routes, route("/invocations", h.invocations, "POST", "mlflow")]
+
+
 def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
                        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, metrics_dir: str | None = None,
                        load_before_serving: bool = False) -> Starlette:
@@ -323,27 +365,8 @@ def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_
                 loading.cancel()
             await serving.close()
 
-    def route(path: str, handler: Handler, method: str, protocol: str | None = None) -> Route:
-        return Route(path, _endpoint(protocol, handler), methods=[method])
-
     app = Starlette(
-        routes=[
-            route("/v2/health/live", _live, "GET"),
-            route("/v2/health/ready", _ready, "GET"),
-            route("/ping", _ping, "GET"),
-            route("/health", _ping, "GET"),
-            route("/metrics", _metrics, "GET"),
-            route("/v2", _server_metadata, "GET"),
-            route("/v1/models", _list_models, "GET"),
-            route("/v1/models/{name}/predict", _native, "POST", "native"),
-            route("/v2/models/{name}", _model_metadata, "GET"),
-            route("/v2/models/{name}/ready", _model_ready, "GET"),
-            route("/v2/models/{name}/infer", _infer, "POST", "v2"),
-            route("/v2/models/{name}/versions/{version}", _model_metadata, "GET"),
-            route("/v2/models/{name}/versions/{version}/ready", _model_ready, "GET"),
-            route("/v2/models/{name}/versions/{version}/infer", _infer, "POST", "v2"),
-            route("/invocations", _invocations, "POST", "mlflow"),
-        ],
+        routes=serving_routes(Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations), versioned=True),
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -8,19 +8,19 @@ when the caller sends one, else drawn at random by weight. The version that answ
 body (``version`` / ``model_version``, spelled ``MODEL/VERSION``: a canary may come from another
 registered model) and in the ``x-shipyard-model-version`` header.
 
-What a revision serves is one immutable :class:`RoutingTable`. A request takes the current table
-when it starts and *leases* the version it was routed to and every shadow; a background task polls
-the store every ``poll_seconds`` and, when the revision changes, loads the versions it does not hold
-yet (in a thread, digests verified), then swaps the table in one assignment. Requests already
-running finish on the versions they leased; a version the new table no longer uses is released
-(its batcher closed, its files removed) once its last lease is returned. A revision that fails to
-load leaves the previous one serving; the error is logged and shown by ``/v2/health/ready``, and
-the load is retried with a growing delay.
+What a revision serves is one immutable :class:`~shipyard.serving.routing_table.RoutingTable`. A
+request takes the current table when it starts and *leases* the version it was routed to and every
+shadow; a background task polls the store every ``poll_seconds`` and, when the revision changes,
+loads the versions it does not hold yet (in a thread, digests verified), then swaps the table in
+one assignment. Requests already running finish on the versions they leased; a version the new
+table no longer uses is released (its batcher closed, its files removed) once its last lease is
+returned. A revision that fails to load leaves the previous one serving; the error is logged and
+shown by ``/v2/health/ready``, and the load is retried with a growing delay.
 
 Shadows get each request after the caller's answer is computed, in background tasks off the
 caller's path; their answers go to the prediction log only. A shadow that raises, or is slow, costs
-the caller nothing: at most :data:`SHADOW_BACKLOG` requests wait per shadow, later ones are dropped
-and counted.
+the caller nothing: at most :data:`~shipyard.serving.routing_table.SHADOW_BACKLOG` requests wait per
+shadow, later ones are dropped and counted.
 
 ``on_predictions(records)`` (the prediction logger's ``record``) is called on the event loop after
 each answered request with one dict per row, and once more per shadow answer (role ``shadow``,
@@ -32,17 +32,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.deploy.traffic import BUCKETS, TrafficSplit, bucket
+from shipyard.deploy.traffic import TrafficSplit
 from shipyard.entities import Batching, Deployment, DeploymentStatus, ModelRef
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.serving.app import (
@@ -56,6 +54,7 @@ from shipyard.serving.encoding import jsonable, prediction_ids
 from shipyard.serving.metrics import DeploymentMetrics
 from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
 from shipyard.serving.responses import NotReady
+from shipyard.serving.routing_table import RoutingTable, _Lease, _Version
 
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
@@ -68,79 +67,9 @@ log = logging.getLogger("shipyard.serving")
 ROUTING_KEY_HEADER = "x-shipyard-routing-key"
 VERSION_HEADER = "x-shipyard-model-version"
 DEFAULT_POLL_SECONDS = 2.0
-# Requests waiting per shadow version; beyond it they are dropped (and counted) rather than queued.
-SHADOW_BACKLOG = 256
-# Without batching a shadow's predict calls share asyncio's default thread pool with the callers'
-# work: keep its share of those threads small.
-SHADOW_BACKLOG_UNBATCHED = 2
 _MAX_RETRY_SECONDS = 60.0
 
 OnPredictions = Callable[[list[dict[str, Any]]], Any]
-
-
-class _Version:
-    """One loaded version with one batcher (per batching setting); leased by the requests using it."""
-
-    def __init__(self, ref: ModelRef, served: ServedModel, batching: Batching, folder: Path | None,
-                 on_batch: Callable[[int, int, float], None]) -> None:
-        self.ref = ref
-        self.served = served
-        self.batching = batching
-        self.folder = folder
-        self.batcher = Batcher(served.predict, max_batch_size=batching.max_batch_size,
-                               max_wait_ms=batching.max_wait_ms, on_batch=on_batch, name=str(ref))
-        self.leases = 0
-        self.retired = False
-        self.shadow_waiting = 0
-
-    @property
-    def key(self) -> tuple[ModelRef, Batching]:
-        return self.ref, self.batching
-
-    @property
-    def shadow_backlog(self) -> int:
-        return SHADOW_BACKLOG if self.batcher.enabled else SHADOW_BACKLOG_UNBATCHED
-
-
-@dataclass(frozen=True)
-class RoutingTable:
-    """What one revision serves: each route's version (in route order) and the shadows."""
-
-    deployment: Deployment
-    split: TrafficSplit
-    routes: tuple[_Version, ...]
-    shadows: tuple[_Version, ...]
-    models: ModelSet = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "models", ModelSet(v.served for v in self.routes))
-
-    @property
-    def versions(self) -> tuple[_Version, ...]:
-        return self.routes + self.shadows
-
-    def pick(self, key: str | None, rng: random.Random | None = None) -> tuple[_Version, str]:
-        """(the version answering a request with routing ``key``, its role)."""
-        b = bucket(key, self.split.salt) if key else (rng or random).randrange(BUCKETS)
-        index = self.split.index_of_bucket(b)
-        return self.routes[index], "primary" if index == 0 else "canary"
-
-    def describe(self) -> list[dict[str, Any]]:
-        d = self.deployment
-        listed = [{"version": str(r.ref), "role": "primary" if i == 0 else "canary", "weight": r.weight}
-                  for i, r in enumerate(d.routes)]
-        return listed + [{"version": str(ref), "role": "shadow"} for ref in d.shadows]
-
-
-@dataclass
-class _Lease:
-    """The versions one request holds: the one answering it, and the shadows it will be mirrored to
-    (each mirror takes a lease of its own, so the request gives all of these back when it ends)."""
-
-    table: RoutingTable
-    version: _Version
-    role: str
-    shadows: list[_Version]
 
 
 class DeploymentServing(Serving):

@@ -12,29 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from shipyard.errors import InvalidInput
 from shipyard.serving import oip, protocols
 from shipyard.serving.access import AccessMiddleware, request_id_of
-from shipyard.serving.app import (
-    DEFAULT_MAX_BODY_BYTES,
-    Call,
-    _endpoint,
-    _http_error,
-    _list_models,
-    _live,
-    _metrics,
-    _model_metadata,
-    _server_metadata,
-)
+from shipyard.serving.app import DEFAULT_MAX_BODY_BYTES, Call, Handlers, _http_error, serving_routes
 from shipyard.serving.deployment import (
     DEFAULT_POLL_SECONDS,
     ROUTING_KEY_HEADER,
@@ -170,26 +159,11 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
                 await asyncio.to_thread(logger.close)
             serving.remove_files()
 
-    def route(path: str, handler: Callable[..., Awaitable[Response]], method: str,
-              protocol: str | None = None) -> Route:
-        return Route(path, _endpoint(protocol, handler), methods=[method])
-
+    # The handlers take the DeploymentServing that is this app's Serving.
+    handlers = Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations)  # type: ignore[arg-type]
     app = Starlette(
-        routes=[
-            route("/v2/health/live", _live, "GET"),
-            route("/v2/health/ready", _ready, "GET"),
-            route("/ping", _ping, "GET"),
-            route("/health", _ping, "GET"),
-            route("/metrics", _metrics, "GET"),
-            route("/v2", _server_metadata, "GET"),
-            route("/v1/models", _list_models, "GET"),
-            route("/v1/models/{name}/predict", _native, "POST", "native"),
-            route("/v2/models/{name}", _model_metadata, "GET"),
-            route("/v2/models/{name}/ready", _model_ready, "GET"),
-            route("/v2/models/{name}/infer", _infer, "POST", "v2"),
-            route("/invocations", _invocations, "POST", "mlflow"),
-            *([feedback_route(logger, deployment=name)] if logger is not None else []),
-        ],
+        routes=[*serving_routes(handlers, versioned=False),
+                *([feedback_route(logger, deployment=name)] if logger is not None else [])],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
