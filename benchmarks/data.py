@@ -30,7 +30,6 @@ one is not, 2 when the benchmark fails or a digest disagrees with sha256sum.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -41,11 +40,11 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import _data_workload as dw
+import tracking as t
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
@@ -360,15 +359,8 @@ def render(console: Console, rows: Sequence[Row], dvc_version: str) -> None:
 
 
 def write_json(path: Path, sizes: dw.Sizes, quick: bool, rows: Sequence[Row], dvc_version: str) -> None:
-    payload = {
-        "meta": {"when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
-                 "sizes": dw.to_json(sizes), "python": platform.python_version(), "platform": platform.platform(),
-                 "cpu_count": os.cpu_count(), "dvc": dvc_version, "loadavg": os.getloadavg()},
-        "rows": [asdict(r) for r in rows],
-        "passed": all(r.passed for r in rows if r.passed is not None),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    t.write_figures(path, quick=quick, sizes=dw.to_json(sizes), meta={"dvc": dvc_version, "loadavg": os.getloadavg()},
+                    rows=[asdict(r) for r in rows], passed=all(r.passed for r in rows if r.passed is not None))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -42,10 +42,8 @@ import tempfile
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 import _models_workload as mw
 import _workload as w
@@ -213,22 +211,8 @@ def render(console: Console, rows: Sequence[Row], ship: mw.SideResult, mlf: mw.S
 
 def write_json(path: Path, sizes: mw.Sizes, quick: bool, ship: mw.SideResult, mlf: mw.SideResult,
                rows: Sequence[Row]) -> None:
-    payload: dict[str, Any] = {
-        "meta": {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "quick": quick,
-            "sizes": asdict(sizes),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
-        "shipyard": asdict(ship),
-        "mlflow": asdict(mlf),
-        "rows": [asdict(r) for r in rows],
-        "passed": all(r.passed for r in rows if r.passed is not None),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    t.write_figures(path, quick=quick, sizes=asdict(sizes), shipyard=asdict(ship), mlflow=asdict(mlf),
+                    rows=[asdict(r) for r in rows], passed=all(r.passed for r in rows if r.passed is not None))
 
 
 # --- main --------------------------------------------------------------------------------------

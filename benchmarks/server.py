@@ -51,7 +51,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -384,24 +383,10 @@ def render(console: Console, rows: Sequence[Row], ship: ToolResult, mlf: ToolRes
 
 def write_json(path: Path, sizes: c.ServerSizes, quick: bool, ship: ToolResult, mlf: ToolResult,
                rows: Sequence[Row]) -> None:
-    payload = {
-        "meta": {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "quick": quick,
-            "sizes": asdict(sizes),
-            "search_filter": w.SEARCH_FILTER,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
-        "shipyard": asdict(ship),
-        "mlflow": asdict(mlf),
-        "rows": [asdict(row) for row in rows],
-        "same_search_results": same_results(ship, mlf),
-        "passed": all(row.passed is not False for row in rows),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    t.write_figures(path, quick=quick, sizes=asdict(sizes), meta={"search_filter": w.SEARCH_FILTER},
+                    shipyard=asdict(ship), mlflow=asdict(mlf), rows=[asdict(row) for row in rows],
+                    same_search_results=same_results(ship, mlf),
+                    passed=all(row.passed is not False for row in rows))
 
 
 # --- main ------------------------------------------------------------------------------------

@@ -56,7 +56,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -609,15 +608,10 @@ def render(console: Console, measured: Sequence[Measured], ratios: Sequence[Rati
 
 
 def write_json(path: Path, sizes: Sizes, quick: bool, measured: Sequence[Measured], ratios: Sequence[Ratio]) -> None:
-    payload = {
-        "meta": {"when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick, "sizes": asdict(sizes),
-                 "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count()},
-        "measured": [{**asdict(r), "load": {**asdict(r.load), "per_second": r.load.per_second}} for r in measured],
-        "ratios": [asdict(r) for r in ratios],
-        "passed": all(r.passed is not False for r in ratios),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    t.write_figures(path, quick=quick, sizes=asdict(sizes),
+                    measured=[{**asdict(r), "load": {**asdict(r.load), "per_second": r.load.per_second}}
+                              for r in measured],
+                    ratios=[asdict(r) for r in ratios], passed=all(r.passed is not False for r in ratios))
 
 
 # --- main ----------------------------------------------------------------------------------------------

@@ -10,15 +10,17 @@ Both tools track to SQLite in fresh temporary folders and run the same workload 
    of 3 such runs.
 2. ``log_batch``: 100,000 metrics into one run (MLflow in chunks of its maximum, 1,000 per call;
    Shipyard in one call).
-3. ``search_runs`` with a filter over 10,000 runs of one experiment (median of 5 after a warm-up,
+3. ``search_runs`` with a filter over 10,000 runs of one experiment (3 fresh processes per tool,
+   alternating between the tools, 5 timed searches each after a warm-up; the median of all 15;
    ``max_results=1000``); both must return the same runs.
-4. ``import`` wall time in a fresh interpreter, median of 15 after a warm-up.
+4. ``import`` wall time in a fresh interpreter, median of 15 after a warm-up, alternating.
 
 Neither half runs in this process: ``_shipyard_side.py`` runs in this interpreter's venv and
 ``_mlflow_side.py`` in ``.bench/mlflow-venv``, which is created with the current MLflow from PyPI
-on first use and reused after. Each half runs twice, one after the other: a ``write`` phase
-(figures 1 and 2, then populating the search corpus) and a ``search`` phase in a fresh
-interpreter. Populating MLflow's corpus is slow, so its database is cached in ``.bench/cache/``
+on first use and reused after. Each half runs a ``write`` phase (figures 1 and 2, then
+populating the search corpus), then the halves' ``search`` phases alternate, each in a fresh
+interpreter: on a shared machine whose speed drifts over minutes, both tools then meet the same
+drift. Populating MLflow's corpus is slow, so its database is cached in ``.bench/cache/``
 keyed by MLflow version and sizes (``--no-cache`` rebuilds it). MLflow runs with its defaults,
 less its usage telemetry (no network here). Logs of each phase: ``.bench/logs/``.
 
@@ -68,6 +70,7 @@ LOG_DIR = BENCH_DIR / "logs"
 SINGLE_TARGET = 100.0  # Shipyard speed / MLflow speed
 BATCH_TARGET = 10.0
 SEARCH_TARGET = 10.0
+SEARCH_ROUNDS = 3  # fresh search processes per tool, alternating between the tools
 IMPORT_TARGET_MS = 150.0
 TIMES = "\N{MULTIPLICATION SIGN}"
 
@@ -98,8 +101,12 @@ class ImportTimes:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any MLFLOW_* / SHIPYARD_* setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SHIPYARD_"))}
+    """This process's environment without any MLFLOW_* / SHIPYARD_* setting, plus ``extra``.
+    Bytecode caching stays on (PYTHONDONTWRITEBYTECODE dropped): pip compiles an installed
+    package's bytecode, so MLflow's is always cached, while this editable checkout would
+    otherwise be compiled from source in every process (~40 ms of each start here)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "SHIPYARD_")) and k != "PYTHONDONTWRITEBYTECODE"}
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
@@ -206,16 +213,34 @@ def run_phase(side: Side, phase: str, sizes: w.Sizes, progress: Progress) -> dic
     return parsed
 
 
-def run_side(side: Side, sizes: w.Sizes, progress: Progress) -> w.SideResult:
-    merged = {k: v for phase in w.PHASES for k, v in run_phase(side, phase, sizes, progress).items()}
-    return w.SideResult.from_dict(merged)
+def run_sides(sides: Sequence[Side], sizes: w.Sizes, progress: Progress) -> list[w.SideResult]:
+    """Both tools' write phases, then their search phases in alternation, SEARCH_ROUNDS times:
+    a shared machine speeds up and slows down over minutes, and alternating lets both tools
+    meet the same phases of it (the search figure is the median over every round's samples)."""
+    written = [run_phase(side, "write", sizes, progress) for side in sides]
+    rounds: list[list[dict[str, Any]]] = [[] for _ in sides]
+    for _ in range(SEARCH_ROUNDS):
+        for found, side in zip(rounds, sides, strict=True):
+            found.append(run_phase(side, "search", sizes, progress)["search"])
+    return [w.SideResult.from_dict({**raw, "search": merge_searches(found)})
+            for raw, found in zip(written, rounds, strict=True)]
 
 
-def time_import(python: Path, module: str, repeats: int, cwd: Path, env: dict[str, str]) -> list[float]:
-    """Wall times of ``python -c "import MODULE"``, after one untimed warm-up (bytecode, page cache)."""
-    cmd = [str(python), "-c", f"import {module}"]
+def merge_searches(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One search result from several fresh-process rounds, which must all find the same runs."""
+    first = rounds[0]
+    if any((r["matched"], r["matched_digest"]) != (first["matched"], first["matched_digest"]) for r in rounds):
+        raise BenchError("the search rounds of one tool matched different runs")
+    samples = [sample for r in rounds for sample in r["samples"]]
+    return {**first, "samples": samples, "seconds": statistics.median(samples)}
 
-    def once() -> float:
+
+def time_imports(commands: Sequence[tuple[Path, str, dict[str, str]]], repeats: int, cwd: Path) -> list[list[float]]:
+    """Wall times of ``python -c "import MODULE"`` for each (python, module, env), alternating
+    between them, after one untimed warm-up each (bytecode, page cache)."""
+
+    def once(python: Path, module: str, env: dict[str, str]) -> float:
+        cmd = [str(python), "-c", f"import {module}"]
         start = time.perf_counter()
         done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
         elapsed = time.perf_counter() - start
@@ -223,8 +248,13 @@ def time_import(python: Path, module: str, repeats: int, cwd: Path, env: dict[st
             raise BenchError(f"`{' '.join(cmd)}` failed:\n{done.stderr.decode()}")
         return elapsed
 
-    once()
-    return [once() for _ in range(repeats)]
+    for command in commands:
+        once(*command)
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(repeats):
+        for found, command in zip(times, commands, strict=True):
+            found.append(once(*command))
+    return times
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -249,12 +279,14 @@ def build_rows(ship: w.SideResult, mlf: w.SideResult, imports: ImportTimes, size
         Row("search_runs", "ms", ship.search.seconds * 1000, mlf.search.seconds * 1000, search_ratio,
             f"≥ {SEARCH_TARGET:g}{TIMES}", same_results(ship, mlf) and search_ratio >= SEARCH_TARGET,
             f"{w.SEARCH_FILTER!r} over {sizes.search_runs:,} runs, max_results={w.SEARCH_MAX_RESULTS}, "
-            f"median of {sizes.search_repeats} after a warm-up; matched {ship.search.matched:,} "
+            f"median of {SEARCH_ROUNDS} fresh processes x {sizes.search_repeats} searches after a warm-up, "
+            f"alternating between the tools; matched {ship.search.matched:,} "
             f"(Shipyard) and {mlf.search.matched:,} (MLflow)"),
         Row("import", "ms", ship_import_ms, mlf_import_ms, mlf_import_ms / ship_import_ms,
             f"< {IMPORT_TARGET_MS:g} ms", ship_import_ms < IMPORT_TARGET_MS,
             f'python -c "import shipyard" / "import mlflow", each in its venv: median of '
-            f"{sizes.import_repeats} fresh interpreters after a warm-up (target on Shipyard's time)"),
+            f"{sizes.import_repeats} fresh interpreters after a warm-up, alternating (target on Shipyard's "
+            "time)"),
     ]
 
 
@@ -292,26 +324,22 @@ def render(console: Console, rows: Sequence[Row], ship: w.SideResult, mlf: w.Sid
                       "(--no-cache rebuilds it).[/]", highlight=False)
 
 
+def write_figures(path: Path, *, quick: bool, sizes: dict[str, Any], meta: dict[str, Any] | None = None,
+                  **figures: Any) -> None:
+    """Write a benchmark's ``figures`` to ``path`` as JSON, under a ``meta`` section saying when,
+    at which sizes and on what machine they were measured (plus the benchmark's own ``meta``)."""
+    about = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick, "sizes": sizes,
+             "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+             **(meta or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": about, **figures}, indent=2) + "\n")
+
+
 def write_json(path: Path, sizes: w.Sizes, quick: bool, ship: w.SideResult, mlf: w.SideResult,
                imports: ImportTimes, rows: Sequence[Row]) -> None:
-    payload = {
-        "meta": {
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "quick": quick,
-            "sizes": asdict(sizes),
-            "search_filter": w.SEARCH_FILTER,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
-        "shipyard": asdict(ship),
-        "mlflow": asdict(mlf),
-        "imports": asdict(imports),
-        "rows": [asdict(row) for row in rows],
-        "passed": all(row.passed for row in rows),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    write_figures(path, quick=quick, sizes=asdict(sizes), meta={"search_filter": w.SEARCH_FILTER},
+                  shipyard=asdict(ship), mlflow=asdict(mlf), imports=asdict(imports),
+                  rows=[asdict(row) for row in rows], passed=all(row.passed for row in rows))
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -343,17 +371,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                        MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console, transient=True) as progress:
                 ship_dir = work / "shipyard"
-                ship = run_side(Side("shipyard", Path(sys.executable), HERE / "_shipyard_side.py",
-                                     clean_env(SHIPYARD_ARTIFACT_URI=str(ship_dir / "artifacts")), ship_dir),
-                                sizes, progress)
-                mlf = run_side(Side("mlflow", mlflow_python, HERE / "_mlflow_side.py", mlflow_env(),
-                                    work / "mlflow"), sizes, progress)
-                task = progress.add_task(f"import time: {sizes.import_repeats} fresh interpreters each")
-                imports = ImportTimes(
-                    shipyard_s=time_import(Path(sys.executable), "shipyard", sizes.import_repeats, work,
-                                           clean_env()),
-                    mlflow_s=time_import(mlflow_python, "mlflow", sizes.import_repeats, work, mlflow_env()),
-                )
+                ship, mlf = run_sides([
+                    Side("shipyard", Path(sys.executable), HERE / "_shipyard_side.py",
+                         clean_env(SHIPYARD_ARTIFACT_URI=str(ship_dir / "artifacts")), ship_dir),
+                    Side("mlflow", mlflow_python, HERE / "_mlflow_side.py", mlflow_env(), work / "mlflow"),
+                ], sizes, progress)
+                task = progress.add_task(f"import time: {sizes.import_repeats} fresh interpreters each, alternating")
+                ship_imports, mlflow_imports = time_imports(
+                    [(Path(sys.executable), "shipyard", clean_env()), (mlflow_python, "mlflow", mlflow_env())],
+                    sizes.import_repeats, work)
+                imports = ImportTimes(shipyard_s=ship_imports, mlflow_s=mlflow_imports)
                 progress.remove_task(task)
     except BenchError as exc:
         console.print(f"[bold red]benchmark failed:[/] {exc}")
