@@ -323,7 +323,10 @@ def test_a_failed_load_stays_not_ready_and_says_why(caplog: pytest.LogCaptureFix
 
     async def scenario(client: httpx.AsyncClient) -> httpx.Response:
         async with app.router.lifespan_context(app):
-            await asyncio.sleep(0.05)
+            deadline = time.monotonic() + 10
+            while app.state.serving.load_error is None:  # the loader runs in a thread: wait until it failed
+                assert time.monotonic() < deadline, "the loader did not fail within 10 s"
+                await asyncio.sleep(0.01)
             assert (await client.get("/v2/health/live")).status_code == 200
             return await client.get("/v2/health/ready")
 
@@ -356,15 +359,28 @@ def test_load_before_serving_waits_in_startup(packages: dict[str, Path]) -> None
     run(app, scenario)
 
 
-def test_shutdown_finishes_requests_in_flight(packages: dict[str, Path]) -> None:
+def test_shutdown_finishes_requests_in_flight(packages: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     app = create_serving_app([served(packages, "slow")], max_batch_size=8, max_wait_ms=5)
+    [batcher] = app.state.serving.batchers.values()
+    submitted: list[int] = []
+    original = batcher.submit
+
+    async def counted(data: Any, rows: int) -> Any:
+        submitted.append(rows)  # the request is queued in the same step, before submit awaits anything
+        return await original(data, rows)
+
+    monkeypatch.setattr(batcher, "submit", counted)
 
     async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
         async with app.router.lifespan_context(app):
             pending = [asyncio.ensure_future(client.post("/v1/models/slow/predict",
                                                          json={"inputs": [{"x": float(i), "k": 1}]}))
                        for i in range(3)]
-            await asyncio.sleep(0.05)  # the batch is running in its thread when shutdown begins
+            # Shutdown begins only once all three are in the batcher, queued or running in its thread.
+            deadline = time.monotonic() + 10
+            while len(submitted) < 3:
+                assert time.monotonic() < deadline, f"only {len(submitted)} of 3 requests reached the batcher"
+                await asyncio.sleep(0.01)
         # The lifespan has ended: the batcher finished what it held before returning.
         assert all(task.done() for task in pending)
         late = await client.post("/v1/models/slow/predict", json={"inputs": [{"x": 9.0, "k": 1}]})

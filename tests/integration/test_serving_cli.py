@@ -55,20 +55,31 @@ def registered(tracking_uri: str) -> tuple[str, object]:
 
 class Served:
     def __init__(self, root: Path, tracking_uri: str, *args: str) -> None:
+        self.root, self.args = root, args
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+        self.env["SHIPYARD_TRACKING_URI"] = tracking_uri
+        self.launches = 0
+        self.launch()
+
+    def launch(self) -> None:
+        self.launches += 1
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.err_path = root / f"serve-{self.port}.err"
-        self.out_path = root / f"serve-{self.port}.out"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-        env["SHIPYARD_TRACKING_URI"] = tracking_uri
+        self.err_path = self.root / f"serve-{self.port}.err"
+        self.out_path = self.root / f"serve-{self.port}.out"
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "serve", *args, "--port", str(self.port)],
-                                         stdout=out, stderr=err, env=env, cwd=root)
+            self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "serve", *self.args, "--port",
+                                          str(self.port)], stdout=out, stderr=err, env=self.env, cwd=self.root)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                # The port was free when picked but may be taken before the server binds it: try another.
+                if "address already in use" in self.logs().lower() and self.launches < 5:
+                    self.launch()
+                    deadline = time.monotonic() + timeout
+                    continue
                 pytest.fail(f"shipyard serve exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:

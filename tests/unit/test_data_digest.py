@@ -358,7 +358,8 @@ def test_cache_lookup_is_one_query_and_forgets_removed_files(tmp_path: Path) -> 
     assert result.hashed == 0
     assert [s for s in statements if s.lstrip().upper().startswith("SELECT")] == [statements[0]]
     assert not any(s.lstrip().upper().startswith(("INSERT", "DELETE")) for s in statements)
-    assert elapsed < 0.5, f"re-hashing 2,000 unchanged files took {elapsed * 1000:.0f} ms"  # ~15 ms here
+    # ~15 ms here; loose for slow machines (the counts above already prove the cache answered).
+    assert elapsed < 5, f"re-hashing 2,000 unchanged files took {elapsed * 1000:.0f} ms"
     connection.set_trace_callback(None)
     (root / "part-0000.bin").unlink()
     digest_folder(root, cache=cache)

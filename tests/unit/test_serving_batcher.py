@@ -108,7 +108,9 @@ def test_the_window_is_waited_only_when_more_rows_are_expected() -> None:
         return time.perf_counter() - started
 
     async def scenario() -> tuple[float, float]:
-        batcher = Batcher(Recorder(), max_batch_size=64, max_wait_ms=30)
+        # A window far longer than any scheduling delay: a request that waits it out cannot pass for
+        # one that went at once, however slow the machine.
+        batcher = Batcher(Recorder(), max_batch_size=64, max_wait_ms=1_000)
         idle = await timed(batcher, 2)
         await timed(batcher, 1, 1, 1, 1)
         after_burst = await timed(batcher, 1)
@@ -116,8 +118,8 @@ def test_the_window_is_waited_only_when_more_rows_are_expected() -> None:
         return idle, after_burst
 
     idle, after_burst = asyncio.run(scenario())
-    assert idle < 0.025
-    assert 0.025 <= after_burst < 0.5
+    assert idle < 0.5
+    assert 0.9 <= after_burst < 5
 
 
 def test_a_full_batch_does_not_wait_for_the_deadline() -> None:

@@ -304,7 +304,8 @@ def test_enforce_matching_million_rows_is_vectorised() -> None:
     out = enforce(schema, frame)
     elapsed = time.perf_counter() - start
     assert out is frame
-    assert elapsed < 0.5, f"enforce took {elapsed:.3f}s on an already-matching frame: is it looping over rows?"
+    # Loose for slow machines: a loop over the million rows takes over 10 s.
+    assert elapsed < 5, f"enforce took {elapsed:.3f}s on an already-matching frame: is it looping over rows?"
 
 
 # -- enforcement: tensors ----------------------------------------------------------------------------

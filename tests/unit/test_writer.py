@@ -71,7 +71,10 @@ def test_write_failure_surfaces_at_the_next_call_and_flush() -> None:
     writer.flush()  # reported once, then cleared
     sink.fail_times = 1
     writer.put("r", Metric("m", 2.0))
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while not writer._errors:  # the background write fails in its own time: wait until it has
+        assert time.monotonic() < deadline, "the failed write was not recorded within 10 s"
+        time.sleep(0.01)
     with pytest.raises(RunNotActive):
         writer.put("r", Metric("m", 3.0))
     writer.close()
@@ -97,7 +100,7 @@ def test_bounded_queue_applies_backpressure() -> None:
     gate = threading.Event()
 
     def slow_sink(run_id, metrics) -> None:
-        gate.wait(5)
+        gate.wait(30)
 
     writer = MetricWriter(slow_sink, queue_size=10, batch_size=1)
     for i in range(11):  # one in flight, ten queued
