@@ -7,9 +7,11 @@ deployment would reach MinIO or AWS: nothing is mocked inside boto3 or s3fs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from moto.server import ThreadedMotoServer
 import shipyard
 from shipyard.artifacts import CasArtifactStore, open_artifact_store
 from shipyard.artifacts.fsspec import FsspecStorage
+from shipyard.artifacts.sweep import SweepReport, remove_run_artifacts, sweep_blobs
 from shipyard.config import Settings
 from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound
 from shipyard.server import create_app
@@ -30,6 +33,7 @@ from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
 
 RUN = "0123456789abcdef0123456789abcdef"
+OTHER_RUN = "fedcba9876543210fedcba9876543210"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -144,6 +148,52 @@ def test_missing_backend_is_invalid_input() -> None:
             open_artifact_store("gs://bucket/prefix")
     else:  # pragma: no cover - only where gcsfs happens to be installed
         pytest.skip("gcsfs is installed")
+
+
+# -- garbage collection: removing a run's pointers and sweeping blobs ------------------------------
+
+
+def test_sweep_frees_only_unreferenced_content(storage: FsspecStorage) -> None:
+    """On S3 the grace period is the only guard (``touch`` cannot renew ``LastModified``), and
+    pointers are read by a thread pool: the same outcome as on local storage is the point."""
+    store = CasArtifactStore(storage)
+    shared, unique = b"shared by runs A and B", b"only run A has these bytes"
+    store.log_bytes(RUN, shared, "data/shared.txt")
+    store.log_bytes(RUN, unique, "model/unique.bin")
+    store.log_bytes(OTHER_RUN, shared, "copy.txt")
+    store.log_bytes("predictions", b"rows", "deployment=d/x.parquet")
+    unique_key = f"blobs/sha256/{hashlib.sha256(unique).hexdigest()[:2]}/{hashlib.sha256(unique).hexdigest()}"
+    assert abs(time.time() - storage.modified(unique_key)) < 120
+    assert storage.touch(unique_key)
+    assert not storage.touch("blobs/sha256/00/missing")
+    with pytest.raises(NotFound):
+        storage.modified("blobs/sha256/00/missing")
+    with pytest.raises(NotFound):
+        storage.modified("blobs/sha256")  # a folder is not an object
+
+    assert remove_run_artifacts(store, RUN) == 2
+    assert remove_run_artifacts(store, RUN) == 0
+    young = sweep_blobs(store)  # everything was written moments ago
+    assert (young.blobs_seen, young.blobs_deleted, young.blobs_too_young) == (3, 0, 1)
+    dry = sweep_blobs(store, grace_seconds=0, dry_run=True)
+    assert storage.exists(unique_key)
+    report = sweep_blobs(store, grace_seconds=0)
+    assert report == SweepReport(blobs_seen=3, blobs_referenced=2, blobs_deleted=1, bytes_freed=len(unique),
+                                 blobs_too_young=0, dry_run=False)
+    assert dry == dataclasses.replace(report, dry_run=True)
+    assert not storage.exists(unique_key)
+    with store.open(OTHER_RUN, "copy.txt") as stream:  # digest verified at the end of the stream
+        assert stream.read() == shared
+    with store.open("predictions", "deployment=d/x.parquet") as stream:
+        assert stream.read() == b"rows"
+    assert sweep_blobs(store, grace_seconds=0).blobs_deleted == 0
+
+    store.log_bytes(RUN, unique, "again.bin")
+    assert remove_run_artifacts(store, RUN) == 1
+    storage.put_bytes(f"runs/{OTHER_RUN}/files/broken.txt", b"not a pointer")
+    with pytest.raises(ArtifactCorrupted, match=f"runs/{OTHER_RUN}/files/broken"):
+        sweep_blobs(store, grace_seconds=0)
+    assert storage.exists(unique_key)  # unreferenced, old enough, and still kept
 
 
 # -- CasArtifactStore over S3 ---------------------------------------------------------------------

@@ -233,10 +233,13 @@ def test_same_content_is_stored_once(store: CasArtifactStore, root: Path, tmp_pa
 def test_existing_blob_is_not_rewritten(store: CasArtifactStore, root: Path) -> None:
     store.log_bytes(RUN, b"content", "a")
     (blob,) = blob_files(root)
-    mtime = blob.stat().st_mtime_ns
-    os.utime(blob, ns=(mtime - 10**9, mtime - 10**9))
+    before = blob.stat()
+    aged = before.st_mtime_ns - 10**9
+    os.utime(blob, ns=(aged, aged))
     store.log_bytes(OTHER_RUN, b"content", "b")
-    assert blob.stat().st_mtime_ns == mtime - 10**9
+    after = blob.stat()
+    assert after.st_ino == before.st_ino  # not rewritten (a write goes through a temp file and a rename) ...
+    assert after.st_mtime_ns > aged  # ... but touched, so that a concurrent gc sweep sees it in use
 
 
 # -- list and walk -------------------------------------------------------------------------------

@@ -149,6 +149,20 @@ def _fingerprint(source: Path) -> tuple[int, int, int] | None:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
+def _parse_pointer(raw: bytes) -> _Pointer | None:
+    """The pointer stored as ``raw`` (read up to ``_MAX_POINTER + 1`` bytes), ``None`` when it is
+    not one. Shared with the sweep, so reading and garbage collection agree on what a reference is."""
+    try:
+        doc = json.loads(raw)
+        algo, _, hexdigest = doc["digest"].partition(":")
+        size = doc["size"]
+        if algo != "sha256" or not _HEX.fullmatch(hexdigest) or type(size) is not int or size < 0:
+            return None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return _Pointer(hexdigest, size)
+
+
 def _corrupted(run_id: str, path: str, why: str) -> ArtifactCorrupted:
     return ArtifactCorrupted(
         f"artifact {path!r} of run {run_id} is corrupted: {why}", run_id=run_id, path=path
@@ -163,6 +177,11 @@ class CasArtifactStore:
 
     def __repr__(self) -> str:
         return f"CasArtifactStore({self._storage!r})"
+
+    @property
+    def storage(self) -> BlobStorage:
+        """The byte-level storage underneath (``shipyard gc`` sweeps it)."""
+        return self._storage
 
     def close(self) -> None:
         """Nothing to release: byte-level storage opens what it needs per call."""
@@ -180,15 +199,10 @@ class CasArtifactStore:
             raise NotFound(f"run {run_id} has no artifact {path!r}", run_id=run_id, path=path) from None
         with stream:
             raw = stream.read(_MAX_POINTER + 1)
-        try:
-            doc = json.loads(raw)
-            algo, _, hexdigest = doc["digest"].partition(":")
-            size = doc["size"]
-            if algo != "sha256" or not _HEX.fullmatch(hexdigest) or type(size) is not int or size < 0:
-                raise ValueError(doc)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise _corrupted(run_id, path, "its manifest entry is unreadable") from None
-        return _Pointer(hexdigest, size)
+        pointer = _parse_pointer(raw)
+        if pointer is None:
+            raise _corrupted(run_id, path, "its manifest entry is unreadable")
+        return pointer
 
     def _entry(self, run_id: str, path: str) -> ArtifactEntry:
         pointer = self._read_pointer(run_id, path)
@@ -242,7 +256,8 @@ class CasArtifactStore:
         before = _fingerprint(source)
         hexdigest, size = _hash_file(source)
         key = _blob_key(hexdigest)
-        if not self._storage.exists(key):
+        # ``touch``, not ``exists``: re-used content becomes young, so a concurrent sweep spares it.
+        if not self._storage.touch(key):
             self._storage.put_file(key, source)
             if _fingerprint(source) != before:
                 # Rare: re-read what was stored, keep it only if it is what was hashed.
@@ -266,7 +281,7 @@ class CasArtifactStore:
         self._check_conflicts(run_id, path)
         pointer = _Pointer(hashlib.sha256(data).hexdigest(), len(data))
         key = _blob_key(pointer.hexdigest)
-        if not self._storage.exists(key):
+        if not self._storage.touch(key):  # see log_file
             self._storage.put_bytes(key, data)
         return self._write_pointer(run_id, path, pointer)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -187,6 +188,34 @@ class FsspecStorage:
         path = self._path(key)
         with self._translated(key):
             return bool(self.fs.isfile(path))
+
+    def modified(self, key: str) -> float:
+        """The object's last-modified time (S3 ``LastModified``, whole seconds); ``NotFound``
+        when ``key`` is not an object. Read from ``info`` when it carries the time (one HEAD on
+        S3, which also tells a folder from an object), else from ``fs.modified``. A datetime is
+        aware on s3fs and fsspec's local and memory file systems; a naive one is taken as UTC,
+        as object stores keep time."""
+        path = self._path(key)
+        with self._translated(key):
+            try:
+                info = self.fs.info(path)
+                if info.get("type") != "file":
+                    raise self._not_found(key)
+                when = info.get("LastModified") or info.get("mtime") or self.fs.modified(path)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                raise self._not_found(key) from None
+        if isinstance(when, int | float):  # some back ends answer in POSIX seconds already
+            return float(when)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return float(when.timestamp())
+
+    def touch(self, key: str) -> bool:
+        """Just :meth:`exists`: an object store cannot change ``LastModified`` without rewriting
+        (or server-side copying) the whole object, which would cost as much as the upload that
+        deduplication saved. Content re-used by a new write therefore keeps its old time, and a
+        sweep running concurrently can still delete it; see :mod:`shipyard.artifacts.sweep`."""
+        return self.exists(key)
 
     def list(self, prefix: str) -> Iterator[tuple[str, bool]]:
         """Immediate children of folder ``prefix`` (``""`` = the root) as ``(name, is_dir)``,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -148,6 +149,38 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         """Whether ``key`` is a stored object (a folder is not one)."""
         return self._path(key).is_file()
+
+    def modified(self, key: str) -> float:
+        """The object's mtime; ``NotFound`` when ``key`` is not a stored object."""
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no stored object {key!r} in {str(self.root)!r}", key=key) from None
+        except OSError as err:
+            raise ShipyardError(f"local artifact storage failed on {key!r}: {err}", key=key) from err
+        if not stat.S_ISREG(st.st_mode):
+            raise NotFound(f"no stored object {key!r} in {str(self.root)!r}", key=key)
+        return st.st_mtime
+
+    def touch(self, key: str) -> bool:
+        """Set the object's mtime to now (one ``utime``, no rewrite); ``False`` when absent.
+        ``utime`` rather than ``exists`` then ``utime``: the check and the mark are one call, so
+        a sweep cannot delete the object between them unnoticed."""
+        path = self._path(key)
+        if path.is_dir():
+            return False
+        try:
+            os.utime(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except PermissionError:
+            # Read-only shared content (owned by another user) still dedupes; it just cannot be
+            # marked young, as on object stores.
+            return path.is_file()
+        except OSError as err:
+            raise ShipyardError(f"local artifact storage failed on {key!r}: {err}", key=key) from err
+        return True
 
     def list(self, prefix: str) -> Iterator[tuple[str, bool]]:
         """Immediate children of folder ``prefix`` (``""`` = root) as ``(name, is_dir)``, sorted

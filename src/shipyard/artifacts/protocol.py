@@ -35,6 +35,19 @@ class BlobStorage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def modified(self, key: str) -> float:
+        """When ``key`` was last written or touched, in POSIX seconds: garbage collection spares
+        unreferenced objects younger than a grace period, because their pointer may still be on
+        its way. Raises ``NotFound`` when ``key`` is not a stored object."""
+        ...
+
+    def touch(self, key: str) -> bool:
+        """Whether ``key`` exists, marking it as just used if it does. A write that re-uses stored
+        content calls this instead of :meth:`exists`, so a concurrent sweep sees the content as
+        young and spares it. A back end that cannot update the time cheaply returns
+        ``exists(key)`` and says so (that sweep race then stays open)."""
+        ...
+
     def list(self, prefix: str) -> Iterator[tuple[str, bool]]:
         """Immediate children of the folder ``prefix`` as ``(name, is_dir)``; nothing when absent."""
         ...
