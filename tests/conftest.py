@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,12 +12,12 @@ import pytest
 POSTGRES_ADMIN_URI = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
-def postgres_uri() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end.
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """The URI of a new, empty PostgreSQL database, dropped afterwards.
 
     Skips when no server answers, except under CI (``CI=true``), where it fails: the
-    PostgreSQL half of the contract suite must run there.
+    PostgreSQL tests must run there.
     """
     import sqlalchemy as sa
 
@@ -38,6 +39,20 @@ def postgres_uri() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (see ``fresh_postgres_database``)."""
+    with fresh_postgres_database() as uri:
+        yield uri
+
+
+@pytest.fixture
+def own_postgres_uri() -> Iterator[str]:
+    """A PostgreSQL database of the test's own, for tests that act on every row of a store (gc)."""
+    with fresh_postgres_database() as uri:
+        yield uri
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from shipyard.cli import (
     db,
     deploy,
     experiments,
+    gc,
     info,
     lineage,
     models,
@@ -100,6 +101,7 @@ app.add_typer(predictions.app, name="predictions")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.command("reproduce")(reproduce.reproduce)
+app.command("gc")(gc.gc)
 app.command("server")(server.serve)
 app.command("serve")(serve.serve)
 app.command("version", rich_help_panel="Other")(info.version)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -28,38 +26,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# Below this many files the read is quick enough that a progress bar would only flicker.
-PROGRESS_MIN_FILES = 20
-
-
 class ExportFormat(enum.StrEnum):
     PARQUET = "parquet"
     CSV = "csv"
-
-
-@contextlib.contextmanager
-def _progress() -> Iterator[Callable[[int, int], None]]:
-    """A callback driving a rich progress bar on stderr, shown for many files on a terminal only."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(file=sys.stderr, highlight=False, markup=False)
-    bar = Progress(TextColumn("reading the log"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=console, transient=True, disable=not console.is_terminal)
-    task = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal task
-        if total < PROGRESS_MIN_FILES:
-            return
-        if task is None:
-            task = bar.add_task("read", total=total)
-            bar.start()
-        bar.update(task, completed=done)
-
-    try:
-        yield update
-    finally:
-        bar.stop()
 
 
 @app.command()
@@ -91,9 +60,10 @@ def export(
     start = parse_time(since)
     end = parse_time(until, field="until")
     chosen = fmt.value if fmt is not None else ("csv" if out.suffix.lower() == ".csv" else "parquet")
-    with _progress() as progress:
+    with render.progress() as update:
         rows = export_predictions(client(ctx), deployment, out, since=start, until=end, fmt=chosen,
-                                  with_feedback=feedback, progress=progress)
+                                  with_feedback=feedback, progress=lambda done, total: update("reading the log", done,
+                                                                                              total))
     if rows == 0:
         Console(file=sys.stderr, highlight=False, markup=False).print(
             Text(f"Warning: deployment {deployment!r} logged no predictions in that range; wrote an empty {chosen} "

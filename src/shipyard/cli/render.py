@@ -13,7 +13,7 @@ import enum
 import json
 import math
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "info",
     "make_table",
     "print_json",
+    "progress",
     "short_digest",
     "show",
     "sparkline",
@@ -80,6 +81,31 @@ def spinner(message: str) -> Iterator[None]:
         return
     with console.status(message):
         yield
+
+
+@contextlib.contextmanager
+def progress(min_total: int = 20) -> Iterator[Callable[[str, int, int], None]]:
+    """A callback ``(step, done, total)`` driving one rich progress bar per step on stderr: on a
+    terminal only, and only for ``min_total`` items or more (fewer finish before a bar would help)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(file=sys.stderr, highlight=False, markup=False)
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True, disable=not console.is_terminal)
+    tasks: dict[str, Any] = {}
+
+    def update(step: str, done: int, total: int) -> None:
+        if total < min_total:
+            return
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=total)
+            bars.start()
+        bars.update(tasks[step], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        bars.stop()
 
 
 def info(message: str | Text) -> None:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from shipyard.tracking.client import Client
 
 __all__ = ["EXPORT_FORMATS", "Partition", "ResolvedNode", "export_predictions", "find_prediction", "list_partitions",
-           "parse_time", "prediction_lineage", "read_feedback", "read_predictions"]
+           "parse_duration", "parse_time", "prediction_lineage", "read_feedback", "read_predictions"]
 
 EXPORT_FORMATS = ("parquet", "csv")
 TimeLike = datetime | int | str | None
@@ -55,6 +55,12 @@ _READERS = 8
 
 
 # -- time ------------------------------------------------------------------------------------------------
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``30s``, ``15m``, ``1h``, ``2d`` or ``1w``; ``None`` when ``text`` is not a duration."""
+    match = _DURATION.fullmatch(text.strip())
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else None
+
 
 def parse_time(value: TimeLike, *, now: datetime | None = None, field: str = "since") -> int | None:
     """Milliseconds since the epoch of ``value``: a datetime (naive = UTC), milliseconds, a duration
@@ -69,9 +75,8 @@ def parse_time(value: TimeLike, *, now: datetime | None = None, field: str = "si
         return value
     if isinstance(value, str) and value.strip():
         text = value.strip()
-        match = _DURATION.fullmatch(text)
-        if match:
-            seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = parse_duration(text)
+        if seconds is not None:
             return int(((now or datetime.now(UTC)) - timedelta(seconds=seconds)).timestamp() * 1000)
         try:
             return parse_time(datetime.fromisoformat(text.replace("Z", "+00:00")), field=field)

@@ -1,0 +1,86 @@
+"""``shipyard gc``: permanently remove runs deleted long enough ago and free their storage.
+
+Three steps, in an order that a crash at any point leaves safe to run again:
+1. plan: the deleted runs due (and the runs of deleted experiments), minus those a model needs;
+2. remove the planned runs' artifact trees (their pointers), then their rows;
+3. sweep the blobs no pointer references any more (see ``artifacts/sweep.py`` for why a grace
+   period protects concurrent writers).
+
+It works on the stores themselves (the database and the artifact root), as ``shipyard db``
+does: a team server's administrator runs it where the server's credentials are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from shipyard.artifacts.sweep import SweepReport
+    from shipyard.tracking.client import Client
+
+__all__ = ["GcReport", "collect_garbage"]
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+
+@dataclass(frozen=True)
+class GcReport:
+    runs_purged: tuple[str, ...]
+    logged_models_purged: tuple[str, ...]
+    artifact_files_removed: int
+    sweep: SweepReport
+    kept: dict[str, str] = field(default_factory=dict)  # run id -> why it stays
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "sweep": asdict(self.sweep)}
+
+
+def _stores(client: Client) -> tuple[Any, Any]:
+    from shipyard.artifacts.cas import CasArtifactStore
+    from shipyard.store.sql.store import SqlStore
+
+    if not isinstance(client.store, SqlStore):
+        raise InvalidInput(f"gc works on the database itself, not through a server ({client.store.uri}); "
+                           "run it with --tracking-uri set to the server's database (sqlite:/// or postgresql://)")
+    if not isinstance(client.artifacts, CasArtifactStore):
+        raise InvalidInput(f"gc works on the artifact storage itself, not through a server ({client.artifacts!r}); "
+                           "run it with --artifact-uri set to the server's artifact root (a folder or s3://...)")
+    return client.store, client.artifacts
+
+
+def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 3600.0, dry_run: bool = False,
+                    progress: Progress | None = None) -> GcReport:
+    """Purge the runs deleted at or before ``cutoff_ms`` (epoch ms), and those of experiments
+    deleted by then, and free the blobs nobody references. ``dry_run`` reports the same figures
+    and changes nothing."""
+    from shipyard.artifacts.sweep import remove_run_artifacts, sweep_blobs
+    from shipyard.store.sql.purge import plan_purge, purge
+
+    if grace_seconds < 0:
+        raise InvalidInput(f"grace: must be 0 or more seconds, got {grace_seconds}")
+    if cutoff_ms > int(time.time() * 1000):
+        raise InvalidInput("older-than: the cutoff is in the future; give a duration back from now (30d) "
+                           "or a past time")
+    store, artifacts = _stores(client)
+    plan = plan_purge(store.db, cutoff_ms=cutoff_ms)
+    removed = 0
+    if not dry_run:
+        for done, run_id in enumerate(plan.run_ids, 1):
+            removed += remove_run_artifacts(artifacts, run_id)
+            if progress is not None:
+                progress("removing artifacts of purged runs", done, len(plan.run_ids))
+        purge(store.db, plan)
+
+    def sweep_progress(done: int, total: int) -> None:
+        if progress is not None:
+            progress("sweeping unreferenced blobs", done, total)
+
+    report = sweep_blobs(artifacts, grace_seconds=grace_seconds, dry_run=dry_run,
+                         ignoring_runs=plan.run_ids if dry_run else (), progress=sweep_progress)
+    return GcReport(plan.run_ids, plan.logged_model_ids, removed, report, dict(plan.kept), dry_run)
