@@ -187,6 +187,25 @@ def test_a_run_restored_after_planning_is_not_purged(client: shipyard.Client) ->
     assert client.get_run(run_id).data.params == {"lr": "0.1"}
 
 
+def test_a_run_restored_while_gc_runs_keeps_its_artifacts(client: shipyard.Client,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    experiment = client.create_experiment("gc")
+    run_id = make_run(client, experiment, b"x", b"y")
+    client.delete_run(run_id)
+    real_plan = plan_purge
+
+    def plan_then_restore(db: object, *, cutoff_ms: int) -> object:
+        plan = real_plan(client.store.db, cutoff_ms=cutoff_ms)
+        client.restore_run(run_id)  # someone restores it just after gc planned
+        return plan
+
+    monkeypatch.setattr("shipyard.store.sql.purge.plan_purge", plan_then_restore)
+    report = collect_garbage(client, cutoff_ms=now_ms(), grace_seconds=0)
+    assert report.artifact_files_removed == 0
+    with client.artifacts.open(run_id, "own.txt") as stream:
+        assert stream.read() == b"y"
+
+
 def test_bad_arguments_are_refused_before_anything_changes(client: shipyard.Client) -> None:
     with pytest.raises(InvalidInput, match="future"):
         collect_garbage(client, cutoff_ms=now_ms() + 86_400_000)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["GcReport", "collect_garbage"]
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
+_BATCH = 50  # runs whose deletion is re-checked at once before their artifacts go
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 36
     deleted by then, and free the blobs nobody references. ``dry_run`` reports the same figures
     and changes nothing."""
     from shipyard.artifacts.sweep import remove_run_artifacts, sweep_blobs
-    from shipyard.store.sql.purge import plan_purge, purge
+    from shipyard.store.sql.purge import plan_purge, purge, still_due
 
     if grace_seconds < 0:
         raise InvalidInput(f"grace: must be 0 or more seconds, got {grace_seconds}")
@@ -71,10 +72,13 @@ def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 36
     plan = plan_purge(store.db, cutoff_ms=cutoff_ms)
     removed = 0
     if not dry_run:
-        for done, run_id in enumerate(plan.run_ids, 1):
-            removed += remove_run_artifacts(artifacts, run_id)
+        total = len(plan.run_ids)
+        for start in range(0, total, _BATCH):
+            batch = plan.run_ids[start:start + _BATCH]
+            for run_id in still_due(store.db, batch):  # not one restored meanwhile
+                removed += remove_run_artifacts(artifacts, run_id)
             if progress is not None:
-                progress("removing artifacts of purged runs", done, len(plan.run_ids))
+                progress("removing artifacts of purged runs", min(start + _BATCH, total), total)
         purge(store.db, plan)
 
     def sweep_progress(done: int, total: int) -> None:

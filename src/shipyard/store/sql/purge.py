@@ -31,7 +31,7 @@ from shipyard.store.sql.tables import (
     runs,
 )
 
-__all__ = ["PurgePlan", "plan_purge", "purge"]
+__all__ = ["PurgePlan", "plan_purge", "purge", "still_due"]
 
 _DELETED = LifecycleStage.DELETED.value
 _CHUNK = 500  # ids per IN list: far below any dialect's bound-parameter limit
@@ -106,6 +106,13 @@ def purge(db: Database, plan: PurgePlan) -> None:
         for chunk in _chunks(still_deleted):
             conn.execute(logged_models.delete().where(logged_models.c.run_id.in_(chunk)))
             conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
+
+
+def still_due(db: Database, run_ids: Sequence[str]) -> list[str]:
+    """Those of ``run_ids`` still deleted (or in a deleted experiment): a run restored after the
+    plan was made must keep its artifacts."""
+    with db.read() as conn:
+        return _still_due(conn, run_ids)
 
 
 def _still_due(conn: sa.Connection, run_ids: Sequence[str]) -> list[str]:
