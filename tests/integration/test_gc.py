@@ -209,8 +209,13 @@ def test_a_run_restored_while_gc_runs_keeps_its_artifacts(client: shipyard.Clien
 def test_bad_arguments_are_refused_before_anything_changes(client: shipyard.Client) -> None:
     with pytest.raises(InvalidInput, match="future"):
         collect_garbage(client, cutoff_ms=now_ms() + 86_400_000)
-    with pytest.raises(InvalidInput, match="grace"):
-        collect_garbage(client, cutoff_ms=now_ms(), grace_seconds=-1)
+    experiment = client.create_experiment("gc")
+    doomed = make_run(client, experiment, b"x", b"doomed")
+    client.delete_run(doomed)
+    for grace in (-1, float("nan")):
+        with pytest.raises(InvalidInput, match="grace"):
+            collect_garbage(client, cutoff_ms=now_ms(), grace_seconds=grace)
+    assert client.get_run(doomed).info.run_id == doomed  # refused before anything was purged
 
 
 # -- the command -----------------------------------------------------------------------------------------------

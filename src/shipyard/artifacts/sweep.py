@@ -37,7 +37,7 @@ from shipyard.artifacts.local import LocalStorage
 from shipyard.artifacts.protocol import BlobStorage
 from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound
 
-__all__ = ["SweepReport", "remove_run_artifacts", "sweep_blobs"]
+__all__ = ["SweepReport", "check_grace", "remove_run_artifacts", "sweep_blobs"]
 
 _BLOBS = "blobs/sha256"
 # Remote storage answers one object per round trip; a few requests in flight hide the latency
@@ -142,6 +142,13 @@ def _referenced_digest(storage: BlobStorage, key: str) -> str | None:
     return pointer.hexdigest
 
 
+def check_grace(grace_seconds: float) -> None:
+    """``InvalidInput`` unless the grace period is zero or more seconds (NaN included). Callers
+    that delete anything before sweeping check it first."""
+    if not grace_seconds >= 0:
+        raise InvalidInput(f"grace period must be zero or more seconds, not {grace_seconds!r}")
+
+
 def remove_run_artifacts(artifacts: CasArtifactStore, run_id: str) -> int:
     """Delete every pointer of the run's tree and return how many (0 when it has none). The
     pointers are not parsed: a corrupted one must not keep a deleted run's tree alive. The
@@ -171,8 +178,7 @@ def sweep_blobs(
     naming an unreadable pointer, before anything is deleted, and ``InvalidInput`` for a
     negative grace."""
     storage = _storage_of(artifacts)
-    if not grace_seconds >= 0:  # also refuses NaN
-        raise InvalidInput(f"grace period must be zero or more seconds, not {grace_seconds!r}")
+    check_grace(grace_seconds)
     tick = progress or (lambda done, total: None)
 
     with _pool(storage) as pool:

@@ -53,7 +53,7 @@ def gc(
         report = collect_garbage(client(ctx), cutoff_ms=cutoff, grace_seconds=grace_seconds, dry_run=dry_run,
                                  progress=update)
     if as_json:
-        render.print_json(report.to_dict())
+        render.print_json(report)
         return
     _print(report)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
@@ -38,9 +38,6 @@ class GcReport:
     kept: dict[str, str] = field(default_factory=dict)  # run id -> why it stays
     dry_run: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "sweep": asdict(self.sweep)}
-
 
 def _stores(client: Client) -> tuple[Any, Any]:
     from shipyard.artifacts.cas import CasArtifactStore
@@ -60,11 +57,10 @@ def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 36
     """Purge the runs deleted at or before ``cutoff_ms`` (epoch ms), and those of experiments
     deleted by then, and free the blobs nobody references. ``dry_run`` reports the same figures
     and changes nothing."""
-    from shipyard.artifacts.sweep import remove_run_artifacts, sweep_blobs
+    from shipyard.artifacts.sweep import check_grace, remove_run_artifacts, sweep_blobs
     from shipyard.store.sql.purge import plan_purge, purge, still_due
 
-    if grace_seconds < 0:
-        raise InvalidInput(f"grace: must be 0 or more seconds, got {grace_seconds}")
+    check_grace(grace_seconds)  # before anything is purged, not after
     if cutoff_ms > int(time.time() * 1000):
         raise InvalidInput("older-than: the cutoff is in the future; give a duration back from now (30d) "
                            "or a past time")
