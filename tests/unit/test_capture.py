@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.auth import current_user
 from shipyard.config import Settings
 from shipyard.tracking import capture
 from shipyard.tracking.capture import (
@@ -14,7 +15,6 @@ from shipyard.tracking.capture import (
     REQUIREMENTS_ARTIFACT,
     Capture,
     capture_run_context,
-    current_user,
     strip_url_credentials,
 )
 
@@ -408,15 +408,6 @@ def test_default_argv_is_sys_argv(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.tags["shipyard.source.argv"] == "--x 1"
 
 
-def test_current_user_falls_back_to_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    import getpass
-
-    def broken() -> str:
-        raise OSError("no user")
-
-    monkeypatch.setattr(getpass, "getuser", broken)
-    assert current_user() == "unknown"
-
 
 # -------------------------------------------------------------------------------- packages
 
@@ -438,7 +429,7 @@ def test_packages_are_cached_per_process(tmp_path: Path) -> None:
     first = capture_run_context(Settings(capture_git=False, capture_system=False), cwd=tmp_path)
     second = capture_run_context(Settings(capture_git=False, capture_system=False), cwd=tmp_path)
     assert first.artifacts[REQUIREMENTS_ARTIFACT] is second.artifacts[REQUIREMENTS_ARTIFACT]
-    assert capture._installed_packages.cache_info().hits >= 1
+    assert capture.installed_packages.cache_info().hits >= 1
 
 
 # ---------------------------------------------------------------------------------- import

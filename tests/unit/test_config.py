@@ -50,3 +50,16 @@ def test_every_setting_is_a_field_and_documented() -> None:
 def test_describe_reports_sources() -> None:
     rows = Settings.resolve(env={"SHIPYARD_WRITER_BATCH_SIZE": "7"}).describe()
     assert rows[[r[0] for r in rows].index("writer_batch_size")][:3] == ("writer_batch_size", 7, "env")
+
+
+def test_cli_option_help_reads_the_settings_table() -> None:
+    from shipyard.cli.context import setting_help
+    from shipyard.config import SETTINGS
+
+    hosts = next(s for s in SETTINGS if s.name == "server_allowed_hosts")
+    assert setting_help("Hosts.", "server_allowed_hosts") == \
+        f"Hosts. \\[default: ${hosts.env_var}, else {hosts.default}]"
+    assert setting_help("Store.", "tracking_uri", via="the global --tracking-uri", otherwise="./.shipyard") == \
+        "Store. \\[default: the global --tracking-uri, $SHIPYARD_TRACKING_URI, else ./.shipyard]"
+    with pytest.raises(StopIteration):
+        setting_help("Nothing.", "no_such_setting")

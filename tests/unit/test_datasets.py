@@ -15,9 +15,9 @@ from shipyard.errors import InvalidInput, NotFound
 
 @pytest.fixture
 def client(fluent: str) -> shipyard.Client:
-    from shipyard.tracking.fluent import _client
+    from shipyard.tracking.fluent import default_client
 
-    return _client()
+    return default_client()
 
 
 def _frame(seed: int = 0) -> pd.DataFrame:

@@ -12,6 +12,8 @@ import pytest
 
 import shipyard
 from shipyard import deploy
+from shipyard.auth import Principal
+from shipyard.deploy.rollout import DeploymentService
 from shipyard.entities import Batching, DeploymentStatus, ModelRef, Node, NodeKind, Resources, Route
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
@@ -43,6 +45,20 @@ def kinds(client: shipyard.Client, name: str) -> list[str]:
 
 def routes(client: shipyard.Client, name: str) -> list[tuple[int, int]]:
     return [(r.version, r.weight) for r in deploy.get_deployment(client, name).routes]
+
+
+# -- who is recorded ----------------------------------------------------------------------------------
+def test_every_revision_records_the_principal_the_service_acts_as(churn: shipyard.Client) -> None:
+    carol = DeploymentService(churn.store, Principal("carol", anonymous=False))
+    carol.create("svc-api", "models:/churn/1")
+    carol.canary("svc-api", "models:/churn/2", 20)
+    carol.rollback("svc-api")
+    carol.delete("svc-api")
+    assert [(e.kind, e.user) for e in carol.history("svc-api")] == [
+        ("create", "carol"), ("canary", "carol"), ("rollback", "carol"), ("delete", "carol")]
+    # A client given a principal (what a server does per request) records it, not the process login.
+    server_side = shipyard.Client(store=churn.store, artifact_store=churn.artifacts, principal=Principal("dave"))
+    assert deploy.create_deployment(server_side, "dave-api", "models:/churn/1").user == "dave"
 
 
 # -- create -----------------------------------------------------------------------------------------

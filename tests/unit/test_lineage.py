@@ -62,10 +62,10 @@ def test_explain_a_registered_model(chain: dict[str, str]) -> None:
 
 
 def test_cycles_terminate_and_bad_refs(chain: dict[str, str]) -> None:
-    from shipyard.tracking.fluent import _client
+    from shipyard.tracking.fluent import default_client
 
     a, b = Node(NodeKind.STEP, "p/a"), Node(NodeKind.STEP, "p/b")
-    _client().store.lineage.add_edges([Edge(a, b, Relation.STEP), Edge(b, a, Relation.STEP)])
+    default_client().store.lineage.add_edges([Edge(a, b, Relation.STEP), Edge(b, a, Relation.STEP)])
     graph = lineage.downstream("step:p/a")
     assert set(graph.depth) == {a, b}
     assert len(graph.edges) == 2
@@ -103,3 +103,42 @@ def test_cli(chain: dict[str, str], fluent: str) -> None:
     bad = CliRunner().invoke(app, ["--tracking-uri", fluent, "lineage", "show", "nonsense"])
     assert bad.exit_code == 2
     assert "Traceback" not in bad.output
+
+
+def test_show_carries_the_details_in_every_format(chain: dict[str, str], fluent: str) -> None:
+    """``lineage show`` answers "what made this model" on its own: the data digests, the run's code
+    commit and dirty flag, params and environment, whatever the format."""
+    from shipyard.tracking.fluent import default_client
+
+    default_client().set_tags(chain["parent"], {"shipyard.git.dirty": "true", "shipyard.env.python": "3.11.7",
+                                         "shipyard.env.platform": "Linux-6.1-x86_64"})
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["--tracking-uri", fluent, "lineage", "show", "models:/churn/1", *args],
+                                    env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    graph = json.loads(run("--format", "json"))
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert nodes[f"dataset:{chain['data']}"]["details"]["digest"] == chain["digest"]
+    details = nodes[f"run:{chain['parent']}"]["details"]
+    assert (details["commit"], details["dirty"]) == ("a" * 40, True)
+    assert details["params"] == {"lr": "0.1", "depth": "3"}
+    assert details["environment"]["python"] == "3.11.7"
+    assert details["environment"]["platform"] == "Linux-6.1-x86_64"
+    assert nodes["model:churn/1"]["details"]["run_id"] == chain["parent"]
+    assert {e["relation"] for e in graph["edges"]} == {"model", "input"}
+    for fmt in ("tree", "dot", "mermaid"):
+        text = run("--format", fmt)
+        for fact in (chain["digest"], "a" * 40, "uncommitted changes", "lr=0.1", "depth=3", "Python 3.11.7",
+                     "Linux-6.1-x86_64"):
+            assert fact in text, (fmt, fact, text)
+    # Downstream too: what was made from the data, with the same records.
+    down = json.loads(CliRunner().invoke(app, ["--tracking-uri", fluent, "lineage", "show",
+                                               f"dataset:{chain['data']}", "--downstream", "-f", "json"]).stdout)
+    down_nodes = {n["id"]: n["details"] for n in down["nodes"]}
+    assert down_nodes[f"dataset:{chain['data']}"]["digest"] == chain["digest"]
+    assert down_nodes[f"run:{chain['parent']}"]["commit"] == "a" * 40
+    assert down_nodes["model:churn/1"]["run_id"] == chain["parent"]
+    assert down["missing"] == []

@@ -15,10 +15,11 @@ import pytest
 import shipyard
 from shipyard.errors import InvalidInput
 from shipyard.models.manifest import ModelManifest
-from shipyard.models.mlflow_format import from_mlflow, is_mlflow_manifest, signature_from_mlflow
+from shipyard.models.mlflow_format import is_mlflow_manifest, manifest_fields, signature_from_mlflow
 from shipyard.models.package import load_model_folder
+from tests.ci import require
 
-mlflow = pytest.importorskip("mlflow")  # not a Shipyard dependency: these tests need the real client
+mlflow = require("mlflow")  # not a Shipyard dependency: these tests need the real client
 with warnings.catch_warnings():
     # mlflow.pyfunc warns about its own type hints while it is imported (pytest makes warnings errors).
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning)
@@ -226,10 +227,10 @@ SKLEARN = {"pickled_model": "model.skops", "serialization_format": "skops"}
     ({"python_function": {"loader_module": "my_package.loader", "data": "weights.bin"}}, ("pyfunc", True)),
 ], ids=["skops", "skops-trusting-types", "pickle", "python-model", "onnx", "lightgbm-pickle", "own-loader"])
 def test_pickle_based_says_whether_loading_runs_code(flavors: dict, expected: tuple[str, bool]) -> None:
-    manifest = from_mlflow({"flavors": flavors}, "MLmodel")
+    manifest = ModelManifest(**manifest_fields({"flavors": flavors}, "MLmodel"))
     assert (manifest.flavor, manifest.pickle_based) == expected
 
 
 def test_an_unknown_sklearn_serialization_format_is_refused() -> None:
     with pytest.raises(InvalidInput, match="serialization_format 'joblib'"):
-        from_mlflow({"flavors": {"sklearn": {"pickled_model": "m", "serialization_format": "joblib"}}}, "MLmodel")
+        manifest_fields({"flavors": {"sklearn": {"pickled_model": "m", "serialization_format": "joblib"}}}, "MLmodel")

@@ -63,9 +63,11 @@ def test_registry_bad_input(fluent: str, frame: pd.DataFrame) -> None:
         shipyard.set_alias("m1", "prod", 9)
     with pytest.raises(NotFound, match="ghost"):
         shipyard.load_model("models:/ghost/1")
-    with pytest.raises(InvalidInput, match="not a logged model"):
-        shipyard.register_model(f"runs:/{run.run_id}/notes.txt", "m1")
-    for bad_source in ("file:///etc/passwd", "http://evil.example/m", f"runs:/{run.run_id}/../x"):
+    # Like MLflow, a source that is not a model package is recorded (as external); loading it says why not.
+    not_a_model = shipyard.register_model(f"runs:/{run.run_id}/notes.txt", "m1")
+    with pytest.raises(InvalidInput, match=r"notes\.txt"):
+        shipyard.load_model(f"models:/m1/{not_a_model.version}")
+    for bad_source in ("file:///etc/passwd", "/etc/passwd", f"runs:/{run.run_id}/../x"):
         with pytest.raises(InvalidInput):
             shipyard.register_model(bad_source, "m1")
     for bad_name in ("", "a/b", "a@b", " padded", ".", ".."):
@@ -79,6 +81,6 @@ def test_registry_bad_input(fluent: str, frame: pd.DataFrame) -> None:
             shipyard.load_model(bad_uri)
     client = shipyard.Client(tracking_uri=fluent)
     try:
-        assert client.get_registered_model("m1").latest_version == 1  # nothing half-written
+        assert client.get_registered_model("m1").latest_version == 2  # nothing half-written (2: notes.txt above)
     finally:
         client.close()

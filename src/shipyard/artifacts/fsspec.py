@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 import fsspec
 
 from shipyard.artifacts.cas import CasArtifactStore
-from shipyard.artifacts.local import _TMP_PREFIX, _is_temp_name
+from shipyard.artifacts.local import TMP_PREFIX, is_temp_name
 from shipyard.artifacts.protocol import ArtifactStore
 from shipyard.errors import InvalidInput, NotFound, ShipyardError, StoreUnavailable
 
@@ -63,7 +63,7 @@ def _check_key(key: str, *, allow_root: bool = False) -> str:
             "backslash or NUL",
             key=repr(key),
         )
-    if any(_is_temp_name(seg) for seg in segments):
+    if any(is_temp_name(seg) for seg in segments):
         raise InvalidInput(f"invalid storage key {key!r}: the name is reserved for temp files", key=key)
     return key
 
@@ -158,7 +158,7 @@ class FsspecStorage:
         on these file systems, unlike on object stores)."""
         folder = path.rsplit("/", 1)[0]
         self.fs.makedirs(folder, exist_ok=True)
-        return f"{folder}/{_TMP_PREFIX}{os.urandom(16).hex()}"
+        return f"{folder}/{TMP_PREFIX}{os.urandom(16).hex()}"
 
     def _discard(self, path: str) -> None:
         try:
@@ -235,7 +235,7 @@ class FsspecStorage:
             if name == own:  # listing an object (or a folder marker) returns the object itself
                 continue
             base = name.rsplit("/", 1)[-1]
-            if base and not _is_temp_name(base):
+            if base and not is_temp_name(base):
                 children.add((base, entry.get("type") == "directory"))
         return iter(sorted(children))
 

@@ -33,12 +33,12 @@ from shipyard.errors import InvalidInput, NotFound, ShipyardError
 __all__ = ["LocalStorage", "open_local_store"]
 
 _CHUNK = 1 << 20
-_TMP_PREFIX = ".shipyard-tmp-"
+TMP_PREFIX = ".shipyard-tmp-"
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _TMP_NAME = re.compile(r"\.shipyard-tmp-[0-9a-f]{32}")
 
 
-def _is_temp_name(name: str) -> bool:
+def is_temp_name(name: str) -> bool:
     return _TMP_NAME.fullmatch(name) is not None
 
 
@@ -84,7 +84,7 @@ class LocalStorage:
         """The local path of ``key``; ``InvalidInput`` unless strictly inside ``root``."""
         if not isinstance(key, str) or "\x00" in key:
             raise InvalidInput(f"invalid storage key {key!r}: must be a string without NUL", key=repr(key))
-        if any(_is_temp_name(segment) for segment in key.split("/")):
+        if any(is_temp_name(segment) for segment in key.split("/")):
             raise InvalidInput(f"invalid storage key {key!r}: the name is reserved for temp files", key=key)
         path = (self.root / key).resolve()
         if path == self.root and allow_root:
@@ -101,7 +101,7 @@ class LocalStorage:
         with _translated(key):
             for attempt in range(3):
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.parent / f"{_TMP_PREFIX}{os.urandom(16).hex()}"
+                tmp = target.parent / f"{TMP_PREFIX}{os.urandom(16).hex()}"
                 try:
                     fd = os.open(tmp, _CREATE_FLAGS, 0o666)  # umask applies, unlike mkstemp's 0o600
                     break
@@ -191,7 +191,7 @@ class LocalStorage:
         try:
             with os.scandir(folder) as entries:
                 children = sorted(
-                    (entry.name, entry.is_dir()) for entry in entries if not _is_temp_name(entry.name)
+                    (entry.name, entry.is_dir()) for entry in entries if not is_temp_name(entry.name)
                 )
         except (FileNotFoundError, NotADirectoryError):
             children = []

@@ -32,7 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from shipyard.artifacts.cas import _HEX, _MAX_POINTER, CasArtifactStore, _check_run_id, _parse_pointer
+from shipyard.artifacts.cas import CasArtifactStore
+from shipyard.artifacts.content import HEX, MAX_POINTER, check_run_id, parse_pointer
 from shipyard.artifacts.local import LocalStorage
 from shipyard.artifacts.protocol import BlobStorage
 from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound
@@ -120,7 +121,7 @@ def _blob_keys(storage: BlobStorage, pool: Executor | None) -> list[str]:
         f"{_BLOBS}/{shard}/{name}"
         for shard, children in listings
         for name, is_dir in children
-        if not is_dir and _HEX.fullmatch(name) and name[:2] == shard
+        if not is_dir and HEX.fullmatch(name) and name[:2] == shard
     ]
 
 
@@ -129,10 +130,10 @@ def _referenced_digest(storage: BlobStorage, key: str) -> str | None:
     references nothing any more)."""
     try:
         with storage.open(key) as stream:
-            raw = stream.read(_MAX_POINTER + 1)
+            raw = stream.read(MAX_POINTER + 1)
     except NotFound:
         return None
-    pointer = _parse_pointer(raw)
+    pointer = parse_pointer(raw)
     if pointer is None:
         raise ArtifactCorrupted(
             f"cannot sweep artifact storage: {key!r} is not a readable artifact pointer, so the "
@@ -154,7 +155,7 @@ def remove_run_artifacts(artifacts: CasArtifactStore, run_id: str) -> int:
     pointers are not parsed: a corrupted one must not keep a deleted run's tree alive. The
     content stays until :func:`sweep_blobs` finds it unreferenced."""
     storage = _storage_of(artifacts)
-    run_id = _check_run_id(run_id)
+    run_id = check_run_id(run_id)
     with _pool(storage) as pool:
         keys = _object_keys(storage, f"runs/{run_id}/files", pool)
         for _ in _each(pool, storage.delete, keys):

@@ -13,13 +13,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.config import Settings
+from shipyard.config import SETTINGS, Settings
 from shipyard.entities import ViewType
 
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
 
-__all__ = ["JsonOption", "State", "View", "ViewOption", "client", "parse_key_values", "state"]
+__all__ = ["JsonOption", "State", "View", "ViewOption", "client", "parse_key_values", "setting_help", "state"]
+
+
+def setting_help(text: str, name: str, *, otherwise: str | None = None, via: str = "") -> str:
+    """Help for an option that sets the setting ``name``: ``text``, then where the value comes
+    from when the option is not given, read from the settings table (so its environment variable
+    and default are written once). ``otherwise`` says the default in words where it is computed;
+    ``via`` names a broader option that comes first."""
+    setting = next(s for s in SETTINGS if s.name == name)
+    default = otherwise if otherwise is not None else (setting.default or "none")
+    sources = ", ".join(part for part in (via, f"${setting.env_var}", f"else {default}") if part)
+    return f"{text} \\[default: {sources}]"
 
 
 class State:

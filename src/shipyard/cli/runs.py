@@ -8,7 +8,7 @@ import typer
 
 from shipyard.cli import render, run_views
 from shipyard.cli.context import JsonOption, View, ViewOption, client
-from shipyard.tracking.fluent import DEFAULT_EXPERIMENT_ID
+from shipyard.entities import DEFAULT_EXPERIMENT_ID
 
 app = typer.Typer(
     help="List, inspect, compare, delete and restore runs.\n\n"

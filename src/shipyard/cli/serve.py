@@ -20,9 +20,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from shipyard.cli import render
+from shipyard.cli import launch, render
 from shipyard.cli.context import state
-from shipyard.errors import ShipyardError
 
 __all__ = ["WORKER_APP", "serve", "worker_app"]
 
@@ -61,12 +60,7 @@ def serve(
       shipyard serve models:/churn/3 --host 0.0.0.0 --workers 4
       shipyard serve runs:/RUN_ID/model --max-batch-size 1
     """
-    try:
-        import prometheus_client  # noqa: F401 - checked here so a missing extra is one clear message
-        import starlette  # noqa: F401
-        import uvicorn
-    except ImportError:
-        raise ShipyardError('serving needs the server extra: pip install "shipyard-mlops[server]"') from None
+    launch.require_server_extra("prometheus_client", "starlette")
     from shipyard.serving.models import load_served
 
     cli_state = state(ctx)
@@ -76,17 +70,16 @@ def serve(
         cli_state.close()  # the tracking store is not needed while serving
         batching = (f"batches of up to {max_batch_size} rows, waiting up to {max_wait_ms:g} ms"
                     if max_batch_size > 1 and max_wait_ms > 0 else "batching off")
-        url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
         render.info(Text.assemble(
-            "Serving ", (served.name, "bold"), f" version {served.version} ({served.flavor}) on ", (url, "bold green"),
+            "Serving ", (served.name, "bold"), f" version {served.version} ({served.flavor}) on ",
+            (launch.listen_url(host, port), "bold green"),
             f" · {workers} worker{'s' if workers > 1 else ''} · {batching}"))
-        options: dict[str, Any] = {"host": host, "port": port, "log_config": _log_config(), "access_log": False}
         if workers == 1:
             from shipyard.serving.app import create_serving_app
 
             app = create_serving_app([served], max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                                      max_body_bytes=max_body_bytes)
-            uvicorn.run(app, **options)
+            launch.run(app, host=host, port=port, serving=True)
             return
         metrics_dir = Path(scratch) / "metrics"
         metrics_dir.mkdir()
@@ -96,7 +89,7 @@ def serve(
         del served  # the workers load their own copies
         os.environ[WORKER_ENV] = json.dumps(worker)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by prometheus_client in each worker
-        uvicorn.run(WORKER_APP, factory=True, workers=workers, **options)
+        launch.run(WORKER_APP, host=host, port=port, workers=workers, serving=True)
 
 
 def worker_app() -> Any:
@@ -113,14 +106,3 @@ def worker_app() -> Any:
     return create_serving_app(load, max_batch_size=worker["max_batch_size"], max_wait_ms=worker["max_wait_ms"],
                               max_body_bytes=worker["max_body_bytes"], metrics_dir=worker["metrics_dir"],
                               load_before_serving=True)
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging setup plus Shipyard's serving loggers (uvicorn applies it in every worker)."""
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["shipyard.serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config

@@ -17,10 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 from rich.text import Text
 
-from shipyard.cli import render
-from shipyard.cli.context import state
+from shipyard.cli import launch, render
+from shipyard.cli.context import setting_help, state
 from shipyard.config import SETTINGS, Settings
-from shipyard.errors import ShipyardError
 
 __all__ = ["redact", "serve", "worker_environment"]
 
@@ -32,24 +31,24 @@ def serve(
     ctx: typer.Context,
     backend_store_uri: Annotated[str | None, typer.Option(
         "--backend-store-uri", metavar="URI", show_default=False,
-        help="Tracking database, e.g. sqlite:///path/to.db or postgresql://user@host/db. "
-             "\\[default: the global --tracking-uri, $SHIPYARD_TRACKING_URI, else ./.shipyard]")] = None,
+        help=setting_help("Tracking database, e.g. sqlite:///path/to.db or postgresql://user@host/db.",
+                          "tracking_uri", via="the global --tracking-uri"))] = None,
     artifacts_destination: Annotated[str | None, typer.Option(
         "--artifacts-destination", metavar="URI", show_default=False,
-        help="Where artifact bytes go: a folder or s3://bucket/prefix. "
-             "\\[default: the global --artifact-uri, $SHIPYARD_ARTIFACT_URI, else beside the database]")] = None,
+        help=setting_help("Where artifact bytes go: a folder or s3://bucket/prefix.", "artifact_uri",
+                          via="the global --artifact-uri", otherwise="beside the database"))] = None,
     host: Annotated[str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="Port to listen on.")] = 5000,
     workers: Annotated[int, typer.Option(
         "--workers", min=1, metavar="N", help="Server processes; each holds its own connection pool.")] = 1,
     allowed_hosts: Annotated[str | None, typer.Option(
         "--allowed-hosts", metavar="HOSTS", show_default=False,
-        help="Host header values answered, comma-separated (* for any). "
-             "\\[default: $SHIPYARD_SERVER_ALLOWED_HOSTS, else localhost,127.0.0.1,::1]")] = None,
+        help=setting_help("Host header values answered, comma-separated (* for any).",
+                          "server_allowed_hosts"))] = None,
     cors_origins: Annotated[str | None, typer.Option(
         "--cors-origins", metavar="ORIGINS", show_default=False,
-        help="Browser origins allowed to call the API, comma-separated. "
-             "\\[default: $SHIPYARD_SERVER_CORS_ORIGINS, else none: CORS off]")] = None,
+        help=setting_help("Browser origins allowed to call the API, comma-separated.", "server_cors_origins",
+                          otherwise="none: CORS off"))] = None,
 ) -> None:
     """Run the Shipyard server: the REST API over a tracking store and an artifact store.
 
@@ -60,10 +59,7 @@ def serve(
       shipyard server --backend-store-uri postgresql://shipyard@db/shipyard --workers 4
       shipyard server --host 0.0.0.0 --allowed-hosts shipyard.internal,localhost
     """
-    try:
-        import uvicorn
-    except ImportError:
-        raise ShipyardError('the server needs the server extra: pip install "shipyard-mlops[server]"') from None
+    launch.require_server_extra()
     overrides = {"tracking_uri": backend_store_uri, "artifact_uri": artifacts_destination,
                  "server_allowed_hosts": allowed_hosts, "server_cors_origins": cors_origins}
     settings = state(ctx).settings.replace(**{k: v for k, v in overrides.items() if v is not None})
@@ -77,13 +73,13 @@ def serve(
             "rebinding); clients that use this machine's name or address get 400 INVALID_HOST. "
             "Allow them with --allowed-hosts NAME,ADDRESS (or SHIPYARD_SERVER_ALLOWED_HOSTS; * allows any).",
             style="yellow"))
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     render.info(Text.assemble(
-        "Shipyard server on ", (url, "bold green"), f" ({workers} worker{'s' if workers > 1 else ''})",
+        "Shipyard server on ", (launch.listen_url(host, port), "bold green"),
+        f" ({workers} worker{'s' if workers > 1 else ''})",
         " · store ", (store, "bold"), " · artifacts ", (redact(environment['SHIPYARD_ARTIFACT_URI']), "bold")))
 
     os.environ.update(environment)  # read by app_from_environment in this process and in every worker
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+    launch.run(APP_FACTORY, host=host, port=port, workers=workers)
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 
 from shipyard.entities.run import LifecycleStage
 
+# Every store has this experiment from its creation; runs started without one go there.
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
 
 @dataclass(frozen=True, slots=True)
 class Experiment:

@@ -70,9 +70,7 @@ def escape_cell(value: Any) -> str:
 
 
 def _store(client: Client, version: ModelVersion, text: str) -> ModelVersion:
-    from shipyard.tracking.capture import current_user
-
-    return client.store.models.update_version(version.name, version.version, card=text, user=current_user())
+    return client.store.models.update_version(version.name, version.version, card=text, user=client.principal.name)
 
 
 # -- rendering -------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ hands it to :mod:`shipyard.models.mlflow_format`, which converts it into the sam
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +19,6 @@ from shipyard.errors import ArtifactCorrupted, InvalidInput
 
 MANIFEST = "MLmodel"
 FORMAT_VERSION = 1
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class ModelManifest:
         its requirements and digests, which MLflow keeps outside ``MLmodel`` or not at all."""
         import yaml
 
-        from shipyard.models.mlflow_format import from_mlflow, is_mlflow_manifest
+        from shipyard.models.mlflow_format import is_mlflow_manifest, manifest_fields
 
         try:
             # libyaml's safe loader when PyYAML has it: ~4x faster than the pure-Python one, and
@@ -69,7 +67,7 @@ class ModelManifest:
         except yaml.YAMLError as exc:
             raise InvalidInput(f"{where} is not a valid model manifest: {exc}") from None
         if is_mlflow_manifest(raw):
-            return from_mlflow(raw, where, files)
+            return cls(**manifest_fields(raw, where, files))
         try:
             known = {f.name for f in dataclasses.fields(cls)}
             return cls(**{k: v for k, v in raw.items() if k in known})
@@ -107,11 +105,9 @@ class FolderFiles:
 
 
 def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
+    from shipyard.data.digest import digest_file
+
+    return digest_file(path)
 
 
 def digest_folder(folder: Path) -> dict[str, str]:

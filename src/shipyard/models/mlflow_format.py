@@ -3,8 +3,9 @@ read as Shipyard packages.
 
 MLflow's ``MLmodel`` has a top-level ``flavors`` mapping where Shipyard's has ``flavor``, keeps the
 requirements in ``requirements.txt`` and ``python_env.yaml``, and lists no file digests.
-:func:`from_mlflow` converts it into a :class:`~shipyard.models.manifest.ModelManifest` (called by
-``ModelManifest.parse``, so registration, cards, serving and evaluation see one kind of object), and
+:func:`manifest_fields` converts it into the fields of a :class:`~shipyard.models.manifest.ModelManifest`
+(called by ``ModelManifest.parse``, so registration, cards, serving and evaluation see one kind of
+object; this module imports the manifest only for its annotations), and
 :func:`open_model` loads the folder for ``load_model_folder``:
 
 - the ``sklearn`` flavor loads natively, through Shipyard's own sklearn flavor (no mlflow import):
@@ -24,13 +25,15 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
-from shipyard.models.manifest import ModelManifest, PackageFiles
 from shipyard.models.signature import ColumnSpec, Schema, Signature
 
-__all__ = ["MLFLOW_FORMAT", "from_mlflow", "is_mlflow_manifest", "is_mlflow_package", "open_model",
+if TYPE_CHECKING:
+    from shipyard.models.manifest import ModelManifest, PackageFiles
+
+__all__ = ["MLFLOW_FORMAT", "is_mlflow_manifest", "is_mlflow_package", "manifest_fields", "open_model",
            "signature_from_mlflow"]
 
 MLFLOW_FORMAT = "mlflow"  # ModelManifest.extra["format"] of a converted manifest
@@ -52,32 +55,32 @@ def is_mlflow_manifest(doc: object) -> bool:
 
 
 def is_mlflow_package(manifest: ModelManifest) -> bool:
-    """Whether ``manifest`` was converted from an MLflow ``MLmodel`` by :func:`from_mlflow`."""
+    """Whether ``manifest`` was converted from an MLflow ``MLmodel`` by :func:`manifest_fields`."""
     return manifest.extra.get("format") == MLFLOW_FORMAT
 
 
 # -- the manifest -------------------------------------------------------------------------------------
 
-def from_mlflow(doc: Mapping[str, Any], where: str, files: PackageFiles | None = None) -> ModelManifest:
-    """The Shipyard manifest of an MLflow ``MLmodel`` document; ``files`` (when given) supply the
-    requirements and the digests. ``InvalidInput`` naming the flavors found when none can be loaded."""
+def manifest_fields(doc: Mapping[str, Any], where: str, files: PackageFiles | None = None) -> dict[str, Any]:
+    """The Shipyard manifest fields of an MLflow ``MLmodel`` document; ``files`` (when given) supply
+    the requirements and the digests. ``InvalidInput`` naming the flavors found when none can be loaded."""
     flavors = doc["flavors"]
     if not isinstance(flavors, Mapping):
         raise InvalidInput(f"{where} is not a valid MLflow model manifest: 'flavors' is not a mapping")
     flavor, options, pickle_based = _choose_flavor(flavors, where)
-    return ModelManifest(
-        flavor=flavor, flavor_options=options, pickle_based=pickle_based,
-        python_version=_python_version(flavors, files), requirements=_requirements(files),
+    return {
+        "flavor": flavor, "flavor_options": options, "pickle_based": pickle_based,
+        "python_version": _python_version(flavors, files), "requirements": _requirements(files),
         # MLflow records no digests. These are of the files as they are now; a folder downloaded from
         # the artifact store had every byte checked against the digest stored at upload.
-        files=files.digests() if files is not None else {},
-        signature=signature_from_mlflow(doc.get("signature")),
+        "files": files.digests() if files is not None else {},
+        "signature": signature_from_mlflow(doc.get("signature")),
         # MLflow's input_example.json has its own layout, not Shipyard's; it stays in the folder.
-        input_example=None, created=_created(doc.get("utc_time_created")),
-        run_id=doc.get("run_id") if isinstance(doc.get("run_id"), str) else None,
-        artifact_path=doc.get("artifact_path") if isinstance(doc.get("artifact_path"), str) else None,
-        extra={"format": MLFLOW_FORMAT, "mlflow_version": str(doc.get("mlflow_version") or ""),
-               "mlflow_flavors": sorted(map(str, flavors))})
+        "input_example": None, "created": _created(doc.get("utc_time_created")),
+        "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), str) else None,
+        "artifact_path": doc.get("artifact_path") if isinstance(doc.get("artifact_path"), str) else None,
+        "extra": {"format": MLFLOW_FORMAT, "mlflow_version": str(doc.get("mlflow_version") or ""),
+               "mlflow_flavors": sorted(map(str, flavors))}}
 
 
 def _choose_flavor(flavors: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any], bool]:

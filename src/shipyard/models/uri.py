@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from shipyard.entities import ModelVersion
+    from shipyard.store.protocol import ModelStore
 
 
 def is_local(uri: str) -> bool:
@@ -34,3 +39,16 @@ def parse_models_uri(uri: str) -> tuple[str, int | None, str | None]:
 
 
 SUPPORTED = "runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>@<alias> or a local folder"
+
+
+def resolve_model_version(models: ModelStore, uri: str) -> ModelVersion:
+    """The version a ``models:/`` URI names now: by number, by alias, or the latest."""
+    name, version, alias = parse_models_uri(uri)
+    if alias is not None:
+        return models.get_version_by_alias(name, alias)
+    if version is None:
+        latest = models.get_model(name).latest_version
+        if latest is None:
+            raise NotFound(f"model {name!r} has no versions yet")
+        version = latest
+    return models.get_version(name, version)

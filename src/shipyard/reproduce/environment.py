@@ -90,13 +90,13 @@ def _shipyard_requirement() -> str:
 
 def _package_drift(packages: Sequence[str] | None) -> list[str]:
     """A warning when installed versions differ from the recorded ones (the metrics may too)."""
-    from shipyard.tracking.capture import _installed_packages
+    from shipyard.tracking.capture import installed_packages
 
     if not packages:
         return []
     recorded = {_key(line.partition("==")[0]): line.partition("==")[2] for line in packages}
     installed = {}
-    for line in _installed_packages().decode("utf-8").splitlines():
+    for line in installed_packages().decode("utf-8").splitlines():
         name, _, version = line.partition("==")
         installed[_key(name)] = version
     changed = [f"{name} {recorded[name]} -> {installed.get(name) or 'not installed'}" for name in sorted(recorded)

@@ -54,9 +54,9 @@ def reproduce(run_id: str, *, tolerance: float = 0.02, env: str = "current", dry
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance >= 0:
         raise InvalidInput(f"tolerance must be a number >= 0 (a relative difference, 0.02 = 2%), got {tolerance!r}")
     if client is None:
-        from shipyard.tracking.fluent import _client
+        from shipyard.tracking.fluent import default_client
 
-        client = _client()
+        client = default_client()
     progress = progress or PlainProgress()
     client.flush()
     with progress.step(f"Reading the record of run {run_id}"):

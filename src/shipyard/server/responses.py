@@ -18,5 +18,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 
 def client(request: Request) -> Client:
-    """The domain entry point the app was built with."""
-    return request.app.state.client
+    """The domain entry point the app was built with, acting as the request's principal."""
+    base: Client = request.app.state.client
+    principal = getattr(request.state, "principal", None)
+    return base if principal is None else base.acting_as(principal)

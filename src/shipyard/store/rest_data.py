@@ -19,8 +19,7 @@ from typing import Any
 
 from shipyard.entities import DatasetVersion, Edge, Node
 from shipyard.errors import InvalidInput
-from shipyard.store.rest import API, _Http
-from shipyard.store.rest_models import _segment
+from shipyard.store.http import API, HttpClient, segment
 from shipyard.tracking.validation import check_dataset_name
 from shipyard.wire import dataset_version_from_wire, edge_from_wire, edge_to_wire
 
@@ -47,11 +46,11 @@ def _finite(field: str, value: Any) -> Any:
 
 
 class RestDatasetStore:
-    def __init__(self, http: _Http) -> None:
+    def __init__(self, http: HttpClient) -> None:
         self._http = http
 
     def _versions(self, name: str, *rest: str) -> str:
-        return "/".join((DATASETS, _segment(name, "dataset"), "versions", *rest))
+        return "/".join((DATASETS, segment(name, "dataset"), "versions", *rest))
 
     def log_version(self, name: str, *, digest: str, source: str, kind: str, num_rows: int | None = None,
                     size_bytes: int | None = None, schema: Sequence[Mapping[str, Any]] = (),
@@ -78,7 +77,7 @@ class RestDatasetStore:
 
 
 class RestLineageStore:
-    def __init__(self, http: _Http) -> None:
+    def __init__(self, http: HttpClient) -> None:
         self._http = http
 
     def add_edges(self, edges: Sequence[Edge]) -> None:

@@ -16,15 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.entities import Deployment, DeploymentEvent
-from shipyard.store.rest import API, _Http
-from shipyard.store.rest_models import _segment
+from shipyard.store.http import API, HttpClient, segment
 from shipyard.wire import deployment_event_from_wire, deployment_from_wire, deployment_spec_to_wire
 
 DEPLOYMENTS = f"{API}/deployments"
 
 
 def _deployment(name: str, *rest: str) -> str:
-    return "/".join((DEPLOYMENTS, _segment(name, "deployment"), *rest))
+    return "/".join((DEPLOYMENTS, segment(name, "deployment"), *rest))
 
 
 def _state(d: Deployment) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def _state(d: Deployment) -> dict[str, Any]:
 
 
 class RestDeploymentStore:
-    def __init__(self, http: _Http) -> None:
+    def __init__(self, http: HttpClient) -> None:
         self._http = http
 
     def create(self, deployment: Deployment, *, user: str = "", detail: str = "") -> Deployment:

@@ -13,23 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from shipyard.entities import ModelVersion, Page, RegisteredModel, RegistryEvent, RegistryQuery, VersionStatus
-from shipyard.errors import InvalidInput, NotFound
-from shipyard.store.rest import API, _Http
+from shipyard.errors import InvalidInput
+from shipyard.store.http import API, HttpClient, segment, url_path
 from shipyard.wire import model_version_from_wire, registered_model_from_wire, registry_event_from_wire
 
 MODELS = f"{API}/registered-models"
-
-
-def _segment(value: str, kind: str) -> str:
-    """A name or alias as one path segment. ``.`` and ``..`` are spelled ``%2E``: left literal,
-    the HTTP client would resolve them as relative path steps and call another route."""
-    if not isinstance(value, str) or not value:
-        raise NotFound(f"{kind} {value!r} does not exist")
-    segment = quote(value, safe="")
-    return segment.replace(".", "%2E") if set(value) == {"."} else segment
 
 
 def _search_body(query: RegistryQuery) -> dict[str, Any]:
@@ -43,11 +33,11 @@ def _search_body(query: RegistryQuery) -> dict[str, Any]:
 
 
 class RestModelStore:
-    def __init__(self, http: _Http) -> None:
+    def __init__(self, http: HttpClient) -> None:
         self._http = http
 
     def _model(self, name: str, *rest: str) -> str:
-        return "/".join((MODELS, _segment(name, "registered model"), *rest))
+        return "/".join((MODELS, segment(name, "registered model"), *rest))
 
     def _version(self, name: str, version: int, *rest: str) -> str:
         return self._model(name, "versions", str(int(version)), *rest)
@@ -80,7 +70,7 @@ class RestModelStore:
         self._http.call("PUT", self._model(name, "tags"), json={"tags": dict(tags)})
 
     def delete_model_tag(self, name: str, key: str, *, user: str = "") -> None:
-        self._http.call("DELETE", self._model(name, "tags", quote(key, safe="/")))
+        self._http.call("DELETE", self._model(name, "tags", url_path(key)))
 
     # -- versions ---------------------------------------------------------------------------
     def create_version(self, name: str, *, source: str, run_id: str | None = None, description: str = "",
@@ -112,7 +102,7 @@ class RestModelStore:
         self._http.call("PUT", self._version(name, version, "tags"), json={"tags": dict(tags)})
 
     def delete_version_tag(self, name: str, version: int, key: str, *, user: str = "") -> None:
-        self._http.call("DELETE", self._version(name, version, "tags", quote(key, safe="/")))
+        self._http.call("DELETE", self._version(name, version, "tags", url_path(key)))
 
     def approve_version(self, name: str, version: int, *, user: str, comment: str = "") -> ModelVersion:
         if not user:
@@ -122,19 +112,19 @@ class RestModelStore:
 
     # -- aliases ----------------------------------------------------------------------------
     def protect_alias(self, name: str, alias: str, protected: bool = True, *, user: str = "") -> RegisteredModel:
-        path = self._model(name, "protected-aliases", _segment(alias, "alias"))
+        path = self._model(name, "protected-aliases", segment(alias, "alias"))
         return registered_model_from_wire(self._http.call("PUT" if protected else "DELETE", path))
 
     def set_alias(self, name: str, alias: str, version: int, *, user: str = "") -> ModelVersion:
-        return model_version_from_wire(self._http.call("PUT", self._model(name, "aliases", _segment(alias, "alias")),
+        return model_version_from_wire(self._http.call("PUT", self._model(name, "aliases", segment(alias, "alias")),
                                                        json={"version": int(version)}))
 
     def delete_alias(self, name: str, alias: str, *, user: str = "") -> None:
-        self._http.call("DELETE", self._model(name, "aliases", _segment(alias, "alias")))
+        self._http.call("DELETE", self._model(name, "aliases", segment(alias, "alias")))
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         return model_version_from_wire(self._http.call("GET", self._model(name, "aliases",
-                                                                          _segment(alias, "alias"))))
+                                                                          segment(alias, "alias"))))
 
     def history(self, name: str) -> list[RegistryEvent]:
         body = self._http.call("GET", self._model(name, "history"))

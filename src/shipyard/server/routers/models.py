@@ -1,13 +1,16 @@
 """The model registry over the native API: registered models, versions, aliases, approvals.
 
-A thin adapter over ``client.store.models`` (the :class:`~shipyard.store.protocol.ModelStore`):
-names and aliases are checked with the SDK's own rules (``check_model_name``, ``check_alias``),
-filters are parsed here into typed filters, and every change is recorded under the principal
-who made it (``request.state.principal.name``), never a user the client claims.
+A thin adapter: changes to models, aliases and approvals go through the registry's rules
+(:class:`~shipyard.models.registry.RegistryService`, acting as the request's principal); the
+store-level calls the REST store needs (versions with their computed source and tags, tag sets,
+typed searches) go to ``client.store.models``. Filters are parsed here into typed filters, and
+every change is recorded under the principal who made it (``request.state.principal``), never a
+user the client claims.
 
-A version's source is accepted only as ``runs:/<run_id>/<path>`` naming a model a run of this
-server logged (:func:`shipyard.models.sources.resolve_version_source`); the canonical form is
-what gets recorded, so no version can point outside the store.
+A version's source follows the registry's one rule (:func:`shipyard.models.sources.plan_version_source`):
+a package a run of this server logged (``runs:/<run_id>/<path>``, canonicalised) or a remote URI
+recorded as external; local paths and ``file://`` URIs are refused, so no version makes the
+server read its own disk.
 
 Model names cannot contain ``/`` (see ``check_model_name``), so ``{name}`` is one path segment.
 """
@@ -23,7 +26,8 @@ from starlette.responses import Response
 from shipyard.entities import MODEL_GRAMMAR, VERSION_GRAMMAR, Grammar, OrderBy, RegistryQuery, RunFilter
 from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter
-from shipyard.models.sources import package_tags, resolve_version_source
+from shipyard.models.registry import RegistryService
+from shipyard.models.sources import plan_version_source
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
@@ -44,6 +48,11 @@ PageToken = Annotated[str | None, Query(max_length=10_000)]
 
 def _models(request: Request) -> ModelStore:
     return client(request).store.models
+
+
+def _registry(request: Request) -> RegistryService:
+    """The registry's rules, acting as the request's principal."""
+    return client(request).registry
 
 
 def _user(request: Request) -> str:
@@ -68,8 +77,7 @@ def _query(grammar: Grammar, body: schemas.SearchRegistry) -> RegistryQuery:
 # -- registered models ------------------------------------------------------------------------
 @router.post("", name="create_registered_model", status_code=201, summary="Create a registered model")
 def create_registered_model(body: schemas.CreateRegisteredModel, request: Request) -> Response:
-    model = _models(request).create_model(rules.check_model_name(body.name), description=body.description,
-                                          tags=_tags(body.tags), user=_user(request))
+    model = _registry(request).create_registered_model(body.name, description=body.description, tags=body.tags)
     return json_response(registered_model_to_wire(model), 201)
 
 
@@ -94,20 +102,20 @@ def get_registered_model(name: ModelName, request: Request) -> Response:
 
 @router.patch("/{name}", name="update_registered_model", summary="Change a registered model's description")
 def update_registered_model(name: ModelName, body: schemas.UpdateRegisteredModel, request: Request) -> Response:
-    model = _models(request).update_model(name, description=body.description, user=_user(request))
+    model = _registry(request).update_registered_model(name, description=body.description)
     return json_response(registered_model_to_wire(model))
 
 
 @router.delete("/{name}", name="delete_registered_model",
                summary="Delete a registered model and its versions (force: even while aliased)")
 def delete_registered_model(name: ModelName, request: Request, force: bool = False) -> Response:
-    _models(request).delete_model(name, force=force, user=_user(request))
+    _registry(request).delete_registered_model(name, force=force)
     return json_response(None)
 
 
 @router.post("/{name}/rename", name="rename_registered_model", summary="Rename a registered model")
 def rename_registered_model(name: ModelName, body: schemas.RenameRegisteredModel, request: Request) -> Response:
-    model = _models(request).rename_model(name, rules.check_model_name(body.new_name), user=_user(request))
+    model = _registry(request).rename_registered_model(name, body.new_name)
     return json_response(registered_model_to_wire(model))
 
 
@@ -136,14 +144,14 @@ def get_registered_model_history(name: ModelName, request: Request) -> Response:
 def create_model_version(name: ModelName, body: schemas.CreateModelVersion, request: Request) -> Response:
     shipyard = client(request)
     shipyard.store.models.get_model(name)  # the resource the URL names first: 404 before judging the body
-    run_id, path = resolve_version_source(shipyard.store, shipyard.artifacts, body.source)
-    if body.run_id is not None and body.run_id != run_id:
-        raise InvalidInput(f"run_id {body.run_id!r} is not the run of source runs:/{run_id}/{path}; "
+    planned = plan_version_source(shipyard.store, shipyard.artifacts, body.source)
+    if body.run_id is not None and planned.run_id is not None and body.run_id != planned.run_id:
+        raise InvalidInput(f"run_id {body.run_id!r} is not the run of source {planned.source}; "
                            "leave run_id out (the source names the run)")
+    # An external source may name the run that made it; the store refuses a run it does not hold.
     version = shipyard.store.models.create_version(
-        name, source=f"runs:/{run_id}/{path}", run_id=run_id, description=body.description,
-        tags={**_tags(body.tags), **package_tags(shipyard.artifacts, run_id, path)}, status=body.status,
-        user=_user(request))
+        name, source=planned.source, run_id=planned.run_id or body.run_id, description=body.description,
+        tags={**_tags(body.tags), **planned.tags}, status=body.status, user=_user(request))
     return json_response(model_version_to_wire(version), 201)
 
 
@@ -186,7 +194,7 @@ def delete_model_version_tag(name: ModelName, version: Version, key: str, reques
              summary="Approve a model version for protected aliases (as the calling principal)")
 def approve_model_version(name: ModelName, version: Version, body: schemas.ApproveModelVersion,
                           request: Request) -> Response:
-    approved = _models(request).approve_version(name, version, user=_user(request), comment=body.comment)
+    approved = _registry(request).approve_model_version(name, version, comment=body.comment)
     return json_response(model_version_to_wire(approved))
 
 
@@ -200,27 +208,27 @@ def get_model_version_by_alias(name: ModelName, alias: Alias, request: Request) 
 @router.put("/{name}/aliases/{alias}", name="set_model_alias",
             summary="Point an alias at a version (moving it); protected aliases take approved versions only")
 def set_model_alias(name: ModelName, alias: Alias, body: schemas.SetAlias, request: Request) -> Response:
-    version = _models(request).set_alias(name, rules.check_alias(alias), body.version, user=_user(request))
+    version = _registry(request).set_alias(name, alias, body.version)
     return json_response(model_version_to_wire(version))
 
 
 @router.delete("/{name}/aliases/{alias}", name="delete_model_alias", summary="Delete an alias")
 def delete_model_alias(name: ModelName, alias: Alias, request: Request) -> Response:
-    _models(request).delete_alias(name, alias, user=_user(request))
+    _registry(request).delete_alias(name, alias)
     return json_response(None)
 
 
 @router.put("/{name}/protected-aliases/{alias}", name="protect_model_alias",
             summary="Protect an alias: only approved versions may take it")
 def protect_model_alias(name: ModelName, alias: Alias, request: Request) -> Response:
-    model = _models(request).protect_alias(name, rules.check_alias(alias), True, user=_user(request))
+    model = _registry(request).protect_alias(name, alias, True)
     return json_response(registered_model_to_wire(model))
 
 
 @router.delete("/{name}/protected-aliases/{alias}", name="unprotect_model_alias",
                summary="Stop protecting an alias")
 def unprotect_model_alias(name: ModelName, alias: Alias, request: Request) -> Response:
-    model = _models(request).protect_alias(name, alias, False, user=_user(request))
+    model = _registry(request).protect_alias(name, alias, False)
     return json_response(registered_model_to_wire(model))
 
 

@@ -1,0 +1,9 @@
+"""Who acts: the principal recorded on every change, and what it may do.
+
+Every domain service is built with the acting :class:`Principal`: the SDK's is the login of the
+process that runs it (:func:`local_principal`), the server's is resolved from each request.
+"""
+
+from shipyard.auth.principal import ANONYMOUS, Permission, Principal, current_user, local_principal
+
+__all__ = ["ANONYMOUS", "Permission", "Principal", "current_user", "local_principal"]

@@ -1,0 +1,56 @@
+"""One way to start an HTTP process: ``shipyard server``, ``shipyard serve`` and ``shipyard deploy run``.
+
+Each gives an app (or, with ``--workers N``, an import string of an app factory that every worker
+process calls) and its address; this module checks the server extra is installed, says where it
+listens, and runs uvicorn with the logging the kind of process needs.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from shipyard.errors import ShipyardError
+
+__all__ = ["listen_url", "require_server_extra", "run"]
+
+
+def require_server_extra(*modules: str) -> None:
+    """Import uvicorn (and ``modules``) now, so a missing extra is one clear message, not a traceback."""
+    import importlib
+
+    try:
+        for name in ("uvicorn", *modules):
+            importlib.import_module(name)
+    except ImportError:
+        raise ShipyardError('this command needs the server extra: pip install "shipyard-mlops[server]"') from None
+
+
+def listen_url(host: str, port: int) -> str:
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _serving_log_config() -> dict[str, Any]:
+    """uvicorn's logging setup plus Shipyard's serving loggers (uvicorn applies it in every worker)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["shipyard.serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def run(app: object, *, host: str, port: int, workers: int = 1, serving: bool = False) -> None:
+    """Serve ``app`` until stopped. ``workers`` > 1 needs ``app`` to be the import string of a
+    factory (each worker builds its own). ``serving``: a prediction server, which keeps uvicorn's
+    access log off (the serving app writes its own, off the event loop) and logs ``shipyard.serving``."""
+    import uvicorn
+
+    options: dict[str, Any] = {"host": host, "port": port}
+    if serving:
+        options.update(log_config=_serving_log_config(), access_log=False)
+    else:
+        options["log_level"] = "info"
+    if workers > 1 or isinstance(app, str):
+        uvicorn.run(app, factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(app, **options)

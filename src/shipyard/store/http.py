@@ -1,0 +1,98 @@
+"""The HTTP client shared by the REST store and the REST artifact store.
+
+One pooled ``httpx.Client`` per store (injectable ``transport`` for tests: see
+:mod:`shipyard.testing`). Errors come back as the same :mod:`shipyard.errors` classes the
+server raised, rebuilt from the JSON body. Retries, with exponential backoff:
+
+- a connection that could not be made (nothing was sent): every request;
+- 429 and 503 (the server said it did not do it): every request;
+- a response lost after sending (read error, timeout): only requests that are safe to repeat
+  (GET, PUT, DELETE, and appending metric values, whose worst case is a repeated value).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shipyard.errors import NotFound, ShipyardError, StoreUnavailable, error_class_for_code
+
+__all__ = ["API", "BACKOFF", "RETRY_STATUS", "HttpClient", "response_body", "retry_after", "segment", "url_path"]
+
+RETRY_STATUS = frozenset({429, 503})
+BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
+API = "/api/v1"
+
+
+class HttpClient:
+    """Calls to one server's API, with the retry rules above."""
+
+    def __init__(self, base_url: str, transport: httpx.BaseTransport | None, timeout: float,
+                 retries: int) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout,
+                                   limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+                                   headers={"user-agent": "shipyard-rest-store"})
+        self.retries = min(retries, len(BACKOFF))
+
+    def call(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+             idempotent: bool | None = None) -> Any:
+        repeatable = method in ("GET", "PUT", "DELETE") if idempotent is None else idempotent
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self.client.request(method, path, json=json, params=params)
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if last or (sent and not repeatable):
+                    raise StoreUnavailable(f"cannot reach the Shipyard server at {self.base_url}: "
+                                           f"{type(exc).__name__}: {exc}") from exc
+                time.sleep(BACKOFF[attempt])
+                continue
+            if response.status_code in RETRY_STATUS and not last:
+                time.sleep(retry_after(response) or BACKOFF[attempt])
+                continue
+            return response_body(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return min(float(value), 30.0) if value.replace(".", "", 1).isdigit() else None
+
+
+def response_body(response: httpx.Response) -> Any:
+    """The JSON body of a successful response; the server's error, rebuilt, otherwise."""
+    if response.is_success:
+        return response.json() if response.content else None
+    try:
+        body = response.json()
+        cls = error_class_for_code(body["error_code"])
+        error = cls(body.get("message", response.reason_phrase), **(body.get("details") or {}))
+    except (ValueError, KeyError, TypeError):
+        error = ShipyardError(f"the server answered {response.status_code} {response.reason_phrase}: "
+                              f"{response.text[:500]}")
+    raise error
+
+
+def segment(value: str, kind: str = "experiment") -> str:
+    """A name, alias or id as one URL path segment: nothing in it can change which route is
+    meant. ``.`` and ``..`` are spelled ``%2E``: left literal, the HTTP client would resolve them
+    as relative path steps and call another route."""
+    text = "" if value is None else str(value)
+    if not text:
+        raise NotFound(f"{kind} {value!r} does not exist")
+    quoted = quote(text, safe="")
+    return quoted.replace(".", "%2E") if set(text) == {"."} else quoted
+
+
+def url_path(value: str) -> str:
+    """A slash-separated path (an artifact path, a tag key) with its slashes kept."""
+    return quote(value, safe="/")

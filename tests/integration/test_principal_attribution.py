@@ -1,0 +1,92 @@
+"""One door into the domain: a change made through the native API, the MLflow-compatible API or
+the SDK against a server is recorded under the request's principal, whichever door it came by
+(before, the MLflow door recorded the server process's OS login)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+
+import shipyard
+from shipyard import deploy
+from shipyard.auth import Principal
+from shipyard.config import Settings
+from shipyard.server import create_app
+from shipyard.server import permissions as perms
+from shipyard.store.rest import RestStore
+from shipyard.testing import ASGITransport
+
+BASE = "http://testserver"
+NATIVE = f"{BASE}/api/v1"
+MLFLOW = f"{BASE}/api/2.0/mlflow"
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
+    monkeypatch.setenv("LOGNAME", "server-process-login")  # what the MLflow door used to record
+    settings = Settings.resolve(env={}, tracking_uri=f"sqlite:///{tmp_path / 'server.db'}",
+                                artifact_uri=str(tmp_path / "artifacts"), server_allowed_hosts="testserver",
+                                capture_packages=False, capture_git=False)
+    server = create_app(settings)
+    monkeypatch.setattr(perms, "resolve_principal", lambda scope: Principal("alice", anonymous=False))
+    yield server
+    server.state.client.close()
+
+
+@pytest.fixture
+def http(app: FastAPI) -> Iterator[httpx.Client]:
+    transport = ASGITransport(app)
+    with httpx.Client(base_url=BASE, transport=transport) as client:
+        yield client
+    transport.close()
+
+
+def ok(response: httpx.Response) -> dict:
+    assert response.is_success, response.text
+    return response.json() if response.content else {}
+
+
+def history_users(http: httpx.Client, model: str) -> set[str]:
+    return {e["user"] for e in ok(http.get(f"{NATIVE}/registered-models/{model}/history"))["events"]}
+
+
+def test_registry_changes_record_the_principal_through_both_apis(http: httpx.Client) -> None:
+    ok(http.post(f"{NATIVE}/registered-models", json={"name": "native-m"}))
+    ok(http.post(f"{NATIVE}/registered-models/native-m/versions", json={"source": "s3://bucket/native"}))
+    ok(http.put(f"{NATIVE}/registered-models/native-m/aliases/staging", json={"version": 1}))
+    ok(http.post(f"{MLFLOW}/registered-models/create", json={"name": "mlflow-m"}))
+    ok(http.post(f"{MLFLOW}/model-versions/create", json={"name": "mlflow-m", "source": "s3://bucket/mlflow"}))
+    ok(http.post(f"{MLFLOW}/registered-models/alias", json={"name": "mlflow-m", "alias": "staging", "version": "1"}))
+    ok(http.post(f"{MLFLOW}/registered-models/set-tag", json={"name": "mlflow-m", "key": "team", "value": "x"}))
+    assert history_users(http, "native-m") == {"alice"}
+    assert history_users(http, "mlflow-m") == {"alice"}
+
+
+def test_deployment_and_dataset_changes_record_the_principal(app: FastAPI, http: httpx.Client) -> None:
+    transport = ASGITransport(app)
+    sdk = shipyard.Client(settings=app.state.settings.replace(tracking_uri=BASE),
+                          store=RestStore(BASE, transport=transport))
+    try:
+        # The SDK claims its own login; the server records who it authenticated.
+        ok(http.post(f"{NATIVE}/registered-models", json={"name": "churn"}))
+        ok(http.post(f"{NATIVE}/registered-models/churn/versions", json={"source": "s3://bucket/churn"}))
+        made = deploy.create_deployment(sdk, "churn-api", "models:/churn/1")
+        assert made.user == "alice"
+        assert {e.user for e in deploy.deployment_history(sdk, "churn-api")} == {"alice"}
+
+        run_id = sdk.create_run("0", "train").info.run_id
+        native = sdk.log_dataset(run_id, pd.DataFrame({"x": [1, 2, 3]}), name="native-ds")
+        assert native.user == "alice"
+        mlflow_run = ok(http.post(f"{MLFLOW}/runs/create", json={"experiment_id": "0"}))["run"]["info"]["run_id"]
+        dataset = {"name": "mlflow-ds", "digest": "abc123", "source_type": "local", "source": "{}"}
+        ok(http.post(f"{MLFLOW}/runs/log-inputs", json={"run_id": mlflow_run, "datasets": [{"dataset": dataset}]}))
+        versions = ok(http.get(f"{NATIVE}/datasets/mlflow-ds/versions"))["dataset_versions"]
+        assert [v["user"] for v in versions] == ["alice"]
+    finally:
+        sdk.close()
+        transport.close()
