@@ -21,8 +21,8 @@ from shipyard.cli import app
 from shipyard.entities import Node, NodeKind
 from shipyard.errors import NotFound
 from shipyard.models import PythonModel
-from shipyard.serving.prediction_log import record_feedback
-from shipyard.serving.predictions import PredictionLogger
+from shipyard.predictions.format import record_feedback
+from shipyard.predictions.writer import PredictionLogger
 
 HOUR = 3_600_000
 

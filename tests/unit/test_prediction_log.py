@@ -18,8 +18,8 @@ import shipyard
 from shipyard.artifacts import open_artifact_store
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring import parse_time, read_feedback, read_predictions
-from shipyard.serving.prediction_log import PREDICTION_SCHEMA, feedback_rows, record_feedback
-from shipyard.serving.predictions import PredictionLogger, feedback_route
+from shipyard.predictions.format import PREDICTION_SCHEMA, feedback_rows, record_feedback
+from shipyard.predictions.writer import PredictionLogger, feedback_route
 
 T0 = int(datetime(2024, 5, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)
 HOUR = 3_600_000
@@ -106,7 +106,7 @@ def test_drops_are_counted_when_the_writer_is_slow(artifacts, caplog: pytest.Log
     gate = threading.Event()
     slow = SlowStore(artifacts, gate=gate)  # every write hangs until the gate opens: the queue cannot drain
     logger = PredictionLogger(slow, flush_rows=100, flush_seconds=0.05, max_queue=500)
-    caplog.set_level(logging.WARNING, logger="shipyard.serving.predictions")
+    caplog.set_level(logging.WARNING, logger="shipyard.predictions.writer")
     started = time.perf_counter()
     accepted = sum(logger.record(rows(50, start=T0 + i * 50)) for i in range(100))
     recording = time.perf_counter() - started

@@ -33,7 +33,7 @@ def gc(
     Deleting a run or an experiment only marks it (restore brings it back); gc cannot be undone.
     It purges runs deleted before --older-than, and all runs of experiments deleted before it.
     A deleted run that a registered model version or a live logged model needs is kept, and gc says why.
-    A deleted experiment keeps its empty record, so its id is never given to another one.
+    A deleted experiment goes too once it has no run left (its id is never given to another one).
     gc works on the database and the artifact storage themselves: on a team server, give it the server's
     --tracking-uri and --artifact-uri.
 
@@ -42,7 +42,7 @@ def gc(
       shipyard gc --older-than 7d
       shipyard gc --older-than 0s --grace 0s     # a laptop store nobody else writes to
     """
-    from shipyard.monitoring.predictions import parse_duration, parse_time
+    from shipyard.clock import parse_duration, parse_time
     from shipyard.tracking.gc import collect_garbage
 
     cutoff = cast(int, parse_time(older_than, field="older-than"))  # a str never parses to None
@@ -63,7 +63,7 @@ def _print(report: GcReport) -> None:
     sweep = report.sweep
     render.info(Text.assemble(
         f"{would} ", (f"{len(report.runs_purged)} runs", "bold"),
-        f" and {len(report.logged_models_purged)} logged models"
+        f", {len(report.logged_models_purged)} logged models and {len(report.experiments_purged)} deleted experiments"
         + ("" if report.dry_run else f" ({report.artifact_files_removed} artifact files)")))
     freed = "would free" if report.dry_run else "freed"
     render.info(Text.assemble(

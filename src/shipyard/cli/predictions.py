@@ -55,7 +55,8 @@ def export(
 
     An empty range still writes FILE (with every column, no rows) and warns on stderr, so a
     scheduled job reading FILE never finds it missing."""
-    from shipyard.monitoring.predictions import export_predictions, parse_time
+    from shipyard.clock import parse_time
+    from shipyard.predictions.reader import export_predictions
 
     start = parse_time(since)
     end = parse_time(until, field="until")

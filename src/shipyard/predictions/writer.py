@@ -9,8 +9,8 @@ raises: rows go onto a bounded queue, and when it is full they are dropped and c
 
 A background thread drains the queue every ``flush_seconds`` or ``flush_rows`` rows, whichever
 comes first, and writes one Parquet file per (deployment, hour) in the format of
-:mod:`shipyard.serving.prediction_log`. :func:`feedback_route`
-takes ground truth over HTTP. :mod:`shipyard.monitoring.predictions` reads the log back.
+:mod:`shipyard.predictions.format`. :func:`feedback_route`
+takes ground truth over HTTP. :mod:`shipyard.predictions.reader` reads the log back.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from shipyard.errors import InvalidInput, ShipyardError, StoreUnavailable
-from shipyard.serving.prediction_log import (
-    _BUILDERS,
-    _chunks,
-    _parquet_bytes,
-    _row_is_valid,
+from shipyard.predictions.format import (
+    BUILDERS,
     feedback_rows,
+    parquet_bytes,
+    partitions,
+    row_is_valid,
     write_feedback,
 )
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PredictionLogger", "feedback_route"]
 
-log = logging.getLogger("shipyard.serving.predictions")
+log = logging.getLogger("shipyard.predictions.writer")
 
 _WARN_EVERY_SECONDS = 10.0
 _WRITE_ATTEMPTS = 3
@@ -224,14 +224,14 @@ class PredictionLogger:
                     return
 
     def _write(self, batch: list[tuple[str, list[Any]]]) -> None:
-        for kind, (build, namespace) in _BUILDERS.items():
+        for kind, (build, namespace) in BUILDERS.items():
             rows = [row for k, rows in batch if k == kind for row in rows]
             if not rows:
                 continue
             try:
                 table = build(rows)
             except Exception:  # some row is malformed: keep the good ones, count the others
-                good = [row for row in rows if _row_is_valid(row)]
+                good = [row for row in rows if row_is_valid(row)]
                 try:
                     table = build(good)
                 except Exception:
@@ -244,13 +244,13 @@ class PredictionLogger:
             self._write_with_retries(kind, namespace, table)
 
     def _write_with_retries(self, kind: str, namespace: str, table: pa.Table) -> None:
-        pending = list(_chunks(table))
+        pending = list(partitions(table))
         error: Exception | None = None
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             failed = []
             for folder, chunk in pending:
                 try:
-                    self._artifacts.log_bytes(namespace, _parquet_bytes(chunk),
+                    self._artifacts.log_bytes(namespace, parquet_bytes(chunk),
                                               f"{folder}/{uuid.uuid4().hex}.parquet")
                 except Exception as exc:
                     failed.append((folder, chunk))

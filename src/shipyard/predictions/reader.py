@@ -1,6 +1,6 @@
 """Reading the prediction log back: a time range of one deployment as a DataFrame, with feedback.
 
-The serving app writes the log (:mod:`shipyard.serving.predictions`) as Parquet files under
+The serving app writes the log (:mod:`shipyard.predictions.writer`) as Parquet files under
 ``predictions/deployment=<name>/hour=<YYYY-MM-DDTHH>/`` in the artifact store, and ground truth
 under ``feedback/`` the same way. :func:`read_predictions` lists the hour folders of a
 deployment and reads only those that overlap the range asked for; feedback is joined on the
@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from shipyard.clock import TimeLike, parse_time
 from shipyard.entities import Edge, Node, NodeKind, Relation
 from shipyard.errors import InvalidInput, NotFound
-from shipyard.serving.prediction_log import (
+from shipyard.predictions.format import (
     FEEDBACK_NAMESPACE,
     FEEDBACK_SCHEMA,
     HOUR_FORMAT,
@@ -43,47 +44,12 @@ if TYPE_CHECKING:
     from shipyard.tracking.client import Client
 
 __all__ = ["EXPORT_FORMATS", "Partition", "ResolvedNode", "export_predictions", "find_prediction", "list_partitions",
-           "parse_duration", "parse_time", "prediction_lineage", "read_feedback", "read_predictions"]
+           "prediction_lineage", "prediction_table", "read_feedback", "read_predictions"]
 
 EXPORT_FORMATS = ("parquet", "csv")
-TimeLike = datetime | int | str | None
 Progress = Callable[[int, int], None]  # (files read so far, files in all)
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _READERS = 8
-
-
-# -- time ------------------------------------------------------------------------------------------------
-
-def parse_duration(text: str) -> float | None:
-    """Seconds in ``30s``, ``15m``, ``1h``, ``2d`` or ``1w``; ``None`` when ``text`` is not a duration."""
-    match = _DURATION.fullmatch(text.strip())
-    return float(match.group(1)) * _UNITS[match.group(2)] if match else None
-
-
-def parse_time(value: TimeLike, *, now: datetime | None = None, field: str = "since") -> int | None:
-    """Milliseconds since the epoch of ``value``: a datetime (naive = UTC), milliseconds, a duration
-    back from now (``30s``, ``15m``, ``1h``, ``2d``, ``1w``) or an ISO 8601 time (``2024-05-01``,
-    ``2024-05-01T13:00``, with or without an offset; naive = UTC). ``None`` stays ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1000)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        seconds = parse_duration(text)
-        if seconds is not None:
-            return int(((now or datetime.now(UTC)) - timedelta(seconds=seconds)).timestamp() * 1000)
-        try:
-            return parse_time(datetime.fromisoformat(text.replace("Z", "+00:00")), field=field)
-        except ValueError:
-            pass
-    raise InvalidInput(f"{field}: expected a duration back from now (15m, 1h, 2d) or an ISO time "
-                       f"(2024-05-01T13:00Z), got {value!r}", field=field)
 
 
 def _hour_start(text: str) -> int | None:
@@ -144,12 +110,14 @@ def _read_file(artifacts: ArtifactStore, namespace: str, path: str, columns: Seq
 
 
 def _read_all(artifacts: ArtifactStore, files: Sequence[tuple[str, str]], schema: pa.Schema,
-              progress: Progress | None) -> pa.Table:
+              progress: Progress | None, columns: Sequence[str] | None = None) -> pa.Table:
     if progress is not None:
         progress(0, len(files))
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     tables = []
     with ThreadPoolExecutor(max_workers=min(_READERS, max(len(files), 1))) as pool:
-        for done, table in enumerate(pool.map(lambda f: _read_file(artifacts, *f), files), start=1):
+        for done, table in enumerate(pool.map(lambda f: _read_file(artifacts, *f, columns), files), start=1):
             tables.append(table)
             if progress is not None:
                 progress(done, len(files))
@@ -216,17 +184,28 @@ def read_predictions(client: Client, deployment: str, since: TimeLike = None, un
     in the log."""
     _require_known(client, deployment)
     start, end = parse_time(since), parse_time(until, field="until")
-    artifacts = client.artifacts
-    files = _files(artifacts, list_partitions(artifacts, deployment, since=start, until=end))
-    table = _in_range(_read_all(artifacts, files, PREDICTION_SCHEMA, progress), start, end)
+    return prediction_table(client.artifacts, deployment, start, end, with_feedback=with_feedback, roles=roles,
+                            progress=progress).to_pandas()
+
+
+def prediction_table(artifacts: ArtifactStore, deployment: str, since: int | None, until: int | None, *,
+                     with_feedback: bool = True, roles: Sequence[str] | None = None,
+                     columns: Sequence[str] | None = None, progress: Progress | None = None) -> pa.Table:
+    """:func:`read_predictions` as an Arrow table, from an artifact store, for ``[since, until)`` in
+    milliseconds (``None``: unbounded); no check that the deployment exists. ``columns`` reads only
+    those columns of the log (``time``, ``prediction_id`` and ``role`` are always read)."""
+    if columns is not None:
+        columns = list(dict.fromkeys(["prediction_id", "time", "role", *columns]))
+    files = _files(artifacts, list_partitions(artifacts, deployment, since=since, until=until))
+    table = _in_range(_read_all(artifacts, files, PREDICTION_SCHEMA, progress, columns), since, until)
     if roles is not None:
         table = table.filter(pc.is_in(table.column("role"), pa.array(list(roles), pa.string())))
     table = table.sort_by([("time", "ascending"), ("prediction_id", "ascending")])
     if with_feedback:
         # Truth arrives after the prediction, so feedback from ``since`` on, with no upper bound.
-        feedback = _feedback_table(artifacts, deployment, start, None)
+        feedback = _feedback_table(artifacts, deployment, since, None)
         table = _join_feedback(table, feedback)
-    return table.to_pandas()
+    return table
 
 
 def _join_feedback(table: pa.Table, feedback: pa.Table) -> pa.Table:

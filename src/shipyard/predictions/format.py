@@ -9,15 +9,14 @@ Parquet file per (deployment, hour) in the artifact store, under::
 Hours are UTC. One namespace per kind of log, not per deployment: deployment names allow spaces
 and dots that artifact namespaces do not, and a reader lists a deployment's hours with one call.
 Inputs, outputs and feedback values are JSON text columns, so the files never depend on a
-model's schema. :mod:`shipyard.serving.predictions` queues rows and writes them here in the
-background; :mod:`shipyard.monitoring.predictions` reads them back.
+model's schema. :mod:`shipyard.predictions.writer` queues rows and writes them here in the
+background; :mod:`shipyard.predictions.reader` reads them back.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time as _time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,14 +26,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shipyard.clock import now_ms
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     from shipyard.artifacts.protocol import ArtifactStore
 
-__all__ = ["FEEDBACK_NAMESPACE", "FEEDBACK_SCHEMA", "HOUR_FORMAT", "HOUR_MS", "PREDICTIONS_NAMESPACE",
-           "PREDICTION_SCHEMA", "ROLES", "SCHEMA_VERSION", "feedback_rows", "partition_path", "record_feedback",
-           "write_feedback"]
+__all__ = ["BUILDERS", "FEEDBACK_NAMESPACE", "FEEDBACK_SCHEMA", "HOUR_FORMAT", "HOUR_MS", "PREDICTIONS_NAMESPACE",
+           "PREDICTION_SCHEMA", "ROLES", "SCHEMA_VERSION", "feedback_rows", "parquet_bytes", "partition_path",
+           "partitions", "record_feedback", "row_is_valid", "write_feedback"]
 
 PREDICTIONS_NAMESPACE = "predictions"
 FEEDBACK_NAMESPACE = "feedback"
@@ -137,13 +137,13 @@ def _checked(table: pa.Table) -> pa.Table:
     return table
 
 
-_BUILDERS: dict[str, tuple[Callable[[Sequence[Mapping[str, Any]]], pa.Table], str]] = {
+BUILDERS: dict[str, tuple[Callable[[Sequence[Mapping[str, Any]]], pa.Table], str]] = {
     "prediction": (_prediction_table, PREDICTIONS_NAMESPACE),
     "feedback": (_feedback_table, FEEDBACK_NAMESPACE),
 }
 
 
-def _row_is_valid(row: Any) -> bool:
+def row_is_valid(row: Any) -> bool:
     try:
         return isinstance(row, Mapping) and isinstance(row["prediction_id"], str) and \
             isinstance(row["deployment"], str) and bool(row["deployment"]) and isinstance(row["time"], int)
@@ -151,7 +151,7 @@ def _row_is_valid(row: Any) -> bool:
         return False
 
 
-def _chunks(table: pa.Table) -> Iterable[tuple[str, pa.Table]]:
+def partitions(table: pa.Table) -> Iterable[tuple[str, pa.Table]]:
     """``(partition path, rows)`` per (deployment, hour), found by one sort of the whole table."""
     if table.num_rows == 0:
         return
@@ -170,7 +170,7 @@ def _chunks(table: pa.Table) -> Iterable[tuple[str, pa.Table]]:
         yield partition_path(names[codes[start]], int(hours[start]) * HOUR_MS), table.slice(start, end - start)
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
@@ -179,21 +179,18 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 def _write_table(artifacts: ArtifactStore, namespace: str, table: pa.Table) -> int:
     """One file per (deployment, hour) of ``table``; the number of files written."""
     written = 0
-    for folder, chunk in _chunks(table):
-        artifacts.log_bytes(namespace, _parquet_bytes(chunk), f"{folder}/{uuid.uuid4().hex}.parquet")
+    for folder, chunk in partitions(table):
+        artifacts.log_bytes(namespace, parquet_bytes(chunk), f"{folder}/{uuid.uuid4().hex}.parquet")
         written += 1
     return written
 
-
-def _now_ms() -> int:
-    return _time.time_ns() // 1_000_000
 
 
 # -- feedback ------------------------------------------------------------------------------------------------
 
 def _time_ms(value: Any, field: str) -> int:
     if value is None:
-        return _now_ms()
+        return now_ms()
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1000)
@@ -250,7 +247,7 @@ def record_feedback(artifacts: ArtifactStore, deployment: str, prediction_id: st
     ``feedback/deployment=<name>/hour=<hour of time>``). ``value`` is any JSON-able value;
     ``time`` (ms or datetime, default now) is when the truth became known. Readers keep the latest
     feedback per prediction. Raises ``InvalidInput`` naming a bad field. For many rows at once,
-    use :meth:`~shipyard.serving.predictions.PredictionLogger.record_feedback` (queued) or
+    use :meth:`~shipyard.predictions.writer.PredictionLogger.record_feedback` (queued) or
     :func:`write_feedback`."""
     row: dict[str, Any] = {"prediction_id": prediction_id, "value": value, "deployment": deployment}
     if time is not None:
