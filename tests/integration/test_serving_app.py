@@ -23,6 +23,8 @@ import shipyard
 from shipyard.models import PythonModel
 from shipyard.models.package import load_model_folder, save_model
 from shipyard.serving import ServedModel, create_serving_app, load_served
+from shipyard.serving.access import flush_access_log
+from tests.support import wait_for_async
 
 
 class Echo(PythonModel):
@@ -323,10 +325,9 @@ def test_a_failed_load_stays_not_ready_and_says_why(caplog: pytest.LogCaptureFix
 
     async def scenario(client: httpx.AsyncClient) -> httpx.Response:
         async with app.router.lifespan_context(app):
-            deadline = time.monotonic() + 10
-            while app.state.serving.load_error is None:  # the loader runs in a thread: wait until it failed
-                assert time.monotonic() < deadline, "the loader did not fail within 10 s"
-                await asyncio.sleep(0.01)
+            # The loader runs in a thread: wait until it failed.
+            await wait_for_async(lambda: app.state.serving.load_error is not None, timeout=10, interval=0.01,
+                                 what="the loader to fail")
             assert (await client.get("/v2/health/live")).status_code == 200
             return await client.get("/v2/health/ready")
 
@@ -377,10 +378,8 @@ def test_shutdown_finishes_requests_in_flight(packages: dict[str, Path], monkeyp
                                                          json={"inputs": [{"x": float(i), "k": 1}]}))
                        for i in range(3)]
             # Shutdown begins only once all three are in the batcher, queued or running in its thread.
-            deadline = time.monotonic() + 10
-            while len(submitted) < 3:
-                assert time.monotonic() < deadline, f"only {len(submitted)} of 3 requests reached the batcher"
-                await asyncio.sleep(0.01)
+            await wait_for_async(lambda: len(submitted) >= 3, timeout=10, interval=0.01,
+                                 what=lambda: f"3 requests to reach the batcher (only {len(submitted)} did)")
         # The lifespan has ended: the batcher finished what it held before returning.
         assert all(task.done() for task in pending)
         late = await client.post("/v1/models/slow/predict", json={"inputs": [{"x": 9.0, "k": 1}]})
@@ -401,6 +400,7 @@ def test_access_log_has_one_line_per_request(packages: dict[str, Path], caplog: 
 
     with caplog.at_level(logging.INFO, logger="shipyard.serving.access"):
         run(app, scenario)
+        flush_access_log()  # a background thread writes the lines
     lines = [r for r in caplog.records if r.name == "shipyard.serving.access"]
     assert len(lines) == 2  # the liveness probe logs at DEBUG
     assert lines[0].getMessage().startswith("POST /v1/models/echo/predict 200 ")

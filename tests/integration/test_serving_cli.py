@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,16 +15,10 @@ from typer.testing import CliRunner
 
 import shipyard
 from shipyard.cli import app as cli_app
+from tests.support import ServerProcess, shipyard_command
 
 pytestmark = pytest.mark.slow
-LAUNCH = "from shipyard.cli import main; main()"
 TRAIN = pd.DataFrame({"x": np.random.default_rng(5).normal(size=60), "z": np.random.default_rng(6).normal(size=60)})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -53,63 +41,17 @@ def registered(tracking_uri: str) -> tuple[str, object]:
     return tracking_uri, estimator
 
 
-class Served:
-    def __init__(self, root: Path, tracking_uri: str, *args: str) -> None:
-        self.root, self.args = root, args
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-        self.env["SHIPYARD_TRACKING_URI"] = tracking_uri
-        self.launches = 0
-        self.launch()
-
-    def launch(self) -> None:
-        self.launches += 1
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.err_path = self.root / f"serve-{self.port}.err"
-        self.out_path = self.root / f"serve-{self.port}.out"
-        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "serve", *self.args, "--port",
-                                          str(self.port)], stdout=out, stderr=err, env=self.env, cwd=self.root)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                # The port was free when picked but may be taken before the server binds it: try another.
-                if "address already in use" in self.logs().lower() and self.launches < 5:
-                    self.launch()
-                    deadline = time.monotonic() + timeout
-                    continue
-                pytest.fail(f"shipyard serve exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"not ready within {timeout}s:\n{self.logs()[-4000:]}")
-
-    def stop(self) -> int:
-        """SIGTERM, as Kubernetes stops a pod; uvicorn shuts down gracefully, then exits by the signal."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in (self.out_path, self.err_path))
-
-
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[object]:
-    started: list[Served] = []
+def start(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """``start(tracking_uri, *args)``: ``shipyard serve ARGS`` on a free port, ready; stopped afterwards."""
+    started: list[ServerProcess] = []
 
-    def make(tracking_uri: str, *args: str) -> Served:
-        served = Served(tmp_path, tracking_uri, *args)
+    def make(tracking_uri: str, *args: str) -> ServerProcess:
+        # Ready means every worker has loaded the model: slow on a busy machine, hence the long wait.
+        served = ServerProcess(shipyard_command("serve", *args), tmp_path, env={"SHIPYARD_TRACKING_URI": tracking_uri},
+                               health="/v2/health/ready", name=f"serve{len(started) + 1}", timeout=120.0)
         started.append(served)
-        return served
+        return served.start()
 
     yield make
     for served in started:
@@ -119,7 +61,6 @@ def start(tmp_path: Path) -> Iterator[object]:
 def test_serve_predicts_over_http_and_stops_cleanly(registered: tuple[str, object], start: object) -> None:
     tracking_uri, estimator = registered
     server = start(tracking_uri, "models:/churn@production", "--max-batch-size", "16", "--max-wait-ms", "5")
-    server.wait_ready()
     rows = TRAIN.head(5)
     expected = estimator.predict(rows).tolist()
 
@@ -162,7 +103,6 @@ def test_serve_predicts_over_http_and_stops_cleanly(registered: tuple[str, objec
 def test_serve_with_workers_shares_metrics(registered: tuple[str, object], start: object) -> None:
     tracking_uri, estimator = registered
     server = start(tracking_uri, "models:/churn/1", "--workers", "2", "--name", "retention")
-    server.wait_ready()
     for i in range(6):  # new connections each time: both workers may answer
         answer = httpx.post(f"{server.url}/v1/models/retention/predict",
                             json={"inputs": TRAIN.iloc[[i]].to_dict("records")})

@@ -1,11 +1,10 @@
 """The torch flavor: nn.Module as safetensors weights + class + init_kwargs, and TorchScript.
 
 torch is installed by the Makefile (a CPU build pinned there); without it these tests skip,
-except under CI (``CI=true``), where they must run."""
+except under CI (see tests/ci.py), where they must run."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,9 @@ import pytest
 import shipyard
 from shipyard.errors import ArtifactCorrupted, InvalidInput
 from shipyard.models.package import load_model_folder, save_model
+from tests.ci import require
 
-if os.environ.get("CI", "").lower() == "true":
-    import torch  # under CI the torch tests must run: a missing torch is an error, not a skip
-else:
-    torch = pytest.importorskip("torch")
+torch = require("torch")  # under CI the torch tests must run: a missing torch is an error, not a skip
 
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import InvalidInput, NotFound, UnsupportedMediaType
 from shipyard.models.signature import infer_signature
 from shipyard.serving import oip, protocols
+from shipyard.serving.batcher import concat_inputs
 from shipyard.serving.encoding import dumps, jsonable, loads, prediction_ids
 from shipyard.serving.models import ModelSet, ServedModel
-from shipyard.serving.responses import UnsupportedMediaType
 
 
 class _Manifest:
@@ -91,10 +91,10 @@ def test_prediction_ids_are_distinct_uuid4_hex() -> None:
 
 # -- native ----------------------------------------------------------------------------------------------
 def test_native_records_and_columns_give_the_same_frame(columns_model: ServedModel) -> None:
-    records = columns_model.prepare(protocols.decode_native(body({"inputs": [
-        {"x": 1, "n": 5, "tag": "a"}, {"x": 2.5, "n": 6, "tag": "b"}]})))
-    columns = columns_model.prepare(protocols.decode_native(body({"inputs": {
-        "x": [1, 2.5], "n": [5, 6], "tag": ["a", "b"]}})))
+    records = concat_inputs([columns_model.prepare(protocols.decode_native(body({"inputs": [
+        {"x": 1, "n": 5, "tag": "a"}, {"x": 2.5, "n": 6, "tag": "b"}]})))])
+    columns = concat_inputs([columns_model.prepare(protocols.decode_native(body({"inputs": {
+        "x": [1, 2.5], "n": [5, 6], "tag": ["a", "b"]}})))])
     pd.testing.assert_frame_equal(records, columns)
     assert records["x"].dtype == np.float64  # the int 1 safely cast by the signature check
     assert protocols.encode_native("churn", "3", columns_model.predict(records), ["a", "b"]) == {
@@ -174,9 +174,10 @@ def test_mlflow_tensor_inputs(tensor_model: ServedModel) -> None:
     (b"x=1", "application/x-www-form-urlencoded", UnsupportedMediaType, "application/json or text/csv"),
 ], ids=["list", "no-key", "two-keys", "unknown-key", "params", "split-rows", "split-width", "records", "csv-empty",
         "csv-broken", "form"])
-def test_mlflow_bad_bodies(raw: bytes, content_type: str, error: type[Exception], fragment: str) -> None:
+def test_mlflow_bad_bodies(columns_model: ServedModel, raw: bytes, content_type: str, error: type[Exception],
+                           fragment: str) -> None:
     with pytest.raises(error, match=fragment):
-        protocols.decode_mlflow(raw, content_type)
+        columns_model.prepare(protocols.decode_mlflow(raw, content_type))
 
 
 # -- Open Inference Protocol ---------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def test_oip_one_tensor_flat_or_nested(tensor_model: ServedModel) -> None:
 def test_oip_one_tensor_per_column(columns_model: ServedModel) -> None:
     raw = body({"inputs": [tensor("x", [2], "FP64", [1.5, 2.5]), tensor("n", [2, 1], "INT32", [[1], [2]]),
                            tensor("tag", [2], "BYTES", ["a", "b"])]})
-    data = columns_model.prepare(oip.decode_infer(raw, columns_model)[0])
+    data = concat_inputs([columns_model.prepare(oip.decode_infer(raw, columns_model)[0])])
     assert list(data.columns) == ["x", "n", "tag"]
     assert data["n"].dtype == np.int64
     assert oip.encode_infer(columns_model, columns_model.predict(data), ["1", "2"], "i")["outputs"][0]["data"] == [
@@ -211,7 +212,7 @@ def test_oip_one_tensor_per_column(columns_model: ServedModel) -> None:
 def test_oip_two_dimensional_tensor_maps_to_signature_columns_in_order() -> None:
     served = ServedModel("m", "1", _Doubler(pd.DataFrame({"x": [1.0], "z": [2.0]})))
     raw = body({"inputs": [tensor("features", [2, 2], "FP64", [1, 10, 2, 20])]})
-    data = served.prepare(oip.decode_infer(raw, served)[0])
+    data = concat_inputs([served.prepare(oip.decode_infer(raw, served)[0])])
     assert data["x"].tolist() == [1.0, 2.0]
     assert data["z"].tolist() == [10.0, 20.0]
 

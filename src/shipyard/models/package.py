@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard.clock import now_ms
 from shipyard.errors import InvalidInput
-from shipyard.models.flavors import flavor_for, get_flavor
+from shipyard.models.flavors import flavor_for, flavor_imports, get_flavor
 from shipyard.models.manifest import ModelManifest, digest_folder, verify_folder
 from shipyard.models.mlflow_format import is_mlflow_package
 from shipyard.models.mlflow_format import open_model as open_mlflow_model
@@ -61,14 +61,15 @@ def save_model(
     if clash:
         raise InvalidInput(f"flavor_options cannot set {', '.join(clash)}: pass them as arguments")
     folder.mkdir(parents=True, exist_ok=True)
-    options, pickle_based, requirements = chosen.save(
-        model, folder, input_example=input_example, code_paths=code_paths, artifacts=artifacts,
-        **(flavor_options or {}))
-    if signature is None and input_example is not None:
-        from shipyard.models.signature import infer_signature
+    with flavor_imports(chosen.name, "saving"):
+        options, pickle_based, requirements = chosen.save(
+            model, folder, input_example=input_example, code_paths=code_paths, artifacts=artifacts,
+            **(flavor_options or {}))
+        if signature is None and input_example is not None:
+            from shipyard.models.signature import infer_signature
 
-        prediction = chosen.predictor(chosen.load(folder, options)).predict(input_example)
-        signature = infer_signature(input_example, prediction)
+            prediction = chosen.predictor(chosen.load(folder, options)).predict(input_example)
+            signature = infer_signature(input_example, prediction)
     if input_example is not None:
         (folder / INPUT_EXAMPLE).write_text(json.dumps(_example_to_json(input_example), default=str))
     manifest = ModelManifest(
@@ -76,7 +77,7 @@ def save_model(
         python_version=platform.python_version(), requirements=requirements,
         files=digest_folder(folder), signature=signature.to_dict() if signature is not None else None,
         input_example=INPUT_EXAMPLE if input_example is not None else None,
-        created=int(time.time() * 1000), run_id=run_id, artifact_path=artifact_path)
+        created=now_ms(), run_id=run_id, artifact_path=artifact_path)
     manifest.write(folder)
     return manifest
 
@@ -106,6 +107,11 @@ class LoadedModel:
             data = enforce(self._input_schema, data)
         return self._predictor.predict(data)
 
+    def predict_conformed(self, data: Any) -> Any:
+        """``predict`` without the signature check, for input that has passed it already (the
+        serving app checks each request before batching, so checking a batch again is waste)."""
+        return self._predictor.predict(data)
+
     def unwrap(self) -> Any:
         """The framework object itself (an sklearn estimator, a PythonModel...)."""
         return self.model
@@ -133,5 +139,6 @@ def _open(folder: Path, manifest: ModelManifest) -> tuple[Any, Any]:
         return open_mlflow_model(folder, manifest)
     verify_folder(folder, manifest)
     flavor = get_flavor(manifest.flavor)
-    model = flavor.load(folder, manifest.flavor_options)
-    return model, flavor.predictor(model)
+    with flavor_imports(flavor.name, "loading"):
+        model = flavor.load(folder, manifest.flavor_options)
+        return model, flavor.predictor(model)

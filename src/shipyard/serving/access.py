@@ -8,18 +8,27 @@ Each request gets one log line on the ``shipyard.serving.access`` logger, with t
 given as record attributes (``extra``) so a JSON log formatter can emit them as keys. Health,
 readiness and metrics requests (probes and scrapes, several a second, and 503 by design while
 the model loads) log at DEBUG.
+
+The lines are written by a background thread, not by the request: the event loop appends each
+request's fields to a list and hands the list of one loop turn to that thread in one step, so
+formatting, the handlers' locks and the write to the terminal or file stay off the request path.
+Everything queued is written before the app's shutdown completes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
 import re
+import threading
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID_HEADER", "AccessMiddleware", "request_id_of"]
+__all__ = ["REQUEST_ID_HEADER", "AccessMiddleware", "flush_access_log", "request_id_of"]
 
 REQUEST_ID_HEADER = "x-request-id"
 _USABLE_ID = re.compile(r"[!-~]{1,128}")
@@ -31,11 +40,83 @@ def request_id_of(scope: Scope) -> str:
     return str(scope.get("state", {}).get("request_id", ""))
 
 
+_Line = tuple[int, str, str, int, float, str, Any]
+
+
+class _AccessWriter:
+    """Writes queued access lines on a daemon thread; :meth:`add` is for the event loop only."""
+
+    def __init__(self) -> None:
+        self._turn: list[_Line] = []
+        self._queue: queue.SimpleQueue[list[_Line] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def add(self, line: _Line) -> None:
+        self._turn.append(line)
+        if len(self._turn) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._hand_over)
+            except RuntimeError:  # no running loop: write it now
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        lines, self._turn = self._turn, []
+        if not lines:
+            return
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="shipyard-access-log", daemon=True)
+            self._thread.start()
+        self._idle.clear()
+        self._queue.put(lines)
+
+    def _run(self) -> None:
+        while True:
+            lines = self._queue.get()
+            if lines is None:
+                return
+            for line in lines:
+                _write(line)
+            if self._queue.empty():
+                self._idle.set()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Write what is queued (the current loop turn's lines too) before returning. Call it on
+        the event loop's thread or once the loop no longer serves."""
+        self._hand_over()
+        self._idle.wait(timeout)
+
+
+def _write(line: _Line) -> None:
+    level, method, path, status, elapsed_ms, request_id, client = line
+    try:
+        access_log.log(level, "%s %s %d %.2fms request_id=%s", method, path, status, elapsed_ms, request_id,
+                       extra={"http_method": method, "http_path": path, "http_status": status,
+                              "duration_ms": round(elapsed_ms, 3), "request_id": request_id,
+                              "client_addr": f"{client[0]}:{client[1]}" if client else None})
+    except Exception:  # pragma: no cover - logging reports its own handler errors; never kill the writer
+        pass
+
+
+# One writer per process: every app's lines go to the same logger.
+_WRITER = _AccessWriter()
+
+
+def flush_access_log(timeout: float = 5.0) -> None:
+    """Wait until every access line queued so far is written (tests, and the app's shutdown)."""
+    _WRITER.drain(timeout)
+
+
 class AccessMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._writer = _WRITER
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -59,10 +140,16 @@ class AccessMiddleware:
             path = scope["path"]
             level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
             if access_log.isEnabledFor(level):
-                elapsed_ms = (time.perf_counter() - start) * 1000
-                client = scope.get("client")
-                access_log.log(
-                    level, "%s %s %d %.2fms request_id=%s", scope["method"], path, status, elapsed_ms, request_id,
-                    extra={"http_method": scope["method"], "http_path": path, "http_status": status,
-                           "duration_ms": round(elapsed_ms, 3), "request_id": request_id,
-                           "client_addr": f"{client[0]}:{client[1]}" if client else None})
+                self._writer.add((level, scope["method"], path, status, (time.perf_counter() - start) * 1000,
+                                  request_id, scope.get("client")))
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's lifespan, with the queued access lines written before shutdown completes."""
+
+        async def send_after_drain(message: Message) -> None:
+            if message["type"].startswith("lifespan.shutdown."):
+                self._writer._hand_over()
+                await asyncio.to_thread(self._writer.drain)
+            await send(message)
+
+        await self.app(scope, receive, send_after_drain)

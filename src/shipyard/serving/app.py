@@ -35,21 +35,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard._version import __version__
-from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.errors import InvalidInput, MethodNotAllowed, NotFound, NotReady, RequestTooLarge, ShipyardError
 from shipyard.serving import oip, protocols
 from shipyard.serving.access import AccessMiddleware, request_id_of
 from shipyard.serving.batcher import Batcher, BatcherClosed
 from shipyard.serving.encoding import prediction_ids
 from shipyard.serving.metrics import CONTENT_TYPE, UNKNOWN, ServingMetrics
 from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
-from shipyard.serving.responses import MethodNotAllowed, NotReady, RequestTooLarge, error_response, json_response
+from shipyard.serving.responses import error_response, json_response
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Serving", "create_serving_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "INLINE_BODY_BYTES", "Serving", "create_serving_app", "http_error"]
 
 log = logging.getLogger("shipyard.serving")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 # Bodies up to this size are decoded on the event loop: a thread hop costs more than parsing them.
-_INLINE_BODY_BYTES = 64 * 1024
+INLINE_BODY_BYTES = 64 * 1024
 
 ModelsOrLoader = Sequence[ServedModel] | Callable[[], Sequence[ServedModel]]
 
@@ -106,6 +106,11 @@ class Serving:
     async def close(self) -> None:
         await asyncio.gather(*(b.close() for b in self.batchers.values()))
 
+    def settle(self) -> None:
+        """Hand over what answers deferred to the end of the event loop's turn (their metrics), so
+        that a scrape sees every request answered before it."""
+        self.metrics.flush()
+
     def ready_models(self) -> ModelSet:
         if self.models is None:
             raise NotReady(f"the models failed to load: {self.load_error}" if self.load_error
@@ -134,7 +139,7 @@ class Serving:
         def prepare() -> Any:
             return served.prepare(decode(body))
 
-        data = prepare() if len(body) <= _INLINE_BODY_BYTES else await asyncio.to_thread(prepare)
+        data = prepare() if len(body) <= INLINE_BODY_BYTES else await asyncio.to_thread(prepare)
         ids = prediction_ids(row_count(data))
         try:
             predictions = await self.batchers[served].submit(data, len(ids))
@@ -223,6 +228,7 @@ async def _ping(request: Request, serving: Serving, call: Call) -> Response:
 
 
 async def _metrics(request: Request, serving: Serving, call: Call) -> Response:
+    serving.settle()
     return Response(serving.metrics.render(), media_type=CONTENT_TYPE)
 
 
@@ -257,16 +263,18 @@ async def _native(request: Request, serving: Serving, call: Call) -> Response:
 
 async def _infer(request: Request, serving: Serving, call: Call) -> Response:
     served = call.served = serving.ready_models().get(request.path_params["name"], _version_param(request))
+    if oip.BINARY_HEADER in request.headers:
+        raise InvalidInput(oip.BINARY_REFUSED)
     body = await serving.read_body(request)
-    given_id: list[str | None] = [None]
+    given: list[Any] = [None, None]
 
     def decode(raw: bytes) -> Any:
-        data, given_id[0] = oip.decode_infer(raw, served)
+        data, given[0], given[1] = oip.decode_infer_request(raw, served)
         return data
 
     request_id = request_id_of(request.scope)
     predictions, ids = await serving.predict(served, body, decode, request_id)
-    return json_response(oip.encode_infer(served, predictions, ids, given_id[0] or request_id))
+    return json_response(oip.encode_infer(served, predictions, ids, given[0] or request_id, given[1]))
 
 
 async def _invocations(request: Request, serving: Serving, call: Call) -> Response:
@@ -278,7 +286,7 @@ async def _invocations(request: Request, serving: Serving, call: Call) -> Respon
     return json_response(protocols.encode_mlflow(predictions))
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     oip_route = request.url.path.startswith("/v2/")
     if exc.status_code == 404:
@@ -367,7 +375,7 @@ def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_
 
     app = Starlette(
         routes=serving_routes(Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations), versioned=True),
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.serving = serving

@@ -1,11 +1,13 @@
 """Adaptive micro-batching: concurrent requests for one model share one ``predict`` call.
 
-Each request's prepared input (a DataFrame or numpy array) is queued with its row count. A single
-collector task per model takes the oldest waiting request, then gathers compatible ones (same
-columns and dtypes, or same trailing shape and dtype) until ``max_batch_size`` rows are waiting
-or the oldest has waited ``max_wait_ms``; it concatenates them (``pandas.concat`` /
-``numpy.concatenate``), calls ``predict`` once in a worker thread, and hands each caller the
-slice of the result that belongs to its rows.
+Each request's prepared input (a :class:`~shipyard.serving.tables.TableRows` block of checked
+rows, a DataFrame or a numpy array) is queued with its row count. A single collector task per
+model takes the oldest waiting request, then gathers compatible ones (blocks of the same
+signature, frames with the same columns and dtypes, arrays with the same trailing shape and
+dtype) until ``max_batch_size`` rows are waiting or the oldest has waited ``max_wait_ms``; in a
+worker thread it joins them (one DataFrame built from the blocks' rows, ``pandas.concat``,
+``numpy.concatenate``), calls ``predict`` once, and hands each caller the slice of the result
+that belongs to its rows.
 
 It is adaptive because only one batch per model runs at a time, and because the window is only
 waited out when traffic says more rows are coming: while fewer rows wait than the previous batch
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.serving.tables import TableRows
 
 __all__ = ["BatchStats", "Batcher", "BatcherClosed", "batch_key", "concat_inputs", "split_outputs"]
 
@@ -43,6 +46,8 @@ class BatcherClosed(RuntimeError):
 
 def batch_key(data: Any) -> Hashable:
     """Inputs with equal keys can be concatenated without changing any row's values or dtypes."""
+    if isinstance(data, TableRows):
+        return data.layout
     columns = getattr(data, "columns", None)
     if columns is not None:
         return ("frame", tuple(map(str, columns)), tuple(map(str, data.dtypes)))
@@ -50,6 +55,9 @@ def batch_key(data: Any) -> Hashable:
 
 
 def concat_inputs(parts: list[Any]) -> Any:
+    """One model input of every part's rows, in order (a table block becomes its one DataFrame)."""
+    if isinstance(parts[0], TableRows):
+        return TableRows.join(parts)
     if len(parts) == 1:
         return parts[0]
     if hasattr(parts[0], "columns"):

@@ -40,12 +40,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.clock import now_ms
 from shipyard.deploy.traffic import TrafficSplit
 from shipyard.entities import Batching, Deployment, DeploymentStatus, ModelRef
-from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.errors import InvalidInput, NotFound, NotReady, ShipyardError
 from shipyard.serving.app import (
-    _INLINE_BODY_BYTES,
     DEFAULT_MAX_BODY_BYTES,
+    INLINE_BODY_BYTES,
     Serving,
     predict_failure,
 )
@@ -53,8 +54,8 @@ from shipyard.serving.batcher import Batcher
 from shipyard.serving.encoding import jsonable, prediction_ids
 from shipyard.serving.metrics import DeploymentMetrics
 from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
-from shipyard.serving.responses import NotReady
-from shipyard.serving.routing_table import RoutingTable, _Lease, _Version
+from shipyard.serving.routing_table import HeldVersion, Lease, RoutingTable
+from shipyard.serving.tables import TableRows
 
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
@@ -93,13 +94,14 @@ class DeploymentServing(Serving):
         self.table: RoutingTable | None = None
         self.deleted = False
         self.last_error: dict[str, Any] | None = None  # the latest failed load or poll, for readiness
-        self._loaded: dict[tuple[ModelRef, Batching], _Version] = {}
+        self._loaded: dict[tuple[ModelRef, Batching], HeldVersion] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="shipyard-deploy-"))
         self._follower: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._failed_revision: int | None = None
         self._retry_at = 0.0
         self._failures = 0
+        self._log_pending: list[Callable[[], list[dict[str, Any]]]] = []
 
     # -- loading and swapping --------------------------------------------------------------------------
     def prime(self) -> Deployment:
@@ -140,14 +142,14 @@ class DeploymentServing(Serving):
         batching = deployment.batching
         split = TrafficSplit.of(deployment)
 
-        def version(ref: ModelRef) -> _Version:
+        def version(ref: ModelRef) -> HeldVersion:
             held = self._loaded.get((ref, batching))
             if held is None:
                 if ref in loaded:
                     served, folder = loaded[ref]
                 else:  # loaded already, under other batching settings: share the model, not the batcher
                     served, folder = next(v.served for k, v in self._loaded.items() if k[0] == ref), None
-                held = self._loaded[(ref, batching)] = _Version(ref, served, batching, folder, self._on_batch(ref))
+                held = self._loaded[(ref, batching)] = HeldVersion(ref, served, batching, folder, self._on_batch(ref))
             held.retired = False
             return held
 
@@ -174,7 +176,7 @@ class DeploymentServing(Serving):
 
         return on_batch
 
-    def _release_if_idle(self, held: _Version) -> None:
+    def _release_if_idle(self, held: HeldVersion) -> None:
         """Free a retired version once nobody holds it: close its batcher, forget the model, remove
         its files (unless another batching of the same version still uses them)."""
         if not held.retired or held.leases or self._loaded.get(held.key) is not held:
@@ -216,7 +218,7 @@ class DeploymentServing(Serving):
         except Exception as exc:
             log.warning("deployment %s: reading it from the store failed (%s); still serving revision %s",
                         self.name, _message(exc), self.table.deployment.revision if self.table else None)
-            self.last_error = {"stage": "poll", "message": _message(exc), "time": _now_ms()}
+            self.last_error = {"stage": "poll", "message": _message(exc), "time": now_ms()}
             return
         if self.last_error is not None and self.last_error["stage"] == "poll":
             self.last_error = None  # the store answers again
@@ -232,7 +234,7 @@ class DeploymentServing(Serving):
             delay = min(self.poll_seconds * 2 ** (self._failures - 1), max(_MAX_RETRY_SECONDS, self.poll_seconds))
             self._retry_at = time.monotonic() + delay
             self.last_error = {"stage": "load", "revision": deployment.revision, "message": _message(exc),
-                               "time": _now_ms(), "retry_in_seconds": round(delay, 1)}
+                               "time": now_ms(), "retry_in_seconds": round(delay, 1)}
             self.deployment_metrics.reloads.labels(self.name, "failed").inc()
             served = self.table.deployment.revision if self.table else None
             log.error("deployment %s: loading revision %d failed; still serving revision %s (retry in %.0fs)",
@@ -291,6 +293,7 @@ class DeploymentServing(Serving):
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        self._hand_over_log()  # the last answers (shadows included), before the logger is closed
 
     def remove_files(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -314,7 +317,7 @@ class DeploymentServing(Serving):
         return self.current().models
 
     @contextlib.contextmanager
-    def lease(self, name: str | None, key: str | None) -> Iterator[_Lease]:
+    def lease(self, name: str | None, key: str | None) -> Iterator[Lease]:
         """Route one request (``name``: the model its URL names) and hold its versions meanwhile.
         Shadows the request is not handed to are given back on exit."""
         table = self.current()
@@ -322,7 +325,7 @@ class DeploymentServing(Serving):
             raise NotFound(f"no model named {name!r} is served here; served: {self.name} (deployment)",
                            served=[{"name": self.name}])
         version, role = table.pick(key)
-        held = _Lease(table, version, role, list(table.shadows))
+        held = Lease(table, version, role, list(table.shadows))
         for v in (version, *held.shadows):
             v.leases += 1
         try:
@@ -331,11 +334,11 @@ class DeploymentServing(Serving):
             for v in (version, *held.shadows):
                 self._give_back(v)
 
-    def _give_back(self, held: _Version) -> None:
+    def _give_back(self, held: HeldVersion) -> None:
         held.leases -= 1
         self._release_if_idle(held)
 
-    async def predict_routed(self, held: _Lease, body: bytes, decode: Callable[[bytes], Any], request_id: str,
+    async def predict_routed(self, held: Lease, body: bytes, decode: Callable[[bytes], Any], request_id: str,
                              started: float) -> tuple[Any, list[str]]:
         """Decode, check and predict one request on its leased version; log it, mirror it to the
         shadows; return (predictions, prediction ids)."""
@@ -345,7 +348,7 @@ class DeploymentServing(Serving):
             decoded = decode(body)
             return decoded, served.prepare(decoded)
 
-        decoded, data = prepare() if len(body) <= _INLINE_BODY_BYTES else await asyncio.to_thread(prepare)
+        decoded, data = prepare() if len(body) <= INLINE_BODY_BYTES else await asyncio.to_thread(prepare)
         ids = prediction_ids(row_count(data))
         try:
             predictions = await held.version.batcher.submit(data, len(ids))
@@ -359,15 +362,40 @@ class DeploymentServing(Serving):
         return predictions, ids
 
     def _log(self, build: Callable[[], list[dict[str, Any]]]) -> None:
-        """Hand records to ``on_predictions``; never raises into the request path."""
-        assert self.on_predictions is not None
-        try:
-            self.on_predictions(build())
-        except Exception:
-            self.deployment_metrics.log_errors.labels(self.name).inc()
-            log.warning("deployment %s: the prediction log callback failed", self.name, exc_info=True)
+        """Queue one answer's records for ``on_predictions``; never raises into the request path.
+        The answers of one turn of the event loop (a batch's callers resume together) are built
+        and handed over at the end of that turn, in one call: one queue lock per batch, not per
+        request."""
+        self._log_pending.append(build)
+        if len(self._log_pending) == 1:
+            asyncio.get_running_loop().call_soon(self._hand_over_log)
 
-    def _mirror(self, shadow: _Version, decoded: Any, ids: list[str], request_id: str) -> None:
+    def settle(self) -> None:
+        self._hand_over_log()
+        super().settle()
+
+    def _hand_over_log(self) -> None:
+        builds, self._log_pending = self._log_pending, []
+        if not builds or self.on_predictions is None:
+            return
+        records: list[dict[str, Any]] = []
+        failed = 0
+        for build in builds:
+            try:
+                records.extend(build())
+            except Exception:
+                failed += 1
+                log.warning("deployment %s: building prediction log records failed", self.name, exc_info=True)
+        try:
+            if records:
+                self.on_predictions(records)
+        except Exception:
+            failed = len(builds)
+            log.warning("deployment %s: the prediction log callback failed", self.name, exc_info=True)
+        if failed:
+            self.deployment_metrics.log_errors.labels(self.name).inc(failed)
+
+    def _mirror(self, shadow: HeldVersion, decoded: Any, ids: list[str], request_id: str) -> None:
         """Send the request to ``shadow`` in the background (the lease passes to that task)."""
         shadow.leases += 1  # the task's own: the request gives its lease back when it ends
         if shadow.shadow_waiting >= shadow.shadow_backlog:
@@ -382,7 +410,7 @@ class DeploymentServing(Serving):
             self._give_back(shadow)
             raise
 
-    async def _shadow(self, shadow: _Version, decoded: Any, ids: list[str], request_id: str) -> None:
+    async def _shadow(self, shadow: HeldVersion, decoded: Any, ids: list[str], request_id: str) -> None:
         started = time.perf_counter()
         try:
             data = shadow.served.prepare(decoded)
@@ -420,7 +448,7 @@ class DeploymentServing(Serving):
 def _records(deployment: str, ref: ModelRef, role: str, data: Any, predictions: Any, ids: list[str],
              request_id: str, started: float) -> list[dict[str, Any]]:
     """One prediction-log record per row."""
-    now = _now_ms()
+    now = now_ms()
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     outputs = jsonable(predictions)
     if not isinstance(outputs, list) or len(outputs) != len(ids):
@@ -433,6 +461,8 @@ def _records(deployment: str, ref: ModelRef, role: str, data: Any, predictions: 
 
 def _input_rows(data: Any) -> list[dict[str, Any]]:
     """The rows as the model saw them: ``{column: value}``, or ``{"input": row}`` for a tensor."""
+    if isinstance(data, TableRows):  # no DataFrame per request just to log it
+        return data.records()
     if hasattr(data, "columns"):
         return jsonable(data)
     return [{"input": row} for row in jsonable(data)]
@@ -448,6 +478,3 @@ def _summary(d: Deployment) -> str:
 def _message(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ShipyardError) else f"{type(exc).__name__}: {exc}"
 
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

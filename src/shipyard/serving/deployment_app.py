@@ -20,10 +20,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotReady
+from shipyard.predictions.writer import PredictionLogger, feedback_route
 from shipyard.serving import oip, protocols
 from shipyard.serving.access import AccessMiddleware, request_id_of
-from shipyard.serving.app import DEFAULT_MAX_BODY_BYTES, Call, Handlers, _http_error, serving_routes
+from shipyard.serving.app import DEFAULT_MAX_BODY_BYTES, Call, Handlers, http_error, serving_routes
 from shipyard.serving.deployment import (
     DEFAULT_POLL_SECONDS,
     ROUTING_KEY_HEADER,
@@ -32,8 +33,7 @@ from shipyard.serving.deployment import (
     OnPredictions,
 )
 from shipyard.serving.models import ServedModel
-from shipyard.serving.predictions import PredictionLogger, feedback_route
-from shipyard.serving.responses import NotReady, json_response
+from shipyard.serving.responses import json_response
 
 if TYPE_CHECKING:
     from shipyard.artifacts.protocol import ArtifactStore
@@ -84,17 +84,19 @@ async def _native(request: Request, serving: DeploymentServing, call: Call) -> R
 async def _infer(request: Request, serving: DeploymentServing, call: Call) -> Response:
     started = time.perf_counter()
     request_id = request_id_of(request.scope)
-    given_id: list[str | None] = [None]
+    given: list[Any] = [None, None]
+    if oip.BINARY_HEADER in request.headers:
+        raise InvalidInput(oip.BINARY_REFUSED)
     with serving.lease(request.path_params["name"], _key(request)) as held:
         served = call.served = held.version.served
 
         def decode(raw: bytes) -> Any:
-            data, given_id[0] = oip.decode_infer(raw, served)
+            data, given[0], given[1] = oip.decode_infer_request(raw, served)
             return data
 
         body = await serving.read_body(request)
         predictions, ids = await serving.predict_routed(held, body, decode, request_id, started)
-    return _answered(served, oip.encode_infer(served, predictions, ids, given_id[0] or request_id))
+    return _answered(served, oip.encode_infer(served, predictions, ids, given[0] or request_id, given[1]))
 
 
 async def _invocations(request: Request, serving: DeploymentServing, call: Call) -> Response:
@@ -119,7 +121,7 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
     200, readiness 503 meanwhile) or, with ``load_before_serving=True``, before startup returns
     (a failed load fails startup: what worker processes sharing a socket need). The caller keeps
     ownership of ``client``. ``prediction_log``: the artifact store to keep every prediction in
-    (a :class:`~shipyard.serving.predictions.PredictionLogger` fed by the answers, flushed at
+    (a :class:`~shipyard.predictions.writer.PredictionLogger` fed by the answers, flushed at
     shutdown) and to take ``POST /v1/feedback`` into; ``on_predictions`` is then not given."""
     if max_body_bytes < 1:
         raise InvalidInput("max_body_bytes must be at least 1")
@@ -164,7 +166,7 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
     app = Starlette(
         routes=[*serving_routes(handlers, versioned=False),
                 *([feedback_route(logger, deployment=name)] if logger is not None else [])],
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.serving = serving

@@ -8,6 +8,11 @@ worker's series, whichever worker answers the scrape.
 
 from __future__ import annotations
 
+import asyncio
+import math
+from bisect import bisect_left
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["CONTENT_TYPE", "DeploymentMetrics", "ServingMetrics"]
@@ -17,6 +22,24 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNKNOWN = "_unknown"
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+def _observe_all(histogram: Any, values: list[float]) -> None:
+    """``histogram.observe(v)`` for each value, as one update per bucket where prometheus-client's
+    histogram child exposes its buckets (it has for years), else one ``observe`` per value."""
+    buckets, total, bounds = (getattr(histogram, "_buckets", None), getattr(histogram, "_sum", None),
+                              getattr(histogram, "_upper_bounds", None))
+    if buckets is None or total is None or bounds is None or len(values) == 1:
+        for value in values:
+            histogram.observe(value)
+        return
+    counts: dict[int, int] = {}
+    for value in values:
+        index = bisect_left(bounds, value)  # the first bucket whose bound is >= value, as observe() picks
+        counts[index] = counts.get(index, 0) + 1
+    total.inc(math.fsum(values))
+    for index, count in counts.items():
+        buckets[index].inc(count)
 
 
 class ServingMetrics:
@@ -40,13 +63,48 @@ class ServingMetrics:
         self.predict_seconds = Histogram("shipyard_serving_predict_duration_seconds",
                                          "Time spent in each predict call (batch concatenation included)",
                                          ["model", "version"], registry=self.registry, buckets=_LATENCY_BUCKETS)
+        self._pending: dict[tuple[str, str, str, int, str | None], list[float]] = {}
+        self._series: dict[tuple[str, str, str, int, str | None], tuple[Any, Any, Any]] = {}
+        self._flush_scheduled = False
 
     def observe_request(self, model: str, version: str, protocol: str, status: int, seconds: float,
                         error_code: str | None = None) -> None:
-        self.requests.labels(model, version, protocol, str(status)).inc()
-        self.latency.labels(model, version, protocol).observe(seconds)
-        if error_code is not None:
-            self.errors.labels(model, version, protocol, str(status), error_code).inc()
+        """Count one answered request. Called on the event loop: the count is tallied in a plain
+        dict and handed to the Prometheus series once per turn of the loop (:meth:`flush`), so a
+        batch of requests answered together costs one update per series, not one per request."""
+        key = (model, version, protocol, status, error_code)
+        tally = self._pending.get(key)
+        if tally is None:
+            self._pending[key] = [seconds]
+        else:
+            tally.append(seconds)
+        if not self._flush_scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside the event loop: no turn to wait for
+                self.flush()
+                return
+            self._flush_scheduled = True
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Apply the tallied requests to the Prometheus series (``render`` calls it first)."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        for key, durations in pending.items():
+            series = self._series.get(key)
+            if series is None:
+                model, version, protocol, status, error_code = key
+                series = self._series[key] = (
+                    self.requests.labels(model, version, protocol, str(status)),
+                    self.latency.labels(model, version, protocol),
+                    None if error_code is None else self.errors.labels(model, version, protocol, str(status),
+                                                                       error_code))
+            requests, latency, errors = series
+            requests.inc(len(durations))
+            _observe_all(latency, durations)
+            if errors is not None:
+                errors.inc(len(durations))
 
     def observe_batch(self, model: str, version: str, rows: int, requests: int, seconds: float) -> None:
         self.rows.labels(model, version).inc(rows)
@@ -56,6 +114,7 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every series (every worker's, when multiprocess)."""
+        self.flush()
         if self._multiprocess_dir is None:
             return generate_latest(self.registry)
         from prometheus_client import multiprocess

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.serving.tables import Split, TableRows
 
 if TYPE_CHECKING:
     from shipyard.models.signature import Schema, Signature
+    from shipyard.serving.tables import TableLayout
     from shipyard.tracking.client import Client
 
 __all__ = ["ModelSet", "ServedModel", "load_served", "resolve_model_uri", "row_count"]
@@ -65,12 +67,36 @@ class ServedModel:
             return None
         return [str(name) for name in schema.names]
 
+    @cached_property
+    def table_layout(self) -> TableLayout | None:
+        """The fast path's view of a columns signature (None when it does not cover its types)."""
+        from shipyard.serving.tables import TableLayout
+
+        return TableLayout.of(self.input_schema)
+
+    @cached_property
+    def _predict(self) -> Any:
+        # Serving checked every request against the signature already (prepare): a package that
+        # can predict without checking again does so, instead of re-checking each batch.
+        return getattr(self.model, "predict_conformed", None) or self.model.predict
+
     def prepare(self, data: Any) -> Any:
-        """``data`` (records, a dict of columns, nested lists, a DataFrame or an array) as the model
-        takes it: a DataFrame or numpy array of at least one row. :class:`InvalidInput` names the
+        """``data`` (records, a dict of columns, nested lists, a :class:`~shipyard.serving.tables.Split`,
+        a DataFrame or an array) as the model takes it: a DataFrame, a numpy array, or (for a table
+        the fast path covers) a :class:`~shipyard.serving.tables.TableRows` block that the batcher
+        turns into one DataFrame per batch; at least one row. :class:`InvalidInput` names the
         column, type or shape that is wrong."""
         if isinstance(data, list | Mapping) and not data:
             raise InvalidInput("the input has no rows: send at least one")
+        if isinstance(data, TableRows):  # an Open Inference Protocol tensor the decoder checked already
+            return data
+        layout = self.table_layout
+        if layout is not None:
+            block = layout.rows_of(data)
+            if block is not None:
+                return block
+        if isinstance(data, Split):
+            data = data.frame()
         schema = self.input_schema
         if schema is None:
             prepared = _unsigned_input(data)
@@ -87,7 +113,9 @@ class ServedModel:
 
     def predict(self, data: Any) -> Any:
         """The model's prediction on prepared (possibly batched) input; runs in a worker thread."""
-        return self.model.predict(data)
+        if isinstance(data, TableRows):  # one request's block, not joined by a batcher
+            data = TableRows.join([data])
+        return self._predict(data)
 
 
 def settle_heap() -> None:

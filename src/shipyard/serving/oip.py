@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from shipyard.models.signature import Schema
     from shipyard.serving.models import ServedModel
 
-__all__ = ["DATATYPES", "decode_infer", "encode_infer", "model_metadata"]
+__all__ = ["BINARY_HEADER", "BINARY_REFUSED", "DATATYPES", "decode_infer", "decode_infer_request", "encode_infer",
+           "model_metadata"]
 
 DATATYPES: dict[str, str] = {
     "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
@@ -38,8 +39,19 @@ _SIGNATURE_DATATYPES = {"bool": "BOOL", "int32": "INT32", "int64": "INT64", "flo
 OUTPUT_NAME = "predict"
 
 
+BINARY_HEADER = "inference-header-content-length"
+BINARY_REFUSED = ("the binary tensor data extension is not supported: send tensors as JSON \"data\" "
+                  "(tritonclient: set_data_from_numpy(..., binary_data=False))")
+
+
 def decode_infer(body: bytes, served: ServedModel) -> tuple[Any, str | None]:
     """(model input, the request's ``id``) of an inference request body."""
+    data, request_id, _ = decode_infer_request(body, served)
+    return data, request_id
+
+
+def decode_infer_request(body: bytes, served: ServedModel) -> tuple[Any, str | None, list[str] | None]:
+    """(model input, the request's ``id``, the output names it asks for or None for all)."""
     payload = loads(body)
     if not isinstance(payload, Mapping) or not isinstance(payload.get("inputs"), list) or not payload["inputs"]:
         raise InvalidInput('expected a JSON object with "inputs": a non-empty list of tensors, each '
@@ -48,7 +60,20 @@ def decode_infer(body: bytes, served: ServedModel) -> tuple[Any, str | None]:
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput('"id" must be a string')
     tensors = [_tensor(raw, i) for i, raw in enumerate(payload["inputs"])]
-    return _model_input(tensors, served), request_id
+    return _model_input(tensors, served), request_id, _requested_outputs(payload.get("outputs"))
+
+
+def _requested_outputs(raw: Any) -> list[str] | None:
+    """The names in ``"outputs": [{"name": ...}, ...]``. Asking for binary output data is
+    answered with JSON data, which clients read as well (the server lists no extensions)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(o, Mapping) and isinstance(o.get("name"), str) for o in raw):
+        raise InvalidInput('"outputs" must be a list of objects, each with a "name" (a string)')
+    names = [o["name"] for o in raw]
+    if len(set(names)) != len(names):
+        raise InvalidInput(f"output names must be unique, got {names}")
+    return names
 
 
 def _tensor(raw: Any, index: int) -> tuple[str, Any]:
@@ -131,6 +156,10 @@ def _model_input(tensors: list[tuple[str, Any]], served: ServedModel) -> Any:
             raise InvalidInput(f"tensor {name!r} has shape {list(values.shape)}; this model takes columns "
                                f"{columns}: send one [n, {len(columns)}] tensor with them in that order, or one "
                                "[n] tensor per column named like the column", expected_columns=columns)
+        layout = served.table_layout
+        block = None if layout is None else layout.rows_of_array(values)
+        if block is not None:  # checked and kept as it is: one DataFrame per batch, not per request
+            return block
         import pandas as pd
 
         return pd.DataFrame(values, columns=columns)
@@ -151,14 +180,23 @@ def _model_input(tensors: list[tuple[str, Any]], served: ServedModel) -> Any:
 
 # -- responses -----------------------------------------------------------------------------------------
 
-def encode_infer(served: ServedModel, predictions: Any, ids: list[str], request_id: str) -> dict[str, Any]:
+def encode_infer(served: ServedModel, predictions: Any, ids: list[str], request_id: str,
+                 requested: list[str] | None = None) -> dict[str, Any]:
+    """The inference response; ``requested``: the output names the request asked for (all when None)."""
     import numpy as np
 
     if hasattr(predictions, "columns"):
-        outputs = [_output(str(name), predictions[name].to_numpy()) for name in predictions.columns]
+        produced = {str(name): name for name in predictions.columns}
+        arrays = {str(name): lambda label=label: predictions[label].to_numpy() for name, label in produced.items()}
     else:
-        values = predictions.to_numpy() if hasattr(predictions, "to_numpy") else np.asarray(predictions)
-        outputs = [_output(OUTPUT_NAME, values)]
+        arrays = {OUTPUT_NAME: lambda: predictions.to_numpy() if hasattr(predictions, "to_numpy")
+                  else np.asarray(predictions)}
+    if requested is not None:
+        unknown = [name for name in requested if name not in arrays]
+        if unknown:
+            raise InvalidInput(f"unknown output{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+                               f"this model returns {', '.join(arrays)}", outputs=list(arrays))
+    outputs = [_output(name, arrays[name]()) for name in (arrays if requested is None else requested)]
     return {"model_name": served.name, "model_version": served.version, "id": request_id,
             "parameters": {"prediction_ids": ids}, "outputs": outputs}
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, UnsupportedMediaType
 from shipyard.serving.encoding import jsonable, loads
-from shipyard.serving.responses import UnsupportedMediaType
+from shipyard.serving.tables import Split
 
 __all__ = ["MLFLOW_KEYS", "decode_mlflow", "decode_native", "encode_mlflow", "encode_native", "media_type"]
 
@@ -95,9 +95,7 @@ def encode_mlflow(predictions: Any) -> dict[str, Any]:
     return {"predictions": jsonable(predictions)}
 
 
-def _dataframe_split(value: Any) -> Any:
-    import pandas as pd
-
+def _dataframe_split(value: Any) -> Split:
     if not isinstance(value, Mapping) or "data" not in value:
         raise InvalidInput('"dataframe_split" must be an object with "data" (a list of rows) and "columns"')
     unknown = sorted(set(value) - {"columns", "data", "index"})
@@ -108,10 +106,8 @@ def _dataframe_split(value: Any) -> Any:
         raise InvalidInput('"dataframe_split.data" must be a list of rows, each a list of values')
     if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str | int) for c in columns)):
         raise InvalidInput('"dataframe_split.columns" must be a list of column names')
-    try:
-        return pd.DataFrame(data, columns=columns)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f'"dataframe_split" does not form a table: {exc}') from None
+    # Not a DataFrame yet: the model's signature decides whether one is built per request or per batch.
+    return Split(columns, data)
 
 
 def _read_csv(body: bytes) -> Any:

@@ -19,7 +19,7 @@ from shipyard.entities import Batching, Deployment, ModelRef
 from shipyard.serving.batcher import Batcher
 from shipyard.serving.models import ModelSet, ServedModel
 
-__all__ = ["SHADOW_BACKLOG", "SHADOW_BACKLOG_UNBATCHED", "RoutingTable"]
+__all__ = ["SHADOW_BACKLOG", "SHADOW_BACKLOG_UNBATCHED", "HeldVersion", "Lease", "RoutingTable"]
 
 # Requests waiting per shadow version; beyond it they are dropped (and counted) rather than queued.
 SHADOW_BACKLOG = 256
@@ -28,7 +28,7 @@ SHADOW_BACKLOG = 256
 SHADOW_BACKLOG_UNBATCHED = 2
 
 
-class _Version:
+class HeldVersion:
     """One loaded version with one batcher (per batching setting); leased by the requests using it."""
 
     def __init__(self, ref: ModelRef, served: ServedModel, batching: Batching, folder: Path | None,
@@ -58,18 +58,18 @@ class RoutingTable:
 
     deployment: Deployment
     split: TrafficSplit
-    routes: tuple[_Version, ...]
-    shadows: tuple[_Version, ...]
+    routes: tuple[HeldVersion, ...]
+    shadows: tuple[HeldVersion, ...]
     models: ModelSet = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", ModelSet(v.served for v in self.routes))
 
     @property
-    def versions(self) -> tuple[_Version, ...]:
+    def versions(self) -> tuple[HeldVersion, ...]:
         return self.routes + self.shadows
 
-    def pick(self, key: str | None, rng: random.Random | None = None) -> tuple[_Version, str]:
+    def pick(self, key: str | None, rng: random.Random | None = None) -> tuple[HeldVersion, str]:
         """(the version answering a request with routing ``key``, its role)."""
         b = bucket(key, self.split.salt) if key else (rng or random).randrange(BUCKETS)
         index = self.split.index_of_bucket(b)
@@ -83,11 +83,11 @@ class RoutingTable:
 
 
 @dataclass
-class _Lease:
+class Lease:
     """The versions one request holds: the one answering it, and the shadows it will be mirrored to
     (each mirror takes a lease of its own, so the request gives all of these back when it ends)."""
 
     table: RoutingTable
-    version: _Version
+    version: HeldVersion
     role: str
-    shadows: list[_Version]
+    shadows: list[HeldVersion]

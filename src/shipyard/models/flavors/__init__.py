@@ -9,12 +9,14 @@ code on load: skops, XGBoost's UBJSON, LightGBM's text model, safetensors, Torch
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, MissingDependency
 
 BUILTIN_FLAVORS: tuple[tuple[str, str], ...] = (
     ("pyfunc", "shipyard.models.flavors.pyfunc:PyfuncFlavor"),
@@ -27,6 +29,43 @@ BUILTIN_FLAVORS: tuple[tuple[str, str], ...] = (
 # sklearn accepts anything built on scikit-learn's base classes, XGBoost's and LightGBM's
 # estimators included, so detection tries it after every other flavor.
 _TRIED_LAST = ("sklearn",)
+
+
+# What flavors import beyond Shipyard itself: top-level module -> (distribution, the extra bringing it).
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "sklearn": ("scikit-learn", "sklearn"), "skops": ("skops", "sklearn"), "joblib": ("joblib", "sklearn"),
+    "scipy": ("scipy", "sklearn"), "xgboost": ("xgboost-cpu", "xgboost"), "lightgbm": ("lightgbm", "lightgbm"),
+    "torch": ("torch", "torch"), "safetensors": ("safetensors", "torch"), "onnx": ("onnx", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+}
+
+
+@contextlib.contextmanager
+def flavor_imports(flavor: str, doing: str) -> Iterator[None]:
+    """Turn a missing framework or helper library, met while ``doing`` (saving, loading) a model of
+    ``flavor``, into :class:`~shipyard.errors.MissingDependency` naming the package and the extra
+    that brings it; other import errors pass unchanged."""
+    try:
+        yield
+    except ImportError as exc:
+        module = (exc.name or "").partition(".")[0]
+        # Only a library that is absent: an installed one failing to import (a version mismatch,
+        # a missing submodule) keeps its own, more precise error.
+        if module not in PROVIDERS or _installed(module):
+            raise
+        package, extra = PROVIDERS[module]
+        raise MissingDependency(f"{doing} a {flavor} model needs {package}, which is not installed here: "
+                                f"pip install 'shipyard-mlops[{extra}]'", package=package, extra=extra,
+                                flavor=flavor) from None
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # sys.modules[module] is None, or a broken spec: not importable
+        return False
 
 
 class Predictor(Protocol):
