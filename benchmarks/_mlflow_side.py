@@ -132,7 +132,8 @@ def main() -> None:
         uri = sqlite_uri(args.workdir / "mlflow.db")
         w.emit(tool="mlflow", version=mlflow.__version__, single=bench_single(uri, args.sizes),
                batch=bench_batch(uri, args.sizes),
-               populated=prepare_search(args.workdir, args.cache_dir, args.sizes))
+               populated=prepare_search(args.workdir, args.cache_dir, args.sizes),
+               durability=w.sqlite_durability(MlflowClient(tracking_uri=uri)._tracking_client.store.engine))
     else:
         w.emit(search=bench_search(args.workdir, args.sizes))
 

@@ -14,6 +14,7 @@ import _workload as w
 import shipyard
 from shipyard.entities import Metric, Param
 from shipyard.errors import InvalidInput
+from shipyard.tracking.fluent import default_client  # the client the timed log_metric calls went through
 
 FALLBACK_CHUNK = 10_000  # used only if Shipyard refuses the batch as one call
 
@@ -122,7 +123,8 @@ def main() -> None:
         w.emit(tool="shipyard", version=version("shipyard-mlops"),
                single=bench_single(uri, artifact_uri, args.sizes),
                batch=bench_batch(uri, artifact_uri, args.sizes),
-               populated=populate(args.workdir, artifact_uri, args.sizes))
+               populated=populate(args.workdir, artifact_uri, args.sizes),
+               durability=w.sqlite_durability(default_client().store.db.engine))
     else:
         w.emit(search=bench_search(args.workdir, artifact_uri, args.sizes))
 

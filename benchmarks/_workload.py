@@ -115,6 +115,7 @@ class SideResult:
     batch: Throughput
     populated: Populated
     search: SearchResult
+    durability: dict[str, str]  # the SQLite settings a commit ran under (see sqlite_durability)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SideResult:
@@ -125,7 +126,22 @@ class SideResult:
             batch=Throughput(**raw["batch"]),
             populated=Populated(**raw["populated"]),
             search=SearchResult(**raw["search"]),
+            durability=dict(raw["durability"]),
         )
+
+
+_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def sqlite_durability(engine: Any) -> dict[str, str]:
+    """What a commit of this SQLAlchemy engine survives: its journal mode and ``synchronous``
+    level, asked of a connection the engine configures as it configured the timed ones (both
+    are per connection; WAL is also kept in the file). Under WAL, NORMAL survives a process
+    crash but may lose the last commits to a power cut; FULL survives both."""
+    with engine.connect() as conn:
+        journal = str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar())
+    return {"journal_mode": journal.upper(), "synchronous": _SYNCHRONOUS.get(level, str(level))}
 
 
 # --- the data --------------------------------------------------------------------------------

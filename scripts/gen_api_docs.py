@@ -52,6 +52,12 @@ def render(schema: dict[str, Any]) -> str:
         "`application/json` (uploads: `application/octet-stream`). Non-finite metric values travel",
         'as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.',
         "",
+        "The Permission column is what each route declares (`read`, `write`, `admin`). Until access",
+        "control lands, the server authenticates nobody: every request is the anonymous `local`",
+        "principal, which holds every permission, so `admin` routes are open to any client that reaches",
+        "the server and every change is recorded under the user `local`. Keep the server on a trusted",
+        "network (see [server.md](server.md#security-model)).",
+        "",
         "| Method | Path | Operation | Permission | Body |",
         "|---|---|---|---|---|",
     ]

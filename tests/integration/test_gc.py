@@ -121,6 +121,8 @@ def test_a_run_a_registered_version_came_from_is_kept_with_the_reason(client: sh
 
     assert report.runs_purged == ()
     assert "churn/1" in report.kept[run_id]
+    assert report.experiments_purged == ()  # it still holds the kept run
+    assert client.get_experiment(experiment).lifecycle_stage.value == "deleted"
     assert report.sweep.blobs_deleted == 0
     model = client.load_model("models:/churn/1")  # its files are all still there
     assert model.predict(x[:2]).shape == (2,)
@@ -145,20 +147,32 @@ def test_a_live_logged_model_keeps_its_run_and_a_deleted_one_goes_with_it(client
     assert client.store.logged_models.get(live).run_id == holder
 
 
-def test_a_deleted_experiment_loses_all_its_runs_and_keeps_its_id(client: shipyard.Client) -> None:
-    experiment = client.create_experiment("old-project")
+def test_a_deleted_experiment_goes_with_all_its_runs_and_its_id_is_never_reused(client: shipyard.Client) -> None:
+    client.create_experiment("older")
+    experiment = client.create_experiment("old-project")  # the newest: the id SQLite would hand out again
+    client.set_experiment_tag(experiment, "team", "a")
     runs = [make_run(client, experiment, b"shared", f"run {i}".encode()) for i in range(3)]
     client.delete_run(runs[0])  # the others are active: they go with their experiment
     client.delete_experiment(experiment)
+    client.delete_experiment("0")  # the Default experiment is never purged
 
+    dry = collect_garbage(client, cutoff_ms=now_ms(), grace_seconds=0, dry_run=True)
+    assert dry.experiments_purged == (experiment,)
+    assert client.get_experiment(experiment).name == "old-project"
     report = collect_garbage(client, cutoff_ms=now_ms(), grace_seconds=0)
 
     assert sorted(report.runs_purged) == sorted(runs)
+    assert report.experiments_purged == (experiment,)
     assert rows(client, tables.runs) == 0
+    assert rows(client, tables.experiment_tags) == 0
     assert report.sweep.blobs_deleted == 4  # three own files and the shared one
-    # Its record stays, deleted: a new experiment never gets its id (SQLite would hand it out again).
-    assert client.get_experiment(experiment).lifecycle_stage.value == "deleted"
-    assert client.create_experiment("new-project") != experiment
+    # Its row is gone with its name; its id is never given to another experiment.
+    with pytest.raises(NotFound):
+        client.get_experiment(experiment)
+    again = client.create_experiment("old-project")
+    assert int(again) > int(experiment)
+    assert client.get_experiment("0").name == "Default"
+    client.restore_experiment("0")
 
 
 def test_a_dry_run_reports_and_changes_nothing(client: shipyard.Client) -> None:

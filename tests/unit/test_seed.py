@@ -7,8 +7,9 @@ import pytest
 
 from shipyard.errors import InvalidInput
 from shipyard.tracking.seed import MAX_SEED, seed_everything
+from tests.ci import require
 
-np = pytest.importorskip("numpy")
+np = require("numpy")
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ from shipyard.models.signature import (
     infer_schema,
     infer_signature,
 )
+from tests.ci import require
 
 
 def cols(*specs: str | tuple[str, str] | ColumnSpec) -> Schema:
@@ -43,18 +44,18 @@ def tensor(dtype: str, *shape: int) -> Schema:
 # -- inference ---------------------------------------------------------------------------------------
 
 def _arrow_table():
-    pa = pytest.importorskip("pyarrow")
+    pa = require("pyarrow")
     return pa.table({"age": [1, None], "name": ["a", "b"], "score": pa.array([0.5, 1.5], pa.float32())})
 
 
 def _arrow_batch():
-    pa = pytest.importorskip("pyarrow")
+    pa = require("pyarrow")
     return pa.record_batch({"age": pa.array([1, 2], pa.int32()), "raw": [b"x", b"y"]})
 
 
 def _polars_frame():
-    pl = pytest.importorskip("polars")
-    pytest.importorskip("pyarrow")
+    pl = require("polars")
+    require("pyarrow")
     return pl.DataFrame({"age": [1, 2], "name": ["a", None], "score": [0.5, 1.5]})
 
 
@@ -260,8 +261,8 @@ def test_enforce_accepts_each_tabular_kind(data) -> None:
 
 
 def test_enforce_accepts_arrow_and_polars() -> None:
-    pa = pytest.importorskip("pyarrow")
-    pl = pytest.importorskip("polars")
+    pa = require("pyarrow")
+    pl = require("polars")
     schema = cols("age:int64", "score:float64")
     for data in (pa.table({"score": pa.array([1, 2], pa.int32()), "age": [1, 2]}),
                  pl.DataFrame({"score": [1, 2], "age": [1, 2]})):

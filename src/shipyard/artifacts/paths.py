@@ -9,6 +9,11 @@ The result is always ``/``-separated, relative, free of ``..``, and a fixed poin
 function (``normalize_artifact_path(p) == p`` for every result ``p``). That last property is why
 a percent-escape left over after the one decode is rejected: otherwise a listed path handed
 back to ``open`` would be decoded a second time and name a different file.
+
+Storing a file under a *new* name takes :func:`new_artifact_path`, which adds the shapes that are
+harmless here but that another client, proxy or operating system can later read as a traversal
+or as another file. They are refused on the way in only, so what an older version stored stays
+readable and deletable by its name.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from urllib.parse import unquote
 
 from shipyard.errors import InvalidInput
 
-__all__ = ["normalize_artifact_path"]
+__all__ = ["new_artifact_path", "normalize_artifact_path"]
 
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Invisible characters that change how a name is displayed (a "txt.exe" shown as "exe.txt") or
+# where a line ends: line and paragraph separators and the bidirectional controls.
+_DISPLAY_CONTROLS = frozenset("\u2028\u2029\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
+                              "\u2066\u2067\u2068\u2069")
 
 
 def _reject(path: str, rule: str) -> InvalidInput:
@@ -59,4 +68,30 @@ def normalize_artifact_path(path: str, *, allow_root: bool = False) -> str:
         raise _reject(path, "must be relative (no drive letter such as 'C:')")
     if not result and not allow_root:
         raise _reject(path, "must name a file or folder (empty path)")
+    return result
+
+
+def new_artifact_path(path: str) -> str:
+    """:func:`normalize_artifact_path` for a file about to be stored, with the rules for new
+    names on top; every way in (SDK, native API, MLflow artifact proxy) stores through it.
+
+    Also raises ``InvalidInput`` for a segment made only of dots (``...``: ``....//`` is ``../``
+    to a filter that strips ``../`` once), a segment holding ``;`` (``..;`` is ``..`` to servlet
+    containers and some proxies), U+FFFD (what a server's URL decoding leaves of bytes that were
+    not UTF-8, such as the overlong ``%c0%af``), and line separators or bidirectional controls.
+    """
+    result = normalize_artifact_path(path)
+    for segment in result.split("/"):
+        if segment.strip(".") == "":
+            raise _reject(path, f"a segment made only of dots ({segment!r}) is not allowed: some clients and "
+                                "proxies strip '..' from it and read a parent folder")
+        if ";" in segment:
+            raise _reject(path, "';' is not allowed in a name: proxies and servlet containers cut a segment "
+                                "at ';' ('..;' becomes '..')")
+    if "\ufffd" in result:
+        raise _reject(path, "must be valid UTF-8: U+FFFD stands for bytes that were not (such as the overlong "
+                            "'%c0%af')")
+    if any(ch in _DISPLAY_CONTROLS for ch in result):
+        raise _reject(path, "line separators and bidirectional control characters (U+2028, U+202E...) are "
+                            "not allowed")
     return result

@@ -48,23 +48,25 @@ def show(
     fmt: Annotated[Format, typer.Option("--format", "-f", case_sensitive=False,
                                         help="tree (for people), json, dot (Graphviz) or mermaid.")] = Format.TREE,
 ) -> None:
-    """Show the lineage of REF as a tree, or as JSON, DOT or Mermaid for other tools."""
+    """Show the lineage of REF with what each step recorded: dataset digests, each run's code commit
+    (and uncommitted changes), params and environment, model versions. As a tree, or as JSON, DOT or
+    Mermaid for other tools."""
     from shipyard.lineage import formats
-    from shipyard.lineage.explain import resolved_upstream
+    from shipyard.lineage.explain import describe, explain
     from shipyard.lineage.graph import walk
 
     if downstream:
-        graph = walk(client(ctx), ref, upstream=False, depth=depth)
+        found = describe(walk(client(ctx), ref, upstream=False, depth=depth), client=client(ctx))
     else:  # resolves prediction:<id> through the prediction log
-        graph = resolved_upstream(ref, depth=depth, client=client(ctx))
+        found = explain(ref, depth=depth, client=client(ctx))
     if fmt is Format.JSON:
-        render.print_json(formats.to_json(graph))
+        render.print_json(formats.to_json(found.graph, found))
     elif fmt is Format.DOT:
-        sys.stdout.write(formats.to_dot(graph))
+        sys.stdout.write(formats.to_dot(found.graph, found))
     elif fmt is Format.MERMAID:
-        sys.stdout.write(formats.to_mermaid(graph))
+        sys.stdout.write(formats.to_mermaid(found.graph, found))
     else:
-        render.show(_tree(graph))
+        render.show(_tree(found.graph, formats.node_facts(found)))
 
 
 @app.command()
@@ -112,9 +114,17 @@ def explain(ctx: typer.Context, ref: Ref, as_json: JsonOption = False) -> None:
     render.show(render.with_notes(render.stack(*parts), *notes))
 
 
-def _tree(graph) -> Tree:
+def _tree(graph, facts: dict | None = None) -> Tree:
+    """The walk as a tree; ``facts``: lines to show under each node (``formats.node_facts``)."""
     arrow = "←" if graph.upstream else "→"
-    tree = Tree(Text(str(graph.root), style="bold"))
+    facts = facts or {}
+
+    def with_facts(label: Text, node) -> Text:
+        for line in facts.get(node, ()):
+            label.append("\n" + line, style="dim")
+        return label
+
+    tree = Tree(with_facts(Text(str(graph.root), style="bold"), graph.root))
     seen = {graph.root}
 
     def grow(branch: Tree, node) -> None:
@@ -126,7 +136,7 @@ def _tree(graph) -> Tree:
                 branch.add(label + Text(" (shown above)", style="dim"))
                 continue
             seen.add(nxt)
-            grow(branch.add(label), nxt)
+            grow(branch.add(with_facts(label, nxt)), nxt)
 
     grow(tree, graph.root)
     return tree

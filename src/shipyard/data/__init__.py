@@ -8,6 +8,8 @@ use only (files and folders need neither).
 - :func:`digest_table` (``shipyard.data.table_digest``): SHA-256 of tabular data in pandas,
   polars, Arrow or numpy, the same for the same data in any of them.
 - :func:`profile_table`, :func:`profile_file`, :func:`schema_of` (``shipyard.data.profile``).
+- :func:`describe_table`, :func:`describe_file` (``shipyard.data.describe``): the digest and the
+  profile together, as logging a dataset needs them, in less time than the two calls.
 - :func:`to_arrow` (``shipyard.data.tables``): the Arrow table all of the above work on; convert
   once and pass the table when both digesting and profiling the same data.
 - :func:`diff_profiles`, :func:`render_diff` (``shipyard.data.diff``).
@@ -16,6 +18,7 @@ use only (files and folders need neither).
 from __future__ import annotations
 
 from shipyard.data.cache import DigestCache, default_cache_path
+from shipyard.data.describe import describe_file, describe_table
 from shipyard.data.diff import ColumnDiff, DatasetDiff, Shift, diff_profiles
 from shipyard.data.diff import render as render_diff
 from shipyard.data.digest import FileDigest, FolderDigest, digest_file, digest_folder, digest_glob, glob_root
@@ -31,6 +34,8 @@ __all__ = [
     "FolderDigest",
     "Shift",
     "default_cache_path",
+    "describe_file",
+    "describe_table",
     "diff_profiles",
     "digest_file",
     "digest_folder",

@@ -190,7 +190,10 @@ def summarize(values: np.ndarray, qs: Sequence[float]) -> Summary:
             chunk_mean = float(chunk.mean(dtype=np.float64))
             part = centred[:size]
             np.subtract(chunk, chunk_mean, out=part)
-            chunk_squares = float(np.dot(part, part))
+            # not np.dot: that is BLAS, whose worker threads spin on every call (several times this
+            # function's own CPU time) and take the other cores from the digest's hashing threads
+            np.multiply(part, part, out=part)
+            chunk_squares = float(part.sum())  # pairwise summation, as numpy's own var
             delta = chunk_mean - mean  # Chan et al.: merge (seen, mean, squares) with this chunk's
             total = seen + size
             mean += delta * size / total

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["FORMAT", "QUANTILES", "TABLE_SUFFIXES", "TOP_VALUES", "profile_file", "profile_table", "schema_of"]
+__all__ = ["FORMAT", "QUANTILES", "TABLE_SUFFIXES", "TOP_VALUES", "profile_column", "profile_file", "profile_table",
+           "schema_of"]
 
 FORMAT = "shipyard-profile-v1"
 QUANTILES = (0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99)
@@ -79,19 +80,20 @@ def profile_table(table: Any, *, workers: int | None = 1) -> dict[str, Any]:
     jobs = list(zip(names, columns, strict=True))
     try:
         if threads <= 1 or data.num_rows * data.num_columns < _PARALLEL_MIN_CELLS:
-            profiles = [_profile_column(name, column) for name, column in jobs]
+            profiles = [profile_column(name, column) for name, column in jobs]
         else:
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shipyard-profile") as pool:
-                profiles = list(pool.map(lambda job: _profile_column(*job), jobs))
+                profiles = list(pool.map(lambda job: profile_column(*job), jobs))
     except pa.ArrowException as exc:
         raise InvalidInput(f"cannot profile the table: {exc}") from None
     return {"format": FORMAT, "rows": data.num_rows, "columns": profiles}
 
 
-def profile_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+def profile_file(path: str | os.PathLike[str], *, workers: int | None = 1) -> dict[str, Any] | None:
     """The profile of a ``.parquet``/``.pq``, ``.csv``, ``.feather`` or ``.arrow``/``.ipc`` file,
     read with pyarrow; ``None`` for a folder or any other kind of file (nothing to profile).
-    In a CSV file an empty field is missing (null), as pandas reads it.
+    In a CSV file an empty field is missing (null), as pandas reads it. ``workers``: as for
+    :func:`profile_table`.
 
     ``NotFound`` when nothing is at ``path``; ``InvalidInput`` when the file cannot be read as
     its suffix says.
@@ -107,7 +109,7 @@ def profile_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         table = _read(pa, name, suffix)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidInput(f"cannot read {str(name)!r} as {suffix.lstrip('.')}: {exc}", path=str(name)) from None
-    return profile_table(table)
+    return profile_table(table, workers=workers)
 
 
 def _read(pa: Any, path: Path, suffix: str) -> pa.Table:
@@ -150,7 +152,9 @@ def _kind(pa: Any, t: pa.DataType) -> str:
     return "other"
 
 
-def _profile_column(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
+def profile_column(name: str, column: pa.ChunkedArray, canonical: pa.Array | None = None) -> dict[str, Any]:
+    """The profile of one column (an entry of ``profile_table(...)["columns"]``); ``canonical``: its
+    :func:`~shipyard.data.tables.canonical_column`, when the caller already has it."""
     import pyarrow.compute as pc
 
     pa = pyarrow()
@@ -160,7 +164,7 @@ def _profile_column(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
         kind, type_name = _kind(pa, canonical_type(column.type)), str(canonical_type(column.type))
         nulls = array.null_count
     else:
-        array = canonical_column(column)
+        array = canonical_column(column) if canonical is None else canonical
         kind, type_name = _kind(pa, array.type), str(array.type)
         nulls = array.null_count
     rows = len(array)

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["FORMAT", "digest_table", "worker_count"]
+__all__ = ["FORMAT", "column_digest", "combine", "digest_table", "worker_count"]
 
 FORMAT = "shipyard-table-v1"
 _PARALLEL_MIN_CELLS = 200_000  # below this, threads cost more than they save
@@ -76,28 +76,35 @@ def digest_table(obj: Any, *, workers: int | None = None) -> str:
     """
     pa = pyarrow()
     table = to_arrow(obj)
-    types = [canonical_type(field.type) for field in table.schema]
-    header = json.dumps({"columns": [[name, str(t)] for name, t in zip(table.column_names, types, strict=True)],
-                         "rows": table.num_rows}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     threads = min(worker_count(workers), table.num_columns)
     columns = list(table.columns)
     try:
         if threads <= 1 or table.num_rows * table.num_columns < _PARALLEL_MIN_CELLS:
-            parts = [_column_digest(c) for c in columns]
+            parts = [column_digest(c) for c in columns]
         else:
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shipyard-digest") as pool:
-                parts = list(pool.map(_column_digest, columns))
+                parts = list(pool.map(column_digest, columns))
     except pa.ArrowException as exc:
         raise InvalidInput(f"cannot digest the table: {exc}") from None
+    return combine(table, parts)
+
+
+def combine(table: pa.Table, parts: list[bytes]) -> str:
+    """The table's digest from the :func:`column_digest` of each of its columns, in order."""
+    types = [canonical_type(field.type) for field in table.schema]
+    header = json.dumps({"columns": [[name, str(t)] for name, t in zip(table.column_names, types, strict=True)],
+                         "rows": table.num_rows}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(f"{FORMAT}\n{header}\n".encode())
     for part in parts:
         digest.update(part)
     return f"sha256:{digest.hexdigest()}"
 
 
-def _column_digest(column: pa.ChunkedArray) -> bytes:
+def column_digest(column: pa.ChunkedArray | pa.Array, canonical: pa.Array | None = None) -> bytes:
+    """The 32-byte SHA-256 of one column's encoding; ``canonical``: its :func:`canonical_column`,
+    when the caller already has it."""
     digest = hashlib.sha256()
-    _encode(digest, canonical_column(column))
+    _encode(digest, canonical_column(column) if canonical is None else canonical)
     return digest.digest()
 
 

@@ -31,6 +31,7 @@ class RunRecord:
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (dataset ref, context)
     packages: list[str] | None = None  # the run's installed packages, when captured
     diff: str | None = None  # the uncommitted diff, when the tree was dirty
+    environment: dict[str, str] = field(default_factory=dict)  # shipyard.env.* tags: python, platform, hostname
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,21 @@ def explain(ref: str | Node, *, depth: int = MAX_DEPTH, with_files: bool = True,
     """Walk upstream from ``ref`` (``models:/churn@production``, ``run:<id>``, ``dataset:train@3``...)
     and read every run, dataset version and model version met. ``with_files`` also reads each
     run's package list and uncommitted diff. ``client``: the fluent SDK's, unless given."""
-    from shipyard.lineage.graph import _default_client
+    from shipyard.tracking.fluent import default_client
 
-    client = client or _default_client()
+    client = client or default_client()
     graph, records = _resolved_upstream(client, ref, depth)
+    return describe(graph, with_files=with_files, client=client, records=records)
+
+
+def describe(graph: Graph, *, with_files: bool = True, client: Client | None = None,
+             records: list[dict[str, Any]] | None = None) -> Explanation:
+    """Read the records behind every node of ``graph``, a walk in either direction: each run's
+    commit, params, seed and environment, each dataset version's digest, each model version.
+    ``records``: what a resolver found for the root (see :func:`explain`)."""
+    from shipyard.tracking.fluent import default_client
+
+    client = client or default_client()
     runs: list[RunRecord] = []
     datasets: list[DatasetVersion] = []
     models: list[ModelVersion] = []
@@ -75,13 +87,13 @@ def explain(ref: str | Node, *, depth: int = MAX_DEPTH, with_files: bool = True,
                 models.append(client.store.models.get_version(name, int(version)))
         except NotFound:
             missing.append(str(node))
-    return Explanation(graph.root, graph, runs, datasets, models, missing, records)
+    return Explanation(graph.root, graph, runs, datasets, models, missing, list(records or []))
 
 
 # Nodes too many to record an edge each: kind -> "module:function(client, node)" returning how the
-# node joins the graph (a ``shipyard.monitoring.predictions.ResolvedNode``); imported on first use.
+# node joins the graph (a ``shipyard.predictions.reader.ResolvedNode``); imported on first use.
 _RESOLVERS: dict[NodeKind, str] = {
-    NodeKind.PREDICTION: "shipyard.monitoring.predictions:prediction_lineage",
+    NodeKind.PREDICTION: "shipyard.predictions.reader:prediction_lineage",
 }
 
 
@@ -89,9 +101,9 @@ def resolved_upstream(ref: str | Node, *, depth: int = MAX_DEPTH, client: Client
     """Like :func:`~shipyard.lineage.graph.upstream`, and for a node with no recorded edges whose
     kind has a resolver (``prediction:<id>``), the resolver's edges then the walk from where it
     leads (the model version that answered the prediction)."""
-    from shipyard.lineage.graph import _default_client
+    from shipyard.tracking.fluent import default_client
 
-    return _resolved_upstream(client or _default_client(), ref, depth)[0]
+    return _resolved_upstream(client or default_client(), ref, depth)[0]
 
 
 def _resolved_upstream(client: Client, ref: str | Node, depth: int) -> tuple[Graph, list[dict[str, Any]]]:
@@ -123,6 +135,9 @@ def _resolved_upstream(client: Client, ref: str | Node, depth: int) -> tuple[Gra
     return Graph(root, True, tuple(edges), depths), [dict(r) for r in resolved.records]
 
 
+_ENV_TAG = "shipyard.env."  # written by tracking.capture: python, platform, hostname
+
+
 def _run_record(client: Client, run_id: str, edges: tuple[Edge, ...], with_files: bool) -> RunRecord:
     from shipyard.tracking.capture import DIFF_ARTIFACT, REQUIREMENTS_ARTIFACT
 
@@ -139,7 +154,8 @@ def _run_record(client: Client, run_id: str, edges: tuple[Edge, ...], with_files
     return RunRecord(run_id, run.info.run_name, run.info.experiment_id, run.info.status.value,
                      tags.get("shipyard.git.commit"), None if dirty is None else dirty == "true",
                      tags.get("shipyard.source.entry_point"), tags.get("shipyard.seed"), dict(run.data.params),
-                     dict(run.data.metrics), inputs, packages, diff)
+                     dict(run.data.metrics), inputs, packages, diff,
+                     {k.removeprefix(_ENV_TAG): v for k, v in sorted(tags.items()) if k.startswith(_ENV_TAG)})
 
 
 def _read_text(client: Client, run_id: str, path: str) -> str | None:

@@ -76,18 +76,16 @@ def walk(client: Client, ref: str | Node, *, upstream: bool, depth: int = MAX_DE
 def upstream(ref: str | Node, *, depth: int = MAX_DEPTH, client: Client | None = None) -> Graph:
     """Everything ``ref`` was made from: data, runs, parent runs... (``client``: the fluent
     SDK's, unless given)."""
-    return walk(client or _default_client(), ref, upstream=True, depth=depth)
+    from shipyard.tracking.fluent import default_client
+
+    return walk(client or default_client(), ref, upstream=True, depth=depth)
 
 
 def downstream(ref: str | Node, *, depth: int = MAX_DEPTH, client: Client | None = None) -> Graph:
     """Everything made from ``ref``: runs that read a dataset, versions registered from a run..."""
-    return walk(client or _default_client(), ref, upstream=False, depth=depth)
+    from shipyard.tracking.fluent import default_client
 
-
-def _default_client() -> Client:
-    from shipyard.tracking.fluent import _client
-
-    return _client()
+    return walk(client or default_client(), ref, upstream=False, depth=depth)
 
 
 def _require_known(client: Client, node: Node) -> None:

@@ -12,11 +12,11 @@ does: a team server's administrator runs it where the server's credentials are.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shipyard.clock import now_ms
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class GcReport:
     sweep: SweepReport
     kept: dict[str, str] = field(default_factory=dict)  # run id -> why it stays
     dry_run: bool = False
+    experiments_purged: tuple[str, ...] = ()  # deleted experiments left with no run: gone, ids never reused
 
 
 def _stores(client: Client) -> tuple[Any, Any]:
@@ -55,13 +56,13 @@ def _stores(client: Client) -> tuple[Any, Any]:
 def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 3600.0, dry_run: bool = False,
                     progress: Progress | None = None) -> GcReport:
     """Purge the runs deleted at or before ``cutoff_ms`` (epoch ms), and those of experiments
-    deleted by then, and free the blobs nobody references. ``dry_run`` reports the same figures
-    and changes nothing."""
+    deleted by then (then those experiments, once empty), and free the blobs nobody
+    references. ``dry_run`` reports the same figures and changes nothing."""
     from shipyard.artifacts.sweep import check_grace, remove_run_artifacts, sweep_blobs
     from shipyard.store.sql.purge import plan_purge, purge, still_due
 
     check_grace(grace_seconds)  # before anything is purged, not after
-    if cutoff_ms > int(time.time() * 1000):
+    if cutoff_ms > now_ms():
         raise InvalidInput("older-than: the cutoff is in the future; give a duration back from now (30d) "
                            "or a past time")
     store, artifacts = _stores(client)
@@ -83,4 +84,5 @@ def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 36
 
     report = sweep_blobs(artifacts, grace_seconds=grace_seconds, dry_run=dry_run,
                          ignoring_runs=plan.run_ids if dry_run else (), progress=sweep_progress)
-    return GcReport(plan.run_ids, plan.logged_model_ids, removed, report, dict(plan.kept), dry_run)
+    return GcReport(plan.run_ids, plan.logged_model_ids, removed, report, dict(plan.kept), dry_run,
+                    plan.experiment_ids)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from shipyard.errors import ShipyardError, StoreUnavailable
+from shipyard.errors import SchemaOutOfDate, ShipyardError, StoreUnavailable
 from shipyard.store.sql.engine import WRITE, create_engine, is_memory_sqlite
 
 
@@ -45,6 +45,32 @@ class Database:
         with self._lock, translate_errors(self.display_url), self._write_engine.begin() as conn:
             self._wrote = True
             yield conn
+
+    @contextlib.contextmanager
+    def schema_change(self) -> Iterator[sa.Connection]:
+        """A write transaction for migrations. On SQLite, foreign keys are off for it: a migration
+        that rebuilds a table others reference with ON DELETE CASCADE would otherwise delete their
+        rows when it drops the old table. Every reference is checked before the commit instead."""
+        if self.dialect != "sqlite":
+            with self.write() as conn:
+                yield conn
+            return
+        with self._lock, translate_errors(self.display_url), self._write_engine.connect() as conn:
+            # The pragma is a no-op inside a transaction, so it goes to the driver before BEGIN.
+            raw = conn.connection.dbapi_connection
+            raw.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with conn.begin():
+                    self._wrote = True
+                    yield conn
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        tables = sorted({row[0] for row in broken})
+                        raise SchemaOutOfDate(
+                            f"the migration of {self.display_url} would leave {len(broken)} row(s) of "
+                            f"{', '.join(tables)} pointing at rows that do not exist; nothing was changed")
+            finally:
+                raw.execute("PRAGMA foreign_keys = ON")
 
     def dispose(self) -> None:
         if self.dialect == "sqlite" and self._wrote:

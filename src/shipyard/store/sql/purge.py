@@ -5,9 +5,10 @@ what was deleted long enough ago. Accountability outranks disk space: a deleted 
 registered model version or a live logged model came from is kept, with the reason, because
 the version's files live in the run's artifacts and its lineage starts there.
 
-A deleted experiment loses all its runs but keeps its own (small) row: SQLite hands out the
-highest id again once its row is gone, and an experiment id must never come to mean another
-experiment.
+A deleted experiment goes too once none of its runs and logged models is left: its id is never
+handed out again (a PostgreSQL sequence; on SQLite, AUTOINCREMENT since migration 0007), so no
+URL or script that held it can reach another experiment. One whose run a model still needs
+stays, deleted, with that run. The Default experiment (id 0) always stays.
 
 Planning and purging are separate so that the caller can remove the runs' artifacts between the
 two: if it stops half-way, the runs are still here (deleted) and the next ``gc`` finishes them.
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from shipyard.entities import LifecycleStage
+from shipyard.entities import DEFAULT_EXPERIMENT_ID, LifecycleStage
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.tables import (
+    experiment_tags,
     experiments,
     lineage_edges,
     logged_models,
@@ -44,6 +46,7 @@ class PurgePlan:
     run_ids: tuple[str, ...]
     logged_model_ids: tuple[str, ...]
     kept: dict[str, str] = field(default_factory=dict)
+    experiment_ids: tuple[str, ...] = ()  # deleted experiments left with nothing once the runs go
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
@@ -90,13 +93,33 @@ def plan_purge(db: Database, *, cutoff_ms: int) -> PurgePlan:
         # Deleted logged models keep their files in their run: once the run goes, they point at nothing.
         model_ids = [model_id for chunk in _chunks(run_ids) for model_id in conn.execute(
             sa.select(logged_models.c.model_id).where(logged_models.c.run_id.in_(chunk))).scalars()]
-    return PurgePlan(tuple(run_ids), tuple(sorted(model_ids)), kept)
+        experiment_ids = _emptied_experiments(conn, cutoff_ms, set(run_ids))
+    return PurgePlan(tuple(run_ids), tuple(sorted(model_ids)), kept, experiment_ids)
+
+
+def _old_deleted_experiments(cutoff_ms: int) -> sa.Select:
+    return sa.select(experiments.c.experiment_id).where(
+        experiments.c.lifecycle_stage == _DELETED, experiments.c.last_update_time <= cutoff_ms,
+        experiments.c.experiment_id != int(DEFAULT_EXPERIMENT_ID))
+
+
+def _emptied_experiments(conn: sa.Connection, cutoff_ms: int, purged_runs: set[str]) -> tuple[str, ...]:
+    """The deleted experiments whose runs and logged models all go with this plan."""
+    found = []
+    for experiment_id in conn.execute(_old_deleted_experiments(cutoff_ms).order_by(experiments.c.experiment_id)
+                                      ).scalars():
+        holders = set(conn.execute(sa.select(runs.c.run_id).where(runs.c.experiment_id == experiment_id)).scalars())
+        holders |= set(conn.execute(sa.select(logged_models.c.run_id)
+                                    .where(logged_models.c.experiment_id == experiment_id)).scalars())
+        if holders <= purged_runs:
+            found.append(str(experiment_id))
+    return tuple(found)
 
 
 def purge(db: Database, plan: PurgePlan) -> None:
     """Remove the planned rows in one transaction: the runs (their params, tags and metrics go
-    with them), the lineage edges that touch them and their logged models. Runs restored since
-    the plan was made are left alone."""
+    with them), the lineage edges that touch them, their logged models, and the deleted
+    experiments left empty. Runs and experiments restored since the plan was made are left alone."""
     with db.write() as conn:
         still_deleted = _still_due(conn, plan.run_ids)
         nodes = [f"run:{run_id}" for run_id in still_deleted]
@@ -106,6 +129,17 @@ def purge(db: Database, plan: PurgePlan) -> None:
         for chunk in _chunks(still_deleted):
             conn.execute(logged_models.delete().where(logged_models.c.run_id.in_(chunk)))
             conn.execute(runs.delete().where(runs.c.run_id.in_(chunk)))
+        # Only what is still deleted and empty now: an experiment restored, or given a run,
+        # since the plan was made stays.
+        emptied = (sa.select(experiments.c.experiment_id).where(
+            experiments.c.experiment_id.in_([int(e) for e in plan.experiment_ids]),
+            experiments.c.lifecycle_stage == _DELETED,
+            ~sa.exists().where(runs.c.experiment_id == experiments.c.experiment_id),
+            ~sa.exists().where(logged_models.c.experiment_id == experiments.c.experiment_id)))
+        doomed = list(conn.execute(emptied).scalars())
+        for chunk in _chunks(doomed):
+            conn.execute(experiment_tags.delete().where(experiment_tags.c.experiment_id.in_(chunk)))
+            conn.execute(experiments.delete().where(experiments.c.experiment_id.in_(chunk)))
 
 
 def still_due(db: Database, run_ids: Sequence[str]) -> list[str]:
