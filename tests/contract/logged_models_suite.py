@@ -3,6 +3,7 @@ runs against SQLite file and memory stores, PostgreSQL and the REST store)."""
 
 from __future__ import annotations
 
+import math
 import uuid
 
 import pytest
@@ -12,11 +13,14 @@ from shipyard.entities import (
     Comparison,
     LifecycleStage,
     LoggedModel,
+    LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
     Op,
     OrderBy,
     RunFilter,
+    RunLink,
+    RunLinkKind,
     ViewType,
 )
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -300,3 +304,57 @@ class LoggedModelStoreContract:
         every = store.logged_models.list_for_run(source, ViewType.ALL)
         assert [m.model_id for m in every] == [ids["a"], ids["b"], later.model_id]
         assert store.logged_models.list_for_run(uuid.uuid4().hex) == []
+
+    # -- metrics measured on a model -----------------------------------------------------------
+    def test_logged_model_metrics_are_returned_with_the_model(self, store: Store) -> None:
+        exp_id = self.new_experiment(store)
+        run = self.new_run(store, exp_id)
+        model = self.new_logged_model(store, exp_id)
+        rid = run.info.run_id
+        store.logged_models.log_metrics(model.model_id, [
+            LoggedModelMetric("acc", 0.9, 1, 2000, rid, "eval", "d1f"),
+            LoggedModelMetric("acc", 0.8, 0, 1000, rid),
+            LoggedModelMetric("loss", math.nan, 0, 1000, rid)])
+        store.logged_models.log_metrics(model.model_id, [LoggedModelMetric("acc", 0.8, 0, 1000, rid)])  # kept once
+        got = store.logged_models.get(model.model_id).metrics
+        assert [(m.key, m.value, m.step, m.timestamp) for m in got if m.key == "acc"] == [
+            ("acc", 0.8, 0, 1000), ("acc", 0.9, 1, 2000)]
+        assert [(m.run_id, m.dataset_name, m.dataset_digest) for m in got if m.step == 1] == [(rid, "eval", "d1f")]
+        assert math.isnan(next(m.value for m in got if m.key == "loss"))
+        found = store.logged_models.search(LoggedModelQuery((exp_id,))).items
+        assert [len(m.metrics) for m in found] == [3]
+
+    def test_logged_model_metrics_refusals(self, store: Store) -> None:
+        model = self.new_logged_model(store)
+        with pytest.raises(NotFound):
+            store.logged_models.log_metrics(model_id(), [LoggedModelMetric("acc", 1.0, 0, 1, "r1")])
+        with pytest.raises(InvalidInput, match="dataset digest"):
+            store.logged_models.log_metrics(model.model_id, [LoggedModelMetric("acc", 1.0, 0, 1, "r1", "d", "x" * 65)])
+        with pytest.raises(InvalidInput):
+            store.logged_models.log_metrics(model.model_id, [LoggedModelMetric("../acc", 1.0, 0, 1, "r1")])
+        assert store.logged_models.get(model.model_id).metrics == ()
+
+    # -- a run's links (MLflow's model inputs and outputs, dataset-input tags) ------------------
+    def test_run_links_keep_the_first_record_in_order(self, store: Store) -> None:
+        exp_id = self.new_experiment(store)
+        a, b = self.new_run(store, exp_id).info.run_id, self.new_run(store, exp_id).info.run_id
+        m1, m2 = model_id(), model_id()
+        store.logged_models.add_run_links([
+            RunLink(a, RunLinkKind.MODEL_OUTPUT, m1, step=3), RunLink(a, RunLinkKind.MODEL_INPUT, m2),
+            RunLink(a, RunLinkKind.DATASET_INPUT, "iris@1", tags={"mlflow.data.context": "train", "k": "v"})])
+        store.logged_models.add_run_links([RunLink(a, RunLinkKind.DATASET_INPUT, "iris@1", tags={"k": "other"}),
+                                           RunLink(b, RunLinkKind.MODEL_INPUT, m1)])
+        got = store.logged_models.run_links([a, b, "f" * 32])
+        assert [(x.kind, x.ref, x.step) for x in got[a]] == [
+            (RunLinkKind.MODEL_OUTPUT, m1, 3), (RunLinkKind.MODEL_INPUT, m2, 0),
+            (RunLinkKind.DATASET_INPUT, "iris@1", 0)]
+        assert got[a][2].tags == {"mlflow.data.context": "train", "k": "v"}  # the first record wins
+        assert [(x.kind, x.ref) for x in got[b]] == [(RunLinkKind.MODEL_INPUT, m1)]
+        assert got["f" * 32] == []
+
+    def test_run_links_of_an_absent_run(self, store: Store) -> None:
+        with pytest.raises(NotFound):
+            store.logged_models.add_run_links([RunLink("f" * 32, RunLinkKind.MODEL_INPUT, model_id())])
+        run = self.new_run(store, self.new_experiment(store))
+        with pytest.raises(InvalidInput):
+            store.logged_models.add_run_links([RunLink(run.info.run_id, "sideways", "x")])  # type: ignore[arg-type]

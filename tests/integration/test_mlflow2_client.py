@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_server_reliability import Server, free_port
+from tests.ci import unavailable
+from tests.support import ServerProcess, shipyard_command
 
 MLFLOW2_VERSION = "2.22.5"  # the last 2.x release of mlflow-skinny
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,9 +102,7 @@ print(json.dumps({
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (under CI the mlflow 2 client test must run)")
-    pytest.skip(reason)
+    unavailable(f"the mlflow 2 client test cannot run: {reason}")
 
 
 def _build(python: Path, log: Path) -> str | None:
@@ -141,17 +140,15 @@ def mlflow2_python() -> Path:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
     root = tmp_path / "server"
     root.mkdir()
-    server = Server(root, free_port(), ("--backend-store-uri", f"sqlite:///{root / 'shipyard.db'}",
-                                        "--artifacts-destination", str(root / "artifacts")))
-    server.start()
-    yield server
-    server.stop()
+    with ServerProcess(shipyard_command("server", "--backend-store-uri", f"sqlite:///{root / 'shipyard.db'}",
+                                        "--artifacts-destination", str(root / "artifacts")), root) as server:
+        yield server
 
 
-def _run_client(python: Path, server: Server, work: Path) -> dict[str, Any]:
+def _run_client(python: Path, server: ServerProcess, work: Path) -> dict[str, Any]:
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SHIPYARD_"))}
     env.update(MLFLOW_TRACKING_URI=server.url, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1",
@@ -164,7 +161,7 @@ def _run_client(python: Path, server: Server, work: Path) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(PIP_TIMEOUT_S + 300)
-def test_the_mlflow2_client_tracks_to_shipyard(mlflow2_python: Path, server: Server, tmp_path: Path) -> None:
+def test_the_mlflow2_client_tracks_to_shipyard(mlflow2_python: Path, server: ServerProcess, tmp_path: Path) -> None:
     out = _run_client(mlflow2_python, server, tmp_path / "client")
     assert out["version"] == MLFLOW2_VERSION
 

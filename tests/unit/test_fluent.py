@@ -100,18 +100,26 @@ def test_params_are_immutable_and_error_names_both_values(fluent: str) -> None:
             shipyard.log_param("lr", 0.5)
 
 
-def test_logging_to_a_finished_run_is_refused(fluent: str) -> None:
+def test_a_finished_run_takes_new_values_but_keeps_its_params(fluent: str) -> None:
     with shipyard.start_run() as run:
-        pass
+        shipyard.log_param("lr", 0.1)
     client = shipyard.Client(tracking_uri=fluent)
     try:
-        with pytest.raises(RunNotActive, match="FINISHED"):
-            client.log_metric(run.run_id, "late", 1.0)
-        with pytest.raises(RunNotActive, match="FINISHED"):
-            client.log_param(run.run_id, "late", 1)
+        client.log_metric(run.run_id, "late", 1.0)  # an evaluation after end_run
+        client.log_param(run.run_id, "eval_set", "holdout")
+        client.set_tag(run.run_id, "evaluated", "yes")
+        with pytest.raises(Conflict, match="immutable"):
+            client.log_param(run.run_id, "lr", 0.2)
+        client.delete_run(run.run_id)
+        with pytest.raises(RunNotActive, match="deleted"):
+            client.log_metric(run.run_id, "later", 2.0)
+        client.restore_run(run.run_id)
     finally:
         client.close()
-    assert shipyard.get_run(run.run_id).data.metrics == {}
+    got = shipyard.get_run(run.run_id)
+    assert got.data.metrics == {"late": 1.0}
+    assert got.data.params == {"lr": "0.1", "eval_set": "holdout"}
+    assert got.info.status.value == "FINISHED"
 
 
 def test_unknown_run_id(fluent: str) -> None:
@@ -292,7 +300,7 @@ def test_failed_background_write_surfaces_at_end_run_and_the_run_still_ends(flue
     run = shipyard.start_run()
     shipyard.log_metric("m", 1.0)
     shipyard.flush()
-    other.set_terminated(run.run_id, "KILLED")  # e.g. an operator stops it from elsewhere
+    other.delete_run(run.run_id)  # e.g. an operator removes it from elsewhere
     other.close()
     shipyard.log_metric("m", 2.0)  # queued: this process still believes the run is running
     with pytest.raises(RunNotActive, match=r"1 metric value\(s\) for run .* were not written"):
@@ -306,7 +314,7 @@ def test_failed_background_write_surfaces_at_end_run_and_the_run_still_ends(flue
 def test_user_exception_is_not_masked_by_a_tracking_error(fluent: str) -> None:
     other = shipyard.Client(tracking_uri=fluent)
     with pytest.raises(ValueError, match="original") as err, shipyard.start_run() as run:  # noqa: PT012
-        other.set_terminated(run.run_id, "KILLED")
+        other.delete_run(run.run_id)
         shipyard.log_metric("m", 2.0)
         raise ValueError("original")
     other.close()

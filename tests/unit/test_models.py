@@ -160,10 +160,18 @@ def test_bad_model_uris(fluent: str, tmp_path: Path) -> None:
         save_model(object(), tmp_path / "m", flavor="tensorflow")
 
 
-def test_log_model_to_a_finished_run_is_refused(fluent: str, pipeline) -> None:
-    from shipyard.errors import RunNotActive
+def test_a_finished_run_takes_a_new_model_but_never_replaces_one(fluent: str, pipeline) -> None:
+    from shipyard.errors import Conflict, RunNotActive
 
     with shipyard.start_run() as run:
-        pass
-    with pytest.raises(RunNotActive):
-        shipyard.Client(tracking_uri=fluent).log_model(run.run_id, pipeline)
+        shipyard.log_model(pipeline, "model")
+    client = shipyard.Client(tracking_uri=fluent)
+    try:
+        client.log_model(run.run_id, pipeline, "challenger")  # new files: allowed after the end
+        with pytest.raises(Conflict, match="immutable"):
+            client.log_model(run.run_id, pipeline, "model")
+        client.delete_run(run.run_id)
+        with pytest.raises(RunNotActive, match="deleted"):
+            client.log_model(run.run_id, pipeline, "third")
+    finally:
+        client.close()

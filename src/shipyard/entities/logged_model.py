@@ -10,13 +10,27 @@ from dataclasses import dataclass, field
 from shipyard.entities.run import LifecycleStage, ViewType
 from shipyard.entities.search import OrderBy, RunFilter
 
-__all__ = ["LoggedModel", "LoggedModelQuery", "LoggedModelStatus"]
+__all__ = ["LoggedModel", "LoggedModelMetric", "LoggedModelQuery", "LoggedModelStatus", "RunLink", "RunLinkKind"]
 
 
 class LoggedModelStatus(enum.StrEnum):
     PENDING = "PENDING"
     READY = "READY"
     FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelMetric:
+    """A metric value measured on a logged model (MLflow: a metric logged with a ``model_id``), by
+    run ``run_id``, optionally on a named dataset. The same value is also one of the run's metrics."""
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int = 0
+    run_id: str = ""
+    dataset_name: str = ""
+    dataset_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +53,27 @@ class LoggedModel:
     lifecycle_stage: LifecycleStage = LifecycleStage.ACTIVE
     tags: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
+    metrics: tuple[LoggedModelMetric, ...] = ()  # every value logged for it, oldest first
+
+
+class RunLinkKind(enum.StrEnum):
+    DATASET_INPUT = "dataset_input"
+    MODEL_INPUT = "model_input"
+    MODEL_OUTPUT = "model_output"
+
+
+@dataclass(frozen=True, slots=True)
+class RunLink:
+    """One input or output of a run as MLflow's client records it (``log-inputs``, ``outputs``):
+    a logged model used or produced (``ref`` is its id, ``step`` the output's step), or a dataset
+    input (``ref`` is the dataset version's ``name@version``) with every input tag it was given.
+    The first record of a (run, kind, ref) is kept, as MLflow keeps the first input."""
+
+    run_id: str
+    kind: RunLinkKind
+    ref: str
+    step: int = 0
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,13 +24,13 @@ Plots are drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.entities import DEFAULT_EXPERIMENT_ID
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 
 if TYPE_CHECKING:
@@ -141,7 +141,10 @@ def evaluate(
     # The package is downloaded into a folder removed afterwards; it stays while predicting
     # because some flavors (pyfunc artifacts) read their files lazily.
     with tempfile.TemporaryDirectory(prefix="shipyard-evaluate-") as tmp:
-        model = client.load_model(version.source if version is not None else model_uri, dst_path=tmp)
+        # The version pinned by number (an alias may move meanwhile), read through the registry: its
+        # source text is only trusted as a package of this store (an external one can spell a local path).
+        pinned = f"models:/{version.name}/{version.version}" if version is not None else model_uri
+        model = client.load_model(pinned, dst_path=tmp)
         source_run = _source_run(client, model_uri, version, model)
         raw = model.unwrap()
         kind = model_type or _infer_type(raw, labels)
@@ -162,10 +165,8 @@ def evaluate(
                       {"dataset": name, "dataset_digest": digest, "rows": len(frame), "target": target,
                        "model_type": kind}, metrics, {plot: figure}, lineage_input)
     if version is not None:
-        from shipyard.tracking.capture import current_user
-
         client.store.models.set_version_tags(version.name, version.version, {EVALUATION_RUN_TAG: run_id},
-                                             user=current_user())
+                                             user=client.principal.name)
     return Evaluation(run_id, model_uri, kind, metrics, [plot])
 
 
@@ -180,14 +181,6 @@ def dataset_digest(frame: pd.DataFrame) -> str:
     from shipyard.data.table_digest import digest_table
 
     return digest_table(frame)
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
 
 
 def _read_data(data: Any) -> tuple[pd.DataFrame, str, str]:
@@ -212,7 +205,9 @@ def _read_data(data: Any) -> tuple[pd.DataFrame, str, str]:
         frame = getattr(pd, reader)(path)
     except (ValueError, OSError) as exc:  # pyarrow's and pandas' parse errors derive from these
         raise InvalidInput(f"cannot read data file {str(path)!r} as {path.suffix.lstrip('.')}: {exc}") from None
-    return frame, path.name, _file_digest(path)
+    from shipyard.data.digest import digest_file
+
+    return frame, path.name, digest_file(path)
 
 
 def _split(frame: pd.DataFrame, target: str) -> tuple[pd.Series, pd.DataFrame]:
@@ -259,8 +254,6 @@ def _source_run(client: Client, model_uri: str, version: ModelVersion | None, mo
 
 def _experiment_of(client: Client, run_id: str | None) -> str:
     if run_id is None:
-        from shipyard.tracking.fluent import DEFAULT_EXPERIMENT_ID
-
         return DEFAULT_EXPERIMENT_ID
     return client.get_run(run_id).info.experiment_id
 
@@ -438,9 +431,7 @@ def _log_run(client: Client, experiment_id: str, run_name: str, tags: dict[str, 
              metrics: dict[str, float], figures: dict[str, Any], dataset: tuple[Any, str | None] | None) -> str:
     """Create the evaluation run, log everything (``dataset``: the data and its name, recorded
     as the run's input), and end it (FAILED if logging breaks)."""
-    from shipyard.tracking.capture import current_user
-
-    run_id = client.create_run(experiment_id, run_name, tags=tags, user_id=current_user()).info.run_id
+    run_id = client.create_run(experiment_id, run_name, tags=tags, user_id=client.principal.name).info.run_id
     try:
         client.log_params(run_id, params)
         client.log_metrics(run_id, metrics)

@@ -21,8 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from shipyard.errors import InvalidInput, NotFound, ShipyardError
-from shipyard.server.mlflow_compat.errors import is_mlflow_path, mlflow_error, unsupported_route_message
+from shipyard.errors import InvalidInput, NotFound, RequestTooLarge, ShipyardError
+from shipyard.server.mlflow_compat.errors import is_mlflow_path, mlflow_error_body, unsupported_route_message
 from shipyard.wire import dumps
 
 log = logging.getLogger("shipyard.server")
@@ -33,21 +33,12 @@ _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LA
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
 
 
-class RequestTooLarge(Exception):
-    """Raised by the request guard while a body streams in past ``limit`` bytes (server-internal:
-    it never leaves the server, it only becomes the 413 of :func:`too_large_response`)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body over {limit} bytes")
-        self.limit = limit
-
-
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None, *,
                    path: str = "") -> Response:
     """The error body; on the MLflow-compatible routes (by ``path``) in MLflow's codes."""
     body: dict[str, Any] = {"error_code": code, "message": message}
     if is_mlflow_path(path):
-        body["error_code"], status = mlflow_error(code, status)
+        body["error_code"], status, body["message"] = mlflow_error_body(code, status, message, details)
     elif details:
         body["details"] = details
     return Response(dumps(body), status_code=status, media_type="application/json",
@@ -83,7 +74,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 def body_error(cause: BaseException | None, path: str = "") -> Response | None:
     """The real reason behind a failure to read a JSON body, when we know it."""
     if isinstance(cause, RequestTooLarge):
-        return too_large_response(cause.limit, path)
+        return too_large_response(cause.details["limit"], path)
     if isinstance(cause, RecursionError):
         # json.loads recurses once per level, so a 10,000-deep [[[...]]] hits the interpreter's
         # recursion limit: say that, rather than a vague "error parsing the body".

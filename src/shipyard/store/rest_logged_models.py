@@ -8,19 +8,32 @@ come back as the same :mod:`shipyard.errors` classes. Filters travel structured,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shipyard.entities import LoggedModel, LoggedModelQuery, LoggedModelStatus, Page, ViewType
-from shipyard.store.rest import API, _Http, _path
-from shipyard.store.rest_models import _segment
-from shipyard.wire import logged_model_from_wire, logged_model_to_wire
+from shipyard.entities import (
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelQuery,
+    LoggedModelStatus,
+    Page,
+    RunLink,
+    ViewType,
+)
+from shipyard.store.http import API, HttpClient, segment, url_path
+from shipyard.wire import (
+    logged_model_from_wire,
+    logged_model_metric_to_wire,
+    logged_model_to_wire,
+    run_link_from_wire,
+    run_link_to_wire,
+)
 
 LOGGED_MODELS = f"{API}/logged-models"
 
 
 def _model(model_id: str, *rest: str) -> str:
-    return "/".join((LOGGED_MODELS, _segment(model_id, "logged model"), *rest))
+    return "/".join((LOGGED_MODELS, segment(model_id, "logged model"), *rest))
 
 
 def _search_body(query: LoggedModelQuery) -> dict[str, Any]:
@@ -36,12 +49,12 @@ def _search_body(query: LoggedModelQuery) -> dict[str, Any]:
 
 
 class RestLoggedModelStore:
-    def __init__(self, http: _Http) -> None:
+    def __init__(self, http: HttpClient) -> None:
         self._http = http
 
     def create(self, model: LoggedModel) -> LoggedModel:
         body = logged_model_to_wire(model)
-        del body["lifecycle_stage"]  # a new model is always active
+        del body["lifecycle_stage"], body["metrics"]  # a new model is always active and has no metrics yet
         return logged_model_from_wire(self._http.call("POST", LOGGED_MODELS, json=body))
 
     def get(self, model_id: str) -> LoggedModel:
@@ -57,7 +70,7 @@ class RestLoggedModelStore:
         self._http.call("PATCH", _model(model_id, "tags"), json={"tags": dict(tags)}, idempotent=True)
 
     def delete_tag(self, model_id: str, key: str) -> None:
-        self._http.call("DELETE", _model(model_id, "tags", _path(key)))
+        self._http.call("DELETE", _model(model_id, "tags", url_path(key)))
 
     def log_params(self, model_id: str, params: Mapping[str, str]) -> None:
         # Re-logging an identical param is a no-op, so repeating after a lost response is safe.
@@ -75,6 +88,23 @@ class RestLoggedModelStore:
     def list_for_run(self, run_id: str, view: ViewType = ViewType.ACTIVE_ONLY) -> list[LoggedModel]:
         if not run_id:  # no URL names it; like any unknown run, it has no models
             return []
-        body = self._http.call("GET", f"{API}/runs/{_segment(run_id, 'run')}/logged-models",
+        body = self._http.call("GET", f"{API}/runs/{segment(run_id, 'run')}/logged-models",
                                params={"view": ViewType(view).value})
         return [logged_model_from_wire(m) for m in body["logged_models"]]
+
+    def log_metrics(self, model_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        # A value already recorded is kept once, so repeating after a lost response is safe.
+        self._http.call("POST", _model(model_id, "metrics"),
+                        json={"metrics": [logged_model_metric_to_wire(m) for m in metrics]}, idempotent=True)
+
+    def add_run_links(self, links: Sequence[RunLink]) -> None:
+        if links:  # the first record of a link is kept, so repeating is safe
+            self._http.call("POST", f"{LOGGED_MODELS}/run-links", json={"links": [run_link_to_wire(x) for x in links]},
+                            idempotent=True)
+
+    def run_links(self, run_ids: Sequence[str]) -> dict[str, list[RunLink]]:
+        if not run_ids:
+            return {}
+        body = self._http.call("POST", f"{LOGGED_MODELS}/run-links/query", json={"run_ids": list(run_ids)},
+                               idempotent=True)
+        return {run_id: [run_link_from_wire(x) for x in links] for run_id, links in body["links"].items()}

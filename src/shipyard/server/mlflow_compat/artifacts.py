@@ -16,13 +16,14 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.artifacts.paths import new_artifact_path, normalize_artifact_path
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.common import ok
 from shipyard.server.mlflow_compat.request import Params, mlflow_params
 from shipyard.server.responses import client
 from shipyard.server.routers.artifacts import Upload, check_writable, file_response, require_run
+from shipyard.tracking.artifact_rules import check_artifact_delete, check_artifact_write
 from shipyard.tracking.client import Client
 
 
@@ -85,6 +86,8 @@ async def upload_artifact(artifact_path: str, request: Request) -> Response:
     where = await run_in_threadpool(locate, shipyard, artifact_path, writable=True)
     if not where.path:
         raise InvalidInput("name the file to upload, not a run's or model's root")
+    new_artifact_path(where.path)  # refuse a bad name before the body is read
+    await run_in_threadpool(check_artifact_write, shipyard.store, shipyard.artifacts, where.run_id, where.path)
     upload = Upload()
     try:
         await upload.receive(request, where.path)
@@ -97,5 +100,6 @@ async def upload_artifact(artifact_path: str, request: Request) -> Response:
 def delete_artifact(artifact_path: str, request: Request) -> Response:
     shipyard = client(request)
     where = locate(shipyard, artifact_path, writable=True)
+    check_artifact_delete(shipyard.store, where.run_id)
     shipyard.artifacts.delete(where.run_id, where.path)
     return ok()

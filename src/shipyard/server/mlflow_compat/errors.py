@@ -9,6 +9,10 @@ vocabulary a request gets, so there is still one error renderer.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from shipyard.errors import ShipyardError
 
 PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/",
@@ -50,6 +54,69 @@ def mlflow_error(code: str, status: int) -> tuple[str, int]:
 
 def mlflow_error_of(err: ShipyardError) -> tuple[str, int]:
     return mlflow_error(err.code, err.http_status)
+
+
+# The texts the ``mlflow`` client and user code match (``pytest.raises(match=...)``, ``except``
+# branches reading ``e.message``), by the rule a domain error names in its details. The native
+# API keeps Shipyard's own wording; only the MLflow routes answer these.
+_LOCAL_SOURCE = ("Invalid model version source: '{source}'. To use a local path as a model version source, the "
+                 "run_id request parameter has to be specified and the local path has to be contained within the "
+                 "artifact directory of the run specified by the run_id. (Shipyard refuses every local path: "
+                 "register runs:/<run_id>/<path> instead.)")
+_RELATIVE_SOURCE = ("Invalid model version source: '{source}'. If supplying a source as an http, https, local "
+                    "file path, ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided "
+                    "without relative path references present. Please provide an absolute path.")
+_BY_RULE: dict[str, tuple[str, str | None, int | None]] = {
+    # rule: (message template, MLflow code (None: keep), status (None: keep))
+    "local_source": (_LOCAL_SOURCE, None, None),
+    "relative_path": (_RELATIVE_SOURCE, None, None),
+    "remote_file_host": ("'{source}' is not a valid remote uri. Shipyard does not read file:// URIs of other "
+                         "hosts; give an s3://, gs:// or https:// URI.", None, None),
+    "artifact_immutable": ("{message}", "RESOURCE_CONFLICT", 409),
+    "bad_request": ("{message}", "BAD_REQUEST", None),
+}
+
+# Shipyard's "not found" sentences -> the ones MLflow's stores raise for the same entity.
+_NOT_FOUND: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"^(?:parent )?run '([^']*)' does not exist"), lambda m: f"Run with id={m[1]} not found"),
+    (re.compile(r"^run '([^']*)' has no tag '(.*)'$"), lambda m: f"No tag with name: {m[2]} in run with id {m[1]}"),
+    (re.compile(r"^experiment '([^']*)' does not exist"),
+     lambda m: f"No Experiment with id={m[1]} exists"),
+    (re.compile(r"^logged model '([^']*)' does not exist"), lambda m: f"Logged model with ID '{m[1]}' not found."),
+    (re.compile(r"^logged model '([^']*)' has no tag '(.*)'$"),
+     lambda m: f"No tag with key '{m[2]}' found for model with ID '{m[1]}'."),
+    (re.compile(r"^experiment '([^']*)' has no tag '(.*)'$"),
+     lambda m: f"No tag with name: {m[2]} in experiment with id {m[1]}"),
+    (re.compile(r"^registered model '(.*)' does not exist$"), lambda m: f"Registered Model with name={m[1]} not found"),
+    (re.compile(r"^model '(.*)' has no version (\d+)$"),
+     lambda m: f"Model Version (name={m[1]}, version={m[2]}) not found"),
+]
+
+_DELETED_RUN = re.compile(r"^run '([^']*)' is deleted")
+
+
+def mlflow_error_body(code: str, status: int, message: str,
+                      details: Mapping[str, Any] | None = None) -> tuple[str, int, str]:
+    """``(MLflow error code, HTTP status, message)`` for a Shipyard error on an MLflow route."""
+    mlflow_code, mlflow_status = mlflow_error(code, status)
+    details = details or {}
+    rule = details.get("rule")
+    if isinstance(rule, str) and rule in _BY_RULE:
+        template, new_code, new_status = _BY_RULE[rule]
+        text = template.format(source=details.get("source", ""), message=message)
+        return new_code or mlflow_code, new_status or mlflow_status, text
+    if code == "INVALID_INPUT" and "path" in details and isinstance(rule, str):
+        return mlflow_code, mlflow_status, "Invalid path"  # an artifact path rule, as MLflow words it
+    deleted = _DELETED_RUN.match(message) if code == "RUN_NOT_ACTIVE" else None
+    if deleted:
+        return (mlflow_code, mlflow_status,
+                f"The run {deleted[1]} must be in the 'active' state. Current state is deleted.")
+    if code == "NOT_FOUND":
+        for pattern, say in _NOT_FOUND:
+            found = pattern.match(message)
+            if found:
+                return mlflow_code, mlflow_status, say(found)
+    return mlflow_code, mlflow_status, message
 
 
 # MLflow features Shipyard does not serve, by a word of their route, for a 404 that names them.

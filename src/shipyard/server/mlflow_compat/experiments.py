@@ -5,18 +5,20 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from shipyard.entities import EXPERIMENT_GRAMMAR, Comparison, Experiment, Op, ViewType
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.entities import EXPERIMENT_GRAMMAR, Comparison, Experiment, LifecycleStage, Op, ViewType
+from shipyard.errors import Conflict, InvalidInput, NotFound
 from shipyard.filters import parse_filter, parse_order_by
 from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.common import ok, page
 from shipyard.server.mlflow_compat.request import Params, mlflow_params
 from shipyard.server.responses import client
+from shipyard.tracking.client import Client
 
 VIEW_TYPES = {"ACTIVE_ONLY": ViewType.ACTIVE_ONLY, "DELETED_ONLY": ViewType.DELETED_ONLY, "ALL": ViewType.ALL,
               "1": ViewType.ACTIVE_ONLY, "2": ViewType.DELETED_ONLY, "3": ViewType.ALL}
@@ -33,9 +35,22 @@ def view_type(p: Params, name: str) -> ViewType:
 
 
 def create_experiment(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    # artifact_location is not honoured: every artifact goes to the server's content-addressed store.
-    experiment_id = client(request).create_experiment(p.required("name"), tags=p.key_values("tags"))
+    name = p.required("name")
+    location = p.str("artifact_location")
+    tags = p.key_values("tags")
+    tags.pop(wire.ARTIFACT_LOCATION_TAG, None)  # only the argument sets it
+    if location:
+        # Recorded and reported as given (a relative path is made absolute against the server's
+        # working directory, as MLflow does); the proxy still writes only to its own store.
+        tags[wire.ARTIFACT_LOCATION_TAG] = _absolute_location(location)
+    experiment_id = client(request).create_experiment(name, tags=tags)
     return ok({"experiment_id": experiment_id})
+
+
+def _absolute_location(location: str) -> str:
+    if "://" in location or location.startswith(("/", "mlflow-artifacts:", "s3:", "gs:")) or ":" in location[:10]:
+        return location
+    return str(Path.cwd() / location)
 
 
 def get_experiment(request: Request, p: Params = Depends(mlflow_params)) -> Response:
@@ -70,13 +85,22 @@ def restore_experiment(request: Request, p: Params = Depends(mlflow_params)) -> 
     return ok()
 
 
+def _active(c: Client, experiment_id: str) -> str:
+    """MLflow refuses tag changes on a deleted experiment (400); Shipyard's native API allows them."""
+    if c.get_experiment(experiment_id).lifecycle_stage is LifecycleStage.DELETED:
+        raise Conflict(f"The experiment {experiment_id} must be in the 'active' state. Current state is deleted.")
+    return experiment_id
+
+
 def set_experiment_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).set_experiment_tag(p.required("experiment_id"), p.required("key"), p.str("value", default=""))
+    c = client(request)
+    c.set_experiment_tag(_active(c, p.required("experiment_id")), p.required("key"), p.str("value", default=""))
     return ok()
 
 
 def delete_experiment_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).delete_experiment_tag(p.required("experiment_id"), p.required("key"))
+    c = client(request)
+    c.delete_experiment_tag(_active(c, p.required("experiment_id")), p.required("key"))
     return ok()
 
 

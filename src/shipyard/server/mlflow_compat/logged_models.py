@@ -13,6 +13,7 @@ from starlette.responses import Response
 from shipyard.artifacts.paths import normalize_artifact_path
 from shipyard.entities import (
     LOGGED_MODEL_GRAMMAR,
+    LifecycleStage,
     LoggedModel,
     LoggedModelQuery,
     OrderBy,
@@ -25,6 +26,7 @@ from shipyard.server.mlflow_compat.common import max_results, ok
 from shipyard.server.mlflow_compat.experiments import view_type
 from shipyard.server.mlflow_compat.request import Params, mlflow_params
 from shipyard.server.responses import client
+from shipyard.server.routers.artifacts import file_response
 from shipyard.tracking.client import Client
 
 HOLDER_TAG = "shipyard.mlflow.logged_model"
@@ -69,8 +71,20 @@ def create_logged_model(request: Request, p: Params = Depends(mlflow_params)) ->
     return ok({"model": wire.logged_model(model)})
 
 
-def get_logged_model(model_id: str, request: Request) -> Response:
-    return ok({"model": wire.logged_model(client(request).store.logged_models.get(model_id))})
+def live_logged_model(c: Client, model_id: str) -> LoggedModel:
+    """A logged model MLflow still serves: a deleted one is gone for the client (``NotFound``),
+    though Shipyard keeps its row for the run and the versions made from it."""
+    model = c.store.logged_models.get(model_id)
+    if model.lifecycle_stage is LifecycleStage.DELETED:
+        raise NotFound(f"logged model '{model_id}' does not exist")
+    return model
+
+
+def get_logged_model(model_id: str, request: Request, p: Params = Depends(mlflow_params)) -> Response:
+    c = client(request)
+    allow_deleted = (p.str("allow_deleted") or "false").lower() == "true"  # how MLflow reads the flag
+    model = c.store.logged_models.get(model_id) if allow_deleted else live_logged_model(c, model_id)
+    return ok({"model": wire.logged_model(model)})
 
 
 def finalize_logged_model(model_id: str, request: Request, p: Params = Depends(mlflow_params)) -> Response:
@@ -124,6 +138,18 @@ def search_logged_models(request: Request, p: Params = Depends(mlflow_params)) -
                              view_type(p, "view_type"), max_results(p, 100), p.str("page_token"))
     page = client(request).store.logged_models.search(query)
     return ok({"models": [wire.logged_model(m) for m in page.items], "next_page_token": page.next_page_token})
+
+
+def download_logged_model_artifact(model_id: str, request: Request,
+                                   p: Params = Depends(mlflow_params)) -> Response:
+    """One file of a logged model (the route MLflow's UI and ``artifacts/files`` callers use)."""
+    path = p.str("artifact_file_path")
+    if not path:
+        raise InvalidInput('Request must include the "artifact_file_path" query parameter.', rule="bad_request")
+    clean = normalize_artifact_path(path)
+    c = client(request)
+    model = live_logged_model(c, model_id)
+    return file_response(c.artifacts, model.run_id, "/".join(x for x in (model.artifact_path, clean) if x))
 
 
 def list_logged_model_artifacts(model_id: str, request: Request, p: Params = Depends(mlflow_params)) -> Response:

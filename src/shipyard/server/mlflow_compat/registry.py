@@ -10,6 +10,8 @@ any other version; the source MLflow sent is given back on the MLflow side.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import Depends, Request
 from starlette.responses import Response
 
@@ -23,13 +25,15 @@ from shipyard.entities import (
     RegistryQuery,
     RunFilter,
 )
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.filters import parse_filter, parse_order_by
+from shipyard.models.sources import EXTERNAL_TAG, plan_version_source
 from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.artifacts import locate
 from shipyard.server.mlflow_compat.common import max_results, ok
 from shipyard.server.mlflow_compat.request import Params, mlflow_params
 from shipyard.server.responses import client
+from shipyard.tracking import validation as rules
 from shipyard.tracking.client import Client
 
 STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
@@ -38,7 +42,7 @@ STAGES = {s.lower(): s for s in ("None", "Staging", "Production", "Archived")}
 def _version(p: Params) -> int:
     raw = p.required("version")
     if not str(raw).isdigit():
-        raise InvalidInput(f"Invalid value {raw!r} for parameter 'version' supplied: expected a version number")
+        raise InvalidInput(f"Parameter 'version' must be an integer, got '{raw}'.")  # MLflow's text
     return int(raw)
 
 
@@ -115,22 +119,30 @@ def set_registered_model_tag(request: Request, p: Params = Depends(mlflow_params
 
 
 def delete_registered_model_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).store.models.delete_model_tag(p.required("name"), p.required("key"))
+    # MLflow deletes an absent tag of a model that exists as a no-op (the native API says 404).
+    c, name, key = client(request), p.required("name"), rules.check_key("tag", p.required("key"))
+    if key in c.store.models.get_model(name).tags:
+        c.store.models.delete_model_tag(name, key)
     return ok()
 
 
-def _shipyard_source(c: Client, source: str, model_id: str | None) -> str:
-    """The ``runs:/<run>/<path>`` of the folder an MLflow version source names."""
+def _stored_source(c: Client, source: str, model_id: str | None) -> str | None:
+    """The ``runs:/<run>/<path>`` of the folder an MLflow source names when it is in this
+    store (a logged model, or an ``mlflow-artifacts:/`` URI this server handed out); ``None``
+    for a source the registry records as external."""
     if model_id or source.startswith("models:/m-"):
-        model = c.store.logged_models.get(model_id or source.removeprefix("models:/"))
+        try:
+            model = c.store.logged_models.get(model_id or source.removeprefix("models:/"))
+        except NotFound:
+            return None
         return f"runs:/{model.run_id}/{model.artifact_path}"
-    if source.startswith("runs:/"):
-        return source
     if source.startswith("mlflow-artifacts:/"):
-        where = locate(c, source.removeprefix("mlflow-artifacts:").lstrip("/"))
-        return f"runs:/{where.run_id}/{where.path}"
-    raise InvalidInput(f"model version source {source!r} is not one this server can resolve: give models:/<model_id>, "
-                       "runs:/<run_id>/<path>, or an mlflow-artifacts:/ URI this server handed out")
+        try:
+            where = locate(c, source.removeprefix("mlflow-artifacts:").lstrip("/"))
+        except (NotFound, InvalidInput):
+            return None
+        return f"runs:/{where.run_id}/{where.path}" if where.path else None
+    return None
 
 
 def create_model_version(request: Request, p: Params = Depends(mlflow_params)) -> Response:
@@ -139,13 +151,33 @@ def create_model_version(request: Request, p: Params = Depends(mlflow_params)) -
     c.get_registered_model(name)  # MLflow does not create the model here
     source = p.required("source")
     model_id = p.str("model_id")
+    run_id = p.str("run_id")
     tags = p.key_values("tags")
+    plan_version_source(c.store, c.artifacts, source)  # the registry's rule judges what the client sent
     tags[wire.SOURCE_TAG] = source
     if model_id:
         tags[wire.MODEL_ID_TAG] = model_id
-    version = c.register_model(_shipyard_source(c, source, model_id), name,
+    if run_id:
+        tags[wire.RUN_ID_TAG] = run_id
+    version = c.register_model(_stored_source(c, source, model_id) or source, name, run_id=run_id,
                                description=p.str("description", default="") or "", tags=tags)
+    if model_id:
+        _record_version_on_logged_model(c, model_id, version)
     return ok({"model_version": wire.model_version(version)})
+
+
+def _record_version_on_logged_model(c: Client, model_id: str, version: ModelVersion) -> None:
+    """MLflow lists a logged model's registered versions in its ``mlflow.modelVersions`` tag."""
+    try:
+        model = c.store.logged_models.get(model_id)
+    except NotFound:
+        return
+    try:
+        listed = json.loads(model.tags.get(wire.MODEL_VERSIONS_TAG, "[]"))
+    except ValueError:
+        listed = []
+    listed = [*(x for x in listed if isinstance(x, dict)), {"name": version.name, "version": version.version}]
+    c.store.logged_models.set_tags(model_id, {wire.MODEL_VERSIONS_TAG: json.dumps(listed)})
 
 
 def get_model_version(request: Request, p: Params = Depends(mlflow_params)) -> Response:
@@ -174,6 +206,8 @@ def search_model_versions(request: Request, p: Params = Depends(mlflow_params)) 
 def get_model_version_download_uri(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     c = client(request)
     version = c.get_model_version(p.required("name"), _version(p))
+    if version.tags.get(EXTERNAL_TAG) == "true" and version.run_id is None:
+        return ok({"artifact_uri": version.tags.get(wire.SOURCE_TAG, version.source)})  # where it lives
     run_id, path = c.model_source(f"models:/{version.name}/{version.version}")
     run = c.get_run(run_id)
     return ok({"artifact_uri": wire.run_artifact_uri(run.info.experiment_id, run_id, path)})
@@ -186,7 +220,11 @@ def set_model_version_tag(request: Request, p: Params = Depends(mlflow_params)) 
 
 
 def delete_model_version_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).store.models.delete_version_tag(p.required("name"), _version(p), p.required("key"))
+    # As for a model's tag: an absent tag of a version that exists is a no-op, as in MLflow.
+    c, name, version = client(request), p.required("name"), _version(p)
+    key = rules.check_key("tag", p.required("key"))
+    if key in c.store.models.get_version(name, version).tags:
+        c.store.models.delete_version_tag(name, version, key)
     return ok()
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from fastapi import Request
 
-from shipyard.errors import InvalidInput
-from shipyard.server.errors import RequestTooLarge
+from shipyard.errors import InvalidInput, RequestTooLarge
 
 
 def _missing(name: str) -> InvalidInput:

@@ -48,6 +48,7 @@ TRACKING: list[tuple[str, str, Callable[..., Any]]] = [
     ("DELETE", "logged-models/{model_id}/tags/{tag_key}", logged_models.delete_logged_model_tag),
     ("POST", "logged-models/{model_id}/params", logged_models.log_logged_model_params),
     ("GET", "logged-models/{model_id}/artifacts/directories", logged_models.list_logged_model_artifacts),
+    ("GET", "logged-models/{model_id}/artifacts/files", logged_models.download_logged_model_artifact),
     ("POST", "registered-models/create", registry.create_registered_model),
     ("GET", "registered-models/get", registry.get_registered_model),
     ("POST", "registered-models/rename", registry.rename_registered_model),

@@ -4,31 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from typing import Any
 
 from fastapi import Depends, Request
 from starlette.responses import Response
 
+from shipyard.clock import now_ms
 from shipyard.entities import (
     RUN_GRAMMAR,
-    Comparison,
     DatasetVersion,
     Edge,
-    LoggedModel,
-    LoggedModelQuery,
+    LifecycleStage,
+    LoggedModelMetric,
     Metric,
     Node,
     NodeKind,
-    Op,
     OrderBy,
     Param,
     Relation,
     Run,
     RunFilter,
+    RunLink,
+    RunLinkKind,
     RunQuery,
 )
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import InvalidInput, NotFound, RunNotActive
 from shipyard.filters import parse_filter, parse_order_by
 from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.common import max_results, ok, page, run_id_of
@@ -46,17 +46,16 @@ MAX_ENTITIES_PER_BATCH = 1000
 _TAG_ATTRIBUTES = {wire.RUN_NAME_TAG: "run_name", wire.PARENT_RUN_TAG: "parent_run_id"}
 
 
-def _now() -> int:
-    return int(time.time() * 1000)
-
 
 def runs_json(c: Client, runs: list[Run]) -> list[dict[str, Any]]:
-    """Runs with their dataset inputs (from the lineage graph) and model outputs (the logged
-    models made in them), in a fixed number of queries whatever the number of runs."""
+    """Runs with their dataset inputs (from the lineage graph, with the input tags MLflow sent)
+    and their model inputs and outputs (as recorded), in a fixed number of queries whatever the
+    number of runs."""
     if not runs:
         return []
     by_id = {r.info.run_id: r for r in runs}
-    inputs: dict[str, list[tuple[DatasetVersion, str]]] = {run_id: [] for run_id in by_id}
+    links = c.store.logged_models.run_links(list(by_id))
+    inputs: dict[str, list[tuple[DatasetVersion, dict[str, str]]]] = {run_id: [] for run_id in by_id}
     versions: dict[str, DatasetVersion] = {}
     for edge in c.store.lineage.edges([Node(NodeKind.RUN, i) for i in by_id], upstream=True):
         if edge.relation is Relation.INPUT and edge.source.kind is NodeKind.DATASET:
@@ -64,21 +63,15 @@ def runs_json(c: Client, runs: list[Run]) -> list[dict[str, Any]]:
             if ref not in versions:
                 name, _, version = ref.rpartition("@")
                 versions[ref] = c.store.datasets.get_version(name, int(version))
-            inputs[edge.target.id].append((versions[ref], edge.context))
-    outputs: dict[str, list[LoggedModel]] = {run_id: [] for run_id in by_id}
-    for model in _models_of(c, runs):
-        if model.source_run_id in outputs:
-            outputs[model.source_run_id].append(model)
-    return [wire.run(r, datasets=inputs[i], outputs=outputs[i]) for i, r in by_id.items()]
-
-
-def _models_of(c: Client, runs: list[Run]) -> list[LoggedModel]:
-    if len(runs) == 1:
-        return c.store.logged_models.list_for_run(runs[0].info.run_id)
-    experiments = tuple(sorted({r.info.experiment_id for r in runs}))
-    made_in = Comparison("attribute", "source_run_id", Op.IN, tuple(r.info.run_id for r in runs))
-    query = LoggedModelQuery(experiments, RunFilter((made_in,)), max_results=50_000)
-    return list(c.store.logged_models.search(query).items)
+            given = next((x.tags for x in links[edge.target.id]
+                          if x.kind is RunLinkKind.DATASET_INPUT and x.ref == ref), None)
+            tags = dict(given) if given is not None else \
+                {wire.DATASET_CONTEXT_TAG: edge.context} if edge.context else {}
+            inputs[edge.target.id].append((versions[ref], tags))
+    return [wire.run(r, datasets=inputs[i],
+                     model_inputs=[x.ref for x in links[i] if x.kind is RunLinkKind.MODEL_INPUT],
+                     outputs=[(x.ref, x.step) for x in links[i] if x.kind is RunLinkKind.MODEL_OUTPUT])
+            for i, r in by_id.items()]
 
 
 def run_json(c: Client, run: Run) -> dict[str, Any]:
@@ -90,6 +83,8 @@ def create_run(request: Request, p: Params = Depends(mlflow_params)) -> Response
     run_name = p.str("run_name") or tags.pop(wire.RUN_NAME_TAG, None)
     tags.pop(wire.RUN_NAME_TAG, None)
     parent = tags.pop(wire.PARENT_RUN_TAG, None)
+    if parent is not None and not 0 < len(parent) <= 32:  # not a run id of any store: keep it as the tag
+        tags[wire.PARENT_RUN_TAG], parent = parent, None
     c = client(request)
     run = c.create_run(p.str("experiment_id") or "0", run_name, start_time=p.int("start_time"), tags=tags,
                        parent_run_id=parent, user_id=p.str("user_id", default="") or "",
@@ -118,16 +113,38 @@ def restore_run(request: Request, p: Params = Depends(mlflow_params)) -> Respons
     return ok()
 
 
-def _metric(p: Params | dict[str, Any]) -> Metric:
+def _metric(p: Params | dict[str, Any]) -> tuple[Metric, str | None, LoggedModelMetric | None]:
+    """The run's metric and, for one logged with a ``model_id``, the model's record of it."""
     params = p if isinstance(p, Params) else Params(p)
     key = rules.check_metric_key(params.str("key", required=True))
     value = params.float("value", required=True)
     assert value is not None
-    return Metric(key, value, params.int("step", default=0) or 0, params.int("timestamp") or _now())
+    metric = Metric(key, value, params.int("step", default=0) or 0, params.int("timestamp") or now_ms())
+    model_id = params.str("model_id")
+    if not model_id:
+        return metric, None, None
+    return metric, model_id, LoggedModelMetric(key, value, metric.step, metric.timestamp, "",
+                                               params.str("dataset_name", default="") or "",
+                                               params.str("dataset_digest", default="") or "")
+
+
+def _log_metrics(c: Client, run_id: str, parsed: list[tuple[Metric, str | None, LoggedModelMetric | None]],
+                 params: list[Param] | None = None) -> None:
+    """Log to the run; values logged with a ``model_id`` are recorded for that model too (its
+    existence checked first, so an unknown model writes nothing)."""
+    by_model: dict[str, list[LoggedModelMetric]] = {}
+    for _, model_id, measured in parsed:
+        if model_id and measured:
+            by_model.setdefault(model_id, []).append(dataclasses.replace(measured, run_id=run_id))
+    for model_id in by_model:
+        c.store.logged_models.get(model_id)
+    c.log_batch(run_id, metrics=[m for m, _, _ in parsed], params=params or [])
+    for model_id, measured in by_model.items():
+        c.store.logged_models.log_metrics(model_id, measured)
 
 
 def log_metric(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).log_batch(run_id_of(p), metrics=[_metric(p)])
+    _log_metrics(client(request), run_id_of(p), [_metric(p)])
     return ok()
 
 
@@ -182,10 +199,14 @@ def log_batch(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     if total > MAX_ENTITIES_PER_BATCH:
         raise InvalidInput(f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, "
                            f"params, and tags in total. Got {total} entities.")
+    for index, item in enumerate(metrics):
+        if _object("metrics", item).get("timestamp") in (None, ""):
+            raise InvalidInput(f"Missing value for required parameter 'metrics[{index}].timestamp'. "
+                               "See the API docs for more information about request parameters.")
     parsed_params = Params({"params": params}).key_values("params")
     c = client(request)
-    c.log_batch(run_id, metrics=[_metric(_object("metrics", m)) for m in metrics],
-                params=[Param(k, _param_value(k, v)) for k, v in parsed_params.items()])
+    _log_metrics(c, run_id, [_metric(_object("metrics", m)) for m in metrics],
+                 [Param(k, _param_value(k, v)) for k, v in parsed_params.items()])
     if tags:
         _set_tags(c, run_id, Params({"tags": tags}).key_values("tags"))
     return ok()
@@ -193,17 +214,19 @@ def log_batch(request: Request, p: Params = Depends(mlflow_params)) -> Response:
 
 def _object(field: str, item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
-        raise InvalidInput(f"Invalid value {json.dumps(item)[:100]} in parameter '{field}': expected an object")
+        raise InvalidInput(f"Invalid value {json.dumps(item)[:100]} for parameter '{field}' supplied: "
+                           "expected an object")
     return item
 
 
 def log_inputs(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     """Each MLflow dataset becomes a version of a Shipyard dataset (same name, its digest) and
-    an input edge of the run in the lineage graph."""
+    an input edge of the run in the lineage graph; its input tags and the models given are
+    recorded as the run's links (the first record of each is kept, as MLflow keeps it)."""
     run_id = run_id_of(p)
     c = client(request)
-    c.get_run(run_id)
-    edges = []
+    _writable_run(c, run_id)
+    edges, links = [], []
     for item in p.list("datasets"):
         given = Params(_object("datasets", item))
         ds = Params(_object("dataset", given.raw("dataset") or {}))
@@ -212,13 +235,33 @@ def log_inputs(request: Request, p: Params = Depends(mlflow_params)) -> Response
         mlflow_fields = {k: ds.str(k) for k in ("digest", "source_type", "schema", "profile") if ds.has(k)}
         version, _ = c.store.datasets.log_version(
             name, digest=f"mlflow:{digest}", source=ds.str("source", default="") or "", kind="table",
-            num_rows=_num_rows(ds.str("profile")), profile={"mlflow": mlflow_fields})
-        context = given.key_values("tags").get("mlflow.data.context", "")
+            num_rows=_num_rows(ds.str("profile")), profile={"mlflow": mlflow_fields}, user=c.principal.name)
+        tags = given.key_values("tags")
         edges.append(Edge(Node(NodeKind.DATASET, version.ref), Node(NodeKind.RUN, run_id), Relation.INPUT,
-                          context))
+                          tags.get(wire.DATASET_CONTEXT_TAG, "")))
+        links.append(RunLink(run_id, RunLinkKind.DATASET_INPUT, version.ref, tags=tags))
+    for item in p.list("models"):
+        # A model used by the run (e.g. evaluated by it), recorded as MLflow records it; a lineage
+        # edge too when it is a model of this server held by another run (a self-loop would trap walks).
+        model_id = Params(_object("models", item)).required("model_id")
+        links.append(RunLink(run_id, RunLinkKind.MODEL_INPUT, model_id))
+        try:
+            model = c.store.logged_models.get(model_id)
+        except NotFound:
+            continue
+        if model.run_id != run_id:
+            edges.append(Edge(Node(NodeKind.RUN, model.run_id), Node(NodeKind.RUN, run_id), Relation.INPUT,
+                              f"{wire.MODEL_INPUT_CONTEXT}{model_id}"))
     if edges:
         c.store.lineage.add_edges(edges)
+    c.store.logged_models.add_run_links(links)
     return ok()
+
+
+def _writable_run(c: Client, run_id: str) -> None:
+    """Links are additions, taken by a finished run too; a deleted run takes none until restored."""
+    if c.get_run(run_id).info.lifecycle_stage is LifecycleStage.DELETED:
+        raise RunNotActive(f"run '{run_id}' is deleted; restore it before logging to it")
 
 
 def _num_rows(profile: str | None) -> int | None:
@@ -230,11 +273,17 @@ def _num_rows(profile: str | None) -> int | None:
 
 
 def log_outputs(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    """A run's model outputs are the logged models made in it; this checks they exist."""
+    """The models a run produced, each at a step, as the client records them after
+    ``log_model`` (recorded as given, like MLflow, which does not look the models up)."""
     c = client(request)
-    c.get_run(p.required("run_id"))
-    for item in p.list("models"):
-        c.store.logged_models.get(Params(_object("models", item)).required("model_id"))
+    run_id = p.required("run_id")
+    models = [Params(_object("models", item)) for item in p.list("models")]
+    if not models:
+        raise InvalidInput("Missing value for required parameter 'models'. "
+                           "See the API docs for more information about request parameters.")
+    _writable_run(c, run_id)
+    c.store.logged_models.add_run_links([RunLink(run_id, RunLinkKind.MODEL_OUTPUT, m.required("model_id"),
+                                                 m.int("step", default=0) or 0) for m in models])
     return ok()
 
 

@@ -21,6 +21,7 @@ from shipyard.entities import (
     Run,
     RunInfo,
 )
+from shipyard.models.sources import EXTERNAL_TAG
 from shipyard.wire import encode_float
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -29,7 +30,15 @@ PARENT_RUN_TAG = "mlflow.parentRunId"
 STAGE_TAG = "shipyard.mlflow.stage"
 SOURCE_TAG = "shipyard.mlflow.source"
 MODEL_ID_TAG = "shipyard.mlflow.model_id"
-_HIDDEN_VERSION_TAGS = frozenset({STAGE_TAG, SOURCE_TAG, MODEL_ID_TAG})
+RUN_ID_TAG = "shipyard.mlflow.run_id"  # the run_id MLflow sent, kept when it is not a run of this store
+_HIDDEN_VERSION_TAGS = frozenset({STAGE_TAG, SOURCE_TAG, MODEL_ID_TAG, RUN_ID_TAG, EXTERNAL_TAG})
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+# The context of a run -> run lineage edge that records a logged model used as the run's input.
+MODEL_INPUT_CONTEXT = "mlflow.model_input:"
+# An experiment's artifact_location as MLflow's client gave it (Shipyard stores every artifact in
+# its own store; the location is recorded and shown, never written to).
+ARTIFACT_LOCATION_TAG = "shipyard.mlflow.artifact_location"
 
 LOGGED_MODEL_STATUS = {LoggedModelStatus.PENDING: "LOGGED_MODEL_PENDING",
                        LoggedModelStatus.READY: "LOGGED_MODEL_READY",
@@ -60,10 +69,11 @@ def logged_model_artifact_uri(model: LoggedModel) -> str:
 
 
 def experiment(e: Experiment) -> dict[str, Any]:
-    return compact({"experiment_id": e.experiment_id, "name": e.name,
-                    "artifact_location": experiment_artifact_location(e.experiment_id),
+    tags = {k: v for k, v in e.tags.items() if k != ARTIFACT_LOCATION_TAG}
+    location = e.tags.get(ARTIFACT_LOCATION_TAG) or experiment_artifact_location(e.experiment_id)
+    return compact({"experiment_id": e.experiment_id, "name": e.name, "artifact_location": location,
                     "lifecycle_stage": e.lifecycle_stage.value, "last_update_time": e.last_update_time,
-                    "creation_time": e.creation_time, "tags": key_values(e.tags)})
+                    "creation_time": e.creation_time, "tags": key_values(tags)})
 
 
 def metric(m: Metric) -> dict[str, Any]:
@@ -86,23 +96,23 @@ def run_tags(r: Run) -> dict[str, str]:
     return tags
 
 
-def dataset_input(version: DatasetVersion, context: str) -> dict[str, Any]:
+def dataset_input(version: DatasetVersion, tags: Mapping[str, str]) -> dict[str, Any]:
     """A Shipyard dataset version as MLflow's DatasetInput; fields MLflow sent are kept under
     ``profile["mlflow"]`` and given back as they came."""
     sent = version.profile.get("mlflow", {}) if isinstance(version.profile, Mapping) else {}
     dataset = compact({"name": version.name, "digest": sent.get("digest") or version.digest,
                        "source_type": sent.get("source_type") or version.kind, "source": version.source,
                        "schema": sent.get("schema"), "profile": sent.get("profile")})
-    tags = [{"key": "mlflow.data.context", "value": context}] if context else []
-    return compact({"tags": tags, "dataset": dataset})
+    return compact({"tags": key_values(tags), "dataset": dataset})
 
 
-def run(r: Run, *, datasets: Iterable[tuple[DatasetVersion, str]] = (),
-        outputs: Iterable[LoggedModel] = ()) -> dict[str, Any]:
+def run(r: Run, *, datasets: Iterable[tuple[DatasetVersion, Mapping[str, str]]] = (),
+        outputs: Iterable[tuple[str, int]] = (), model_inputs: Iterable[str] = ()) -> dict[str, Any]:
     data = compact({"metrics": [metric(m) for m in r.data.latest_metrics.values()],
                     "params": key_values(r.data.params), "tags": key_values(run_tags(r))})
-    inputs = compact({"dataset_inputs": [dataset_input(v, c) for v, c in datasets]})
-    model_outputs = [{"model_id": m.model_id, "step": 0} for m in outputs]
+    inputs = compact({"dataset_inputs": [dataset_input(v, t) for v, t in datasets],
+                      "model_inputs": [{"model_id": m} for m in model_inputs]})
+    model_outputs = [{"model_id": m, "step": step} for m, step in outputs]
     return {"info": run_info(r.info), "data": data, "inputs": inputs,
             "outputs": compact({"model_outputs": model_outputs})}
 
@@ -115,7 +125,8 @@ def model_version(v: ModelVersion) -> dict[str, Any]:
     return compact({"name": v.name, "version": str(v.version), "creation_timestamp": v.creation_time,
                     "last_updated_timestamp": v.last_update_time,
                     "current_stage": v.tags.get(STAGE_TAG, "None"), "description": v.description,
-                    "source": v.tags.get(SOURCE_TAG, v.source), "run_id": v.run_id, "status": v.status.value,
+                    "source": v.tags.get(SOURCE_TAG, v.source), "run_id": v.run_id or v.tags.get(RUN_ID_TAG),
+                    "status": v.status.value,
                     "tags": key_values(version_tags(v)), "aliases": list(v.aliases),
                     "model_id": v.tags.get(MODEL_ID_TAG)})
 
@@ -133,4 +144,7 @@ def logged_model(m: LoggedModel) -> dict[str, Any]:
                     "artifact_uri": logged_model_artifact_uri(m), "status": LOGGED_MODEL_STATUS[m.status],
                     "status_message": m.status_message, "model_type": m.model_type,
                     "source_run_id": m.source_run_id, "tags": key_values(m.tags)})
-    return {"info": info, "data": compact({"params": key_values(m.params)})}
+    metrics = [compact({**metric(Metric(x.key, x.value, x.step, x.timestamp)), "run_id": x.run_id,
+                        "dataset_name": x.dataset_name, "dataset_digest": x.dataset_digest,
+                        "model_id": m.model_id}) for x in m.metrics]
+    return {"info": info, "data": compact({"params": key_values(m.params), "metrics": metrics})}

@@ -6,8 +6,10 @@ only names a run and an artifact path inside it.
 
 Paths are made safe in one order: the framework percent-decodes the URL once, then
 :func:`~shipyard.artifacts.normalize_artifact_path` canonicalises and validates (``..``, absolute
-paths, backslashes, control characters, leftover escapes: 400). What it returns is contained by
-construction, and the storage layer checks containment again below it.
+paths, backslashes, control characters, leftover escapes: 400); an upload's new name also goes
+through :func:`~shipyard.artifacts.paths.new_artifact_path` (dots-only segments, ``;``, bytes that
+were not UTF-8: 400). What it returns is contained by construction, and the storage layer checks
+containment again below it.
 
 Both directions stream, so a multi-gigabyte artifact never sits whole in the server's memory:
 
@@ -40,12 +42,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
-from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.artifacts.paths import new_artifact_path, normalize_artifact_path
 from shipyard.artifacts.protocol import ArtifactStore
 from shipyard.entities import ArtifactEntry, LifecycleStage, RunInfo
 from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound, RunNotActive
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
+from shipyard.tracking.artifact_rules import check_artifact_delete, check_artifact_write
 from shipyard.tracking.client import Client
 from shipyard.wire import artifact_to_wire
 
@@ -209,11 +212,11 @@ _RAW_BODY = {"requestBody": {"required": True, "content": {OCTET_STREAM: {"schem
 @router.put("/{run_id}/artifacts/{path:path}", name="upload_artifact", summary="Upload one artifact file",
             openapi_extra=_RAW_BODY)
 async def upload_artifact(run_id: RunId, path: str, request: Request) -> Response:
-    clean = normalize_artifact_path(path)
+    clean = new_artifact_path(path)  # before the body is read; the artifact store checks it again
     expected = _expected_digest(request)
     _check_media_type(request)
     shipyard = client(request)
-    await run_in_threadpool(require_run, shipyard, run_id, writable=True)
+    await run_in_threadpool(check_artifact_write, shipyard.store, shipyard.artifacts, run_id, clean)
     upload = Upload()
     try:
         await upload.receive(request, clean)
@@ -232,6 +235,6 @@ async def upload_artifact(run_id: RunId, path: str, request: Request) -> Respons
 def delete_artifact(run_id: RunId, path: str, request: Request) -> Response:
     clean = normalize_artifact_path(path)
     shipyard = client(request)
-    require_run(shipyard, run_id, writable=True)
+    check_artifact_delete(shipyard.store, run_id)
     shipyard.artifacts.delete(run_id, clean)
     return json_response(None)

@@ -10,7 +10,7 @@ Ids (``m-`` and hex digits) never contain ``/``, so ``{model_id}`` is one path s
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Request
 from pydantic import Field
@@ -19,19 +19,22 @@ from starlette.responses import Response
 from shipyard.entities import (
     LOGGED_MODEL_GRAMMAR,
     LoggedModel,
+    LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
     OrderBy,
     RunFilter,
+    RunLink,
+    RunLinkKind,
     ViewType,
 )
 from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
-from shipyard.server.schemas import MAX_BATCH, Body, ComparisonIn, Count, Key, OrderByIn, Text
+from shipyard.server.schemas import MAX_BATCH, Body, ComparisonIn, Count, Key, OrderByIn, Text, VersionNumber
 from shipyard.store.protocol import LoggedModelStore
-from shipyard.wire import logged_model_to_wire
+from shipyard.wire import decode_float, logged_model_to_wire, run_link_to_wire
 
 router = PrefixRouter(prefix="/api/v1/logged-models", tags=["logged models"])
 runs_router = PrefixRouter(prefix="/api/v1/runs", tags=["logged models"])
@@ -86,6 +89,36 @@ class SearchLoggedModels(Body):
     page_token: Text | None = None
 
 
+class LoggedModelMetricIn(Body):
+    key: Key
+    value: float | Literal["NaN", "Infinity", "-Infinity"]
+    step: VersionNumber = 0
+    timestamp: Count = 0
+    run_id: Key
+    dataset_name: Text = ""
+    dataset_digest: Text = ""
+
+
+class LoggedModelMetrics(Body):
+    metrics: Annotated[list[LoggedModelMetricIn], Field(max_length=MAX_BATCH)]
+
+
+class RunLinkIn(Body):
+    run_id: Key
+    kind: RunLinkKind
+    ref: Key
+    step: VersionNumber = 0
+    tags: KeyValues = {}
+
+
+class RunLinks(Body):
+    links: Annotated[list[RunLinkIn], Field(max_length=MAX_BATCH)]
+
+
+class QueryRunLinks(Body):
+    run_ids: Annotated[list[Key], Field(max_length=MAX_BATCH)]
+
+
 def _store(request: Request) -> LoggedModelStore:
     return client(request).store.logged_models
 
@@ -116,6 +149,19 @@ def search_logged_models(body: SearchLoggedModels, request: Request) -> Response
     page = _store(request).search(query)
     return json_response({"logged_models": [logged_model_to_wire(m) for m in page.items],
                           "next_page_token": page.next_page_token})
+
+
+@router.post("/run-links", name="add_run_links",
+             summary="Record runs' model inputs and outputs and dataset-input tags (the first record is kept)")
+def add_run_links(body: RunLinks, request: Request) -> Response:
+    _store(request).add_run_links([RunLink(x.run_id, x.kind, x.ref, x.step, x.tags) for x in body.links])
+    return json_response(None)
+
+
+@router.post("/run-links/query", name="query_run_links", summary="Each run's links, in the order recorded")
+def query_run_links(body: QueryRunLinks, request: Request) -> Response:
+    found = _store(request).run_links(body.run_ids)
+    return json_response({"links": {run_id: [run_link_to_wire(x) for x in links] for run_id, links in found.items()}})
 
 
 @router.get("/{model_id}", name="get_logged_model", summary="Get a logged model (deleted ones too)")
@@ -150,6 +196,15 @@ def delete_logged_model_tag(model_id: ModelId, key: str, request: Request) -> Re
 @router.post("/{model_id}/params", name="log_logged_model_params", summary="Log logged model params (immutable)")
 def log_logged_model_params(model_id: ModelId, body: LoggedModelParams, request: Request) -> Response:
     _store(request).log_params(model_id, body.params)
+    return json_response(None)
+
+
+@router.post("/{model_id}/metrics", name="log_logged_model_metrics",
+             summary="Record metric values measured on a logged model")
+def log_logged_model_metrics(model_id: ModelId, body: LoggedModelMetrics, request: Request) -> Response:
+    _store(request).log_metrics(model_id, [
+        LoggedModelMetric(m.key, decode_float(m.value), m.step, m.timestamp, m.run_id, m.dataset_name,
+                          m.dataset_digest) for m in body.metrics])
     return json_response(None)
 
 

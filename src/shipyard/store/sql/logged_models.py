@@ -7,8 +7,8 @@ one comparison compiler and one token format.
 
 from __future__ import annotations
 
+import json
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,22 +16,33 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.clock import now_ms
 from shipyard.entities import (
     LOGGED_MODEL_GRAMMAR,
     Comparison,
     LifecycleStage,
     LoggedModel,
+    LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
     OrderBy,
     Page,
+    RunLink,
+    RunLinkKind,
     ViewType,
 )
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
 from shipyard.store.sql.search import condition, decode_page_token, encode_page_token, keyed_match
-from shipyard.store.sql.tables import experiments, logged_model_params, logged_model_tags, logged_models
+from shipyard.store.sql.tables import (
+    experiments,
+    logged_model_metrics,
+    logged_model_params,
+    logged_model_tags,
+    logged_models,
+    run_links,
+)
 from shipyard.store.sql.upsert import insert_new, upsert
 from shipyard.tracking import validation as rules
 
@@ -41,6 +52,9 @@ _RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MAX_ARTIFACT_PATH = 1000
 _MAX_STATUS_MESSAGE = 5000
 _MAX_MODEL_TYPE = 256
+_MAX_DATASET_NAME = 500
+_MAX_DATASET_DIGEST = 64
+_MAX_LINK_REF = 300
 # Children of many models are loaded with IN (...) lists of at most this many ids.
 _CHUNK = 1000
 
@@ -60,9 +74,6 @@ _ALIASES = dict(LOGGED_MODEL_GRAMMAR.aliases)
 _STATUS = {s.value: s for s in LoggedModelStatus}
 _STAGE = {s.value: s for s in LifecycleStage}
 
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 # -- shape rules (the run rules of tracking.validation, plus the id formats) ----------------------
@@ -131,9 +142,20 @@ def _load(conn: sa.Connection, rows: Sequence[Any]) -> list[LoggedModel]:
             for model_id, key, value in conn.execute(
                     sa.select(table.c.model_id, table.c.key, table.c.value).where(table.c.model_id.in_(chunk))).all():
                 children[kind][model_id][key] = value
+    metrics: dict[str, list[LoggedModelMetric]] = {i: [] for i in ids}
+    m = logged_model_metrics
+    for start in range(0, len(ids), _CHUNK):
+        stmt = (sa.select(m.c.model_id, m.c.key, m.c.value, m.c.step, m.c.timestamp, m.c.run_id, m.c.dataset_name,
+                          m.c.dataset_digest)
+                .where(m.c.model_id.in_(ids[start:start + _CHUNK])).order_by(m.c.timestamp, m.c.step, m.c.key))
+        for row in conn.execute(stmt).all():
+            value = float("nan") if row.value is None else row.value
+            metrics[row.model_id].append(LoggedModelMetric(row.key, value, row.step, row.timestamp, row.run_id,
+                                                           row.dataset_name, row.dataset_digest))
     return [LoggedModel(r.model_id, str(r.experiment_id), r.name, r.run_id, r.artifact_path, r.source_run_id,
                         _STATUS[r.status], r.status_message, r.model_type, r.creation_time, r.last_update_time,
-                        _STAGE[r.lifecycle_stage], children["tag"][r.model_id], children["param"][r.model_id])
+                        _STAGE[r.lifecycle_stage], children["tag"][r.model_id], children["param"][r.model_id],
+                        tuple(metrics[r.model_id]))
             for r in rows]
 
 
@@ -145,7 +167,7 @@ def _require(conn: sa.Connection, model_id: str) -> None:
 def _touch(conn: sa.Connection, model_id: str, **values: Any) -> None:
     """Write ``values`` and move ``last_update_time``; ``NotFound`` when there is no such model."""
     changed = conn.execute(logged_models.update().where(logged_models.c.model_id == model_id)
-                           .values(**values, last_update_time=_now())).rowcount
+                           .values(**values, last_update_time=now_ms())).rowcount
     if not changed:
         raise NotFound(f"logged model '{model_id}' does not exist")
 
@@ -190,7 +212,7 @@ class SqlLoggedModelStore:
     def create(self, model: LoggedModel) -> LoggedModel:
         model = _checked(model)
         pk = experiment_pk(model.experiment_id)
-        now = _now()
+        now = now_ms()
         try:
             with self._db.write() as conn:
                 stage = conn.execute(sa.select(experiments.c.lifecycle_stage)
@@ -303,3 +325,61 @@ class SqlLoggedModelStore:
                 .order_by(logged_models.c.creation_time, logged_models.c.model_id))
         with self._db.read() as conn:
             return _load(conn, conn.execute(stmt).all())
+
+    def log_metrics(self, model_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        rows = [_metric_row(model_id, m) for m in metrics]
+        with self._db.write() as conn:
+            _require(conn, model_id)
+            insert_new(conn, logged_model_metrics, rows, keys=("model_id", "key", "timestamp", "step", "run_id"))
+
+    def add_run_links(self, links: Sequence[RunLink]) -> None:
+        rows = [_link_row(link) for link in links]
+        if not rows:
+            return
+        try:
+            with self._db.write() as conn:
+                insert_new(conn, run_links, rows, keys=("run_id", "kind", "ref"))
+        except sa_exc.IntegrityError:  # the run's foreign key: one of the runs is not there
+            raise NotFound("run '" + "', '".join(sorted({r["run_id"] for r in rows})) + "' does not exist") from None
+
+    def run_links(self, run_ids: Sequence[str]) -> dict[str, list[RunLink]]:
+        found: dict[str, list[RunLink]] = {run_id: [] for run_id in run_ids}
+        ids = sorted(found)
+        rows = []
+        with self._db.read() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start:start + _CHUNK]
+                rows += conn.execute(sa.select(run_links).where(run_links.c.run_id.in_(chunk))).all()
+        for row in sorted(rows, key=lambda r: r.link_id):
+            found[row.run_id].append(RunLink(row.run_id, RunLinkKind(row.kind), row.ref, row.step,
+                                             json.loads(row.tags)))
+        return found
+
+
+def _metric_row(model_id: str, m: LoggedModelMetric) -> dict[str, Any]:
+    value = m.value if isinstance(m.value, int | float) and not isinstance(m.value, bool) else None
+    if value is None:
+        raise InvalidInput(f"metric {m.key!r} of logged model '{model_id}' must be a number, got {m.value!r}")
+    return {"model_id": model_id, "key": rules.check_metric_key(m.key),
+            "timestamp": _check_time("metric timestamp", m.timestamp), "step": _check_step(m.step),
+            "run_id": _check_run_id("run id", m.run_id), "value": None if value != value else float(value),
+            "dataset_name": _bounded("dataset name", m.dataset_name, _MAX_DATASET_NAME),
+            "dataset_digest": _bounded("dataset digest", m.dataset_digest, _MAX_DATASET_DIGEST)}
+
+
+def _check_step(step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) or not -2**63 <= step < 2**63:
+        raise InvalidInput(f"metric step must be a whole number, got {step!r}")
+    return step
+
+
+def _link_row(link: RunLink) -> dict[str, Any]:
+    try:
+        kind = RunLinkKind(link.kind)
+    except ValueError:
+        raise InvalidInput(f"run link kind {link.kind!r} is not valid; use one of "
+                           + ", ".join(k.value for k in RunLinkKind)) from None
+    tags = {rules.check_key("input tag", k): rules.tag_value(k, v) for k, v in link.tags.items()}
+    return {"run_id": _check_run_id("run id", link.run_id), "kind": kind.value,
+            "ref": rules.check_name("run link reference", link.ref, _MAX_LINK_REF), "step": _check_step(link.step),
+            "tags": json.dumps(tags, sort_keys=True)}
