@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
 from shipyard.entities.run import ViewType
+from shipyard.errors import InvalidInput
 
 T = TypeVar("T")
 
@@ -108,9 +109,14 @@ class OrderBy:
     ascending: bool = True
 
 
+# The most runs one page of a search holds (MLflow's bound too): a page is built in memory whole.
+MAX_RUN_RESULTS = 50_000
+
+
 @dataclass(frozen=True, slots=True)
 class RunQuery:
-    """Everything a run search needs, already validated."""
+    """Everything a run search needs, already validated. Raises ``InvalidInput`` for a
+    ``max_results`` outside 1 to :data:`MAX_RUN_RESULTS`, whichever edge built the query."""
 
     experiment_ids: tuple[str, ...]
     filter: RunFilter = field(default_factory=RunFilter)
@@ -118,6 +124,11 @@ class RunQuery:
     order_by: tuple[OrderBy, ...] = ()
     max_results: int = 1000
     page_token: str | None = None
+
+    def __post_init__(self) -> None:
+        size = self.max_results
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_RUN_RESULTS:
+            raise InvalidInput(f"max_results must be a whole number from 1 to {MAX_RUN_RESULTS}, got {size!r}")
 
 
 @dataclass(frozen=True, slots=True)

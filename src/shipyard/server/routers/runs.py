@@ -11,7 +11,7 @@ from shipyard.filters import check_comparison, parse_filter, parse_order_by
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
-from shipyard.wire import metric_to_wire, run_info_to_wire, run_to_wire
+from shipyard.wire import history_to_wire, metric_to_wire, run_info_to_wire, run_to_wire
 
 router = PrefixRouter(prefix="/api/v1/runs", tags=["runs"])
 RunId = Annotated[str, Path(max_length=64)]
@@ -86,6 +86,14 @@ def delete_run_tag(run_id: RunId, key: str, request: Request) -> Response:
 def log_metrics(run_id: RunId, body: schemas.LogMetrics, request: Request) -> Response:
     client(request).log_batch(run_id, metrics=[Metric(m.key, m.value, m.step, m.timestamp) for m in body.metrics])
     return json_response(None)
+
+
+@router.get("/{run_id}/metric-history/columns", name="get_metric_history_columns",
+            summary="One metric's history as arrays (steps, values, timestamps), optionally thinned for a chart")
+def get_metric_history_columns(run_id: RunId, request: Request, key: Annotated[str, Query(max_length=1000)],
+                               max_points: Annotated[int | None, Query(ge=4, le=1_000_000)] = None) -> Response:
+    history = client(request).get_metric_history_columns(run_id, key, max_points=max_points)
+    return json_response(history_to_wire(history))
 
 
 @router.get("/{run_id}/metric-history", name="get_metric_history", summary="Every value of one metric")

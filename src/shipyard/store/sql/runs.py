@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from shipyard.clock import now_ms
 from shipyard.entities import (
     Edge,
     LifecycleStage,
@@ -33,7 +33,8 @@ from shipyard.errors import Conflict, InvalidInput, NotFound, RunNotActive
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
 from shipyard.store.sql.lineage import record_edges
-from shipyard.store.sql.search import compile_run_search, encode_page_token
+from shipyard.store.sql.planner import find_runs
+from shipyard.store.sql.search import decode_page_token, encode_page_token
 from shipyard.store.sql.tables import experiments, latest_metrics, params, run_tags, runs
 from shipyard.store.sql.upsert import upsert
 
@@ -41,19 +42,14 @@ from shipyard.store.sql.upsert import upsert
 _CHUNK = 1000
 
 
-def require_run(conn: sa.Connection, run_id: str, *, writable: bool = True, running: bool = False) -> None:
+def require_run(conn: sa.Connection, run_id: str, *, writable: bool = True) -> None:
     """Raise ``NotFound`` unless the run exists; with ``writable``, ``RunNotActive`` when it is
-    deleted; with ``running``, also when it is no longer RUNNING."""
-    row = conn.execute(sa.select(runs.c.status, runs.c.lifecycle_stage)
-                       .where(runs.c.run_id == run_id)).first()
+    deleted (whether a finished run takes a write is the domain's rule, not the store's)."""
+    row = conn.execute(sa.select(runs.c.lifecycle_stage).where(runs.c.run_id == run_id)).first()
     if row is None:
         raise NotFound(f"run '{run_id}' does not exist")
     if writable and row.lifecycle_stage == LifecycleStage.DELETED.value:
         raise RunNotActive(f"run '{run_id}' is deleted; restore it before writing to it")
-    if running and row.status != RunStatus.RUNNING.value:
-        raise RunNotActive(
-            f"run '{run_id}' is {row.status}; params and metrics can only be logged to a RUNNING run "
-            "(start a new run, or resume this one with start_run(run_id=...))")
 
 
 _STATUS = {s.value: s for s in RunStatus}
@@ -151,10 +147,10 @@ class SqlRunStore:
                 raise NotFound(f"experiment '{experiment_id}' does not exist")
             if stage == LifecycleStage.DELETED.value:
                 raise RunNotActive(f"experiment '{experiment_id}' is deleted; restore it to add runs")
-            if parent_run_id is not None:
-                found = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == parent_run_id)).first()
-                if found is None:
-                    raise NotFound(f"parent run '{parent_run_id}' does not exist")
+            # A parent that is not (or no longer) in this store is kept as given (MLflow clients
+            # name parents from other servers); only a parent that is here gets a lineage edge.
+            parent_here = parent_run_id is not None and conn.execute(
+                sa.select(runs.c.run_id).where(runs.c.run_id == parent_run_id)).first() is not None
             conn.execute(runs.insert().values(
                 run_id=run_id, experiment_id=pk, name=run_name, status=RunStatus.RUNNING.value,
                 start_time=start_time, end_time=None, lifecycle_stage=LifecycleStage.ACTIVE.value,
@@ -162,7 +158,7 @@ class SqlRunStore:
             if tags:
                 conn.execute(run_tags.insert(),
                              [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
-            if parent_run_id is not None:
+            if parent_here:
                 record_edges(conn, [Edge(Node(NodeKind.RUN, parent_run_id), Node(NodeKind.RUN, run_id),
                                          Relation.CHILD)])
         info = RunInfo(run_id=run_id, experiment_id=str(pk), run_name=run_name, status=RunStatus.RUNNING,
@@ -201,7 +197,7 @@ class SqlRunStore:
             return _info(conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one())
 
     def delete(self, run_id: str) -> None:
-        self._set_stage(run_id, LifecycleStage.DELETED, int(time.time() * 1000))
+        self._set_stage(run_id, LifecycleStage.DELETED, now_ms())
 
     def restore(self, run_id: str) -> None:
         self._set_stage(run_id, LifecycleStage.ACTIVE, None)
@@ -218,7 +214,7 @@ class SqlRunStore:
         if not wanted:
             return
         with self._db.write() as conn:
-            require_run(conn, run_id, running=True)
+            require_run(conn, run_id)
             existing = dict(conn.execute(
                 sa.select(params.c.key, params.c.value)
                 .where(params.c.run_id == run_id, params.c.key.in_(list(wanted)))).all())
@@ -251,9 +247,9 @@ class SqlRunStore:
     def search(self, query: RunQuery) -> Page[Run]:
         if not query.experiment_ids:
             return Page([])
-        stmt, offset = compile_run_search(query)
+        offset = decode_page_token(query.page_token)
         with self._db.read() as conn:
-            rows = conn.execute(stmt).all()
+            rows, _plan = find_runs(conn, query, offset)
             more = len(rows) > query.max_results
             found = load_runs(conn, rows[:query.max_results])
         token = encode_page_token(offset + query.max_results) if more else None

@@ -1,9 +1,10 @@
-"""Compile a typed :class:`~shipyard.entities.RunQuery` into one parameterised SELECT.
+"""The SQL pieces of a search, compiled from typed comparisons (runs, registry, logged models).
 
-Every value is a bound parameter; identifiers come from our own tables, never from text.
-Filters on metrics, params and tags are ``run_id IN (SELECT run_id ... WHERE key = ? AND
-value <op> ?)`` subqueries; for metrics only ``latest_metrics`` is consulted, so the cost
-grows with the runs searched and not with the history of logged values.
+Every value is a bound parameter; identifiers come from our own tables, never from text. For
+runs, :mod:`shipyard.store.sql.planner` decides how the pieces are put together: which term's
+index range drives the query, which terms are probed per candidate run, whether an order_by
+walks an index. Metric terms only consult ``latest_metrics``, so their cost grows with the
+runs searched and not with the history of logged values.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shipyard.entities import Comparison, Op, OrderBy, RunQuery
+from shipyard.entities import Comparison, Op, RunQuery
 from shipyard.errors import InvalidInput
 from shipyard.store.sql.experiments import experiment_pk
-from shipyard.store.sql.tables import latest_metrics, params, run_tags, runs
+from shipyard.store.sql.tables import INDEXED_VALUE_CHARS, latest_metrics, params, run_tags, runs
 
 _ATTRIBUTE_COLUMNS: dict[str, sa.Column[Any]] = {
     "run_id": runs.c.run_id,
@@ -33,6 +34,7 @@ _ATTRIBUTE_COLUMNS: dict[str, sa.Column[Any]] = {
     "end_time": runs.c.end_time,
 }
 _KIND_TABLES = {"metric": latest_metrics, "param": params, "tag": run_tags}
+_DRIVING_OPS = frozenset({Op.EQ, Op.IN, Op.LT, Op.LE, Op.GT, Op.GE, Op.IS_NOT_NULL})
 _COMPARE: dict[Op, Callable[[Any, Any], Any]] = {
     Op.EQ: operator.eq, Op.NE: operator.ne, Op.LT: operator.lt,
     Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge,
@@ -82,34 +84,61 @@ def _attribute_value(key: str, value: Any) -> Any:
         raise InvalidInput(f"attributes.experiment_id takes experiment ids (digits), got {value!r}") from None
 
 
-def comparison_clause(cmp: Comparison, *, probe: bool = False) -> sa.ColumnElement[bool]:
-    """The WHERE term of one comparison. With ``probe``, a metric, param or tag match is a
-    correlated EXISTS (one primary-key lookup per candidate run) instead of an IN-list, which
-    would first collect every run matching it: the cheaper form once a selective term drives."""
+def attribute_column(key: str) -> sa.Column[Any]:
+    column = _ATTRIBUTE_COLUMNS.get(key)
+    if column is None:
+        raise InvalidInput(f"unknown run attribute {key!r}; known: {', '.join(sorted(_ATTRIBUTE_COLUMNS))}")
+    return column
+
+
+def _short_literals(cmp: Comparison) -> bool:
+    values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
+    return all(isinstance(v, str) and len(v) <= INDEXED_VALUE_CHARS for v in values)
+
+
+def drivable(cmp: Comparison, dialect: str) -> bool:
+    """Whether the runs matching ``cmp`` are one range of its table's (key, value, run_id) index,
+    so they can be counted and listed without reading other rows. On PostgreSQL the param and
+    tag index holds short values only: equalities with short literals."""
     if cmp.kind == "attribute":
-        column = _ATTRIBUTE_COLUMNS.get(cmp.key)
-        if column is None:
-            raise InvalidInput(f"unknown run attribute {cmp.key!r}; "
-                               f"known: {', '.join(sorted(_ATTRIBUTE_COLUMNS))}")
-        return condition(column, cmp.op, _attribute_value(cmp.key, cmp.value))
-    table = _KIND_TABLES[cmp.kind]
-    if probe and cmp.op is not Op.IS_NULL:
-        found = sa.exists().where(table.c.run_id == runs.c.run_id, table.c.key == cmp.key)
-        return found if cmp.op is Op.IS_NOT_NULL else found.where(condition(table.c.value, cmp.op, cmp.value))
-    return keyed_match(runs.c.run_id, sa.select(table.c.run_id).where(table.c.key == cmp.key), table.c.value, cmp)
+        return False
+    if cmp.kind == "metric" or dialect == "sqlite":
+        return cmp.op in _DRIVING_OPS
+    return cmp.op in (Op.EQ, Op.IN) and _short_literals(cmp)
 
 
-def _filter_terms(filters: tuple[Comparison, ...]) -> list[sa.ColumnElement[bool]]:
-    """Equality filters first: they usually match far fewer runs than ranges, and SQLite drives
-    the query from the first IN-list when its statistics do not tell the two apart. Once an
-    equality on a metric, param or tag drives, the other keyed filters are probed per candidate
-    (measured on 10,000 runs: 11 -> 7 ms) rather than collected whole."""
-    terms, driven = [], False
-    for cmp in sorted(filters, key=lambda c: c.op not in (Op.EQ, Op.IN)):
-        keyed = cmp.kind != "attribute"
-        terms.append(comparison_clause(cmp, probe=driven and keyed))
-        driven = driven or (keyed and cmp.op in (Op.EQ, Op.IN))
+def _value_terms(table: Any, cmp: Comparison, dialect: str) -> list[sa.ColumnElement[bool]]:
+    terms = [table.c.key == cmp.key]
+    if cmp.op not in (Op.IS_NOT_NULL, Op.IS_NULL):
+        terms.append(condition(table.c.value, cmp.op, cmp.value))
+    if dialect == "postgresql" and cmp.kind != "metric" and cmp.op in (Op.EQ, Op.IN) and _short_literals(cmp):
+        # Implied by the literal's length; it lets PostgreSQL use the partial index (tables.py).
+        # A literal, not a parameter: a generic plan of a prepared statement must still match it.
+        terms.append(sa.func.length(table.c.value) <= sa.literal_column(str(INDEXED_VALUE_CHARS)))
     return terms
+
+
+def matching_rows(cmp: Comparison, dialect: str) -> sa.Select[Any]:
+    """``SELECT run_id`` of the metric, param or tag rows a drivable comparison matches."""
+    table = _KIND_TABLES[cmp.kind].alias("driver")
+    return sa.select(table.c.run_id).where(*_value_terms(table, cmp, dialect))
+
+
+def probe(cmp: Comparison, owner: Any = runs.c.run_id, dialect: str = "") -> sa.ColumnElement[bool]:
+    """The WHERE term checking one run against ``cmp``: a run attribute, or a correlated
+    (NOT) EXISTS on the metric, param or tag table for the run id ``owner`` (one index lookup
+    per candidate; for an equality, on the (key, value, run_id) index alone)."""
+    if cmp.kind == "attribute":
+        return condition(attribute_column(cmp.key), cmp.op, _attribute_value(cmp.key, cmp.value))
+    table = _KIND_TABLES[cmp.kind].alias()
+    lookup = sa.select(sa.literal_column("1")).select_from(table).where(table.c.run_id == owner,
+                                                                        *_value_terms(table, cmp, dialect))
+    if dialect == "postgresql":
+        # OFFSET keeps PostgreSQL from turning the probe into a join it may reorder ahead of the
+        # driving term (it estimates key/value ranges poorly, see store.sql.planner).
+        lookup = lookup.offset(0)
+    found = lookup.exists()
+    return ~found if cmp.op is Op.IS_NULL else found
 
 
 def decode_page_token(token: str | None) -> int:
@@ -129,30 +158,42 @@ def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
-def _order_column(order: OrderBy, stmt: sa.Select[Any], n: int) -> tuple[sa.Select[Any], Any]:
-    if order.kind == "attribute":
-        column = _ATTRIBUTE_COLUMNS.get(order.key)
-        if column is None:
-            raise InvalidInput(f"cannot order by unknown run attribute {order.key!r}")
-        return stmt, column
-    joined = _KIND_TABLES[order.kind].alias(f"order_{n}")
-    stmt = stmt.outerjoin(joined, sa.and_(joined.c.run_id == runs.c.run_id, joined.c.key == order.key))
-    return stmt, joined.c.value
-
-
-def compile_run_search(query: RunQuery) -> tuple[sa.Select[Any], int]:
-    """The SELECT of one page of run rows (one row more than the page, to tell if another
-    page follows) and the page's offset."""
-    offset = decode_page_token(query.page_token)
-    stages = [s.value for s in query.view.stages()]
+def search_scope(query: RunQuery, *, indexed: bool = True) -> list[sa.ColumnElement[bool]]:
+    """The experiments and lifecycle stages searched. With ``indexed=False`` the terms are
+    written so that SQLite cannot answer them from the runs index (``+ 0``, ``|| ''``): when a
+    selective filter term drives, the runs are reached by primary key from its matches, and a
+    planner misled by its estimates must not scan an experiment's runs instead. (PostgreSQL
+    would take such terms for very selective ones; the planner forces its join method instead.)"""
     exp_ids = [experiment_pk(e) for e in query.experiment_ids]
-    stmt = sa.select(runs).where(runs.c.experiment_id.in_(exp_ids), runs.c.lifecycle_stage.in_(stages))
-    for term in _filter_terms(query.filter):
-        stmt = stmt.where(term)
-    ordering = []
+    stages = [s.value for s in query.view.stages()]
+    if indexed:
+        return [runs.c.experiment_id.in_(exp_ids), runs.c.lifecycle_stage.in_(stages)]
+    return [(runs.c.experiment_id + 0).in_(exp_ids), (runs.c.lifecycle_stage + "").in_(stages)]
+
+
+def ordering(query: RunQuery, stmt: sa.Select[Any]) -> tuple[sa.Select[Any], list[Any]]:
+    """``stmt`` joined to what the order_by clauses need, and the ORDER BY terms: the clauses,
+    then newest first and the run id to break ties. NULLS LAST only where a NULL can occur (a
+    missing metric, param or tag; end_time, parent_run_id): PostgreSQL cannot serve an explicit
+    NULL placement from an index of a NOT NULL column, which made ``start_time DESC`` a sort of
+    every run."""
+    terms: list[Any] = []
+    seen: set[Any] = set()
     for n, order in enumerate(query.order_by):
-        stmt, column = _order_column(order, stmt, n)
+        if order.kind == "attribute":
+            column = _ATTRIBUTE_COLUMNS.get(order.key)
+            if column is None:
+                raise InvalidInput(f"cannot order by unknown run attribute {order.key!r}")
+            nullable = bool(column.nullable)
+        else:
+            joined = _KIND_TABLES[order.kind].alias(f"order_{n}")
+            stmt = stmt.outerjoin(joined, sa.and_(joined.c.run_id == runs.c.run_id, joined.c.key == order.key))
+            column, nullable = joined.c.value, True
+        if id(column) in seen:  # an earlier clause on the same column already decides
+            continue
+        seen.add(id(column))
         direction = column.asc() if order.ascending else column.desc()
-        ordering.append(direction.nulls_last())
-    ordering += [runs.c.start_time.desc(), runs.c.run_id.asc()]
-    return stmt.order_by(*ordering).limit(query.max_results + 1).offset(offset), offset
+        terms.append(direction.nulls_last() if nullable else direction)
+    terms += [t for c, t in ((runs.c.start_time, runs.c.start_time.desc()), (runs.c.run_id, runs.c.run_id.asc()))
+              if id(c) not in seen]
+    return stmt, terms

@@ -1,0 +1,175 @@
+"""How a run search is executed, so its cost follows what it returns rather than the store's size.
+
+Two decisions, both taken from the data itself rather than from either database's estimates
+(neither can tell how one metric's values are spread: every key shares one value column):
+
+1. **Which term drives.** Each filter term that is one range of a ``(key, value, run_id)`` index
+   (``metrics.acc > 0.99``, ``params.model = 'rf'``) is counted on that index, and so are the runs
+   of the searched experiments, all with a cap that grows 4x per round until one of them comes in
+   under it: the smallest is known exactly after reading a few times as many index entries as it
+   holds, and nothing larger is ever read whole. The smallest drives (its matches reach the runs
+   by primary key); every other term is probed per candidate run. When the experiments' runs are
+   the smallest set, they drive through the runs index as before.
+2. **Top-k by walking an index.** With one ``order_by`` on a metric, the metric's values are read
+   in index order from the best end: the first ``L`` of them (bounded by the L-th value, ties
+   included) are joined to the runs, probed, and sorted; when at least a page of runs passes, it
+   is exactly the page the full query would give (every run with a better value was read), and
+   no other run is touched. Otherwise ``L`` grows once (8x), then the search falls back to 1.
+
+Both give the same rows in the same order as a plain query would: ties on the ordered value are
+broken by start time and run id in SQL, and runs without the metric (or NaN, stored as NULL) come
+last, which the walk never returns (a page that needs them takes the fallback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from shipyard.entities import Comparison, Op, RunQuery
+from shipyard.store.sql.search import (
+    condition,
+    drivable,
+    matching_rows,
+    ordering,
+    probe,
+    search_scope,
+)
+from shipyard.store.sql.tables import latest_metrics, runs
+
+__all__ = ["SearchPlan", "find_runs", "plan_driver"]
+
+_FIRST_CAP = 512
+_CAP_GROWTH = 4
+_LAST_CAP = 1 << 23  # past 8M matches, the order of the biggest sets no longer matters
+_WALK_FIRST = 8  # the walk first reads this many metric values per run of the page
+_WALK_GROWTH = 8
+_WALK_OPS = (Op.EQ, Op.LT, Op.LE, Op.GT, Op.GE, Op.IS_NOT_NULL)
+# PostgreSQL's estimate of one metric's range is the selectivity of the value over every key's
+# values: measured on 100,000 runs it took 965 matches for about 10,700 and hashed a scan of all the
+# runs. Once the planner here has counted the driving range, index nested loops are the plan.
+_PG_INDEX_ONLY = ("enable_hashjoin = off", "enable_mergejoin = off", "enable_seqscan = off",
+                  "max_parallel_workers_per_gather = 0")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """What drove a search: the term (``None``: the runs of the experiments) and the capped
+    counts the choice was made from (term or ``None`` -> count), and whether an index walk
+    answered it."""
+
+    driver: Comparison | None
+    counts: tuple[tuple[Comparison | None, int], ...] = ()
+    walked: bool = False
+
+
+def _capped_count(conn: sa.Connection, rows: sa.Select[Any], cap: int) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(rows.limit(cap).subquery())).scalar_one())
+
+
+def plan_driver(conn: sa.Connection, query: RunQuery) -> SearchPlan:
+    """Pick the smallest of the drivable terms and the experiments' runs (see the module doc)."""
+    dialect = conn.dialect.name
+    terms = [c for c in query.filter if drivable(c, dialect)]
+    if not terms:
+        return SearchPlan(None)
+    sources: list[tuple[Comparison | None, sa.Select[Any]]] = [(c, matching_rows(c, dialect)) for c in terms]
+    sources.append((None, sa.select(runs.c.run_id).where(*search_scope(query))))
+    cap = _FIRST_CAP
+    while True:
+        counts = [(source, _capped_count(conn, rows, cap)) for source, rows in sources]
+        under = [(n, i) for i, (_source, n) in enumerate(counts) if n < cap]
+        if under or cap >= _LAST_CAP:
+            _n, best = min(under or [(n, i) for i, (_source, n) in enumerate(counts)])
+            return SearchPlan(counts[best][0], tuple(counts))
+        cap *= _CAP_GROWTH
+
+
+@contextlib.contextmanager
+def _nested_loops(conn: sa.Connection) -> Iterator[None]:
+    """Within this block, PostgreSQL reaches runs from the driving rows by primary key (for the
+    rest of the transaction only: ``SET LOCAL``, restored on the way out)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    for setting in _PG_INDEX_ONLY:
+        conn.exec_driver_sql(f"SET LOCAL {setting}")
+    try:
+        yield
+    finally:
+        for setting in _PG_INDEX_ONLY:
+            conn.exec_driver_sql(f"SET LOCAL {setting.split(' = ')[0]} = DEFAULT")
+
+
+def _page(conn: sa.Connection, stmt: sa.Select[Any], query: RunQuery, offset: int) -> Sequence[Any]:
+    return conn.execute(stmt.limit(query.max_results + 1).offset(offset)).all()
+
+
+def _driven(conn: sa.Connection, query: RunQuery, plan: SearchPlan, offset: int) -> Sequence[Any]:
+    """The plain query, driven by ``plan.driver``'s index range when there is one."""
+    dialect = conn.dialect.name
+    if plan.driver is None:
+        stmt = sa.select(runs).where(*search_scope(query), *(probe(c, runs.c.run_id, dialect) for c in query.filter))
+        stmt, order = ordering(query, stmt)
+        return _page(conn, stmt.order_by(*order), query, offset)
+    # Keyed terms are probed against the driving rows' run ids, before any run row is read.
+    others = [c for c in query.filter if c is not plan.driver]
+    driving = matching_rows(plan.driver, dialect)
+    owner = driving.selected_columns.run_id
+    driving = driving.where(*(probe(c, owner, dialect) for c in others if c.kind != "attribute"))
+    # MATERIALIZED: PostgreSQL computes the driving set first, as counted, whatever it estimates.
+    matched = driving.cte("matched").prefix_with("MATERIALIZED", dialect="postgresql")
+    stmt = sa.select(runs).where(runs.c.run_id.in_(sa.select(matched.c.run_id)),
+                                 *search_scope(query, indexed=dialect == "postgresql"),
+                                 *(probe(c) for c in others if c.kind == "attribute"))
+    stmt, order = ordering(query, stmt)
+    with _nested_loops(conn):
+        return _page(conn, stmt.order_by(*order), query, offset)
+
+
+def _walk(conn: sa.Connection, query: RunQuery, offset: int) -> Sequence[Any] | None:
+    """The page read by walking the ordered metric's index (module doc, 2), or ``None`` when
+    the walk cannot prove it has the whole page."""
+    (order,) = query.order_by
+    walk = latest_metrics.alias("walk")
+    value = walk.c.value
+    bounds = [walk.c.key == order.key, value.is_not(None)]
+    probes = []
+    for cmp in query.filter:
+        if cmp.kind == "metric" and cmp.key == order.key and cmp.op in _WALK_OPS:
+            if cmp.op is not Op.IS_NOT_NULL:
+                bounds.append(condition(value, cmp.op, cmp.value))
+        else:
+            probes.append(probe(cmp, walk.c.run_id, conn.dialect.name))
+    best_first = value.asc() if order.ascending else value.desc()
+    need = offset + query.max_results + 1
+    length = _WALK_FIRST * need
+    for _attempt in range(2):
+        edge = conn.execute(sa.select(value).where(*bounds).order_by(best_first)
+                            .limit(1).offset(length - 1)).scalar()
+        within = [] if edge is None else [value <= edge if order.ascending else value >= edge]
+        stmt = (sa.select(runs).select_from(walk.join(runs, runs.c.run_id == walk.c.run_id))
+                .where(*bounds, *within, *search_scope(query, indexed=conn.dialect.name == "postgresql"), *probes)
+                .order_by(best_first, runs.c.start_time.desc(), runs.c.run_id.asc()))
+        with _nested_loops(conn):
+            rows = _page(conn, stmt, query, offset)
+        if len(rows) > query.max_results:
+            return rows
+        if edge is None:  # every value was read: the rest of the page is runs without one
+            return None
+        length *= _WALK_GROWTH
+    return None
+
+
+def find_runs(conn: sa.Connection, query: RunQuery, offset: int) -> tuple[Sequence[Any], SearchPlan]:
+    """One page of ``runs`` rows (plus one more when another page follows) and how it was found."""
+    if len(query.order_by) == 1 and query.order_by[0].kind == "metric":
+        rows = _walk(conn, query, offset)
+        if rows is not None:
+            return rows, SearchPlan(None, walked=True)
+    plan = plan_driver(conn, query)
+    return _driven(conn, query, plan, offset), plan

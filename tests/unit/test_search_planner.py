@@ -1,0 +1,132 @@
+"""The run-search planner picks the most selective term and walks indexes for top-k, and gives
+exactly what a plain evaluation of the filter and sort gives (checked against Python)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from shipyard.entities import Comparison, Metric, Op, OrderBy, Param, RunFilter, RunQuery
+from shipyard.store.sql import SqlStore
+from shipyard.store.sql.planner import find_runs, plan_driver
+
+MODELS = ["rf", "gbm", "lr", "svm"]
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """240 runs: acc on a coarse grid (ties), some NaN, some without acc; model among four values,
+    one run with model 'rare'; start times in pairs."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path_factory.mktemp('planner') / 's.db'}"
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+    store = SqlStore(uri)
+    exp_id = store.experiments.create(f"planner-{random.getrandbits(32):08x}").experiment_id
+    rng = random.Random(7)
+    runs: dict[str, dict] = {}
+    for i in range(240):
+        run_id = store.runs.create(exp_id, run_name=f"r{i}", start_time=1000 + i // 2).info.run_id
+        model = "rare" if i == 17 else rng.choice(MODELS)
+        store.runs.log_params(run_id, [Param("model", model)])
+        roll = rng.random()
+        acc = None if roll < 0.05 else math.nan if roll < 0.1 else round(rng.random(), 1)
+        loss = None if acc is None else rng.random()
+        if acc is not None and loss is not None:
+            store.metrics.log(run_id, [Metric("acc", acc, 0, 1), Metric("loss", loss, 0, 1)])
+        runs[run_id] = {"start": 1000 + i // 2, "model": model, "acc": acc, "loss": loss}
+    yield store, exp_id, runs
+    store.close()
+
+
+def _holds(run: dict, cmp: Comparison) -> bool:
+    present = cmp.key in run and run[cmp.key] is not None
+    if cmp.op is Op.IS_NULL:
+        return not present
+    if cmp.op is Op.IS_NOT_NULL:
+        return present
+    value = run.get(cmp.key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if cmp.op is Op.IN:
+        return value in cmp.value  # type: ignore[operator]
+    compare = {Op.EQ: lambda: value == cmp.value, Op.NE: lambda: value != cmp.value,
+               Op.GT: lambda: value > cmp.value, Op.LT: lambda: value < cmp.value,  # type: ignore[operator]
+               Op.GE: lambda: value >= cmp.value}  # type: ignore[operator]
+    return compare[cmp.op]()
+
+
+def _expected(runs: dict, terms: tuple[Comparison, ...], order: OrderBy | None) -> list[str]:
+    matched = [rid for rid, run in runs.items() if all(_holds(run, c) for c in terms)]
+
+    def key(rid: str) -> tuple:
+        run = runs[rid]
+        tail = (-run["start"], rid)
+        if order is None:
+            return tail
+        value = run.get(order.key)
+        if value is None or math.isnan(value):
+            return (1, 0.0, *tail)
+        return (0, value if order.ascending else -value, *tail)
+
+    return sorted(matched, key=key)
+
+
+def _search(store: SqlStore, query: RunQuery) -> tuple[list[str], object]:
+    with store.runs._db.read() as conn:
+        rows, plan = find_runs(conn, query, 0)
+    return [r[0] for r in rows[:query.max_results]], plan
+
+
+def test_the_most_selective_term_drives(corpus) -> None:
+    store, exp_id, _runs = corpus
+    acc_high = Comparison("metric", "acc", Op.GT, 0.85)
+    rf = Comparison("param", "model", Op.EQ, "rf")
+    rare = Comparison("param", "model", Op.EQ, "rare")
+    with store.runs._db.read() as conn:
+        assert plan_driver(conn, RunQuery((exp_id,), RunFilter((rf, acc_high)))).driver == acc_high
+        assert plan_driver(conn, RunQuery((exp_id,), RunFilter((acc_high, rare)))).driver == rare
+        nothing = Comparison("metric", "no-such-key", Op.GT, 0.0)
+        plan = plan_driver(conn, RunQuery((exp_id,), RunFilter((rf, nothing))))
+        assert plan.driver == nothing
+        assert dict(plan.counts)[nothing] == 0
+        # Terms that are no index range (!=, IS NULL) never drive: the experiment's runs do.
+        unequal = Comparison("param", "model", Op.NE, "rf")
+        assert plan_driver(conn, RunQuery((exp_id,), RunFilter((unequal,)))).driver is None
+
+
+def test_top_k_walks_the_metric_index_and_stops(corpus) -> None:
+    store, exp_id, runs = corpus
+    order = OrderBy("metric", "acc", False)
+    terms = (Comparison("param", "model", Op.IN, ("rf", "gbm")),)
+    found, plan = _search(store, RunQuery((exp_id,), RunFilter(terms), order_by=(order,), max_results=5))
+    assert plan.walked
+    assert found == _expected(runs, terms, order)[:5]
+
+
+def test_plans_agree_with_a_plain_evaluation(corpus) -> None:
+    store, exp_id, runs = corpus
+    rng = random.Random(11)
+    pool = [
+        lambda: Comparison("metric", "acc", rng.choice([Op.GT, Op.LT, Op.GE, Op.EQ, Op.NE]),
+                           rng.choice([0.0, 0.3, 0.5, 0.9])),
+        lambda: Comparison("metric", "acc", rng.choice([Op.IS_NULL, Op.IS_NOT_NULL]), None),
+        lambda: Comparison("param", "model", rng.choice([Op.EQ, Op.NE]), rng.choice([*MODELS, "rare", "none"])),
+        lambda: Comparison("param", "model", Op.IN, tuple(rng.sample(MODELS, 2))),
+        lambda: Comparison("metric", "loss", Op.LT, rng.random()),
+    ]
+    walked = driven = 0
+    for _ in range(60):
+        terms = tuple(rng.choice(pool)() for _ in range(rng.randrange(0, 3)))
+        order = rng.choice([None, OrderBy("metric", "acc", False), OrderBy("metric", "acc", True)])
+        size = rng.choice([1, 3, 10, 1000])
+        query = RunQuery((exp_id,), RunFilter(terms), order_by=(order,) if order else (), max_results=size)
+        found, plan = _search(store, query)
+        assert found == _expected(runs, terms, order)[:size], (terms, order, size)
+        walked += plan.walked
+        driven += plan.driver is not None
+    assert walked
+    assert driven
