@@ -1,0 +1,105 @@
+"""RestMonitorStore: the :class:`~shipyard.store.protocol.MonitorStore` over a Shipyard server.
+
+Each method is one request to ``/api/v1/monitors``; the server's store checks every rule and its
+errors come back as the same :mod:`shipyard.errors` classes. The server records changes under
+its authenticated principal, so ``user`` is not sent.
+
+Taking a lease and recording an evaluation are POSTs that are not repeated after a lost
+response: repeating would answer ``Conflict`` (the window moved on, the lease is ours already)
+for a call that did happen; the caller gets ``StoreUnavailable`` and reads the monitor instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
+from shipyard.errors import InvalidInput
+from shipyard.store.http import API, HttpClient, segment
+from shipyard.wire import (
+    alert_from_wire,
+    alert_to_wire,
+    evaluation_from_wire,
+    evaluation_to_wire,
+    monitor_from_wire,
+    monitor_spec_to_wire,
+    monitor_to_wire,
+)
+
+MONITORS = f"{API}/monitors"
+
+
+def _monitor(name: str, *rest: str) -> str:
+    return "/".join((MONITORS, segment(name, "monitor"), *rest))
+
+
+def _finite(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` when it is valid JSON; ``InvalidInput`` (what the SQL store says) for NaN or infinity."""
+    try:
+        json.dumps(body, allow_nan=False)
+    except ValueError:
+        raise InvalidInput("a monitor, evaluation or alert holds NaN or an infinite number (in its metrics, "
+                           "scores, bounds or payload): store finite numbers, or None for none") from None
+    return body
+
+
+def _params(**values: Any) -> dict[str, Any] | None:
+    given = {k: v for k, v in values.items() if v is not None}
+    return given or None
+
+
+class RestMonitorStore:
+    def __init__(self, http: HttpClient) -> None:
+        self._http = http
+
+    def create(self, monitor: Monitor, *, user: str = "") -> Monitor:
+        body = monitor_to_wire(monitor)
+        for server_side in ("revision", "creation_time", "last_update_time", "user", "last_evaluation_time"):
+            body.pop(server_side)
+        return monitor_from_wire(self._http.call("POST", MONITORS, json=_finite(body)))
+
+    def get(self, name: str) -> Monitor:
+        return monitor_from_wire(self._http.call("GET", _monitor(name)))
+
+    def list(self, deployment: str | None = None) -> list[Monitor]:
+        body = self._http.call("GET", MONITORS, params=_params(deployment=deployment))
+        return [monitor_from_wire(m) for m in body["monitors"]]
+
+    def save(self, monitor: Monitor, *, user: str = "") -> Monitor:
+        body = {**monitor_spec_to_wire(monitor), "revision": monitor.revision}
+        # A repeat of the same revision is refused, so a lost response is not retried blindly.
+        return monitor_from_wire(self._http.call("PUT", _monitor(monitor.name), json=_finite(body), idempotent=False))
+
+    def delete(self, name: str) -> None:
+        self._http.call("DELETE", _monitor(name))
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        body = self._http.call("POST", _monitor(name, "lease"), json={"owner": owner, "seconds": seconds})
+        return bool(body["acquired"])
+
+    def release_lease(self, name: str, owner: str) -> None:
+        self._http.call("DELETE", _monitor(name, "lease"), params={"owner": owner})
+
+    def record_evaluation(self, evaluation: MonitorEvaluation, *, owner: str) -> Monitor:
+        body = evaluation_to_wire(evaluation)
+        body.pop("evaluation_id")
+        body.pop("monitor")
+        return monitor_from_wire(self._http.call("POST", _monitor(evaluation.monitor, "evaluations"),
+                                                 json=_finite({"owner": owner, "evaluation": body})))
+
+    def evaluations(self, name: str, *, limit: int | None = None, since: int | None = None,
+                    with_report: bool = True) -> list[MonitorEvaluation]:
+        body = self._http.call("GET", _monitor(name, "evaluations"),
+                               params=_params(limit=limit, since=since, with_report=str(with_report).lower()))
+        return [evaluation_from_wire(e) for e in body["evaluations"]]
+
+    def record_alert(self, alert: Alert) -> Alert:
+        body = alert_to_wire(alert)
+        body.pop("alert_id")
+        body.pop("monitor")
+        return alert_from_wire(self._http.call("POST", _monitor(alert.monitor, "alerts"), json=_finite(body)))
+
+    def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
+        body = self._http.call("GET", _monitor(name, "alerts"), params=_params(limit=limit))
+        return [alert_from_wire(a) for a in body["alerts"]]
