@@ -1,0 +1,98 @@
+"""A step's outputs as run artifacts: written by serializer under ``outputs/<name>/``, read back by any process
+that reaches the same artifact store (another machine included), each with the digest cache keys chain on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.data.digest import digest_file
+from shipyard.errors import InvalidInput
+from shipyard.pipelines.serializers import get_serializer, serializer_for
+
+if TYPE_CHECKING:
+    from shipyard.tracking.client import Client
+
+__all__ = ["OUTPUT_PREFIX", "OutputRecord", "decode_records", "encode_records", "load_output", "save_outputs"]
+
+OUTPUT_PREFIX = "outputs"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """Where one output is stored (``runs:/<run_id>/<path>``), how (``serializer``) and its content ``digest``."""
+
+    name: str
+    run_id: str
+    path: str
+    serializer: str
+    digest: str
+    type: str
+    pickle: bool = False
+
+    @property
+    def uri(self) -> str:
+        return f"runs:/{self.run_id}/{self.path}"
+
+
+def encode_records(records: dict[str, OutputRecord]) -> str:
+    return json.dumps([asdict(r) for r in records.values()], sort_keys=True, separators=(",", ":"))
+
+
+def decode_records(text: str) -> dict[str, OutputRecord]:
+    return {item["name"]: OutputRecord(**item) for item in json.loads(text)}
+
+
+def _digest_folder(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        hexdigest = digest_file(path).removeprefix("sha256:")
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{hexdigest}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def split_outputs(step: str, names: tuple[str, ...], result: Any) -> dict[str, Any]:
+    """The step's return value by output name. Raises ``InvalidInput`` when a multi-output step did not
+    return one value per name."""
+    if len(names) == 1:
+        return {names[0]: result}
+    if not isinstance(result, tuple | list) or len(result) != len(names):
+        got = f"a {type(result).__qualname__} of {len(result)}" if isinstance(result, tuple | list) else \
+            f"a {type(result).__qualname__}"
+        raise InvalidInput(f"step {step!r} declares outputs {names} but returned {got}; return a tuple with one "
+                           "value per output", step=step)
+    return dict(zip(names, result, strict=True))
+
+
+def save_outputs(client: Client, run_id: str, step: str, values: dict[str, Any], *,
+                 allow_pickle: bool) -> dict[str, OutputRecord]:
+    """Serialise each value and store it as artifacts of ``run_id``. Raises ``InvalidInput`` naming a value
+    no serializer handles, before anything is stored."""
+    chosen = {name: serializer_for(value, step=step, output=name, allow_pickle=allow_pickle)
+              for name, value in values.items()}
+    records: dict[str, OutputRecord] = {}
+    with tempfile.TemporaryDirectory(prefix="shipyard-step-") as tmp:
+        for name, value in values.items():
+            serializer = chosen[name]
+            folder = Path(tmp) / name
+            folder.mkdir()
+            serializer.dump(value, folder)
+            path = f"{OUTPUT_PREFIX}/{name}"
+            digest = _digest_folder(folder)
+            client.log_artifacts(run_id, folder, path)
+            kind = type(value)
+            records[name] = OutputRecord(name, run_id, path, serializer.name, digest,
+                                         f"{kind.__module__}.{kind.__qualname__}", serializer.pickle_based)
+    return records
+
+
+def load_output(client: Client, record: OutputRecord) -> Any:
+    """The value of a stored output (every file's digest is verified on download)."""
+    serializer = get_serializer(record.serializer)
+    with tempfile.TemporaryDirectory(prefix="shipyard-step-") as tmp:
+        folder = client.artifacts.download(record.run_id, record.path, Path(tmp))
+        return serializer.load(folder)

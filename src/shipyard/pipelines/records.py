@@ -1,0 +1,133 @@
+"""Pipeline runs as the store keeps them: tags on ordinary runs, and the searches that find them.
+
+A pipeline run is a run tagged ``shipyard.pipeline.role = pipeline``; each step call is a child run tagged
+``role = step`` with its cache key, its outputs (a JSON list of :class:`~shipyard.pipelines.outputs.OutputRecord`)
+and, for a cache hit, the run that produced the outputs. Nothing here needs a table of its own, so every
+store (SQLite, PostgreSQL, a team server over REST) holds pipelines, and their cache, as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shipyard.entities import Run, RunStatus, ViewType
+from shipyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from shipyard.tracking.client import Client
+
+__all__ = ["PipelineSummary", "find_finished_step", "invalidate", "list_pipeline_runs", "read_params", "step_runs"]
+
+ROLE_TAG = "shipyard.pipeline.role"  # pipeline | step
+NAME_TAG = "shipyard.pipeline.name"
+PARAMS_TAG = "shipyard.pipeline.params"  # the parameters as JSON, for resume
+STATUS_TAG = "shipyard.pipeline.status"
+STEP_TAG = "shipyard.pipeline.step"  # the call's id in the graph
+PARENT_TAG = "shipyard.pipeline.parent"
+CACHED_FROM_TAG = "shipyard.pipeline.cached_from"
+CACHE_KEY_TAG = "shipyard.pipeline.cache_key"
+KEY_TAG = "shipyard.pipeline.key"
+OUTPUTS_TAG = "shipyard.pipeline.outputs"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def find_finished_step(client: Client, experiment_id: str, key: str, *, parent: str | None = None) -> Run | None:
+    """The newest FINISHED step run that stored outputs for ``key``: a cache entry, or with ``parent``, a step
+    that run already finished (resume)."""
+    if parent is None:
+        text = f"tags.`{CACHE_KEY_TAG}` = {_quote(key)} and attributes.status = 'FINISHED'"
+    else:
+        text = (f"tags.`{PARENT_TAG}` = {_quote(parent)} and tags.`{KEY_TAG}` = {_quote(key)} "
+                "and attributes.status = 'FINISHED'")
+    found = client.search_runs([experiment_id], text, max_results=1, order_by=["attributes.start_time DESC"])
+    for run in found:
+        if OUTPUTS_TAG in run.data.tags:
+            return run
+    return None
+
+
+def read_params(run: Run) -> dict[str, Any]:
+    text = run.data.tags.get(PARAMS_TAG)
+    if text is None:
+        raise InvalidInput(f"run {run.info.run_id} has no recorded pipeline parameters; it cannot be resumed")
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class PipelineSummary:
+    run_id: str
+    pipeline: str
+    status: str
+    start_time: int
+    end_time: int | None
+    experiment_id: str
+    steps: int
+    params: dict[str, Any]
+
+
+def _summary(run: Run) -> PipelineSummary:
+    tags = run.data.tags
+    return PipelineSummary(run.info.run_id, tags.get(NAME_TAG, ""), run.info.status.value, run.info.start_time,
+                           run.info.end_time, run.info.experiment_id, int(tags.get("shipyard.pipeline.steps", "0")),
+                           json.loads(tags.get(PARAMS_TAG, "{}")))
+
+
+def list_pipeline_runs(client: Client, *, pipeline: str | None = None, max_results: int = 50) -> list[PipelineSummary]:
+    """Pipeline runs in every active experiment, newest first."""
+    text = f"tags.`{ROLE_TAG}` = 'pipeline'"
+    if pipeline:
+        text += f" and tags.`{NAME_TAG}` = {_quote(pipeline)}"
+    experiments = [e.experiment_id for e in client.search_experiments(ViewType.ACTIVE_ONLY)]
+    if not experiments:
+        return []
+    runs = client.search_runs(experiments, text, max_results=max_results, order_by=["attributes.start_time DESC"])
+    return [_summary(r) for r in runs]
+
+
+def pipeline_run(client: Client, run_id: str) -> PipelineSummary:
+    run = client.get_run(run_id)
+    if run.data.tags.get(ROLE_TAG) != "pipeline":
+        raise InvalidInput(f"run {run_id} is not a pipeline run (see `shipyard pipeline list`)")
+    return _summary(run)
+
+
+def step_runs(client: Client, run_id: str) -> list[Run]:
+    """The step runs of pipeline run ``run_id``, in the order they started (a resumed run has the failed attempt
+    and its retry both)."""
+    run = client.get_run(run_id)
+    text = f"tags.`{PARENT_TAG}` = {_quote(run_id)}"
+    runs = client.search_runs([run.info.experiment_id], text, max_results=1000,
+                              order_by=["attributes.start_time ASC"])
+    return list(runs)
+
+
+def invalidate(client: Client, pipeline: str, step: str, *, experiment: str | None = None) -> int:
+    """Stop every cached output of ``step`` of ``pipeline`` from being reused; returns how many entries were
+    dropped. The runs and their artifacts stay (they are history); only their cache tag goes."""
+    found = client.get_experiment_by_name(experiment or pipeline)
+    if found is None:
+        return 0
+    text = (f"tags.`{NAME_TAG}` = {_quote(pipeline)} and tags.`{STEP_TAG}` = {_quote(step)} "
+            f"and tags.`{CACHE_KEY_TAG}` IS NOT NULL")
+    count = 0
+    while True:  # each pass drops the tag the filter matches on, so the next pass starts over
+        page = client.search_runs([found.experiment_id], text, max_results=1000)
+        if not page:
+            return count
+        for run in page:
+            client.set_tag(run.info.run_id, "shipyard.pipeline.invalidated_key", run.data.tags[CACHE_KEY_TAG])
+            client.delete_tag(run.info.run_id, CACHE_KEY_TAG)
+            count += 1
+
+
+def status_of(run: Run) -> str:
+    if run.data.tags.get("shipyard.pipeline.cache") in ("cached", "resumed"):
+        return run.data.tags["shipyard.pipeline.cache"]
+    if run.info.status is RunStatus.FINISHED:
+        return "executed"
+    return run.info.status.value.lower()

@@ -1,0 +1,453 @@
+"""Pipelines on a real SQLite store and local artifact store: DSL, serializers, cache, gates, failures, lineage."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import shipyard
+from shipyard.errors import GateFailed, InvalidInput, StepFailed
+from shipyard.pipelines import pipeline, register_serializer, step
+from shipyard.pipelines.records import invalidate, list_pipeline_runs, step_runs
+
+PROJECT = '''
+import numpy as np
+import pandas as pd
+from shipyard.pipelines import step, pipeline
+from shipyard.models import PythonModel
+
+CALLS = []
+
+
+class Threshold(PythonModel):
+    def __init__(self, cut: float) -> None:
+        self.cut = cut
+
+    def predict(self, context, model_input):
+        return (model_input["a"] > self.cut).astype(int)
+
+
+def scale(values, factor):
+    return values * factor
+
+
+@step
+def load(path: str) -> pd.DataFrame:
+    CALLS.append("load")
+    return pd.read_csv(path)
+
+
+@step
+def left(df: pd.DataFrame, factor: float = 2.0) -> pd.DataFrame:
+    CALLS.append("left")
+    return pd.DataFrame({"a": scale(df["a"], factor)})
+
+
+@step
+def right(df: pd.DataFrame, shift: int = 1) -> np.ndarray:
+    CALLS.append("right")
+    return (df["b"].to_numpy() + shift).astype("float64")
+
+
+@step
+def join(a: pd.DataFrame, b: np.ndarray) -> pd.DataFrame:
+    CALLS.append("join")
+    return a.assign(b=b)
+
+
+@step
+def train(X: pd.DataFrame, cut: float = 10.0) -> Threshold:
+    CALLS.append("train")
+    return Threshold(cut)
+
+
+@step(gate="metrics.positive_rate >= 0.5")
+def evaluate(model: Threshold, X: pd.DataFrame) -> dict:
+    CALLS.append("evaluate")
+    return {"positive_rate": float(model.predict(None, X).mean()), "rows": len(X)}
+
+
+@pipeline
+def churn(path: str, factor: float = 2.0, shift: int = 1, cut: float = 10.0):
+    df = load(path)
+    X = join(left(df, factor=factor), right(df, shift=shift))
+    evaluate(train(X, cut=cut), X)
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path, fluent: str, monkeypatch: pytest.MonkeyPatch):
+    """A project module on sys.path, its data file, and a fresh store; the module can be rewritten and reloaded."""
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    name = f"pipeproj_{tmp_path.name.replace('-', '_')}"
+    (folder / f"{name}.py").write_text(textwrap.dedent(PROJECT))
+    pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40) % 5}).to_csv(folder / "data.csv", index=False)
+    monkeypatch.syspath_prepend(str(folder))
+    module = importlib.import_module(name)
+    yield module, folder
+    sys.modules.pop(name, None)
+
+
+def _statuses(result) -> dict[str, str]:
+    return {call: outcome.status for call, outcome in result.steps.items()}
+
+
+def test_a_step_outside_a_pipeline_is_the_plain_function() -> None:
+    @step
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert double(4) == 8
+
+
+def test_graph_as_text_mermaid_and_dot(project) -> None:
+    module, _folder = project
+    graph = module.churn.graph(path="data.csv")
+    text = graph.to_text()
+    assert graph.order() == ["load", "left", "right", "join", "train", "evaluate"] or \
+        set(graph.order()[1:3]) == {"left", "right"}
+    assert "join()  <- left (a), right (b)" in text
+    assert "evaluate() [gate: metrics.positive_rate >= 0.5]" in text
+    mermaid = graph.to_mermaid()
+    assert mermaid.startswith("flowchart LR")
+    assert "s_left -->|a| s_join" in mermaid
+    dot = graph.to_dot()
+    assert '"left" -> "join" [label="a"];' in dot
+
+
+def test_cold_then_cached_then_changed_parameter_reruns_exactly_downstream(project) -> None:
+    module, folder = project
+    path = str(folder / "data.csv")
+    first = module.churn.run(path=path)
+    assert first.status == "FINISHED"
+    assert first.executed == list(first.steps)
+    assert first.steps["evaluate"].metrics == {"positive_rate": 0.85, "rows": 40.0}
+    assert isinstance(first.output("train"), module.Threshold)
+    module.CALLS.clear()
+    again = module.churn.run(path=path)
+    assert again.cached == list(again.steps)
+    assert module.CALLS == []
+    assert again.steps["join"].cached_from == first.steps["join"].run_id
+    assert again.output("join").equals(first.output("join"))
+
+    changed = module.churn.run(path=path, shift=2)  # only `right` and what needs it
+    assert sorted(changed.executed) == ["evaluate", "join", "right", "train"]
+    assert sorted(changed.cached) == ["left", "load"]
+    # the evaluation's inputs changed but its result did not: still one more run of each
+    assert changed.steps["evaluate"].metrics["positive_rate"] == 0.85
+
+
+def test_editing_one_steps_code_reruns_it_and_its_descendants_only(project) -> None:
+    module, folder = project
+    path = str(folder / "data.csv")
+    module.churn.run(path=path)
+    source = folder / f"{module.__name__}.py"
+    # outputs are content-addressed: an edit that changes the step's output re-runs what needs it
+    edited = source.read_text().replace('(df["b"].to_numpy() + shift)', '(df["b"].to_numpy() + shift + 1)')
+    source.write_text(edited)
+    module = importlib.reload(module)
+    result = module.churn.run(path=path)
+    assert sorted(result.executed) == ["evaluate", "join", "right", "train"]
+    # a project helper a step calls is part of its code too
+    source.write_text(source.read_text().replace("return values * factor", "return values * factor + 1"))
+    module = importlib.reload(module)
+    result = module.churn.run(path=path)
+    assert sorted(result.executed) == ["evaluate", "join", "left", "train"]
+
+
+def test_new_data_in_the_same_file_misses_the_cache(project) -> None:
+    module, folder = project
+    path = folder / "data.csv"
+    module.churn.run(path=str(path))
+    pd.DataFrame({"a": np.arange(40.0) + 1, "b": np.arange(40) % 5}).to_csv(path, index=False)
+    assert module.churn.run(path=str(path)).executed == list(module.churn.graph(path="x").order())
+
+
+def test_no_cache_rerun_and_invalidate(project, fluent: str) -> None:
+    module, folder = project
+    path = str(folder / "data.csv")
+    module.churn.run(path=path)
+    assert len(module.churn.run(path=path, cache=False).executed) == 6
+    rerun = module.churn.run(path=path, rerun=["left"])
+    assert rerun.executed == ["left"]  # same output as before: what needs it stays cached
+    assert "load" in rerun.cached
+    assert "right" in rerun.cached
+    client = shipyard.Client(fluent)
+    assert invalidate(client, "churn", "load") >= 1
+    assert "load" in module.churn.run(path=path).executed
+
+
+def test_lineage_explain_of_the_registered_model_reaches_every_step_and_the_raw_data(project) -> None:
+    module, folder = project
+    result = module.churn.run(path=str(folder / "data.csv"), register="churn-model", promote_to="staging")
+    version = result.model_version
+    assert version is not None
+    assert result.promotion is not None
+    assert result.promotion.promoted
+    from shipyard.lineage import explain
+
+    found = explain("models:/churn-model@staging")
+    step_names = {r.run_name for r in found.runs}
+    assert {f"churn.{s}" for s in ("load", "left", "right", "join", "train")} <= step_names
+    assert [d.name for d in found.datasets] == ["data"]
+    # a second, fully cached run registers a version whose lineage still reaches the data
+    second = module.churn.run(path=str(folder / "data.csv"), register="churn-model")
+    assert second.cached == list(second.steps)
+    assert [d.name for d in explain(f"models:/churn-model/{second.model_version.version}").datasets] == ["data"]
+
+
+def test_a_failing_gate_stops_the_pipeline_with_a_report(project, fluent: str) -> None:
+    module, folder = project
+    with pytest.raises(GateFailed) as caught:
+        module.churn.run(path=str(folder / "data.csv"), cut=70.0, register="never")
+    assert "step 'evaluate' did not pass its gate: metrics.positive_rate >= 0.5: 0.1" in str(caught.value)
+    runs = list_pipeline_runs(shipyard.Client(fluent), pipeline="churn")
+    assert runs[0].status == "FAILED"
+    with pytest.raises(shipyard.errors.NotFound):
+        shipyard.Client(fluent).get_registered_model("never")
+
+
+def test_a_gate_that_does_not_parse_is_refused_when_the_step_is_defined() -> None:
+    with pytest.raises(InvalidInput, match=r"step 'judge': gate 'metrics.f1 >>= 0.8' is not valid"):
+        @step(gate="metrics.f1 >>= 0.8")
+        def judge(x: int) -> dict:
+            return {}
+
+
+def test_a_cycle_is_refused_before_anything_runs(fluent: str) -> None:
+    @step
+    def a(x: int) -> int:
+        return x
+
+    @step
+    def b(x: int) -> int:
+        return x
+
+    @pipeline
+    def loop():
+        first = a(1)
+        second = b(first)
+        first.after(second)
+
+    with pytest.raises(InvalidInput, match=r"pipeline 'loop' has a cycle: (a -> b -> a|b -> a -> b)"):
+        loop.run()
+    assert list_pipeline_runs(shipyard.Client(fluent)) == []
+
+
+def test_a_value_of_the_wrong_type_names_the_step_and_argument(fluent: str) -> None:
+    @step
+    def make(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"n": range(n)})
+
+    @step
+    def total(values: np.ndarray) -> float:
+        return float(values.sum())
+
+    @pipeline
+    def literal_wrong():
+        make("three")
+
+    @pipeline
+    def wired_wrong():
+        total(make(3))
+
+    with pytest.raises(InvalidInput, match=r"step 'make', argument 'n': expected int, got builtins.str \('three'\)"):
+        literal_wrong.run()
+    with pytest.raises(InvalidInput, match=r"step 'total', argument 'values': expected numpy.ndarray, but step "
+                                           r"'make' returns pandas(.core.frame)?.DataFrame"):
+        wired_wrong.run()
+
+
+class Opaque:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def test_an_output_no_serializer_handles_names_its_type_and_the_ways_out(fluent: str) -> None:
+    @step
+    def opaque() -> Opaque:
+        return Opaque(3)
+
+    @step(pickle=True)
+    def opaque_allowed() -> Opaque:
+        return Opaque(4)
+
+    @pipeline
+    def refused():
+        opaque()
+
+    @pipeline
+    def allowed():
+        opaque_allowed()
+
+    with pytest.raises(StepFailed, match=r"output 'output' is a tests.unit.test_pipelines.Opaque, which no serializer "
+                                         r"handles .*register_serializer.*@step\(pickle=True\)"):
+        refused.run()
+    result = allowed.run()
+    assert result.steps["opaque_allowed"].outputs["output"].pickle is True
+    assert result.output("opaque_allowed").value == 4
+
+
+class OpaqueSerializer:
+    name = "tests.opaque"
+    pickle_based = False
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, Opaque)
+
+    def dump(self, value: Opaque, folder: Path) -> None:
+        (folder / "value.txt").write_text(str(value.value))
+
+    def load(self, folder: Path) -> Opaque:
+        return Opaque(int((folder / "value.txt").read_text()))
+
+
+def test_a_registered_serializer_is_used_before_the_builtins(fluent: str) -> None:
+    register_serializer(OpaqueSerializer())
+
+    @step
+    def make() -> Opaque:
+        return Opaque(7)
+
+    @step
+    def read(o: Opaque) -> int:
+        return o.value + 1
+
+    @pipeline
+    def custom():
+        read(make())
+
+    result = custom.run()
+    assert result.steps["make"].outputs["output"].serializer == "tests.opaque"
+    assert result.output("read") == 8
+    client = shipyard.Client(fluent)
+    from shipyard.pipelines.outputs import load_output
+
+    assert load_output(client, result.steps["make"].outputs["output"]).value == 7
+
+
+def test_retries_then_failure_then_resume_continues_where_it_stopped(fluent: str, tmp_path: Path) -> None:
+    flaky_marker = tmp_path / "flaky"
+    broken_marker = tmp_path / "broken"
+    ran: list[str] = []
+
+    @step
+    def first() -> int:
+        ran.append("first")
+        return 1
+
+    @step(retries=2, retry_delay=0)
+    def flaky(x: int) -> int:
+        ran.append("flaky")
+        count = int(flaky_marker.read_text()) if flaky_marker.exists() else 0
+        flaky_marker.write_text(str(count + 1))
+        if count < 2:
+            raise ConnectionError(f"attempt {count + 1} failed")
+        return x + 1
+
+    @step(cache=False)
+    def last(x: int) -> int:
+        ran.append("last")
+        if not broken_marker.exists():
+            raise ValueError("the data is broken")
+        return x * 10
+
+    @pipeline
+    def fragile():
+        last(flaky(first()))
+
+    with pytest.raises(StepFailed, match=r"step 'last' of pipeline 'fragile' failed: ValueError: the data is broken"):
+        fragile.run()
+    assert ran == ["first", "flaky", "flaky", "flaky", "last"]
+    client = shipyard.Client(fluent)
+    failed = list_pipeline_runs(client, pipeline="fragile")[0]
+    assert failed.status == "FAILED"
+    runs = {r.data.tags["shipyard.pipeline.step"]: r for r in step_runs(client, failed.run_id)}
+    assert runs["flaky"].data.tags["shipyard.pipeline.attempts"] == "3"
+    assert runs["last"].info.status.value == "FAILED"
+    assert "ValueError: the data is broken" in runs["last"].data.tags["shipyard.error"]
+
+    broken_marker.write_text("fixed")
+    ran.clear()
+    resumed = fragile.run(resume=failed.run_id)
+    assert ran == ["last"]
+    assert resumed.run_id == failed.run_id
+    assert _statuses(resumed) == {"first": "resumed", "flaky": "resumed", "last": "executed"}
+    assert resumed.output("last") == 20
+    assert client.get_run(failed.run_id).info.status.value == "FINISHED"
+    with pytest.raises(InvalidInput, match="nothing to resume"):
+        fragile.run(resume=failed.run_id)
+
+
+def test_metrics_logged_inside_a_step_reach_its_run_and_its_gate(fluent: str) -> None:
+    @step(gate="metrics.score > 0.5")
+    def scored() -> int:
+        shipyard.log_metric("score", 0.9)
+        return 1
+
+    @pipeline
+    def with_metric():
+        scored()
+
+    result = with_metric.run()
+    assert result.steps["scored"].gates_passed
+    assert shipyard.Client(fluent).get_run(result.steps["scored"].run_id).data.metrics == {"score": 0.9}
+
+
+PARALLEL = '''
+import time
+from shipyard.pipelines import step, pipeline
+
+
+@step
+def seed(n: int) -> list:
+    return list(range(n))
+
+
+@step
+def slow_sum(values: list, pause: float) -> int:
+    time.sleep(pause)
+    return sum(values)
+
+
+@step
+def slow_max(values: list, pause: float) -> int:
+    time.sleep(pause)
+    return max(values)
+
+
+@step
+def combine(a: int, b: int) -> dict:
+    return {"total": a + b}
+
+
+@pipeline
+def fan(n: int = 10, pause: float = 1.0):
+    values = seed(n)
+    combine(slow_sum(values, pause), slow_max(values, pause))
+'''
+
+
+@pytest.mark.slow  # spawns two worker processes, each importing the project
+def test_parallel_runs_independent_steps_at_once_with_the_same_results(fluent: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fanproj.py").write_text(PARALLEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("fanproj")
+    try:
+        together = module.fan.run(parallel=2, cache=False)
+        alone = module.fan.run(cache=False)
+    finally:
+        sys.modules.pop("fanproj", None)
+    assert together.output("combine") == alone.output("combine") == {"total": 54}
+    client = shipyard.Client(fluent)
+    spans = [client.get_run(together.steps[s].run_id).info for s in ("slow_sum", "slow_max")]
+    # each step sleeps 1 s in its own worker: their runs overlap in time
+    assert max(s.start_time for s in spans) < min(s.end_time for s in spans)
