@@ -5,9 +5,11 @@ In order, for each HTTP request:
 2. a mutating request with a body must be ``application/json`` or, for streamed uploads,
    ``application/octet-stream``: a cross-site form post (urlencoded, multipart, text/plain)
    changes nothing, and neither type can be sent cross-site without a CORS preflight. The
-   one exception is a PUT to MLflow's artifact proxy, whose client sends each file with its
-   guessed type (``text/plain``, ``image/png``): a PUT is never a CORS "simple" request, so
-   a browser cannot send one cross-site without a preflight whatever its type;
+   web UI's own forms (urlencoded, under ``/ui/``) are let through because each checks a
+   CSRF token before changing anything. The other exception is a PUT to MLflow's artifact
+   proxy, whose client sends each file with its guessed type (``text/plain``, ``image/png``):
+   a PUT is never a CORS "simple" request, so a browser cannot send one cross-site without a
+   preflight whatever its type;
 3. a JSON body over the size limit is refused with 413 (declared or actually sent);
 4. every response carries ``X-Content-Type-Options: nosniff``.
 
@@ -20,12 +22,15 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipyard.server.errors import RequestTooLarge, error_response, too_large_response
+from shipyard.errors import RequestTooLarge
+from shipyard.server.errors import error_response, too_large_response
 from shipyard.server.mlflow_compat.errors import MLFLOW_ARTIFACT_PATHS
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
 STREAM = "application/octet-stream"
+FORM = "application/x-www-form-urlencoded"
+UI_PREFIX = "/ui/"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -91,12 +96,14 @@ class RequestGuard:
                                   f"including it (allowed now: {', '.join(sorted(self._hosts))})", path=path)
         if scope["method"] in MUTATING and self._has_body(scope) and not _is_mlflow_upload(scope):
             given = _content_type(scope)
-            if given not in (JSON, STREAM):
+            if given == FORM and path.startswith(UI_PREFIX):
+                pass  # the web UI's forms: each one's CSRF token is checked (server/ui/rendering.read_form)
+            elif given not in (JSON, STREAM):
                 return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
                                       f"send request bodies as {JSON} (or {STREAM} for uploads), "
                                       f"not {given or 'no type'}", path=path)
             length = _header(scope, b"content-length")
-            if given == JSON and length and length.isdigit() and int(length) > self._max_body:
+            if given in (JSON, FORM) and length and length.isdigit() and int(length) > self._max_body:
                 return self._too_large(scope)
         return None
 
@@ -118,7 +125,7 @@ class RequestGuard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise RequestTooLarge(limit)
+                    raise RequestTooLarge(f"request body over {limit} bytes", limit=limit)
             return message
 
         return counting
