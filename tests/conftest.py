@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.ci import in_ci
+
 POSTGRES_ADMIN_URI = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -16,8 +18,8 @@ POSTGRES_ADMIN_URI = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://post
 def fresh_postgres_database() -> Iterator[str]:
     """The URI of a new, empty PostgreSQL database, dropped afterwards.
 
-    Skips when no server answers, except under CI (``CI=true``), where it fails: the
-    PostgreSQL tests must run there.
+    Skips when no server answers, except under CI (any truthy ``CI``, see ``tests/ci.py``), where
+    it fails: the PostgreSQL tests must run there.
     """
     import sqlalchemy as sa
 
@@ -30,7 +32,7 @@ def fresh_postgres_database() -> Iterator[str]:
     except sa.exc.OperationalError as exc:
         admin.dispose()
         reason = f"no PostgreSQL server answers at {POSTGRES_ADMIN_URI}: {exc.orig}"
-        if os.environ.get("CI", "").lower() == "true":
+        if in_ci():
             pytest.fail(f"{reason} (under CI the PostgreSQL tests must run)")
         pytest.skip(reason)
     try:
@@ -86,3 +88,37 @@ def client(tracking_uri: str) -> Iterator[shipyard.Client]:  # noqa: F821
     c = shipyard.Client(tracking_uri=tracking_uri)
     yield c
     c.close()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's standalone S3 server in a thread of this process, on a free loopback port; clients
+    reach it over real HTTP, as they would MinIO or AWS (nothing is mocked inside boto3 or s3fs)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Google Cloud Storage emulator (in memory, bucket ``GCS_BUCKET``) in a subprocess on a free
+    loopback port; gcsfs reaches it through ``STORAGE_EMULATOR_HOST``, as Google's own clients do."""
+    import sys
+
+    from tests.ci import require
+    from tests.support import GCS_BUCKET, ServerProcess
+
+    require("gcsfs")
+    require("gcp_storage_emulator")
+    argv = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--in-memory",
+            "--default-bucket", GCS_BUCKET]
+    with ServerProcess(argv, tmp_path_factory.mktemp("gcs-emulator"), health=f"/storage/v1/b/{GCS_BUCKET}",
+                       name="gcs-emulator") as emulator:
+        yield emulator.url

@@ -1,7 +1,10 @@
 """The server's artifact proxy, end to end: SDK -> RestArtifactStore -> server -> artifact store.
 
-Most tests run the real app in-process (``shipyard.testing.ASGITransport``); the streaming proof
+Most tests run the real app in-process (``tests.support.InProcessServer``); the streaming proof
 runs a real uvicorn process and watches its peak memory while a 300 MB file goes up and down.
+What every artifact store must do runs against this proxy in the contract suite
+(``tests/contract/test_artifact_stores.py``); this file keeps what is the proxy's own: the wiring,
+the SDK end to end, and the HTTP answers.
 """
 
 from __future__ import annotations
@@ -26,48 +29,15 @@ from shipyard.artifacts import open_artifact_store
 from shipyard.artifacts.rest import RestArtifactStore
 from shipyard.config import Settings
 from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound, RunNotActive, StoreUnavailable
-from shipyard.server import create_app
 from shipyard.store.rest import RestStore
-from shipyard.testing import ASGITransport
 from shipyard.tracking.client import default_artifact_uri
-
-BASE = "http://testserver"
-OCTET = {"content-type": "application/octet-stream"}
-
-
-class Server:
-    """An in-process server, its transport, and where it keeps its files."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.artifact_root = root / "server-artifacts"
-        settings = Settings.resolve(env={}, tracking_uri=f"sqlite:///{root / 'server.db'}",
-                                    artifact_uri=str(self.artifact_root), server_allowed_hosts="testserver")
-        self.app = create_app(settings)
-        self.transport = ASGITransport(self.app)
-        self.http = httpx.Client(base_url=BASE, transport=self.transport)
-
-    def client(self) -> shipyard.Client:
-        """The SDK pointed at the server, with artifacts wired automatically."""
-        return shipyard.Client(tracking_uri=BASE, store=RestStore(BASE, transport=self.transport))
-
-    def close(self) -> None:
-        self.app.state.client.close()
-        self.transport.close()
+from tests.support import BASE, OCTET, InProcessServer, ServerProcess, assert_error_envelope
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path)
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def client(server: Server) -> Iterator[shipyard.Client]:
-    c = server.client()
-    yield c
-    c.close()
+def client(remote: shipyard.Client) -> shipyard.Client:
+    """This file's name for the SDK pointed at the in-process ``server`` (tests/integration/conftest.py)."""
+    return remote
 
 
 @pytest.fixture
@@ -120,7 +90,7 @@ def raw_asgi(app: Any, method: str, raw_path: bytes, body: bytes = b"") -> tuple
 # -- wiring ----------------------------------------------------------------------------------------
 
 
-def test_client_of_a_server_sends_artifacts_through_it(server: Server, client: shipyard.Client) -> None:
+def test_client_of_a_server_sends_artifacts_through_it(server: InProcessServer, client: shipyard.Client) -> None:
     store = client.artifacts
     assert isinstance(store, RestArtifactStore)
     assert store.uri == BASE
@@ -133,7 +103,7 @@ def test_client_of_a_server_sends_artifacts_through_it(server: Server, client: s
     assert isinstance(open_artifact_store("http://elsewhere:5000"), RestArtifactStore)
 
 
-def test_explicit_stores_round_trip(server: Server, tmp_path: Path) -> None:
+def test_explicit_stores_round_trip(server: InProcessServer, tmp_path: Path) -> None:
     c = shipyard.Client(store=RestStore(BASE, transport=server.transport),
                         artifact_store=RestArtifactStore(BASE, transport=server.transport))
     try:
@@ -148,7 +118,8 @@ def test_explicit_stores_round_trip(server: Server, tmp_path: Path) -> None:
 # -- round trips -----------------------------------------------------------------------------------
 
 
-def test_log_list_walk_download(server: Server, client: shipyard.Client, run_id: str, tmp_path: Path) -> None:
+def test_log_list_walk_download(server: InProcessServer, client: shipyard.Client, run_id: str,
+                                tmp_path: Path) -> None:
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "a.txt").write_bytes(b"alpha")
@@ -184,20 +155,10 @@ def test_log_list_walk_download(server: Server, client: shipyard.Client, run_id:
         assert stream.read() == (src / "sub" / "b.bin").read_bytes()
 
 
-def test_listing_errors(client: shipyard.Client, run_id: str) -> None:
-    client.log_text(run_id, "x", "a/b.txt")
-    with pytest.raises(NotFound):
-        client.list_artifacts(run_id, "nope")
-    with pytest.raises(NotFound):
-        client.artifacts.open(run_id, "a")  # a folder is not a file
-    with pytest.raises(InvalidInput, match="already a file"):
-        client.log_text(run_id, "y", "a/b.txt/c")
-
-
 # -- integrity ------------------------------------------------------------------------------------
 
 
-def test_upload_with_a_wrong_digest_stores_nothing(server: Server, run_id: str) -> None:
+def test_upload_with_a_wrong_digest_stores_nothing(server: InProcessServer, run_id: str) -> None:
     before = tree(server.artifact_root)
     response = server.http.put(f"/api/v1/runs/{run_id}/artifacts/evil.bin", content=b"payload",
                                headers={**OCTET, "x-shipyard-digest": sha(b"something else")})
@@ -217,23 +178,21 @@ def test_upload_with_a_wrong_digest_stores_nothing(server: Server, run_id: str) 
     ({**OCTET, "x-shipyard-digest": "md5:abc"}, 400),
     ({"content-type": "application/json"}, 415),
 ], ids=["malformed-digest", "json-body"])
-def test_upload_refuses_bad_headers(server: Server, run_id: str, headers: dict[str, str], status: int) -> None:
+def test_upload_refuses_bad_headers(server: InProcessServer, run_id: str, headers: dict[str, str],
+                                    status: int) -> None:
     response = server.http.put(f"/api/v1/runs/{run_id}/artifacts/x", content=b"{}", headers=headers)
     assert response.status_code == status
     assert set(response.json()) >= {"error_code", "message"}
+    assert_error_envelope(response, status)
 
 
-def test_tampered_blob_is_never_delivered(server: Server, client: shipyard.Client, run_id: str,
-                                          tmp_path: Path) -> None:
+def test_a_tampered_blob_is_answered_with_the_error_never_the_bytes(server: InProcessServer,
+                                                                   client: shipyard.Client, run_id: str) -> None:
+    """The SDK side (``open`` and ``download`` raise, nothing is left behind) is the contract suite's,
+    run against this proxy too; this is what the HTTP answer itself carries."""
     entry = client.log_text(run_id, "the real weights", "model.bin")
     blob = next(p for p in (server.artifact_root / "blobs").rglob("*") if p.name == entry.digest[7:])
     blob.write_bytes(b"the evil weights")  # same size, other bytes
-    with pytest.raises(ArtifactCorrupted), client.artifacts.open(run_id, "model.bin") as stream:
-        stream.read()
-    with pytest.raises(ArtifactCorrupted):
-        client.download_artifacts(run_id, "model.bin", tmp_path / "dl")
-    assert not (tmp_path / "dl" / "model.bin").exists()
-    assert list((tmp_path / "dl").iterdir()) == []  # no temp file left either
     # A file of one piece is read and verified before the answer starts: the answer is the error,
     # never the bytes (larger files are cut off mid-stream: see the real-server test below).
     response = server.http.get(f"/api/v1/runs/{run_id}/artifacts/model.bin")
@@ -258,7 +217,7 @@ BAD_SEGMENTS = {
 
 
 @pytest.mark.parametrize("segment", list(BAD_SEGMENTS.values()), ids=list(BAD_SEGMENTS))
-def test_bad_paths_are_400_and_touch_nothing(server: Server, run_id: str, segment: str) -> None:
+def test_bad_paths_are_400_and_touch_nothing(server: InProcessServer, run_id: str, segment: str) -> None:
     outside = server.root / "outside"
     outside.mkdir()
     before = paths(server.root)
@@ -272,7 +231,7 @@ def test_bad_paths_are_400_and_touch_nothing(server: Server, run_id: str, segmen
     assert list(outside.iterdir()) == []
 
 
-def test_newline_in_a_path_matches_no_route(server: Server, run_id: str) -> None:
+def test_newline_in_a_path_matches_no_route(server: InProcessServer, run_id: str) -> None:
     before = paths(server.root)
     response = server.http.put(f"/api/v1/runs/{run_id}/artifacts/a%0Apwned", content=b"x", headers=OCTET)
     assert response.status_code == 404  # the router's path pattern stops at a newline
@@ -281,7 +240,7 @@ def test_newline_in_a_path_matches_no_route(server: Server, run_id: str) -> None
 
 
 @pytest.mark.parametrize("raw", [b"../pwned", b"../../outside/pwned", b"a/../../pwned", b"./../pwned"])
-def test_literal_dot_segments_are_400(server: Server, run_id: str, raw: bytes) -> None:
+def test_literal_dot_segments_are_400(server: InProcessServer, run_id: str, raw: bytes) -> None:
     before = paths(server.root)
     path = f"/api/v1/runs/{run_id}/artifacts/".encode() + raw
     for method in ("PUT", "GET"):
@@ -293,14 +252,6 @@ def test_literal_dot_segments_are_400(server: Server, run_id: str, raw: bytes) -
     assert server.http.put(f"/api/v1/runs/{run_id}/artifacts/{raw.decode()}", content=b"x",
                            headers=OCTET).status_code == 404
     assert paths(server.root) == before
-
-
-def test_client_checks_paths_before_sending(client: shipyard.Client, run_id: str) -> None:
-    for bad in ("../x", "/etc/passwd", "a\\b", "a\x00b", "%2e%2e%2fx"):
-        with pytest.raises(InvalidInput, match="invalid artifact path"):
-            client.artifacts.log_bytes(run_id, b"x", bad)
-        with pytest.raises(InvalidInput, match="invalid artifact path"):
-            client.artifacts.open(run_id, bad)
 
 
 def test_symlink_inside_a_folder_is_refused(client: shipyard.Client, run_id: str, tmp_path: Path) -> None:
@@ -320,7 +271,7 @@ def test_symlink_inside_a_folder_is_refused(client: shipyard.Client, run_id: str
     assert client.artifacts.walk(run_id) == []  # refused before anything was sent
 
 
-def test_unknown_and_deleted_runs(server: Server, client: shipyard.Client, run_id: str) -> None:
+def test_unknown_and_deleted_runs(server: InProcessServer, client: shipyard.Client, run_id: str) -> None:
     missing = "0" * 32
     for response in (server.http.get(f"/api/v1/runs/{missing}/artifacts"),
                      server.http.get(f"/api/v1/runs/{missing}/artifacts/a.txt"),
@@ -373,53 +324,24 @@ def test_unreachable_server_is_store_unavailable(tmp_path: Path) -> None:
 FILE_MB = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture
+def uvicorn_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    spool = tmp_path / "server-tmp"
+    spool.mkdir()
+    env = {"SHIPYARD_TRACKING_URI": f"sqlite:///{tmp_path / 'server.db'}",
+           "SHIPYARD_ARTIFACT_URI": str(tmp_path / "server-artifacts"),
+           "SHIPYARD_SERVER_ALLOWED_HOSTS": "127.0.0.1", "TMPDIR": str(spool)}
+    argv = [sys.executable, "-m", "uvicorn", "shipyard.server.app:app_from_environment", "--factory",
+            "--host", "127.0.0.1", "--log-level", "warning"]
+    with ServerProcess(argv, tmp_path, env=env, name="uvicorn") as server:
+        assert server.proc is not None
+        yield server.url, server.proc, spool
 
 
 def _peak_rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
-
-
-@pytest.fixture
-def uvicorn_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    spool = tmp_path / "server-tmp"
-    spool.mkdir()
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed at teardown
-    env = {**os.environ, "SHIPYARD_TRACKING_URI": f"sqlite:///{tmp_path / 'server.db'}",
-           "SHIPYARD_ARTIFACT_URI": str(tmp_path / "server-artifacts"),
-           "SHIPYARD_SERVER_ALLOWED_HOSTS": "127.0.0.1", "TMPDIR": str(spool)}
-    for _ in range(5):  # the port may be taken between probing and binding; then try another
-        port = _free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "shipyard.server.app:app_from_environment",
-                                 "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        if proc.poll() is None:
-            break
-    else:
-        pytest.fail("uvicorn did not start")
-    try:
-        yield url, proc, spool
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.mark.slow
@@ -492,16 +414,3 @@ def test_real_server_refuses_literal_traversal_and_aborts_corrupt_downloads(
         client.close()
 
 
-def test_delete_through_the_server(client: shipyard.Client, run_id: str) -> None:
-    store = client.artifacts
-    store.log_bytes(run_id, b"1", "dir/a.txt")
-    store.log_bytes(run_id, b"2", "dir/b.txt")
-    store.log_bytes(run_id, b"3", "c.txt")
-    store.delete(run_id, "dir/a.txt")
-    assert [e.path for e in store.walk(run_id)] == ["c.txt", "dir/b.txt"]
-    store.delete(run_id, "dir")
-    assert [e.path for e in store.walk(run_id)] == ["c.txt"]
-    with pytest.raises(NotFound):
-        store.delete(run_id, "dir")
-    with pytest.raises(InvalidInput):
-        store.delete(run_id, "../c.txt")

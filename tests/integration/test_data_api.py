@@ -18,31 +18,17 @@ from fastapi import FastAPI
 
 from shipyard.config import Settings
 from shipyard.entities import Edge, Node, NodeKind, Relation
-from shipyard.errors import InvalidInput, NotFound, ShipyardError, error_class_for_code
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.models import PythonModel
 from shipyard.server import create_app
 from shipyard.server.permissions import ROUTE_PERMISSIONS, Permission
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
+from tests.support import assert_error_envelope
 
 BASE = "http://testserver"
 DATASETS = "/api/v1/datasets"
 EDGES = "/api/v1/lineage/edges"
-
-
-def assert_error_envelope(response: httpx.Response, status: int) -> dict:
-    """The pinned error shape (as in test_server_input.py, whose import would build its fuzz app)."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert {"error_code", "message"} <= set(body) <= {"error_code", "message", "details"}, body
-    assert body["error_code"].isupper()
-    assert body["message"]
-    declared = error_class_for_code(body["error_code"])
-    if declared is not ShipyardError:
-        assert declared.http_status == status, body
-    assert "Traceback" not in response.text
-    return body
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +347,4 @@ def test_graph_and_explain_endpoints(app: FastAPI, http: httpx.Client) -> None:
         response = http.get("/api/v1/lineage/graph", params=params)
         assert response.status_code == status, response.text
         assert set(response.json()) >= {"error_code", "message"}
+        assert_error_envelope(response, status)

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +26,7 @@ from shipyard.deploy.traffic import TrafficSplit
 from shipyard.models import PythonModel
 from shipyard.serving.deployment import ROUTING_KEY_HEADER, VERSION_HEADER
 from shipyard.serving.deployment_app import create_deployment_app
+from tests.support import ServerProcess, shipyard_command, wait_for, wait_for_async
 
 TRAIN = pd.DataFrame({"x": np.random.default_rng(11).normal(size=60), "z": np.random.default_rng(12).normal(size=60)})
 ROW = TRAIN.head(1).to_dict("records")
@@ -102,13 +98,6 @@ async def serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)
-
-
 async def predict(client: httpx.AsyncClient, key: str | None = None) -> httpx.Response:
     headers = {ROUTING_KEY_HEADER: key} if key else {}
     return await client.post("/v1/models/churn-api/predict", json={"inputs": ROW}, headers=headers)
@@ -163,7 +152,7 @@ def test_serves_the_deployment_under_its_name_on_every_protocol(store: Registry)
 
 def test_every_answer_is_logged_and_feedback_is_joined(store: Registry) -> None:
     """``prediction_log``: the answers land as Parquet at shutdown, with the feedback sent for them."""
-    from shipyard.monitoring.predictions import read_predictions
+    from shipyard.predictions.reader import read_predictions
 
     deploy.create_deployment(store.client, "logged-api", "models:/churn/1")
     app = store.app("logged-api", on_predictions=None, prediction_log=store.client.artifacts)
@@ -252,8 +241,8 @@ def test_shadows_never_touch_the_caller(store: Registry) -> None:
             for _ in range(3):  # later waves find the sleeping shadow still busy with earlier ones
                 results += await asyncio.gather(*(timed() for _ in range(10)))
             # The sleeping shadow works through the 30 requests in a few batches of 3 s each.
-            await until(lambda: sum(r["role"] == "shadow" for r in store.records
-                                    if r["deployment"] == "shadow-api") >= 30, timeout=30)
+            await wait_for_async(lambda: sum(r["role"] == "shadow" for r in store.records
+                                             if r["deployment"] == "shadow-api") >= 30, timeout=30)
             return [t for t, _ in results], [r for _, r in results], (await client.get("/metrics")).text
 
     latencies, responses, metrics = asyncio.run(scenario())
@@ -279,7 +268,7 @@ def test_a_rollout_under_load_drops_no_request(store: Registry) -> None:
 
     async def scenario() -> tuple[list[httpx.Response], list[str]]:
         async with serving(app) as client:
-            await until(lambda: state.table is not None)
+            await wait_for_async(lambda: state.table is not None)
             answers: list[httpx.Response] = []
             stop = asyncio.Event()
 
@@ -290,14 +279,14 @@ def test_a_rollout_under_load_drops_no_request(store: Registry) -> None:
             callers = [asyncio.create_task(caller()) for _ in range(20)]
             await asyncio.sleep(0.5)
             await asyncio.to_thread(deploy.canary, store.client, "live-api", "models:/churn/2", 50)
-            await until(lambda: state.table.deployment.revision == 2)
+            await wait_for_async(lambda: state.table.deployment.revision == 2)
             await asyncio.sleep(1.0)
             await asyncio.to_thread(deploy.promote, store.client, "live-api")
-            await until(lambda: state.table.deployment.revision == 3)
+            await wait_for_async(lambda: state.table.deployment.revision == 3)
             await asyncio.sleep(1.0)
             stop.set()
             await asyncio.gather(*callers)
-            await until(lambda: {str(v.ref) for v in state._loaded.values()} == {"churn/2"})  # 1 released
+            await wait_for_async(lambda: {str(v.ref) for v in state._loaded.values()} == {"churn/2"})  # 1 released
             after = [answered_by(r) for r in await asyncio.gather(*(predict_on(client) for _ in range(20)))]
             return answers, after
 
@@ -320,9 +309,9 @@ def test_stopped_is_503_and_a_failed_load_keeps_the_old_revision(store: Registry
 
     async def scenario() -> None:
         async with serving(app) as client:
-            await until(lambda: state.table is not None)
+            await wait_for_async(lambda: state.table is not None)
             await asyncio.to_thread(deploy.stop, store.client, "stop-api")
-            await until(lambda: state.table.deployment.revision == 2)
+            await wait_for_async(lambda: state.table.deployment.revision == 2)
             stopped = await predict_named(client)
             assert stopped.status_code == 503
             assert stopped.json()["error_code"] == "NOT_READY"
@@ -331,21 +320,21 @@ def test_stopped_is_503_and_a_failed_load_keeps_the_old_revision(store: Registry
             ready = await client.get("/v2/health/ready")
             assert (ready.status_code, ready.json()["details"]["status"]) == (503, "STOPPED")
             await asyncio.to_thread(deploy.start, store.client, "stop-api")
-            await until(lambda: state.table.deployment.revision == 3)
+            await wait_for_async(lambda: state.table.deployment.revision == 3)
             assert answered_by(await predict_named(client)) == "churn/1"
 
             original = state._load_version
             monkeypatch.setattr(state, "_load_version", lambda ref: (_ for _ in ()).throw(
                 shipyard.errors.ArtifactCorrupted(f"{ref}: digest mismatch")))
             await asyncio.to_thread(deploy.canary, store.client, "stop-api", "models:/churn/2", 50)
-            await until(lambda: state.last_error is not None)
+            await wait_for_async(lambda: state.last_error is not None)
             ready = (await client.get("/v2/health/ready")).json()
             assert (ready["ready"], ready["revision"]) == (True, 3)
             assert ready["last_error"]["revision"] == 4
             assert "digest mismatch" in ready["last_error"]["message"]
             assert {answered_by(await predict_named(client)) for _ in range(20)} == {"churn/1"}
             monkeypatch.setattr(state, "_load_version", original)  # the next retry loads it
-            await until(lambda: state.table.deployment.revision == 4)
+            await wait_for_async(lambda: state.table.deployment.revision == 4)
             assert "last_error" not in (await client.get("/v2/health/ready")).json()
             metrics = (await client.get("/metrics")).text
             assert 'shipyard_serving_deployment_reloads_total{deployment="stop-api",outcome="failed"}' in metrics
@@ -367,7 +356,7 @@ def test_new_batching_reuses_the_loaded_model(store: Registry) -> None:
         async with serving(app) as client:
             [before] = state._loaded.values()
             await asyncio.to_thread(deploy.update, store.client, "batch-api", batching=Batching(1, 0))
-            await until(lambda: state.table.deployment.revision == 2)
+            await wait_for_async(lambda: state.table.deployment.revision == 2)
             answer = await client.post("/v1/models/batch-api/predict", json={"inputs": ROW})
             assert answered_by(answer) == "churn/1"
             [after] = state._loaded.values()  # the old batcher is released, the model is not loaded again
@@ -390,72 +379,37 @@ def test_run_refuses_a_missing_deployment(store: Registry, monkeypatch: pytest.M
     assert "Traceback" not in result.output
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch(args: list[str], env: dict[str, str], cwd: Path, logs: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``args`` on a free ``--port``; (the process, its URL) once it listens, or has failed otherwise."""
-    for _ in range(5):  # the port may be taken between probing and binding; then try another
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with logs.open("wb") as out:
-            proc = subprocess.Popen([*args, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    cwd=cwd)
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                httpx.get(f"{url}/v2/health/live", timeout=1)
-                return proc, url
-            time.sleep(0.05)
-        if proc.poll() is None or "address already in use" not in logs.read_text().lower():
-            return proc, url  # any other failure is the test's to report
-    pytest.fail(f"no free port after 5 tries:\n{logs.read_text()}")
-
-
 @pytest.mark.slow
 def test_deploy_run_serves_and_follows_a_promotion(store: Registry, tmp_path: Path) -> None:
     deploy.create_deployment(store.client, "cli-api", "models:/churn/1")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env.update(SHIPYARD_TRACKING_URI=store.tracking_uri, SHIPYARD_ARTIFACT_URI=store.artifact_uri)
-    logs = tmp_path / "run.log"
-    proc, url = launch([sys.executable, "-c", "from shipyard.cli import main; main()", "deploy", "run", "cli-api",
-                        "--poll-seconds", "0.1"], env, tmp_path, logs)
-    try:
+    env = {"SHIPYARD_TRACKING_URI": store.tracking_uri, "SHIPYARD_ARTIFACT_URI": store.artifact_uri}
+    server = ServerProcess(shipyard_command("deploy", "run", "cli-api", "--poll-seconds", "0.1"), tmp_path, env=env,
+                           health="/v2/health/live", name="deploy-run")
+    with server:
+        url = server.url
+
         def version() -> str | None:
             with contextlib.suppress(httpx.TransportError):
                 answer = httpx.post(f"{url}/v1/models/cli-api/predict", json={"inputs": ROW}, timeout=2)
                 return answer.headers.get(VERSION_HEADER)
             return None
 
-        def wait_for(wanted: str) -> None:
-            deadline = time.monotonic() + 30
-            while version() != wanted:
-                assert proc.poll() is None, logs.read_text()
-                assert time.monotonic() < deadline, logs.read_text()
-                time.sleep(0.05)
+        def serves(wanted: str) -> bool:
+            server.assert_alive()
+            return version() == wanted
 
-        wait_for("churn/1")
+        def revision() -> int | None:
+            server.assert_alive()
+            return httpx.get(f"{url}/v2/health/ready", timeout=2).json().get("revision")
+
+        wait_for(lambda: serves("churn/1"), what=lambda: f"churn/1 to answer:\n{server.logs(tail=4000)}")
         deploy.canary(store.client, "cli-api", "models:/churn/2", 10)
         deploy.promote(store.client, "cli-api")
         # One answer from churn/2 could be the canary's 10% (revision 2): wait for revision 3 itself.
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{url}/v2/health/ready", timeout=2).json().get("revision") != 3:
-            assert proc.poll() is None, logs.read_text()
-            assert time.monotonic() < deadline, logs.read_text()
-            time.sleep(0.05)
+        wait_for(lambda: revision() == 3, what=lambda: f"revision 3:\n{server.logs(tail=4000)}")
         assert {version() for _ in range(5)} == {"churn/2"}
         assert 'shipyard_serving_deployment_revision{deployment="cli-api"} 3.0' in httpx.get(f"{url}/metrics").text
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    text = logs.read_text()
+    text = server.logs()
     assert "Serving cli-api revision 1 (churn/1 100%)" in text
     # The follower may catch the canary (revision 2) between the two commands, or only the promotion.
     assert re.search(r"revision [12] -> 3", text), text

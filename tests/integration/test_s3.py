@@ -1,15 +1,17 @@
 """Artifacts on S3, against moto's standalone S3 server on a free loopback port.
 
-The server runs in a thread of this process (``ThreadedMotoServer`` bound to port 0), and every
-client reaches it over real HTTP through the standard AWS environment variables, exactly as a
-deployment would reach MinIO or AWS: nothing is mocked inside boto3 or s3fs.
+The server runs in a thread of this process (the session's ``moto_endpoint`` fixture,
+``tests/conftest.py``), and every client reaches it over real HTTP through the standard AWS
+environment variables, exactly as a deployment would reach MinIO or AWS: nothing is mocked inside
+boto3 or s3fs. What every artifact store must do runs against S3 in the contract suite
+(``tests/contract/test_artifact_stores.py``); this file keeps what is S3's own: the byte-level
+storage on fsspec back ends, the URI, the prefix, the sweep, and the team server writing to S3.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import os
 import time
 import uuid
@@ -20,7 +22,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 import shipyard
 from shipyard.artifacts import CasArtifactStore, open_artifact_store
@@ -31,21 +32,12 @@ from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound
 from shipyard.server import create_app
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
+from tests.ci import require
 
 RUN = "0123456789abcdef0123456789abcdef"
 OTHER_RUN = "fedcba9876543210fedcba9876543210"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -140,7 +132,7 @@ def test_storage_refuses_unsafe_keys(key: str) -> None:
 
 
 def test_missing_backend_is_invalid_input() -> None:
-    pytest.importorskip("fsspec")
+    require("fsspec")
     try:
         import gcsfs  # noqa: F401
     except ImportError:
@@ -196,35 +188,23 @@ def test_sweep_frees_only_unreferenced_content(storage: FsspecStorage) -> None:
     assert storage.exists(unique_key)  # unreferenced, old enough, and still kept
 
 
-# -- CasArtifactStore over S3 ---------------------------------------------------------------------
+# -- CasArtifactStore over S3 (the contract suite runs the rest: tests/contract/test_artifact_stores.py) --
 
 
-def test_content_addressed_store_on_s3(s3: Any, bucket: str, tmp_path: Path) -> None:
+def test_an_s3_uri_opens_a_content_addressed_store_below_its_prefix(s3: Any, bucket: str, tmp_path: Path) -> None:
     store = open_artifact_store(f"s3://{bucket}/artifacts")
     assert isinstance(store, CasArtifactStore)
     store.log_bytes(RUN, b"same bytes", "a.txt")
-    store.log_bytes(RUN, b"same bytes", "copies/b.txt")
     weights = tmp_path / "weights.bin"
     weights.write_bytes(os.urandom(6 << 20))
     entry = store.log_file(RUN, weights, "model/weights.bin")
+    assert entry.size == 6 << 20
+    assert entry.digest is not None
 
-    blobs = [k for k in keys(s3, bucket) if k.startswith("artifacts/blobs/")]
-    assert len(blobs) == 2  # the two identical files are stored once
-    assert all(k.startswith("artifacts/") for k in keys(s3, bucket))
-    assert [e.path for e in store.walk(RUN)] == ["a.txt", "copies/b.txt", "model/weights.bin"]
-    assert [(e.path, e.is_dir) for e in store.list(RUN)] == [("a.txt", False), ("copies", True), ("model", True)]
-    with store.open(RUN, "model/weights.bin") as stream:
-        assert hashlib.sha256(stream.read()).hexdigest() == entry.digest.removeprefix("sha256:")
-    out = store.download(RUN, "", tmp_path / "out")
-    assert (out / "model" / "weights.bin").read_bytes() == weights.read_bytes()
-
-    blob_key = next(k for k in blobs if k.endswith(entry.digest.removeprefix("sha256:")))
-    s3.put_object(Bucket=bucket, Key=blob_key, Body=b"tampered")
-    with pytest.raises(ArtifactCorrupted), store.open(RUN, "model/weights.bin") as stream:
-        stream.read()
-    with pytest.raises(ArtifactCorrupted):
-        store.download(RUN, "model/weights.bin", tmp_path / "dl")
-    assert not (tmp_path / "dl" / "weights.bin").exists()
+    stored = keys(s3, bucket)
+    assert all(k.startswith("artifacts/") for k in stored)  # nothing outside the prefix
+    assert f"artifacts/runs/{RUN}/files/model/weights.bin" in stored
+    assert f"artifacts/blobs/sha256/{entry.digest[7:9]}/{entry.digest[7:]}" in stored
 
 
 # -- the team server writing to S3 ----------------------------------------------------------------

@@ -7,12 +7,7 @@ loopback port, with the SQLite store in the test's temporary folder.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -21,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -34,91 +28,18 @@ from shipyard.entities import Metric
 from shipyard.store.registry import open_store
 from shipyard.store.rest import RestStore
 from shipyard.tracking import fluent
+from tests.support import ServerProcess, shipyard_command
 
 BATCH = 100
-LAUNCH = "from shipyard.cli import main; main()"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """One ``shipyard server`` process; its output goes to files (a full pipe would stall it)."""
-
-    root: Path
-    port: int
-    args: tuple[str, ...]
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.starts += 1
-        # The port was free when picked but may be taken before the server binds it: a first start
-        # tries another; a restart keeps its port, the only one its clients know.
-        tries = 5 if self.starts == 1 else 1
-        for attempt in range(tries):
-            if attempt:
-                self.port = free_port()
-            if self._launch(timeout):
-                return
-        pytest.fail(f"port {self.port} was taken ({tries} tries):\n{self.logs()}")
-
-    def _launch(self, timeout: float) -> bool:
-        """Run the server on ``self.port``: True once it answers, False if the port was in use."""
-        out = (self.root / f"server-{self.starts}.out").open("wb")
-        err = (self.root / f"server-{self.starts}.err").open("wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-        with out, err:
-            self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "server", "--port", str(self.port),
-                                          *self.args], stdout=out, stderr=err, env=env, cwd=self.root)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                if "address already in use" in self.logs().lower():
-                    return False
-                pytest.fail(f"the server exited with {self.proc.returncode}:\n{self.logs()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return True
-            time.sleep(0.05)
-        pytest.fail(f"the server did not answer /health within {timeout}s:\n{self.logs()}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)  # uvicorn shuts down gracefully, workers too
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def logs(self, start: int | None = None) -> str:
-        """The tail of the output of start number ``start`` (default: the latest)."""
-        n = start or self.starts
-        return "\n".join((self.root / f"server-{n}.{stream}").read_text(errors="replace")[-3000:]
-                         for stream in ("out", "err"))
 
 
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[Any]:
-    servers: list[Server] = []
+    servers: list[ServerProcess] = []
 
-    def make(*args: str) -> Server:
-        server = Server(tmp_path, free_port(), args)
+    def make(*args: str) -> ServerProcess:
+        """``shipyard server ARGS`` (not started yet); its output goes to ``server-<start>.out``/``.err``."""
+        server = ServerProcess(shipyard_command("server", *args), tmp_path, name="server")
         servers.append(server)
         return server
 
@@ -338,7 +259,7 @@ def test_sigkill_and_restart_keeps_every_acknowledged_batch(tmp_path: Path, make
     # The clients' default retries give up after 7.7 s; a restart on a busy machine can take longer.
     # The writers are threads of this process, so patching the module reaches their stores.
     backoff = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0)  # 23.7 s in all
-    monkeypatch.setattr("shipyard.store.rest._BACKOFF", backoff)
+    monkeypatch.setattr("shipyard.store.http.BACKOFF", backoff)
     db = tmp_path / "crash.db"
     server = make_server("--backend-store-uri", sqlite_uri(db), "--workers", "1")
     server.start()
