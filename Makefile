@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   creates .venv, installs Shipyard, runs examples/quickstart.py on the embedded store
+#   make demo   creates .venv, installs Shipyard, runs examples/demo.py (the whole loop) on the embedded store
 #   make test   creates .venv if needed, installs, then lints and runs the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/demo.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -30,8 +30,14 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/tracking.py
 	$(BIN)/python benchmarks/server.py
 	$(BIN)/python benchmarks/models.py
+	$(BIN)/python benchmarks/data.py
 	$(BIN)/python benchmarks/mlflow_compat.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/pipelines.py
+	$(BIN)/python benchmarks/pipelines_ray.py
+	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/ui.py
 
 clean:
 	rm -rf $(VENV) .shipyard .pytest_cache .ruff_cache build dist src/*.egg-info

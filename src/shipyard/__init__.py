@@ -80,6 +80,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
     "promote_model",
     "register_model",
     "search_model_versions",
@@ -92,6 +93,8 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "step",
+    "tune",
 ]
 
 
@@ -102,4 +105,12 @@ def __getattr__(name: str) -> object:
         import importlib
 
         return importlib.import_module(f"shipyard.{name}")
+    if name in ("step", "pipeline"):  # the pipeline DSL, imported on first use
+        from shipyard.pipelines import dsl
+
+        return getattr(dsl, name)
+    if name == "tune":  # hyperparameter tuning (Optuna), imported on first use
+        from shipyard.pipelines.tune import tune
+
+        return tune
     raise AttributeError(f"module 'shipyard' has no attribute {name!r}")

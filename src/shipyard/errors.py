@@ -6,6 +6,9 @@ the ``exit_code`` the CLI exits with, so each of those is mapped in exactly one 
 
     ShipyardError                      INTERNAL_ERROR       500  exit 1
     ├── InvalidInput                   INVALID_INPUT        400  exit 2
+    │   ├── RequestTooLarge            REQUEST_TOO_LARGE    413  exit 2
+    │   ├── UnsupportedMediaType       UNSUPPORTED_MEDIA_TYPE 415  exit 2
+    │   └── MethodNotAllowed           METHOD_NOT_ALLOWED   405  exit 2
     ├── NotFound                       NOT_FOUND            404  exit 3
     ├── AlreadyExists                  ALREADY_EXISTS       409  exit 4
     ├── Conflict                       CONFLICT             409  exit 4
@@ -14,7 +17,12 @@ the ``exit_code`` the CLI exits with, so each of those is mapped in exactly one 
     ├── PermissionDenied               PERMISSION_DENIED    403  exit 5
     ├── SchemaOutOfDate                SCHEMA_OUT_OF_DATE   503  exit 6
     ├── StoreUnavailable               STORE_UNAVAILABLE    503  exit 6
-    └── ArtifactCorrupted              ARTIFACT_CORRUPTED   500  exit 7
+    ├── NotReady                       NOT_READY            503  exit 6
+    ├── ClusterUnavailable             CLUSTER_UNAVAILABLE  503  exit 6
+    ├── StepFailed                     STEP_FAILED          422  exit 8
+    ├── GateFailed                     GATE_FAILED          422  exit 8
+    ├── ArtifactCorrupted              ARTIFACT_CORRUPTED   500  exit 7
+    └── MissingDependency              MISSING_DEPENDENCY   500  exit 9
 
 Foreign exceptions (SQLAlchemy, OS errors) are translated into these at the store
 boundary; nothing above the store catches a driver error.
@@ -28,14 +36,22 @@ __all__ = [
     "AlreadyExists",
     "ApprovalRequired",
     "ArtifactCorrupted",
+    "ClusterUnavailable",
     "Conflict",
+    "GateFailed",
     "InvalidInput",
+    "MethodNotAllowed",
+    "MissingDependency",
     "NotFound",
+    "NotReady",
     "PermissionDenied",
+    "RequestTooLarge",
     "RunNotActive",
     "SchemaOutOfDate",
     "ShipyardError",
+    "StepFailed",
     "StoreUnavailable",
+    "UnsupportedMediaType",
     "error_class_for_code",
 ]
 
@@ -128,12 +144,75 @@ class StoreUnavailable(ShipyardError):
     exit_code = 6
 
 
+class ClusterUnavailable(ShipyardError):
+    """The compute cluster (Ray) that was asked to run pipeline steps or tuning trials cannot be reached."""
+
+    code = "CLUSTER_UNAVAILABLE"
+    http_status = 503
+    exit_code = 6
+
+
+class StepFailed(ShipyardError):
+    """A pipeline step's own code raised (after its retries); the pipeline run is FAILED and can be resumed.
+    ``details`` name the step, its run and the pipeline run, and carry the step's traceback."""
+
+    code = "STEP_FAILED"
+    http_status = 422
+    exit_code = 8
+
+
+class GateFailed(ShipyardError):
+    """A pipeline step's metrics did not pass its quality gate; the pipeline stopped there."""
+
+    code = "GATE_FAILED"
+    http_status = 422
+    exit_code = 8
+
+
 class ArtifactCorrupted(ShipyardError):
     """A stored artifact's bytes no longer match the digest recorded when it was logged."""
 
     code = "ARTIFACT_CORRUPTED"
     http_status = 500
     exit_code = 7
+
+
+class MissingDependency(ShipyardError):
+    """A package the operation needs is not installed; ``details`` name it (``package``) and the
+    extra that brings it (``extra``: ``pip install 'shipyard-mlops[<extra>]'``)."""
+
+    code = "MISSING_DEPENDENCY"
+    http_status = 500
+    exit_code = 9
+
+
+class RequestTooLarge(InvalidInput):
+    """The request body is over the size limit (HTTP 413); ``details["limit"]`` holds it in bytes."""
+
+    code = "REQUEST_TOO_LARGE"
+    http_status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A body in a content type the endpoint does not read (HTTP 415)."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
+class MethodNotAllowed(InvalidInput):
+    """The route exists, but not for this HTTP method (HTTP 405)."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+
+
+class NotReady(ShipyardError):
+    """A server's models are still loading, or failed to load (HTTP 503)."""
+
+    code = "NOT_READY"
+    http_status = 503
+    exit_code = 6
 
 
 _BY_CODE: dict[str, type[ShipyardError]] = {
@@ -149,7 +228,15 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         PermissionDenied,
         SchemaOutOfDate,
         StoreUnavailable,
+        ClusterUnavailable,
+        StepFailed,
+        GateFailed,
         ArtifactCorrupted,
+        MissingDependency,
+        RequestTooLarge,
+        UnsupportedMediaType,
+        MethodNotAllowed,
+        NotReady,
     )
 }
 

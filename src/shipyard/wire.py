@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 from typing import Any
 
 from shipyard.entities import (
@@ -24,6 +25,7 @@ from shipyard.entities import (
     Experiment,
     LifecycleStage,
     LoggedModel,
+    LoggedModelMetric,
     LoggedModelStatus,
     Metric,
     ModelRef,
@@ -37,9 +39,13 @@ from shipyard.entities import (
     Run,
     RunData,
     RunInfo,
+    RunLink,
+    RunLinkKind,
     RunStatus,
     VersionStatus,
 )
+from shipyard.entities.history import MetricHistory
+from shipyard.entities.monitor import Alert, AlertState, Monitor, MonitorEvaluation
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -77,6 +83,21 @@ def metric_to_wire(m: Metric) -> dict[str, Any]:
 
 def metric_from_wire(d: dict[str, Any]) -> Metric:
     return Metric(d["key"], decode_float(d["value"]), d["step"], d["timestamp"])
+
+
+def history_to_wire(h: MetricHistory) -> dict[str, Any]:
+    """Columns as JSON arrays; NaN and infinities spelled as in :func:`encode_float`."""
+    values = h.values.tolist()
+    if not all(map(math.isfinite, values)):
+        values = [encode_float(v) for v in values]
+    return {"key": h.key, "steps": h.steps.tolist(), "values": values, "timestamps": h.timestamps.tolist()}
+
+
+def history_from_wire(d: dict[str, Any]) -> MetricHistory:
+    values = d["values"]
+    if any(isinstance(v, str) for v in values):
+        values = [decode_float(v) for v in values]
+    return MetricHistory(d["key"], array("q", d["steps"]), array("d", values), array("q", d["timestamps"]))
 
 
 def run_info_to_wire(i: RunInfo) -> dict[str, Any]:
@@ -191,7 +212,27 @@ def logged_model_to_wire(m: LoggedModel) -> dict[str, Any]:
             "artifact_path": m.artifact_path, "source_run_id": m.source_run_id, "status": m.status.value,
             "status_message": m.status_message, "model_type": m.model_type, "creation_time": m.creation_time,
             "last_update_time": m.last_update_time, "lifecycle_stage": m.lifecycle_stage.value,
-            "tags": dict(m.tags), "params": dict(m.params)}
+            "tags": dict(m.tags), "params": dict(m.params),
+            "metrics": [logged_model_metric_to_wire(x) for x in m.metrics]}
+
+
+def logged_model_metric_to_wire(m: LoggedModelMetric) -> dict[str, Any]:
+    return {"key": m.key, "value": encode_float(m.value), "step": m.step, "timestamp": m.timestamp,
+            "run_id": m.run_id, "dataset_name": m.dataset_name, "dataset_digest": m.dataset_digest}
+
+
+def logged_model_metric_from_wire(d: dict[str, Any]) -> LoggedModelMetric:
+    return LoggedModelMetric(d["key"], decode_float(d["value"]), d.get("step", 0), d.get("timestamp", 0),
+                             d.get("run_id", ""), d.get("dataset_name", ""), d.get("dataset_digest", ""))
+
+
+def run_link_to_wire(link: RunLink) -> dict[str, Any]:
+    return {"run_id": link.run_id, "kind": str(link.kind), "ref": link.ref, "step": link.step,
+            "tags": dict(link.tags)}
+
+
+def run_link_from_wire(d: dict[str, Any]) -> RunLink:
+    return RunLink(d["run_id"], RunLinkKind(d["kind"]), d["ref"], d.get("step", 0), d.get("tags") or {})
 
 
 def logged_model_from_wire(d: dict[str, Any]) -> LoggedModel:
@@ -201,7 +242,8 @@ def logged_model_from_wire(d: dict[str, Any]) -> LoggedModel:
                        model_type=d.get("model_type", ""), creation_time=d["creation_time"],
                        last_update_time=d["last_update_time"],
                        lifecycle_stage=LifecycleStage(d["lifecycle_stage"]), tags=d.get("tags") or {},
-                       params=d.get("params") or {})
+                       params=d.get("params") or {},
+                       metrics=tuple(logged_model_metric_from_wire(x) for x in d.get("metrics") or ()))
 
 
 def deployment_spec_to_wire(d: Deployment) -> dict[str, Any]:
@@ -239,3 +281,71 @@ def deployment_event_from_wire(d: dict[str, Any]) -> DeploymentEvent:
     return DeploymentEvent(name=d["name"], revision=d["revision"], kind=d["kind"], timestamp=d["timestamp"],
                            user=d.get("user", ""), deployment=deployment_from_wire(d["deployment"]),
                            detail=d.get("detail", ""))
+
+
+def monitor_spec_to_wire(m: Monitor) -> dict[str, Any]:
+    """A monitor's definition: what it watches, its rules and actions, where its references are."""
+    return {"deployment": m.deployment, "reference": m.reference, "current": m.current,
+            "window_seconds": m.window_seconds, "columns": list(m.columns), "tests": dict(m.tests), "alpha": m.alpha,
+            "metrics": list(m.metrics), "minimums": dict(m.minimums), "maximums": dict(m.maximums),
+            "actions": list(m.actions), "cooldown_seconds": m.cooldown_seconds, "delay_seconds": m.delay_seconds,
+            "reference_dataset": m.reference_dataset, "reference_key": m.reference_key,
+            "output_reference_key": m.output_reference_key}
+
+
+def monitor_to_wire(m: Monitor) -> dict[str, Any]:
+    return {"name": m.name, **monitor_spec_to_wire(m), "state": m.state.value, "state_since": m.state_since,
+            "next_window_start": m.next_window_start, "last_evaluation_time": m.last_evaluation_time,
+            "revision": m.revision, "creation_time": m.creation_time, "last_update_time": m.last_update_time,
+            "user": m.user}
+
+
+def monitor_from_wire(d: dict[str, Any]) -> Monitor:
+    return Monitor(
+        name=d["name"], deployment=d.get("deployment"), reference=d.get("reference", "training"),
+        current=d.get("current"), window_seconds=d.get("window_seconds", 3600), columns=tuple(d.get("columns") or ()),
+        tests=dict(d.get("tests") or {}), alpha=d.get("alpha", 0.05), metrics=tuple(d.get("metrics") or ()),
+        minimums=dict(d.get("minimums") or {}), maximums=dict(d.get("maximums") or {}),
+        actions=tuple(d.get("actions") or ()), cooldown_seconds=d.get("cooldown_seconds", 3600),
+        delay_seconds=d.get("delay_seconds", 0),
+        reference_dataset=d.get("reference_dataset"), reference_key=d.get("reference_key"),
+        output_reference_key=d.get("output_reference_key"), state=AlertState(d.get("state", "OK")),
+        state_since=d.get("state_since", 0), next_window_start=d.get("next_window_start", 0),
+        last_evaluation_time=d.get("last_evaluation_time"), revision=d.get("revision", 0),
+        creation_time=d.get("creation_time", 0), last_update_time=d.get("last_update_time", 0),
+        user=d.get("user", ""))
+
+
+def evaluation_summary_to_wire(e: MonitorEvaluation) -> dict[str, Any]:
+    """The small part of an evaluation: what changed, the scores and metrics, the rules broken."""
+    return {"drifted_columns": list(e.drifted_columns), "scores": {k: dict(v) for k, v in e.scores.items()},
+            "metrics": dict(e.metrics), "breaches": list(e.breaches), "message": e.message}
+
+
+def evaluation_to_wire(e: MonitorEvaluation) -> dict[str, Any]:
+    return {"monitor": e.monitor, "window_start": e.window_start, "window_end": e.window_end, "status": e.status,
+            "state": e.state.value, "rows": e.rows, "labelled": e.labelled, "dataset_drift": e.dataset_drift,
+            **evaluation_summary_to_wire(e), "report": dict(e.report), "evaluation_time": e.evaluation_time,
+            "evaluation_id": e.evaluation_id}
+
+
+def evaluation_from_wire(d: dict[str, Any]) -> MonitorEvaluation:
+    return MonitorEvaluation(
+        monitor=d["monitor"], window_start=d["window_start"], window_end=d["window_end"], status=d["status"],
+        state=AlertState(d["state"]), rows=d.get("rows", 0), labelled=d.get("labelled", 0),
+        dataset_drift=bool(d.get("dataset_drift", False)), drifted_columns=tuple(d.get("drifted_columns") or ()),
+        scores=dict(d.get("scores") or {}), metrics=dict(d.get("metrics") or {}),
+        breaches=tuple(d.get("breaches") or ()), message=d.get("message", ""), report=dict(d.get("report") or {}),
+        evaluation_time=d.get("evaluation_time", 0), evaluation_id=d.get("evaluation_id", 0))
+
+
+def alert_to_wire(a: Alert) -> dict[str, Any]:
+    return {"monitor": a.monitor, "time": a.time, "state": a.state.value, "window_start": a.window_start,
+            "action": a.action, "status": a.status, "attempts": a.attempts, "detail": a.detail,
+            "payload": dict(a.payload), "alert_id": a.alert_id}
+
+
+def alert_from_wire(d: dict[str, Any]) -> Alert:
+    return Alert(monitor=d["monitor"], time=d["time"], state=AlertState(d["state"]), window_start=d["window_start"],
+                 action=d["action"], status=d["status"], attempts=d.get("attempts", 0), detail=d.get("detail", ""),
+                 payload=dict(d.get("payload") or {}), alert_id=d.get("alert_id", 0))

@@ -16,6 +16,8 @@ from shipyard.entities import (
     Comparison,
     LifecycleStage,
     Metric,
+    Node,
+    NodeKind,
     Op,
     OrderBy,
     Param,
@@ -29,6 +31,7 @@ from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Run
 from shipyard.store import Store
 from tests.contract.data_suite import DataStoreContract
 from tests.contract.models_suite import ModelStoreContract
+from tests.contract.search_suite import SearchEdgesContract
 
 
 def unique(prefix: str = "exp") -> str:
@@ -73,7 +76,7 @@ def where(*comparisons: tuple) -> RunFilter:
     return RunFilter(tuple(Comparison(kind, key, Op(op), value) for kind, key, op, value in comparisons))
 
 
-class StoreContract(ModelStoreContract, DataStoreContract):
+class StoreContract(ModelStoreContract, DataStoreContract, SearchEdgesContract):
     __test__ = False
 
     # -- helpers -------------------------------------------------------------------------
@@ -171,8 +174,9 @@ class StoreContract(ModelStoreContract, DataStoreContract):
             store.runs.get("nope")
         with pytest.raises(NotFound, match="experiment '424242'"):
             store.runs.create("424242", run_name="r", start_time=1)
-        with pytest.raises(NotFound, match="parent run 'ghost'"):
-            self.new_run(store, parent_run_id="ghost")
+        orphan = self.new_run(store, parent_run_id="ghost")  # a parent elsewhere: kept, not linked
+        assert store.runs.get(orphan.info.run_id).info.parent_run_id == "ghost"
+        assert store.lineage.edges([Node(NodeKind.RUN, orphan.info.run_id)], upstream=True) == []
         with pytest.raises(NotFound):
             store.runs.update("nope", status=RunStatus.FINISHED)
         with pytest.raises(NotFound):
@@ -218,18 +222,24 @@ class StoreContract(ModelStoreContract, DataStoreContract):
         with pytest.raises(InvalidInput, match="twice"):
             store.runs.log_params(run.info.run_id, [Param("a", "1"), Param("a", "2")])
 
-    def test_writes_to_finished_run_are_refused(self, store: Store) -> None:
+    def test_finished_runs_take_additions_deleted_runs_nothing(self, store: Store) -> None:
         run = self.new_run(store)
         run_id = run.info.run_id
         store.runs.update(run_id, status=RunStatus.FINISHED, end_time=5)
-        with pytest.raises(RunNotActive, match="FINISHED"):
-            store.runs.log_params(run_id, [Param("a", "1")])
-        with pytest.raises(RunNotActive, match="FINISHED"):
-            store.metrics.log(run_id, [Metric("m", 1.0, 0, 1)])
+        store.runs.log_params(run_id, [Param("a", "1")])  # e.g. an evaluation after the run ended
+        store.metrics.log(run_id, [Metric("m", 1.0, 0, 1)])
+        with pytest.raises(Conflict, match="immutable"):
+            store.runs.log_params(run_id, [Param("a", "2")])
         got = store.runs.get(run_id)
-        assert got.data.params == {}
-        assert got.data.metrics == {}
-        assert store.metrics.history(run_id, "m") == []
+        assert got.data.params == {"a": "1"}
+        assert got.data.metrics == {"m": 1.0}
+        assert got.info.status is RunStatus.FINISHED
+        store.runs.delete(run_id)
+        with pytest.raises(RunNotActive, match="deleted"):
+            store.metrics.log(run_id, [Metric("m", 2.0, 1, 2)])
+        with pytest.raises(RunNotActive, match="deleted"):
+            store.runs.log_params(run_id, [Param("b", "1")])
+        store.runs.restore(run_id)
         store.runs.set_tags(run_id, [RunTag("reviewed", "yes")])  # tags annotate finished runs
         assert store.runs.get(run_id).data.tags == {"reviewed": "yes"}
 

@@ -7,12 +7,14 @@ import pytest
 from shipyard.store.sql import SqlStore
 from tests.contract.deployments_suite import DeploymentStoreContract
 from tests.contract.logged_models_suite import LoggedModelStoreContract
+from tests.contract.monitors_suite import MonitorStoreContract
 from tests.contract.suite import StoreContract
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
+class TestPostgresStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract,
+                         MonitorStoreContract):
     __test__ = True
 
     @pytest.fixture

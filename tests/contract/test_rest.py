@@ -15,6 +15,7 @@ from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
 from tests.contract.deployments_suite import DeploymentStoreContract
 from tests.contract.logged_models_suite import LoggedModelStoreContract
+from tests.contract.monitors_suite import MonitorStoreContract
 from tests.contract.suite import StoreContract
 
 
@@ -28,7 +29,8 @@ def server_app(tmp_path_factory: pytest.TempPathFactory):
     app.state.client.close()
 
 
-class TestRestStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
+class TestRestStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract,
+                         MonitorStoreContract):
     __test__ = True
     records_given_user = False
     server_user = "local"  # the anonymous principal, until authentication exists

@@ -8,10 +8,12 @@ import pytest
 from shipyard.store.sql import SqlStore
 from tests.contract.deployments_suite import DeploymentStoreContract
 from tests.contract.logged_models_suite import LoggedModelStoreContract
+from tests.contract.monitors_suite import MonitorStoreContract
 from tests.contract.suite import StoreContract
 
 
-class TestSqliteFileStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
+class TestSqliteFileStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract,
+                         MonitorStoreContract):
     __test__ = True
 
     @pytest.fixture
@@ -21,7 +23,8 @@ class TestSqliteFileStore(StoreContract, LoggedModelStoreContract, DeploymentSto
         store.close()
 
 
-class TestSqliteMemoryStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract):
+class TestSqliteMemoryStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract,
+                         MonitorStoreContract):
     __test__ = True
 
     @pytest.fixture

@@ -22,30 +22,16 @@ from fastapi import FastAPI
 
 import shipyard
 from shipyard.config import Settings
-from shipyard.errors import ApprovalRequired, InvalidInput, NotFound, ShipyardError, error_class_for_code
+from shipyard.errors import ApprovalRequired, InvalidInput, NotFound
 from shipyard.server import create_app
 from shipyard.server import permissions as perms
 from shipyard.server.permissions import ROUTE_PERMISSIONS, Permission
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
+from tests.support import assert_error_envelope
 
 BASE = "http://testserver"
 API = "/api/v1/registered-models"
-
-
-def assert_error_envelope(response: httpx.Response, status: int) -> dict:
-    """The pinned error shape (as in test_server_input.py, whose import would build its fuzz app)."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert {"error_code", "message"} <= set(body) <= {"error_code", "message", "details"}, body
-    assert body["error_code"].isupper()
-    assert body["message"]
-    declared = error_class_for_code(body["error_code"])
-    if declared is not ShipyardError:
-        assert declared.http_status == status, body
-    assert "Traceback" not in response.text
-    return body
 
 
 def _settings(root: Path, **overrides: object) -> Settings:
@@ -274,16 +260,13 @@ def test_deleting_an_aliased_version_needs_force(http: httpx.Client, logged: Log
 SOURCE_CASES = [
     # (id, status, source template, extra body)
     ("file-uri", 400, "file:///etc/passwd", {}),
-    ("other-bucket", 400, "s3://other/x", {}),
-    ("http-uri", 400, "https://evil.example/model.pkl", {}),
+    ("local-path", 400, "/etc/passwd", {}),
+    ("remote-climbs", 400, "s3://other/a/%2e%2e/%2e%2e/x", {}),
     ("climbs-out-of-the-run", 400, "runs:/{run}/../../x", {}),
     ("climbs-out-encoded", 400, "runs:/{run}/%2e%2e/%2e%2e/x", {}),
     ("absolute-artifact-path", 400, "runs:/{run}//etc/passwd", {}),
     ("backslashes", 400, "runs:/{run}/..\\..\\x", {}),
     ("not-a-run-id", 400, "runs:/../../etc/passwd", {}),
-    ("unknown-run", 404, "runs:/{unknown}/model", {}),
-    ("no-such-model-folder", 400, "runs:/{run}/nothing-here", {}),
-    ("a-file-not-a-model", 400, "runs:/{run}/notes.txt", {}),
     ("run-id-disagrees", 400, "runs:/{run}/model", {"run_id": "{other}"}),
     ("too-long-source", 400, "runs:/{run}/" + "m" * 2000, {}),
     ("unknown-field", 400, "runs:/{run}/model", {"colour": "red"}),
@@ -300,9 +283,23 @@ def test_bad_version_sources_are_refused(http: httpx.Client, logged: Logged, sta
     body = {"source": source.format(**values), **{k: v.format(**values) for k, v in extra.items()}}
     error = assert_error_envelope(http.post(f"{API}/{name}/versions", json=body), status)
     if status == 400 and "colour" not in extra:
-        assert "runs:/" in error["message"]  # says what is accepted
+        assert "runs:/" in error["message"] or "percent-decoded" in error["message"]  # says what is wrong
     assert http.get(f"{API}/{name}").json()["latest_version"] is None
     assert _history(http, name) == before
+
+
+@pytest.mark.parametrize("source", ["s3://other/x", "https://models.example/model.pkl", "runs:/{unknown}/model",
+                                    "runs:/{run}/nothing-here", "runs:/{run}/notes.txt"])
+def test_sources_the_store_does_not_hold_are_recorded_as_external(http: httpx.Client, logged: Logged,
+                                                                  source: str) -> None:
+    name = _model(http)
+    values = {"run": logged.run_id, "unknown": uuid.uuid4().hex}
+    created = http.post(f"{API}/{name}/versions", json={"source": source.format(**values)})
+    assert created.status_code == 201, created.text
+    version = created.json()
+    assert version["tags"]["shipyard.external_source"] == "true"
+    # Linked in lineage only to a run that is here; nothing of the source was read.
+    assert version["run_id"] == (logged.run_id if "{run}" in source else None)
 
 
 def test_version_of_an_unknown_model_is_404(http: httpx.Client, logged: Logged) -> None:
@@ -404,7 +401,8 @@ def test_names_of_only_dots_are_refused(sdk: shipyard.Client, name: str) -> None
 # -- permissions ------------------------------------------------------------------------------------
 def test_approving_and_protecting_need_admin() -> None:
     admin = {name for name, p in ROUTE_PERMISSIONS.items() if p is Permission.ADMIN}
-    assert admin == {"approve_model_version", "protect_model_alias", "unprotect_model_alias"}
+    assert admin == {"approve_model_version", "protect_model_alias", "unprotect_model_alias",
+                     "ui_approve_model_version"}  # the web UI's approve form
 
 
 @dataclass(frozen=True)

@@ -426,7 +426,7 @@ def test_start_run_links_the_first_top_level_run_only(fluent: str, monkeypatch: 
     assert tags[first.run_id]["shipyard.reproduces"] == original
     assert "shipyard.reproduces" not in tags[child.run_id]
     assert "shipyard.reproduces" not in tags[second.run_id]
-    from shipyard.tracking.fluent import _client
+    from shipyard.tracking.fluent import default_client
 
-    (edge,) = _client().store.lineage.edges([Node(NodeKind.RUN, original)], upstream=False)
+    (edge,) = default_client().store.lineage.edges([Node(NodeKind.RUN, original)], upstream=False)
     assert (edge.target.id, edge.relation) == (first.run_id, Relation.REPRODUCED)

@@ -19,14 +19,14 @@ from starlette.routing import BaseRoute
 
 import shipyard
 from shipyard.config import Settings
-from shipyard.errors import ShipyardError, error_class_for_code
 from shipyard.server import create_app
 from shipyard.server.permissions import ROUTE_PERMISSIONS, Permission
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
+from tests.ci import require
+from tests.support import ENVELOPE_KEYS, assert_error_envelope
 
 MAX_BODY = 2_000_000  # small enough that a 413 costs little, large enough for a 1 MB tag to reach validation
-ENVELOPE_KEYS = {"error_code", "message"}
 NON_SCHEMA_ROUTES = {"openapi", "api_docs"}  # served by meta.router with include_in_schema=False
 
 
@@ -64,26 +64,6 @@ def sdk(app: FastAPI) -> Iterator[shipyard.Client]:
 @pytest.fixture
 def run_id(http: httpx.Client) -> str:
     return http.post("/api/v1/runs", json={"experiment_id": "0"}).json()["info"]["run_id"]
-
-
-def assert_error_envelope(response: httpx.Response, status: int) -> dict:
-    """The pinned wire shape of every error (datasette's test_error_shape, for our API)."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert response.headers["x-content-type-options"] == "nosniff"
-    body = response.json()
-    assert ENVELOPE_KEYS <= set(body) <= ENVELOPE_KEYS | {"details"}, body
-    assert isinstance(body["error_code"], str)
-    assert body["error_code"].isupper()
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    assert isinstance(body.get("details", {}), dict)
-    declared = error_class_for_code(body["error_code"])
-    if declared is not ShipyardError:  # a domain code: the body's class and the HTTP status agree
-        assert declared.http_status == status, body
-    for marker in ("Traceback", 'File "/'):
-        assert marker not in response.text
-    return body
 
 
 # -- the error envelope, across every router ---------------------------------------------------
@@ -178,12 +158,17 @@ def _call(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Respo
 def _route_names(app: FastAPI) -> set[str]:
     schema = app.openapi()
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
-    # The MLflow-compatible routes are kept out of the native schema (docs/mlflow.md lists them).
-    return operations | _mlflow_routes(app) | NON_SCHEMA_ROUTES
+    # The MLflow-compatible routes are kept out of the native schema (docs/mlflow.md lists them), and
+    # so are the web UI's pages (docs/ui.md).
+    return operations | _mlflow_routes(app) | _ui_routes(app) | NON_SCHEMA_ROUTES
 
 
 def _mlflow_routes(app: FastAPI) -> set[str]:
     return {name for route in _all_routes(app.routes) if (name := getattr(route, "name", "")).startswith("mlflow_")}
+
+
+def _ui_routes(app: FastAPI) -> set[str]:
+    return {name for route in _all_routes(app.routes) if (name := getattr(route, "name", "")).startswith("ui_")}
 
 
 def test_every_route_declares_its_permission(app: FastAPI) -> None:
@@ -209,7 +194,7 @@ def test_the_schema_walk_sees_every_route(app: FastAPI) -> None:
     routes = list(_all_routes(app.routes))
     assert {getattr(r, "name", None) for r in routes} == _route_names(app)
     hidden = {r.name for r in routes if not getattr(r, "include_in_schema", True)}
-    assert hidden == NON_SCHEMA_ROUTES | _mlflow_routes(app)
+    assert hidden == NON_SCHEMA_ROUTES | _mlflow_routes(app) | _ui_routes(app)
     assert len(_mlflow_routes(app)) > 50
 
 
@@ -341,8 +326,8 @@ def test_control_characters_in_keys_are_400_naming_the_rule(http: httpx.Client, 
 
 
 # -- property-based: schemathesis over the OpenAPI schema ---------------------------------------
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402 - after the importorskip
+schemathesis = require("schemathesis")  # under CI a missing schemathesis fails the module, not skips it
+from hypothesis import HealthCheck, settings  # noqa: E402 - after the require
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 # Built at import: schemathesis makes one test per operation at collection time. (Its lazy

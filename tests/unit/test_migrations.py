@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from shipyard.errors import SchemaOutOfDate
-from shipyard.store.sql import SqlStore
+from shipyard.store.sql import SqlStore, tables
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.engine import normalize_url
 from shipyard.store.sql.schema import HEAD_REVISION, alembic_config, upgrade_database
@@ -140,7 +140,8 @@ def test_a_0001_store_is_refused_then_upgraded_to_head_keeping_its_data(tmp_path
         assert store.runs.get("r1").data.metrics == {"acc": 0.9}
         engine = sa.create_engine(uri)
         with engine.connect() as conn:
-            assert "ix_latest_metrics_key_value" in {i["name"] for i in sa.inspect(conn).get_indexes("latest_metrics")}
+            indexes = {i["name"] for i in sa.inspect(conn).get_indexes("latest_metrics")}
+            assert "ix_latest_metrics_key_value_run" in indexes
         engine.dispose()
     finally:
         store.close()
@@ -237,3 +238,140 @@ def test_a_0005_store_is_upgraded_to_0006_and_deploys_its_versions(tmp_path: Pat
     with engine.connect() as conn:
         assert "ix_deployments_environment" in {i["name"] for i in sa.inspect(conn).get_indexes("deployments")}
     engine.dispose()
+
+
+def _fill_a_0006_store(uri: str) -> dict[str, int]:
+    """What Shipyard 0006 wrote: experiments with tags, runs with params, a logged model, ids
+    handed out by the database."""
+    db = Database(normalize_url(uri))
+    ids = {}
+    with db.write() as conn:
+        command.upgrade(alembic_config(conn), "0006")
+        for name in ("kept", "newest"):
+            ids[name] = conn.execute(tables.experiments.insert().values(
+                name=name, lifecycle_stage="active", creation_time=1, last_update_time=1)).inserted_primary_key[0]
+        conn.execute(tables.experiment_tags.insert().values(experiment_id=ids["kept"], key="team", value="ml"))
+        conn.execute(sa.text("INSERT INTO runs (run_id, experiment_id, name, status, start_time, lifecycle_stage, "
+                             "user_id, source) VALUES ('r1', :e, 'n', 'FINISHED', 1, 'active', '', '')"),
+                     {"e": ids["kept"]})
+        conn.execute(sa.text("INSERT INTO params VALUES ('r1', 'lr', '0.1')"))
+        conn.execute(sa.text("INSERT INTO logged_models (model_id, experiment_id, name, run_id, artifact_path, "
+                             "source_run_id, status, status_message, model_type, creation_time, last_update_time, "
+                             "lifecycle_stage) VALUES ('m-1', :e, 'model', 'r1', 'model', 'r1', 'READY', '', '', 1, "
+                             "1, 'active')"), {"e": ids["kept"]})
+    db.dispose()
+    return ids
+
+
+def _check_0007_keeps_data_and_never_reuses_ids(uri: str, ids: dict[str, int]) -> None:
+    assert upgrade_database(uri, "0007") == ("0006", "0007")
+    engine = sa.create_engine(normalize_url(uri))
+    try:
+        with engine.begin() as conn:
+            names = dict(conn.execute(sa.text("SELECT experiment_id, name FROM experiments")).all())
+            assert names == {0: "Default", ids["kept"]: "kept", ids["newest"]: "newest"}
+            assert conn.execute(sa.text("SELECT value FROM experiment_tags")).scalar() == "ml"
+            assert conn.execute(sa.text("SELECT experiment_id FROM runs WHERE run_id = 'r1'")).scalar() == ids["kept"]
+            assert conn.execute(sa.text("SELECT value FROM params WHERE run_id = 'r1'")).scalar() == "0.1"
+            assert conn.execute(sa.text("SELECT count(*) FROM logged_models")).scalar() == 1
+            if engine.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+                sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'experiments'")).scalar()
+                assert "AUTOINCREMENT" in sql.upper()
+            # The newest experiment hard-deleted (as gc may now do): its id is never handed out again.
+            conn.execute(sa.text("DELETE FROM experiments WHERE experiment_id = :e"), {"e": ids["newest"]})
+            again = conn.execute(tables.experiments.insert().values(
+                name="later", lifecycle_stage="active", creation_time=2, last_update_time=2)).inserted_primary_key[0]
+            assert again > ids["newest"]
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # names stay unique
+                conn.execute(tables.experiments.insert().values(
+                    name="kept", lifecycle_stage="active", creation_time=2, last_update_time=2))
+    finally:
+        engine.dispose()
+
+
+def test_0007_gives_sqlite_experiments_ids_that_are_never_reused(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'v6.db'}"
+    _check_0007_keeps_data_and_never_reuses_ids(uri, _fill_a_0006_store(uri))
+
+
+@pytest.mark.postgres
+def test_0007_on_postgres_keeps_data_and_never_reuses_ids(postgres_uri: str) -> None:
+    import uuid
+
+    admin = sa.create_engine(normalize_url(postgres_uri), isolation_level="AUTOCOMMIT")
+    name = f"shipyard_mig_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        uri = postgres_uri.rsplit("/", 1)[0] + f"/{name}"
+        _check_0007_keeps_data_and_never_reuses_ids(uri, _fill_a_0006_store(uri))
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_a_fresh_sqlite_store_never_reuses_an_experiment_id(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'fresh.db'}"
+    store = SqlStore(uri)
+    newest = store.experiments.create("newest").experiment_id
+    store.close()
+    engine = sa.create_engine(uri)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM experiments WHERE experiment_id = :e"), {"e": int(newest)})
+    engine.dispose()
+    store = SqlStore(uri)
+    try:
+        assert int(store.experiments.create("later").experiment_id) > int(newest)
+    finally:
+        store.close()
+
+
+def _check_0010_links_what_older_stores_hold(uri: str) -> None:
+    """A 0009 store's model made in a run becomes that run's output, a model-input lineage edge
+    the run's model input (an edge to a run no longer there is left out), and model metrics can
+    be recorded."""
+    ids = _fill_a_0006_store(uri)
+    assert upgrade_database(uri, "0009") == ("0006", "0009")
+    engine = sa.create_engine(normalize_url(uri))
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO runs (run_id, experiment_id, name, status, start_time, lifecycle_stage, "
+                             "user_id, source) VALUES ('r2', :e, 'n2', 'FINISHED', 2, 'active', '', '')"),
+                     {"e": ids["kept"]})
+        for target in ("run:r2", "run:gone"):
+            conn.execute(sa.text("INSERT INTO lineage_edges (source, target, relation, context, timestamp) VALUES "
+                                 "('run:r1', :t, 'input', 'mlflow.model_input:m-1', 3)"), {"t": target})
+    engine.dispose()
+    assert upgrade_database(uri) == ("0009", HEAD_REVISION)
+    from shipyard.entities import LoggedModelMetric, RunLinkKind
+
+    store = SqlStore(uri)
+    try:
+        links = store.logged_models.run_links(["r1", "r2"])
+        assert [(x.kind, x.ref, x.step) for x in links["r1"]] == [(RunLinkKind.MODEL_OUTPUT, "m-1", 0)]
+        assert [(x.kind, x.ref) for x in links["r2"]] == [(RunLinkKind.MODEL_INPUT, "m-1")]
+        store.logged_models.log_metrics("m-1", [LoggedModelMetric("acc", 0.5, 0, 10, "r1")])
+        assert [(m.key, m.value) for m in store.logged_models.get("m-1").metrics] == [("acc", 0.5)]
+    finally:
+        store.close()
+
+
+def test_0010_links_what_a_sqlite_store_holds(tmp_path: Path) -> None:
+    _check_0010_links_what_older_stores_hold(f"sqlite:///{tmp_path / 'v9.db'}")
+
+
+@pytest.mark.postgres
+def test_0010_links_what_a_postgres_store_holds(postgres_uri: str) -> None:
+    import uuid
+
+    admin = sa.create_engine(normalize_url(postgres_uri), isolation_level="AUTOCOMMIT")
+    name = f"shipyard_mig_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        _check_0010_links_what_older_stores_hold(postgres_uri.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

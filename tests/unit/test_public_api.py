@@ -16,7 +16,7 @@ PUBLIC = {
     "log_model", "load_model", "register_model", "set_alias", "delete_alias", "promote_model",
     "search_registered_models", "search_model_versions", "evaluate_model", "log_dataset",
     "log_text", "search_runs", "seed_everything", "set_experiment", "set_tag", "set_tags",
-    "set_tracking_uri", "start_run",
+    "set_tracking_uri", "start_run", "step", "pipeline", "tune",
 }
 
 

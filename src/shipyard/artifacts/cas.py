@@ -19,155 +19,34 @@ from __future__ import annotations
 import builtins
 import hashlib
 import io
-import json
 import os
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.artifacts.content import (
+    CHUNK,
+    MAX_POINTER,
+    Pointer,
+    VerifyingReader,
+    blob_key,
+    check_run_id,
+    corrupted,
+    fingerprint,
+    hash_file,
+    hash_stream,
+    is_valid_name,
+    parse_pointer,
+)
+from shipyard.artifacts.paths import new_artifact_path, normalize_artifact_path
 from shipyard.artifacts.protocol import BlobStorage
 from shipyard.entities import ArtifactEntry
-from shipyard.errors import ArtifactCorrupted, InvalidInput, NotFound, ShipyardError
+from shipyard.errors import InvalidInput, NotFound, ShipyardError
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    pass
 
 __all__ = ["CasArtifactStore"]
-
-_CHUNK = 1 << 20
-_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_HEX = re.compile(r"[0-9a-f]{64}")
-_MAX_POINTER = 4096
-
-
-def _check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise InvalidInput(
-            f"invalid run id {run_id!r}: expected 1-64 characters from [A-Za-z0-9_-]", run_id=repr(run_id)
-        )
-    return run_id
-
-
-def _blob_key(hexdigest: str) -> str:
-    return f"blobs/sha256/{hexdigest[:2]}/{hexdigest}"
-
-
-def _hash_stream(stream: BinaryIO) -> tuple[str, int]:
-    """SHA-256 and size of a stream, read in 1 MiB chunks (never the whole file at once)."""
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(_CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-@dataclass(frozen=True, slots=True)
-class _Pointer:
-    """What a run's artifact path points to."""
-
-    hexdigest: str
-    size: int
-
-    @property
-    def digest(self) -> str:
-        return f"sha256:{self.hexdigest}"
-
-    def to_bytes(self) -> bytes:
-        return json.dumps({"digest": self.digest, "size": self.size}, sort_keys=True).encode()
-
-
-class _VerifyingReader(io.RawIOBase):
-    """Passes bytes through while hashing them; once the logged size is reached and at end of
-    stream the digest and size must match the pointer, else ``ArtifactCorrupted``."""
-
-    def __init__(self, raw: BinaryIO, pointer: _Pointer, run_id: str, path: str) -> None:
-        super().__init__()
-        self._raw = raw
-        self._pointer = pointer
-        self._run_id = run_id
-        self._path = path
-        self._hash = hashlib.sha256()
-        self._size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self._raw.read(len(view))
-        view[: len(data)] = data
-        self._hash.update(data)
-        self._size += len(data)
-        # Check once all expected bytes are in (a reader that stops at ``size`` is covered),
-        # again at end of stream, and as soon as there are too many.
-        if self._size >= self._pointer.size or (not data and len(view)):
-            self._verify()
-        return len(data)
-
-    def _verify(self) -> None:
-        actual = self._hash.hexdigest()
-        if self._size != self._pointer.size or actual != self._pointer.hexdigest:
-            raise _corrupted(
-                self._run_id,
-                self._path,
-                f"expected {self._pointer.digest} ({self._pointer.size} bytes), "
-                f"read sha256:{actual} ({self._size} bytes so far)",
-            )
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-def _is_valid_name(name: str) -> bool:
-    """A stored child name must be one artifact path segment that normalises to itself."""
-    try:
-        return bool(name) and "/" not in name and normalize_artifact_path(name) == name
-    except InvalidInput:
-        return False
-
-
-def _hash_file(source: Path) -> tuple[str, int]:
-    try:
-        with open(source, "rb") as stream:
-            return _hash_stream(stream)
-    except OSError as err:
-        raise InvalidInput(f"cannot read {str(source)!r}: {err.strerror or err}", path=str(source)) from None
-
-
-def _fingerprint(source: Path) -> tuple[int, int, int] | None:
-    """What tells us a local file changed between hashing and copying (``None``: it is gone)."""
-    try:
-        st = source.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
-
-
-def _parse_pointer(raw: bytes) -> _Pointer | None:
-    """The pointer stored as ``raw`` (read up to ``_MAX_POINTER + 1`` bytes), ``None`` when it is
-    not one. Shared with the sweep, so reading and garbage collection agree on what a reference is."""
-    try:
-        doc = json.loads(raw)
-        algo, _, hexdigest = doc["digest"].partition(":")
-        size = doc["size"]
-        if algo != "sha256" or not _HEX.fullmatch(hexdigest) or type(size) is not int or size < 0:
-            return None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return _Pointer(hexdigest, size)
-
-
-def _corrupted(run_id: str, path: str, why: str) -> ArtifactCorrupted:
-    return ArtifactCorrupted(
-        f"artifact {path!r} of run {run_id} is corrupted: {why}", run_id=run_id, path=path
-    )
-
 
 class CasArtifactStore:
     """``ArtifactStore`` over a ``BlobStorage``; see the module docstring for the layout."""
@@ -192,16 +71,16 @@ class CasArtifactStore:
     def _files_key(run_id: str, path: str) -> str:
         return f"runs/{run_id}/files/{path}" if path else f"runs/{run_id}/files"
 
-    def _read_pointer(self, run_id: str, path: str) -> _Pointer:
+    def _read_pointer(self, run_id: str, path: str) -> Pointer:
         try:
             stream = self._storage.open(self._files_key(run_id, path))
         except NotFound:
             raise NotFound(f"run {run_id} has no artifact {path!r}", run_id=run_id, path=path) from None
         with stream:
-            raw = stream.read(_MAX_POINTER + 1)
-        pointer = _parse_pointer(raw)
+            raw = stream.read(MAX_POINTER + 1)
+        pointer = parse_pointer(raw)
         if pointer is None:
-            raise _corrupted(run_id, path, "its manifest entry is unreadable")
+            raise corrupted(run_id, path, "its manifest entry is unreadable")
         return pointer
 
     def _entry(self, run_id: str, path: str) -> ArtifactEntry:
@@ -212,8 +91,8 @@ class CasArtifactStore:
         entries = []
         for name, is_dir in self._storage.list(self._files_key(run_id, path)):
             child = f"{path}/{name}" if path else name
-            if not _is_valid_name(name):
-                raise _corrupted(run_id, child, "the stored name is not a valid artifact path")
+            if not is_valid_name(name):
+                raise corrupted(run_id, child, "the stored name is not a valid artifact path")
             entries.append(ArtifactEntry(path=child, is_dir=True) if is_dir else self._entry(run_id, child))
         return sorted(entries, key=lambda entry: entry.path)
 
@@ -240,47 +119,47 @@ class CasArtifactStore:
                 conflict=path + "/",
             )
 
-    def _write_pointer(self, run_id: str, path: str, pointer: _Pointer) -> ArtifactEntry:
+    def _write_pointer(self, run_id: str, path: str, pointer: Pointer) -> ArtifactEntry:
         self._storage.put_bytes(self._files_key(run_id, path), pointer.to_bytes())
         return ArtifactEntry(path=path, is_dir=False, size=pointer.size, digest=pointer.digest)
 
     def log_file(self, run_id: str, local_path: Path, artifact_path: str) -> ArtifactEntry:
         """Store a file as ``artifact_path``; identical content is stored once. The file is hashed,
         then copied; if it changed meanwhile and the copy no longer matches, nothing is logged."""
-        run_id = _check_run_id(run_id)
-        path = normalize_artifact_path(artifact_path)
+        run_id = check_run_id(run_id)
+        path = new_artifact_path(artifact_path)
         source = Path(local_path)
         if not source.is_file():
             raise InvalidInput(f"cannot log {str(source)!r}: not an existing file", path=str(source))
         self._check_conflicts(run_id, path)
-        before = _fingerprint(source)
-        hexdigest, size = _hash_file(source)
-        key = _blob_key(hexdigest)
+        before = fingerprint(source)
+        hexdigest, size = hash_file(source)
+        key = blob_key(hexdigest)
         # ``touch``, not ``exists``: re-used content becomes young, so a concurrent sweep spares it.
         if not self._storage.touch(key):
             self._storage.put_file(key, source)
-            if _fingerprint(source) != before:
+            if fingerprint(source) != before:
                 # Rare: re-read what was stored, keep it only if it is what was hashed.
                 with self._storage.open(key) as stored:
-                    intact = _hash_stream(stored) == (hexdigest, size)
+                    intact = hash_stream(stored) == (hexdigest, size)
                 if not intact:
                     self._storage.delete(key)
                     raise InvalidInput(
                         f"{str(source)!r} changed while it was being logged as {path!r}; nothing logged",
                         path=path,
                     )
-        return self._write_pointer(run_id, path, _Pointer(hexdigest, size))
+        return self._write_pointer(run_id, path, Pointer(hexdigest, size))
 
     def log_bytes(self, run_id: str, data: bytes, artifact_path: str) -> ArtifactEntry:
         """Like :meth:`log_file` for bytes in memory."""
-        run_id = _check_run_id(run_id)
-        path = normalize_artifact_path(artifact_path)
+        run_id = check_run_id(run_id)
+        path = new_artifact_path(artifact_path)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidInput(f"artifact {path!r}: data must be bytes, not {type(data).__name__}", path=path)
         data = bytes(data)
         self._check_conflicts(run_id, path)
-        pointer = _Pointer(hashlib.sha256(data).hexdigest(), len(data))
-        key = _blob_key(pointer.hexdigest)
+        pointer = Pointer(hashlib.sha256(data).hexdigest(), len(data))
+        key = blob_key(pointer.hexdigest)
         if not self._storage.touch(key):  # see log_file
             self._storage.put_bytes(key, data)
         return self._write_pointer(run_id, path, pointer)
@@ -288,7 +167,7 @@ class CasArtifactStore:
     def delete(self, run_id: str, artifact_path: str) -> None:
         """Remove file or folder ``artifact_path`` from the run's tree (``NotFound`` when absent).
         Only pointers go: a blob may back other paths and runs, and is never rewritten."""
-        run_id = _check_run_id(run_id)
+        run_id = check_run_id(run_id)
         path = normalize_artifact_path(artifact_path)
         for entry in self._walk(run_id, path)[1]:
             self._storage.delete(self._files_key(run_id, entry.path))
@@ -298,7 +177,7 @@ class CasArtifactStore:
     def list(self, run_id: str, path: str = "") -> builtins.list[ArtifactEntry]:
         """Immediate children of folder ``path`` (``""`` = root, empty when nothing is logged).
         ``NotFound`` when ``path`` is a file or absent."""
-        run_id = _check_run_id(run_id)
+        run_id = check_run_id(run_id)
         path = normalize_artifact_path(path, allow_root=True)
         entries = self._children(run_id, path)
         if path and not entries:
@@ -322,28 +201,28 @@ class CasArtifactStore:
     def walk(self, run_id: str, path: str = "") -> builtins.list[ArtifactEntry]:
         """Every file below folder ``path``, sorted; a file path yields just that file.
         ``NotFound`` when ``path`` is neither."""
-        return self._walk(_check_run_id(run_id), normalize_artifact_path(path, allow_root=True))[1]
+        return self._walk(check_run_id(run_id), normalize_artifact_path(path, allow_root=True))[1]
 
-    def _open_verified(self, run_id: str, path: str, pointer: _Pointer) -> _VerifyingReader:
+    def _open_verified(self, run_id: str, path: str, pointer: Pointer) -> VerifyingReader:
         try:
-            raw = self._storage.open(_blob_key(pointer.hexdigest))
+            raw = self._storage.open(blob_key(pointer.hexdigest))
         except NotFound:
-            raise _corrupted(run_id, path, f"its content {pointer.digest} is missing") from None
-        return _VerifyingReader(raw, pointer, run_id, path)
+            raise corrupted(run_id, path, f"its content {pointer.digest} is missing") from None
+        return VerifyingReader(raw, pointer, run_id, path)
 
     def open(self, run_id: str, artifact_path: str) -> BinaryIO:
         """A binary stream of the file; ``ArtifactCorrupted`` when, read to its end, the bytes do
         not match the digest logged. ``NotFound`` when there is no such file."""
-        run_id = _check_run_id(run_id)
+        run_id = check_run_id(run_id)
         path = normalize_artifact_path(artifact_path)
         reader = self._open_verified(run_id, path, self._read_pointer(run_id, path))
-        return io.BufferedReader(reader, buffer_size=_CHUNK)
+        return io.BufferedReader(reader, buffer_size=CHUNK)
 
     def download(self, run_id: str, artifact_path: str, dest: Path) -> Path:
         """Copy a file to ``dest/<basename>`` or a folder to ``dest/<basename>/…`` (``""``: the
         whole tree into ``dest``), returning that path. Each file is written to a temp name
         beside its target, verified, then renamed; a corrupted file never reaches its name."""
-        run_id = _check_run_id(run_id)
+        run_id = check_run_id(run_id)
         path = normalize_artifact_path(artifact_path, allow_root=True)
         is_file, files = self._walk(run_id, path)
         base = Path(dest) / path.rsplit("/", 1)[-1] if path else Path(dest)
@@ -369,12 +248,12 @@ class CasArtifactStore:
     def _fetch(self, run_id: str, entry: ArtifactEntry, target: Path) -> None:
         if entry.digest is None or entry.size is None:  # cannot happen: walk yields files only
             raise ShipyardError(f"artifact {entry.path!r} has no digest to verify against")
-        pointer = _Pointer(entry.digest.removeprefix("sha256:"), entry.size)
+        pointer = Pointer(entry.digest.removeprefix("sha256:"), entry.size)
         self._make_dir(target.parent, entry.path)
         tmp = target.parent / f".shipyard-download-{os.urandom(16).hex()}"
         try:
             with self._open_verified(run_id, entry.path, pointer) as src, open(tmp, "xb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
+                shutil.copyfileobj(src, out, CHUNK)
             os.replace(tmp, target)
         except BaseException as err:
             tmp.unlink(missing_ok=True)

@@ -26,23 +26,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote
 
 import httpx
 
-from shipyard.artifacts.cas import (
-    _CHUNK,
-    CasArtifactStore,
-    _check_run_id,
-    _corrupted,
-    _hash_file,
-    _Pointer,
-    _VerifyingReader,
-)
-from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.artifacts.cas import CasArtifactStore
+from shipyard.artifacts.content import CHUNK, Pointer, VerifyingReader, check_run_id, corrupted, hash_file
+from shipyard.artifacts.paths import new_artifact_path, normalize_artifact_path
 from shipyard.entities import ArtifactEntry
 from shipyard.errors import InvalidInput, ShipyardError, StoreUnavailable
-from shipyard.store.rest import _BACKOFF, _RETRY_STATUS, API, _Http, _result, _retry_after, _segment
+from shipyard.store.http import API, BACKOFF, RETRY_STATUS, HttpClient, response_body, retry_after, segment, url_path
 from shipyard.wire import artifact_from_wire
 
 if TYPE_CHECKING:
@@ -64,7 +56,7 @@ def _file_chunks(source: Path, hexdigest: str, size: int, path: str) -> Iterator
     sent = 0
     with open(source, "rb") as stream:
         while sent < size:
-            chunk = stream.read(min(_CHUNK, size - sent))
+            chunk = stream.read(min(CHUNK, size - sent))
             if not chunk:
                 break
             digest.update(chunk)
@@ -86,7 +78,7 @@ class _ResponseStream(io.RawIOBase):
     def __init__(self, response: httpx.Response, run_id: str, path: str, size: int) -> None:
         super().__init__()
         self._response = response
-        self._chunks = response.iter_bytes(_CHUNK)
+        self._chunks = response.iter_bytes(CHUNK)
         self._leftover = b""
         self._run_id, self._path, self._size, self._read = run_id, path, size, 0
 
@@ -99,7 +91,7 @@ class _ResponseStream(io.RawIOBase):
             try:
                 self._leftover = next(self._chunks, b"")
             except httpx.RemoteProtocolError:
-                raise _corrupted(self._run_id, self._path,
+                raise corrupted(self._run_id, self._path,
                                  f"the server stopped sending after {self._read} of {self._size} bytes "
                                  "(it aborts downloads whose stored bytes fail their digest check)") from None
             except httpx.TransportError as err:
@@ -126,7 +118,7 @@ class RestArtifactStore:
 
     def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None, *, timeout: float = 30.0,
                  retries: int = 5) -> None:
-        self._http = _Http(base_url, transport, timeout, retries)
+        self._http = HttpClient(base_url, transport, timeout, retries)
         self._owns_transport = transport is None
         self._timeout = timeout
 
@@ -146,7 +138,7 @@ class RestArtifactStore:
 
     @staticmethod
     def _file_url(run_id: str, path: str) -> str:
-        return f"{API}/runs/{_segment(run_id, 'run')}/artifacts/{quote(path, safe='/')}"
+        return f"{API}/runs/{segment(run_id, 'run')}/artifacts/{url_path(path)}"
 
     def _send(self, method: str, url: str, *, content: Callable[[], Any] | None = None,
               headers: dict[str, str] | None = None, stream: bool = False,
@@ -164,16 +156,16 @@ class RestArtifactStore:
                 if last:
                     raise StoreUnavailable(f"cannot reach the Shipyard server at {self.uri}: "
                                            f"{type(exc).__name__}: {exc}") from exc
-                time.sleep(_BACKOFF[attempt])
+                time.sleep(BACKOFF[attempt])
                 continue
-            if response.status_code in _RETRY_STATUS and not last:
+            if response.status_code in RETRY_STATUS and not last:
                 response.close()
-                time.sleep(_retry_after(response) or _BACKOFF[attempt])
+                time.sleep(retry_after(response) or BACKOFF[attempt])
                 continue
             if not response.is_success:
                 response.read()
                 response.close()
-                _result(response)
+                response_body(response)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -183,24 +175,24 @@ class RestArtifactStore:
         timeout = httpx.Timeout(self._timeout, read=max(self._timeout, _UPLOAD_READ_TIMEOUT))
         response = self._send("PUT", self._file_url(run_id, path), content=content, headers=headers,
                               timeout=timeout)
-        return artifact_from_wire(_result(response))
+        return artifact_from_wire(response_body(response))
 
     # -- writing -----------------------------------------------------------------------------
 
     def log_file(self, run_id: str, local_path: Path, artifact_path: str) -> ArtifactEntry:
         """Upload a file as ``artifact_path``, streamed; the server verifies the digest on arrival."""
-        run_id = _check_run_id(run_id)
-        path = normalize_artifact_path(artifact_path)
+        run_id = check_run_id(run_id)
+        path = new_artifact_path(artifact_path)
         source = Path(local_path)
         if not source.is_file():
             raise InvalidInput(f"cannot log {str(source)!r}: not an existing file", path=str(source))
-        hexdigest, size = _hash_file(source)
+        hexdigest, size = hash_file(source)
         return self._put(run_id, path, lambda: _file_chunks(source, hexdigest, size, path), size, hexdigest)
 
     def log_bytes(self, run_id: str, data: bytes, artifact_path: str) -> ArtifactEntry:
         """Like :meth:`log_file` for bytes in memory."""
-        run_id = _check_run_id(run_id)
-        path = normalize_artifact_path(artifact_path)
+        run_id = check_run_id(run_id)
+        path = new_artifact_path(artifact_path)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidInput(f"artifact {path!r}: data must be bytes, not {type(data).__name__}", path=path)
         data = bytes(data)
@@ -209,23 +201,23 @@ class RestArtifactStore:
     def delete(self, run_id: str, artifact_path: str) -> None:
         """Remove file or folder ``artifact_path`` from the run's tree (``NotFound`` when absent)."""
         path = normalize_artifact_path(artifact_path)
-        self._send("DELETE", self._file_url(_check_run_id(run_id), path)).close()
+        self._send("DELETE", self._file_url(check_run_id(run_id), path)).close()
 
     # -- reading -----------------------------------------------------------------------------
 
     def _files(self, run_id: str, path: str, *, recursive: bool) -> builtins.list[ArtifactEntry]:
-        body = self._http.call("GET", f"{API}/runs/{_segment(run_id, 'run')}/artifacts",
+        body = self._http.call("GET", f"{API}/runs/{segment(run_id, 'run')}/artifacts",
                                params={"path": path, "recursive": "true" if recursive else "false"})
         return [artifact_from_wire(entry) for entry in body["files"]]
 
     def list(self, run_id: str, path: str = "") -> builtins.list[ArtifactEntry]:
         """Immediate children of folder ``path`` (``""`` = root). ``NotFound`` when ``path`` is
         a file or absent."""
-        return self._files(_check_run_id(run_id), normalize_artifact_path(path, allow_root=True), recursive=False)
+        return self._files(check_run_id(run_id), normalize_artifact_path(path, allow_root=True), recursive=False)
 
     def walk(self, run_id: str, path: str = "") -> builtins.list[ArtifactEntry]:
         """Every file below folder ``path``, sorted; a file path yields just that file."""
-        return self._files(_check_run_id(run_id), normalize_artifact_path(path, allow_root=True), recursive=True)
+        return self._files(check_run_id(run_id), normalize_artifact_path(path, allow_root=True), recursive=True)
 
     def _walk(self, run_id: str, path: str) -> tuple[bool, builtins.list[ArtifactEntry]]:
         """``(is_file, files)`` as :meth:`CasArtifactStore.download` expects it (a folder cannot
@@ -233,7 +225,7 @@ class RestArtifactStore:
         files = self._files(run_id, path, recursive=True)
         return bool(path) and len(files) == 1 and files[0].path == path, files
 
-    def _open_verified(self, run_id: str, path: str, pointer: _Pointer | None = None) -> _VerifyingReader:
+    def _open_verified(self, run_id: str, path: str, pointer: Pointer | None = None) -> VerifyingReader:
         """Stream ``path``, checked against ``pointer`` (from a listing) or, without one, against
         the digest and size the server announces."""
         response = self._send("GET", self._file_url(run_id, path), stream=True)
@@ -243,22 +235,22 @@ class RestArtifactStore:
             if not announced.startswith("sha256:") or not length.isdigit():
                 raise ShipyardError(f"the server sent {path!r} of run {run_id} without its digest and size; "
                                     "it cannot be verified")
-            sent = _Pointer(announced.removeprefix("sha256:"), int(length))
+            sent = Pointer(announced.removeprefix("sha256:"), int(length))
             if pointer is not None and sent != pointer:
-                raise _corrupted(run_id, path, f"listed as {pointer.digest} ({pointer.size} bytes) but served "
+                raise corrupted(run_id, path, f"listed as {pointer.digest} ({pointer.size} bytes) but served "
                                                f"as {sent.digest} ({sent.size} bytes); if it was just re-logged, "
                                                "retry")
         except BaseException:
             response.close()
             raise
-        return _VerifyingReader(_ResponseStream(response, run_id, path, sent.size), sent, run_id, path)
+        return VerifyingReader(_ResponseStream(response, run_id, path, sent.size), sent, run_id, path)
 
     def open(self, run_id: str, artifact_path: str) -> BinaryIO:
         """A binary stream of the file; ``ArtifactCorrupted`` when, read to its end, the bytes do
         not match the digest. ``NotFound`` when there is no such file."""
-        run_id = _check_run_id(run_id)
+        run_id = check_run_id(run_id)
         path = normalize_artifact_path(artifact_path)
-        return io.BufferedReader(self._open_verified(run_id, path), buffer_size=_CHUNK)
+        return io.BufferedReader(self._open_verified(run_id, path), buffer_size=CHUNK)
 
     # ``download`` is CasArtifactStore's own, not a copy: same layout (file -> dest/<name>,
     # folder -> dest/<name>/…), and each file goes to a temp name, is verified, then renamed.

@@ -19,19 +19,25 @@ from shipyard.cli import (
     datasets,
     db,
     deploy,
+    drift,
     experiments,
     gc,
     info,
+    init,
     lineage,
     models,
+    monitor,
+    pipeline,
     predictions,
     render,
     reproduce,
     runs,
     serve,
     server,
+    tune,
+    ui,
 )
-from shipyard.cli.context import State
+from shipyard.cli.context import State, setting_help
 from shipyard.errors import ShipyardError
 
 __all__ = ["ShipyardGroup", "app", "main"]
@@ -81,11 +87,10 @@ def root(
     ctx: typer.Context,
     tracking_uri: Annotated[str | None, typer.Option(
         "--tracking-uri", metavar="URI", show_default=False,
-        help="Tracking database, e.g. sqlite:///path/to.db \\[default: $SHIPYARD_TRACKING_URI, "
-             "else sqlite:///./.shipyard/shipyard.db]")] = None,
+        help=setting_help("Tracking database, e.g. sqlite:///path/to.db", "tracking_uri"))] = None,
     artifact_uri: Annotated[str | None, typer.Option(
         "--artifact-uri", metavar="URI", show_default=False,
-        help="Artifact store folder \\[default: $SHIPYARD_ARTIFACT_URI, else beside the database]")] = None,
+        help=setting_help("Artifact store folder", "artifact_uri", otherwise="beside the database"))] = None,
 ) -> None:
     ctx.obj = State(tracking_uri=tracking_uri, artifact_uri=artifact_uri)
 
@@ -96,14 +101,20 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(lineage.app, name="lineage")
+app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(predictions.app, name="predictions")
+app.add_typer(monitor.app, name="monitor")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.command("reproduce")(reproduce.reproduce)
 app.command("gc")(gc.gc)
+app.command("drift")(drift.drift)
 app.command("server")(server.serve)
 app.command("serve")(serve.serve)
+app.command("ui")(ui.ui)
+app.command("tune")(tune.tune)
+app.command("init")(init.init)
 app.command("version", rich_help_panel="Other")(info.version)
 
 

@@ -194,16 +194,10 @@ def run(
     import tempfile
     from pathlib import Path
 
+    from shipyard.cli import launch
     from shipyard.cli.context import state
-    from shipyard.errors import ShipyardError
 
-    try:
-        import prometheus_client  # noqa: F401 - checked here so a missing extra is one clear message
-        import starlette  # noqa: F401
-        import uvicorn
-    except ImportError:
-        raise ShipyardError('serving needs the server extra: pip install "shipyard-mlops[server]"') from None
-    from shipyard.cli.serve import _log_config
+    launch.require_server_extra("prometheus_client", "starlette")
     from shipyard.serving.deployment_app import create_deployment_app
 
     cli_state = state(ctx)
@@ -214,15 +208,13 @@ def run(
                                    prediction_log=cli_state.client.artifacts if log_predictions else None)
     serving = served.state.serving
     deployment = serving.table.deployment
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     render.info(Text.assemble("Serving ", (name, "bold"), f" revision {deployment.revision} "
-                              f"({_serving(deployment)}) on ", (url, "bold green"),
+                              f"({_serving(deployment)}) on ", (launch.listen_url(host, port), "bold green"),
                               f" · {workers} worker{'s' if workers > 1 else ''}"
                               f" · checking for changes every {poll_seconds:g}s"))
-    options = {"host": host, "port": port, "log_config": _log_config(), "access_log": False}
     try:
         if workers == 1:
-            uvicorn.run(served, **options)
+            launch.run(served, host=host, port=port, serving=True)
             return
     finally:
         serving.remove_files()
@@ -235,7 +227,7 @@ def run(
             "poll_seconds": poll_seconds, "max_body_bytes": settings.server_max_body_bytes,
             "metrics_dir": str(metrics_dir), "log_predictions": log_predictions})
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by prometheus_client in each worker
-        uvicorn.run(RUN_WORKER_APP, factory=True, workers=workers, **options)
+        launch.run(RUN_WORKER_APP, host=host, port=port, workers=workers, serving=True)
 
 
 def run_worker_app() -> object:

@@ -12,8 +12,15 @@ from shipyard.entities.deployment import (
     Resources,
     Route,
 )
-from shipyard.entities.experiment import Experiment
-from shipyard.entities.logged_model import LoggedModel, LoggedModelQuery, LoggedModelStatus
+from shipyard.entities.experiment import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, Experiment
+from shipyard.entities.logged_model import (
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelQuery,
+    LoggedModelStatus,
+    RunLink,
+    RunLinkKind,
+)
 from shipyard.entities.registry import (
     DEFAULT_PROTECTED_ALIASES,
     EVENT_KINDS,
@@ -51,6 +58,8 @@ from shipyard.entities.search import (
 )
 
 __all__ = [
+    "DEFAULT_EXPERIMENT_ID",
+    "DEFAULT_EXPERIMENT_NAME",
     "DEFAULT_PROTECTED_ALIASES",
     "DEPLOYMENT_EVENT_KINDS",
     "EVENT_KINDS",
@@ -72,6 +81,7 @@ __all__ = [
     "Grammar",
     "LifecycleStage",
     "LoggedModel",
+    "LoggedModelMetric",
     "LoggedModelQuery",
     "LoggedModelStatus",
     "Metric",
@@ -93,6 +103,8 @@ __all__ = [
     "RunData",
     "RunFilter",
     "RunInfo",
+    "RunLink",
+    "RunLinkKind",
     "RunQuery",
     "RunStatus",
     "RunTag",

@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from shipyard._version import __version__
 from shipyard.config import Settings
+from shipyard.monitoring.prometheus import MonitorCollector
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.mlflow_compat.routes import build_routers as mlflow_routers
 from shipyard.server.observability import MetricsMiddleware, ServerMetrics
@@ -25,14 +26,16 @@ from shipyard.server.routers import (
     logged_models,
     meta,
     models,
+    monitors,
     runs,
 )
 from shipyard.server.security import RequestGuard
+from shipyard.server.ui import routers as ui_routers
 from shipyard.tracking.client import Client
 
 ROUTERS = (meta.router, experiments.router, runs.router, artifacts.router, models.router,
            models.versions_router, datasets.router, lineage.router, logged_models.router, logged_models.runs_router,
-           deployments.router)
+           deployments.router, monitors.router)
 
 
 def _split(value: str) -> list[str]:
@@ -49,10 +52,13 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.state.settings = settings
     app.state.client = client or Client(settings=settings)
     app.state.metrics = ServerMetrics()
+    app.state.metrics.registry.register(MonitorCollector(lambda: app.state.client.store))
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     for router in mlflow_routers():
+        app.include_router(router)
+    for router in ui_routers():
         app.include_router(router)
     # Added last = outermost: metrics see every response, CORS answers preflights before the guard.
     app.add_middleware(RequestGuard, allowed_hosts=_split(settings.server_allowed_hosts),

@@ -10,34 +10,13 @@ per-project roles plug in at :func:`resolve_principal` and :meth:`Principal.can`
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from fastapi import Request
 from starlette.types import Scope
 
+from shipyard.auth import ANONYMOUS, Permission, Principal
 from shipyard.errors import PermissionDenied
-
-
-class Permission(enum.StrEnum):
-    PUBLIC = "public"  # health, version, API schema: no principal needed
-    READ = "read"
-    WRITE = "write"
-    ADMIN = "admin"
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    anonymous: bool = True
-
-    def can(self, permission: Permission) -> bool:
-        # Without authentication configured, the local user may do everything.
-        return True
-
-
-ANONYMOUS = Principal("local")
 
 ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     # meta
@@ -67,6 +46,7 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "delete_run_tag": Permission.WRITE,
     "log_metrics": Permission.WRITE,
     "get_metric_history": Permission.READ,
+    "get_metric_history_columns": Permission.READ,
     "search_runs": Permission.READ,
     # artifacts
     "list_artifacts": Permission.READ,
@@ -117,6 +97,9 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "delete_logged_model_tag": Permission.WRITE,
     "log_logged_model_params": Permission.WRITE,
     "list_run_logged_models": Permission.READ,
+    "log_logged_model_metrics": Permission.WRITE,
+    "add_run_links": Permission.WRITE,
+    "query_run_links": Permission.READ,
     # deployments (writing a revision is how canary, promote and rollback reach the server)
     "create_deployment": Permission.WRITE,
     "list_deployments": Permission.READ,
@@ -124,6 +107,41 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "save_deployment_revision": Permission.WRITE,
     "get_deployment_history": Permission.READ,
     "delete_deployment": Permission.WRITE,
+    # monitors (a runner takes the lease and records each window it evaluated)
+    "create_monitor": Permission.WRITE,
+    "list_monitors": Permission.READ,
+    "get_monitor": Permission.READ,
+    "save_monitor": Permission.WRITE,
+    "delete_monitor": Permission.WRITE,
+    "acquire_monitor_lease": Permission.WRITE,
+    "release_monitor_lease": Permission.WRITE,
+    "record_monitor_evaluation": Permission.WRITE,
+    "list_monitor_evaluations": Permission.READ,
+    "record_monitor_alert": Permission.WRITE,
+    "list_monitor_alerts": Permission.READ,
+    # the web UI (server/ui): pages read, its forms need what the API route doing the same change needs
+    "ui_root": Permission.READ,
+    "ui_index": Permission.READ,
+    "ui_static": Permission.PUBLIC,
+    "ui_experiments": Permission.READ,
+    "ui_runs": Permission.READ,
+    "ui_run": Permission.READ,
+    "ui_run_artifacts": Permission.READ,
+    "ui_artifact_raw": Permission.READ,
+    "ui_compare": Permission.READ,
+    "ui_compare_series": Permission.READ,
+    "ui_models": Permission.READ,
+    "ui_model": Permission.READ,
+    "ui_model_version": Permission.READ,
+    "ui_approve_model_version": Permission.ADMIN,
+    "ui_set_model_alias": Permission.WRITE,
+    "ui_lineage": Permission.READ,
+    "ui_datasets": Permission.READ,
+    "ui_dataset_version": Permission.READ,
+    "ui_deployments": Permission.READ,
+    "ui_deployment": Permission.READ,
+    "ui_confirm_rollback": Permission.READ,
+    "ui_rollback_deployment": Permission.WRITE,
     # the MLflow-compatible API (server/mlflow_compat): the same rules, MLflow's routes
     "mlflow_create_experiment": Permission.WRITE,
     "mlflow_create_logged_model": Permission.WRITE,
@@ -143,6 +161,7 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "mlflow_delete_run": Permission.WRITE,
     "mlflow_delete_tag": Permission.WRITE,
     "mlflow_download_artifact": Permission.READ,
+    "mlflow_download_logged_model_artifact": Permission.READ,
     "mlflow_finalize_logged_model": Permission.WRITE,
     "mlflow_get_experiment": Permission.READ,
     "mlflow_get_experiment_by_name": Permission.READ,

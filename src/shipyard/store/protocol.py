@@ -20,6 +20,7 @@ from shipyard.entities import (
     Edge,
     Experiment,
     LoggedModel,
+    LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
     Metric,
@@ -32,15 +33,18 @@ from shipyard.entities import (
     RegistryQuery,
     Run,
     RunInfo,
+    RunLink,
     RunQuery,
     RunStatus,
     RunTag,
     VersionStatus,
     ViewType,
 )
+from shipyard.entities.history import MetricHistory
+from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
 
 __all__ = ["DatasetStore", "DeploymentStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore",
-           "ModelStore", "RunStore", "Store"]
+           "ModelStore", "MonitorStore", "RunStore", "Store"]
 
 
 class ExperimentStore(Protocol):
@@ -94,8 +98,9 @@ class RunStore(Protocol):
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Run:
-        """Create a RUNNING run. Raises ``NotFound`` for an unknown experiment or parent, and
-        ``RunNotActive`` when the experiment is deleted."""
+        """Create a RUNNING run. Raises ``NotFound`` for an unknown experiment, and
+        ``RunNotActive`` when the experiment is deleted. A parent that is not a run of this store
+        is recorded as given; only a parent that is here gets a lineage edge."""
         ...
 
     def get(self, run_id: str) -> Run:
@@ -150,6 +155,12 @@ class MetricStore(Protocol):
     def history(self, run_id: str, key: str) -> list[Metric]:
         """Every value of ``key``, ordered by step then timestamp. Raises ``NotFound`` for an
         unknown run; an unknown key gives an empty list."""
+        ...
+
+    def history_columns(self, run_id: str, key: str) -> MetricHistory:
+        """The same values as :meth:`history`, as three arrays (steps, values, timestamps)
+        from one query. Raises ``NotFound`` for an unknown run; an unknown key gives empty
+        arrays."""
         ...
 
 
@@ -351,6 +362,23 @@ class LoggedModelStore(Protocol):
         an unknown run has none."""
         ...
 
+    def log_metrics(self, model_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        """Record metric values measured on the model (each names the run that logged it); a
+        value already recorded (same key, timestamp, step and run) is kept once. Raises
+        ``NotFound`` for an unknown model and ``InvalidInput`` for a bad key, run id, step,
+        time or an over-long dataset name or digest; nothing is written then."""
+        ...
+
+    def add_run_links(self, links: Sequence[RunLink]) -> None:
+        """Record runs' model inputs, model outputs and dataset-input tags; the first record of
+        a (run, kind, ref) is kept as is. Raises ``NotFound`` when a run is not there and
+        ``InvalidInput`` for a bad kind, reference or tag."""
+        ...
+
+    def run_links(self, run_ids: Sequence[str]) -> dict[str, list[RunLink]]:
+        """Each run's links in the order they were recorded (an unknown run has none)."""
+        ...
+
 
 class DeploymentStore(Protocol):
     """Deployments and their history. Every write is one revision: the deployment's new state and
@@ -395,6 +423,75 @@ class DeploymentStore(Protocol):
         ...
 
 
+class MonitorStore(Protocol):
+    """Monitors, each evaluated window, and each alert sent. The rules (what a valid definition
+    is, when a window is due, how the alert state moves) live in
+    :class:`~shipyard.monitoring.service.MonitorService`; the store keeps the integrity that needs
+    the stored state: unique names, the revision of a definition, the lease, one evaluation per
+    window, evaluations in window order."""
+
+    def create(self, monitor: Monitor, *, user: str = "") -> Monitor:
+        """Store ``monitor`` at revision 1 with its state as given; times become now. Raises
+        ``AlreadyExists`` for a taken name."""
+        ...
+
+    def get(self, name: str) -> Monitor:
+        """Raises ``NotFound`` naming it."""
+        ...
+
+    def list(self, deployment: str | None = None) -> list[Monitor]:
+        """Every monitor (of ``deployment`` only, if given), by name."""
+        ...
+
+    def save(self, monitor: Monitor, *, user: str = "") -> Monitor:
+        """Write the definition (everything but the state, the window cursor and the lease):
+        ``monitor.revision`` must be the revision the caller read; the stored one becomes
+        ``revision + 1``. Raises ``NotFound``, and ``Conflict`` naming both revisions when it
+        changed since it was read (nothing is written)."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove the monitor with its evaluations and alerts. Raises ``NotFound``."""
+        ...
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take (or, for its holder, extend) the right to evaluate ``name`` for ``seconds``: true
+        when ``owner`` holds it now, false when another owner's lease has not expired. Taken with
+        one conditional UPDATE, so of two runners asking at once exactly one gets it. Raises
+        ``NotFound``."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up, if ``owner`` holds it (otherwise nothing happens)."""
+        ...
+
+    def record_evaluation(self, evaluation: MonitorEvaluation, *, owner: str) -> Monitor:
+        """In one transaction: store ``evaluation`` and move the monitor past its window (the next
+        window starts at ``evaluation.window_end``), to ``evaluation.state`` (``state_since`` moves
+        when the state changes) and ``last_evaluation_time``. Only the holder of a live lease may
+        record, and only the window the monitor is at: raises ``Conflict`` when ``owner`` does not
+        hold the lease, or the window was evaluated already or is not the next one (nothing is
+        written), and ``NotFound``."""
+        ...
+
+    def evaluations(self, name: str, *, limit: int | None = None, since: int | None = None,
+                    with_report: bool = True) -> list[MonitorEvaluation]:
+        """Evaluations of ``name`` in window order: the latest ``limit`` of those whose window
+        starts at or after ``since`` (all when ``None``). ``with_report=False`` leaves each
+        ``report`` empty (the time series without the plot data). Raises ``NotFound``."""
+        ...
+
+    def record_alert(self, alert: Alert) -> Alert:
+        """Store one notification (its delivery included) and return it with its id. Raises
+        ``NotFound`` for an unknown monitor."""
+        ...
+
+    def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
+        """The latest ``limit`` alerts of ``name`` (all when ``None``), oldest first. Raises
+        ``NotFound``."""
+        ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """The aggregate interfaces of one tracking backend."""
@@ -407,6 +504,7 @@ class Store(Protocol):
     lineage: LineageStore
     logged_models: LoggedModelStore
     deployments: DeploymentStore
+    monitors: MonitorStore
 
     def close(self) -> None:
         """Release connections."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shipyard.auth import current_user
+
 if TYPE_CHECKING:
     from shipyard.config import Settings
 
@@ -31,7 +33,6 @@ __all__ = [
     "REQUIREMENTS_ARTIFACT",
     "Capture",
     "capture_run_context",
-    "current_user",
     "strip_url_credentials",
 ]
 
@@ -89,21 +90,10 @@ def capture_run_context(
     if settings.capture_system:
         tags.update(_capture_system(cwd, argv))
     if settings.capture_packages:
-        requirements = _installed_packages()
+        requirements = installed_packages()
         if requirements:
             artifacts[REQUIREMENTS_ARTIFACT] = requirements
     return Capture(tags=tags, artifacts=artifacts)
-
-
-def current_user() -> str:
-    """The login name of the current user, or ``"unknown"`` when it cannot be found."""
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except Exception:  # no USER/LOGNAME and no passwd entry (e.g. a container's random uid)
-        return "unknown"
-    return user or "unknown"
 
 
 # --------------------------------------------------------------------------------------- git
@@ -307,7 +297,7 @@ def _join_argv(args: list[str]) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _installed_packages() -> bytes:
+def installed_packages() -> bytes:
     """``name==version`` lines of every installed distribution, sorted, one per name.
 
     Cached for the process: reading every distribution's metadata is slow and does not change.

@@ -12,16 +12,15 @@ import io
 import json
 import os
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.protocol import ArtifactStore
+from shipyard.auth import Principal, local_principal
+from shipyard.clock import now_ms
 from shipyard.config import Settings
 from shipyard.entities import (
-    MODEL_GRAMMAR,
-    VERSION_GRAMMAR,
     ArtifactEntry,
     DatasetVersion,
     Experiment,
@@ -30,7 +29,6 @@ from shipyard.entities import (
     Param,
     RegisteredModel,
     RegistryEvent,
-    RegistryQuery,
     Run,
     RunInfo,
     RunQuery,
@@ -39,6 +37,7 @@ from shipyard.entities import (
     VersionStatus,
     ViewType,
 )
+from shipyard.entities.history import MetricHistory
 from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive, ShipyardError
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
@@ -47,14 +46,14 @@ from shipyard.tracking.paged import PagedList
 from shipyard.tracking.writer import MetricWriter
 
 if TYPE_CHECKING:
+    from shipyard.deploy.rollout import DeploymentService
     from shipyard.models.evaluate import Evaluation
     from shipyard.models.gates import PromotionResult
+    from shipyard.models.registry import RegistryService
+    from shipyard.monitoring.service import MonitorService
 
 __all__ = ["Client"]
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _is_server(uri: str) -> bool:
@@ -92,8 +91,10 @@ class Client:
         settings: Settings | None = None,
         store: Store | None = None,
         artifact_store: ArtifactStore | None = None,
+        principal: Principal | None = None,
     ) -> None:
         base = settings or Settings.resolve()
+        self._principal = principal
         overrides = {k: v for k, v in (("tracking_uri", tracking_uri), ("artifact_uri", artifact_uri)) if v}
         self.settings = base.replace(**overrides) if overrides else base
         self._store = store
@@ -137,6 +138,43 @@ class Client:
 
                         self._artifacts = open_artifact_store(uri)
         return self._artifacts
+
+    @property
+    def principal(self) -> Principal:
+        """Who the changes made through this client are recorded as: the one it was given (a server
+        passes the request's), else the login of the process at the time of the change."""
+        return self._principal or local_principal()
+
+    def acting_as(self, principal: Principal) -> Client:
+        """This client's store, artifact store and metric writer, recording changes as ``principal``:
+        what a server uses for each request. Closing it closes this client's backends."""
+        import copy
+
+        self.store, self.artifacts  # noqa: B018 - opened now, so the view shares them instead of opening its own
+        view = copy.copy(self)
+        view._principal = principal
+        return view
+
+    @property
+    def registry(self) -> RegistryService:
+        """Registered models, versions, aliases and approvals, as this client's principal."""
+        from shipyard.models.registry import RegistryService
+
+        return RegistryService(self.store, self.artifacts, self.principal)
+
+    @property
+    def deployments(self) -> DeploymentService:
+        """Deployments and their rollout rules (canary, shadow, promote, rollback), as this client's principal."""
+        from shipyard.deploy.rollout import DeploymentService
+
+        return DeploymentService(self.store, self.principal)
+
+    @property
+    def monitors(self) -> MonitorService:
+        """Monitors, their evaluations and alerts, as this client's principal."""
+        from shipyard.monitoring.service import MonitorService
+
+        return MonitorService(self.store, self.artifacts, self.principal)
 
     @property
     def tracking_uri(self) -> str:
@@ -231,11 +269,14 @@ class Client:
         user_id: str = "",
         source: str = "",
     ) -> Run:
-        """Create a RUNNING run. Raises ``NotFound`` for an unknown experiment or parent."""
+        """Create a RUNNING run. Raises ``NotFound`` for an unknown experiment. A parent that is
+        not a run of this store is recorded as given, without a lineage edge."""
+        if parent_run_id is not None and (not isinstance(parent_run_id, str) or not 0 < len(parent_run_id) <= 32):
+            raise InvalidInput(f"parent run id {parent_run_id!r:.60} is not a run id (1 to 32 characters)")
         name = rules.check_name("run name", run_name, rules.MAX_RUN_NAME_LENGTH) if run_name is not None \
             else generate_run_name()
         run = self.store.runs.create(
-            str(experiment_id), run_name=name, start_time=start_time or _now_ms(), user_id=user_id,
+            str(experiment_id), run_name=name, start_time=start_time or now_ms(), user_id=user_id,
             source=source, parent_run_id=parent_run_id, tags=self._tags(tags))
         self._running.add(run.info.run_id)
         return run
@@ -270,7 +311,7 @@ class Client:
         new_status = self._status(status)
         if not new_status.is_terminal:
             raise InvalidInput(f"a run ends as FINISHED, FAILED or KILLED, not {new_status.value}")
-        return self.update_run(run_id, status=new_status, end_time=end_time or _now_ms())
+        return self.update_run(run_id, status=new_status, end_time=end_time or now_ms())
 
     def delete_run(self, run_id: str) -> None:
         self._running.discard(run_id)
@@ -325,7 +366,7 @@ class Client:
         """Queue one metric value; it is written in the background (see :meth:`flush`)."""
         rules.check_metric_key(key)
         metric = Metric(key, rules.metric_value(key, value), rules.metric_step(key, step),
-                        timestamp if timestamp is not None else int(time.time() * 1000))
+                        timestamp if timestamp is not None else now_ms())
         if run_id not in self._running:
             self._require_running(run_id)
         self._writer.put(run_id, metric)
@@ -333,7 +374,7 @@ class Client:
     def log_metrics(self, run_id: str, metrics: Mapping[str, Any], step: int | None = None,
                     timestamp: int | None = None) -> None:
         """Queue several metric values taken at the same step."""
-        ts = timestamp if timestamp is not None else int(time.time() * 1000)
+        ts = timestamp if timestamp is not None else now_ms()
         batch = [Metric(rules.check_metric_key(k), rules.metric_value(k, v), rules.metric_step(k, step), ts)
                  for k, v in metrics.items()]
         if run_id not in self._running:
@@ -360,6 +401,20 @@ class Client:
         self.flush()
         return self.store.metrics.history(run_id, key)
 
+    def get_metric_history_columns(self, run_id: str, key: str, *, max_points: int | None = None) -> MetricHistory:
+        """The history of one metric as arrays (``.steps``, ``.values``, ``.timestamps``; ``.to_numpy()``;
+        ``.metrics()`` for objects). With ``max_points``, thinned for a chart to at most that many
+        points, keeping each bucket's first, last, lowest and highest (see
+        :func:`shipyard.tracking.downsample.min_max`); a tracking server thins it before sending."""
+        from shipyard.tracking.downsample import min_max
+
+        self.flush()
+        metrics = self.store.metrics
+        if max_points is not None and getattr(metrics, "thins_history", False):  # a server: thin it there
+            return metrics.history_columns(run_id, key, max_points=max_points)  # type: ignore[call-arg]
+        history = metrics.history_columns(run_id, key)
+        return history if max_points is None else min_max(history, max_points)
+
     # -- artifacts ---------------------------------------------------------------------
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str],
                      artifact_path: str | None = None) -> ArtifactEntry:
@@ -368,8 +423,9 @@ class Client:
         if not path.is_file():
             raise InvalidInput(f"cannot log artifact {str(local_path)!r}: no such file "
                                "(use log_artifacts for a folder)")
-        self._require_exists(run_id)
-        return self.artifacts.log_file(run_id, path, _join(artifact_path, path.name))
+        target = _join(artifact_path, path.name)
+        self._check_artifact(run_id, target)
+        return self.artifacts.log_file(run_id, path, target)
 
     def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str],
                       artifact_path: str | None = None) -> list[ArtifactEntry]:
@@ -388,11 +444,13 @@ class Client:
                                        "link; copy what it points to into the folder instead", path=str(link))
             files.extend(p for p in (Path(folder, name) for name in names) if p.is_file())
         files.sort()
-        return [self.artifacts.log_file(run_id, f, _join(artifact_path, f.relative_to(root).as_posix()))
-                for f in files]
+        targets = [_join(artifact_path, f.relative_to(root).as_posix()) for f in files]
+        for target in targets:  # all checked before any is stored: a refused folder stores nothing
+            self._check_artifact(run_id, target)
+        return [self.artifacts.log_file(run_id, f, t) for f, t in zip(files, targets, strict=True)]
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> ArtifactEntry:
-        self._require_exists(run_id)
+        self._check_artifact(run_id, artifact_file)
         return self.artifacts.log_bytes(run_id, text.encode("utf-8"), artifact_file)
 
     def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str) -> ArtifactEntry:
@@ -412,7 +470,7 @@ class Client:
         fmt = Path(artifact_file).suffix.lstrip(".").lower() or "png"
         buffer = io.BytesIO()
         figure.savefig(buffer, format=fmt)
-        self._require_exists(run_id)
+        self._check_artifact(run_id, artifact_file)
         return self.artifacts.log_bytes(run_id, buffer.getvalue(), artifact_file)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
@@ -487,8 +545,29 @@ class Client:
         from shipyard.models.sources import check_version_source
 
         if model_uri.startswith("models:/"):
-            model_uri = self.resolve_model_version(model_uri).source
+            version = self.resolve_model_version(model_uri)
+            model_uri = version.source
+            if not model_uri.startswith("runs:/") or self._external(version):
+                raise InvalidInput(
+                    f"model version {version.name}/{version.version} has the external source {model_uri!r}, which "
+                    "this store does not hold: Shipyard reads models only from its own artifact store. Download "
+                    "the package from where it lives and log it to a run (shipyard.log_model or log_artifacts), "
+                    "then register runs:/<run_id>/<path>", source=model_uri)
         return check_version_source(model_uri)
+
+    def _external(self, version: ModelVersion) -> bool:
+        from shipyard.models.sources import EXTERNAL_TAG
+
+        if version.tags.get(EXTERNAL_TAG) != "true":
+            return False
+        # The run may have logged the package since: resolve it through the store now.
+        from shipyard.models.sources import resolve_version_source
+
+        try:
+            resolve_version_source(self.store, self.artifacts, version.source)
+        except (InvalidInput, NotFound):
+            return True
+        return False
 
     def download_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Path:
         """Download the package folder a ``runs:/`` or ``models:/`` URI names."""
@@ -505,122 +584,84 @@ class Client:
         self._require_exists(run_id)
         return stored_manifest(self.artifacts, run_id, path)
 
-    # -- model registry ----------------------------------------------------------------
+    # -- model registry: the same calls on this client's RegistryService -----------------
     def create_registered_model(self, name: str, *, description: str = "",
                                 tags: Mapping[str, Any] | None = None) -> RegisteredModel:
         """Raises ``AlreadyExists`` when the name is taken."""
-        from shipyard.tracking.capture import current_user
-
-        return self.store.models.create_model(rules.check_model_name(name), description=description,
-                                              tags=self._tags(tags), user=current_user())
+        return self.registry.create_registered_model(name, description=description, tags=tags)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        return self.store.models.get_model(name)
+        return self.registry.get_registered_model(name)
 
     def register_model(self, model_uri: str, name: str, *, description: str = "",
-                       tags: Mapping[str, Any] | None = None) -> ModelVersion:
-        """Make the logged model at ``runs:/<run_id>/<path>`` the next version of ``name``
-        (the registered model is created when new). The package must exist in the run."""
-        from shipyard.models.sources import package_tags, resolve_version_source
-        from shipyard.tracking.capture import current_user
-
-        rules.check_model_name(name)
-        run_id, path = resolve_version_source(self.store, self.artifacts, model_uri)
-        version_tags = {**self._tags(tags), **package_tags(self.artifacts, run_id, path)}
-        user = current_user()
-        try:
-            self.store.models.create_model(name, user=user)
-        except AlreadyExists:
-            pass  # registering a new version of an existing model: the usual case
-        return self.store.models.create_version(name, source=f"runs:/{run_id}/{path}", run_id=run_id,
-                                                description=description, tags=version_tags, user=user)
+                       tags: Mapping[str, Any] | None = None, run_id: str | None = None) -> ModelVersion:
+        """Make the model at ``model_uri`` the next version of ``name`` (the registered model is
+        created when new). ``runs:/<run_id>/<path>`` of a package in this store is the usual
+        source; a remote or registry URI (``s3://…``, ``models:/…``) is recorded as external
+        (:func:`shipyard.models.sources.plan_version_source` says what is accepted). ``run_id``
+        names the run that made an external model; the version is linked to it when it is a run
+        of this store."""
+        return self.registry.register_model(model_uri, name, description=description, tags=tags, run_id=run_id)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
-        return self.store.models.get_version(name, int(version))
+        return self.registry.get_model_version(name, version)
 
     def resolve_model_version(self, model_uri: str) -> ModelVersion:
         """The version a ``models:/`` URI names: by number, by alias, or the latest."""
-        from shipyard.models.uri import parse_models_uri
-
-        name, version, alias = parse_models_uri(model_uri)
-        if alias is not None:
-            return self.store.models.get_version_by_alias(name, alias)
-        if version is None:
-            latest = self.store.models.get_model(name).latest_version
-            if latest is None:
-                raise NotFound(f"model {name!r} has no versions yet")
-            version = latest
-        return self.store.models.get_version(name, version)
+        return self.registry.resolve_model_version(model_uri)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``alias`` (``staging``, ``production``...) at a version; the move is recorded."""
-        from shipyard.tracking.capture import current_user
-
-        return self.store.models.set_alias(name, rules.check_alias(alias), int(version), user=current_user())
+        return self.registry.set_alias(name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
-        from shipyard.tracking.capture import current_user
-
-        self.store.models.delete_alias(name, alias, user=current_user())
+        self.registry.delete_alias(name, alias)
 
     def model_history(self, name: str) -> list[RegistryEvent]:
         """Every recorded change of a registered model, oldest first."""
-        return self.store.models.history(name)
+        return self.registry.model_history(name)
 
     def search_registered_models(self, filter_string: str | None = None, *, max_results: int = 100,
                                  page_token: str | None = None) -> PagedList[RegisteredModel]:
         """Models matching e.g. ``name LIKE 'churn%' and tags.team = 'growth'``, by name."""
-        from shipyard.filters import parse_filter
-
-        query = RegistryQuery(parse_filter(filter_string, MODEL_GRAMMAR), rules.check_max_results(max_results),
-                              page_token)
-        page = self.store.models.search_models(query)
-        return PagedList(page.items, page.next_page_token)
+        return self.registry.search_registered_models(filter_string, max_results=max_results, page_token=page_token)
 
     def search_model_versions(self, filter_string: str | None = None, *, max_results: int = 100,
                               page_token: str | None = None) -> PagedList[ModelVersion]:
         """Versions matching e.g. ``name = 'churn' and version >= 3``, newest first."""
-        from shipyard.filters import parse_filter
-
-        query = RegistryQuery(parse_filter(filter_string, VERSION_GRAMMAR), rules.check_max_results(max_results),
-                              page_token)
-        page = self.store.models.search_versions(query)
-        return PagedList(page.items, page.next_page_token)
+        return self.registry.search_model_versions(filter_string, max_results=max_results, page_token=page_token)
 
     def update_registered_model(self, name: str, *, description: str) -> RegisteredModel:
-        return self.store.models.update_model(name, description=description, user=_user())
+        return self.registry.update_registered_model(name, description=description)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        return self.store.models.rename_model(name, rules.check_model_name(new_name), user=_user())
+        return self.registry.rename_registered_model(name, new_name)
 
     def delete_registered_model(self, name: str, *, force: bool = False) -> None:
         """Refused while an alias points at one of its versions, unless ``force``."""
-        self.store.models.delete_model(name, force=force, user=_user())
+        self.registry.delete_registered_model(name, force=force)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
-        self.store.models.set_model_tags(name, self._tags({key: value}), user=_user())
+        self.registry.set_registered_model_tag(name, key, value)
 
     def update_model_version(self, name: str, version: int, *, description: str | None = None,
                              status: VersionStatus | str | None = None) -> ModelVersion:
-        return self.store.models.update_version(
-            name, int(version), description=description,
-            status=None if status is None else rules.check_choice("status", status, VersionStatus),
-            user=_user())
+        return self.registry.update_model_version(name, version, description=description, status=status)
 
     def delete_model_version(self, name: str, version: int, *, force: bool = False) -> None:
         """Refused while an alias points at it, unless ``force`` (which removes those aliases)."""
-        self.store.models.delete_version(name, int(version), force=force, user=_user())
+        self.registry.delete_model_version(name, version, force=force)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: Any) -> None:
-        self.store.models.set_version_tags(name, int(version), self._tags({key: value}), user=_user())
+        self.registry.set_model_version_tag(name, version, key, value)
 
     def approve_model_version(self, name: str, version: int, *, comment: str = "") -> ModelVersion:
         """Approve a version for protected aliases (``production`` by default)."""
-        return self.store.models.approve_version(name, int(version), user=_user() or "unknown", comment=comment)
+        return self.registry.approve_model_version(name, version, comment=comment)
 
     def protect_alias(self, name: str, alias: str, protected: bool = True) -> RegisteredModel:
         """Require (or stop requiring) an approval before a version takes ``alias``."""
-        return self.store.models.protect_alias(name, rules.check_alias(alias), protected, user=_user())
+        return self.registry.protect_alias(name, alias, protected)
 
     def evaluate_model(self, model_uri: str, data: Any, *, target: str, model_type: str | None = None,
                        experiment_id: str | None = None, dataset_name: str | None = None) -> Evaluation:
@@ -666,11 +707,20 @@ class Client:
 
     # -- helpers -----------------------------------------------------------------------
     def _require_running(self, run_id: str) -> None:
+        """A run takes metrics while it is not deleted: a finished run takes new values too (an
+        evaluation after the run ended), recorded with the time they were logged. Only RUNNING
+        runs are remembered, so a finished one is checked again (it may be deleted meanwhile)."""
         info = self.store.runs.get(run_id).info
-        if info.lifecycle_stage.value == "deleted" or info.status is not RunStatus.RUNNING:
-            state = "deleted" if info.lifecycle_stage.value == "deleted" else info.status.value
-            raise RunNotActive(f"run '{run_id}' is {state}; metrics can only be logged to a RUNNING run")
-        self._running.add(run_id)
+        if info.lifecycle_stage.value == "deleted":
+            raise RunNotActive(f"run '{run_id}' is deleted; restore it before logging to it")
+        if info.status is RunStatus.RUNNING:
+            self._running.add(run_id)
+
+    def _check_artifact(self, run_id: str, path: str) -> None:
+        from shipyard.artifacts.paths import normalize_artifact_path
+        from shipyard.tracking.artifact_rules import check_artifact_write
+
+        check_artifact_write(self.store, self.artifacts, run_id, normalize_artifact_path(path))
 
     def _require_exists(self, run_id: str) -> None:
         if run_id not in self._running:
@@ -700,12 +750,6 @@ def _destination(dst_path: str | os.PathLike[str] | None) -> Path:
     dest = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="shipyard-"))
     dest.mkdir(parents=True, exist_ok=True)
     return dest
-
-
-def _user() -> str:
-    from shipyard.tracking.capture import current_user
-
-    return current_user()
 
 
 def _join(prefix: str | None, name: str) -> str:

@@ -62,8 +62,8 @@ def describe(source: Any) -> Described:
             return Described("folder", found.digest, str(path.resolve()), size_bytes=found.size, root=path,
                              files=[f.path for f in found.files])
         if path.is_file():
-            profiled = data.profile_file(path)
-            return Described("file", data.digest_file(path), str(path.resolve()), size_bytes=path.stat().st_size,
+            digest, profiled = data.describe_file(path)  # hashed while the table in it is read and profiled
+            return Described("file", digest, str(path.resolve()), size_bytes=path.stat().st_size,
                              num_rows=None if profiled is None else profiled["rows"],
                              schema=_schema(profiled), profile=profiled or {}, root=path.parent, files=[path.name])
         raise InvalidInput(f"dataset path {text!r} does not exist (or is not a file or folder)")
@@ -71,8 +71,8 @@ def describe(source: Any) -> Described:
         from shipyard.data.tables import to_arrow
 
         table = to_arrow(source)
-        profiled = data.profile_table(table)
-        return Described("table", data.digest_table(table), f"<{type(source).__module__}."
+        digest, profiled = data.describe_table(table)  # one job per column on every core
+        return Described("table", digest, f"<{type(source).__module__}."
                          f"{type(source).__qualname__}>", num_rows=table.num_rows, size_bytes=table.nbytes,
                          schema=_schema(profiled), profile=profiled, table=table)
     raise InvalidInput(f"cannot log a {type(source).__qualname__} as a dataset: expected {SUPPORTED}")
@@ -90,7 +90,6 @@ def _is_table(obj: Any) -> bool:
 def log_dataset(client: Client, run_id: str, source: Any, name: str | None = None, *, context: str = "",
                 snapshot: bool = False, output: bool = False) -> DatasetVersion:
     from shipyard.tracking import validation as rules
-    from shipyard.tracking.capture import current_user
 
     if name is None:
         if not isinstance(source, str | os.PathLike):
@@ -102,7 +101,7 @@ def log_dataset(client: Client, run_id: str, source: Any, name: str | None = Non
     store = client.store.datasets
     version, _ = store.log_version(
         name, digest=described.digest, source=described.source, kind=described.kind, num_rows=described.num_rows,
-        size_bytes=described.size_bytes, schema=described.schema, profile=described.profile, user=current_user())
+        size_bytes=described.size_bytes, schema=described.schema, profile=described.profile, user=client.principal.name)
     if snapshot and version.snapshot_uri is None:
         path = f"{SNAPSHOT_PREFIX}/{name}/v{version.version}"
         _snapshot(client, run_id, described, path)

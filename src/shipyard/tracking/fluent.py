@@ -11,23 +11,23 @@ uncaught exception, FINISHED otherwise).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from shipyard.config import Settings
-from shipyard.entities import ArtifactEntry, Experiment, Metric, Run, RunStatus, ViewType
+from shipyard.entities import DEFAULT_EXPERIMENT_ID, ArtifactEntry, Experiment, Metric, Run, RunStatus, ViewType
 from shipyard.errors import InvalidInput, RunNotActive, ShipyardError
 from shipyard.tracking.client import Client
 
 ERROR_TAG = "shipyard.error"
 ERROR_ARTIFACT = "_shipyard/error.txt"
-DEFAULT_EXPERIMENT_ID = "0"
 REPRODUCES_ENV = "SHIPYARD_REPRODUCES"  # set by `shipyard reproduce` for the re-run
 REPRODUCES_TAG = "shipyard.reproduces"
 
@@ -105,10 +105,13 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
 
 
 def get_tracking_uri() -> str:
-    return _client().tracking_uri
+    return default_client().tracking_uri
 
 
-def _client() -> Client:
+def default_client() -> Client:
+    """The :class:`Client` the fluent functions use (built from the settings on first use).
+    For code that offers the SDK's convenience of "the configured store" and otherwise takes a
+    client explicitly, such as ``shipyard.lineage.explain(ref)``."""
     client = _state.client
     if client is None:
         with _state.lock:
@@ -116,6 +119,25 @@ def _client() -> Client:
                 _state.client = Client(settings=Settings.resolve(tracking_uri=_state.tracking_uri))
             client = _state.client
     return client
+
+
+@contextlib.contextmanager
+def activated(client: Client, run_id: str) -> Iterator[ActiveRun | None]:
+    """Make ``run_id`` this thread's active run while the block runs, so that ``shipyard.log_metric``
+    and friends called inside it (by a pipeline step, say) log to it; the run is not ended on exit.
+    Does nothing (yields ``None``) when ``client`` is not the fluent functions' own client: their
+    calls would go to another store."""
+    if _state.client is not client:
+        yield None
+        return
+    active = ActiveRun(client.store.runs.get(run_id))
+    stack = _stack()
+    stack.append(active)
+    try:
+        yield active
+    finally:
+        if active in stack:
+            del stack[stack.index(active):]
 
 
 def _stack() -> list[ActiveRun]:
@@ -130,7 +152,7 @@ def _stack() -> list[ActiveRun]:
 # -- experiments -----------------------------------------------------------------------
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
     """Make an experiment the active one (created when the name is new)."""
-    client = _client()
+    client = default_client()
     if (experiment_name is None) == (experiment_id is None):
         raise InvalidInput("set_experiment takes exactly one of experiment_name or experiment_id")
     if experiment_id is not None:
@@ -145,15 +167,15 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
 
 
 def create_experiment(name: str, tags: Mapping[str, Any] | None = None) -> str:
-    return _client().create_experiment(name, tags)
+    return default_client().create_experiment(name, tags)
 
 
 def get_experiment(experiment_id: str) -> Experiment:
-    return _client().get_experiment(experiment_id)
+    return default_client().get_experiment(experiment_id)
 
 
 def get_experiment_by_name(name: str) -> Experiment | None:
-    return _client().get_experiment_by_name(name)
+    return default_client().get_experiment_by_name(name)
 
 
 # -- runs --------------------------------------------------------------------------------
@@ -171,7 +193,7 @@ def start_run(
     ``capture`` (default: the settings) records git commit/branch/diff, entry point, Python,
     OS, host, user and installed packages; ``capture=False`` skips all of it.
     """
-    client = _client()
+    client = default_client()
     stack = _stack()
     if stack and not nested:
         raise InvalidInput(f"run '{stack[-1].run_id}' is already active; call end_run() first, "
@@ -197,7 +219,8 @@ def _resume(client: Client, run_id: str) -> Run:
 
 def _create(client: Client, experiment_id: str | None, run_name: str | None, parent: str | None,
             tags: dict[str, Any], description: str | None, capture: bool | None) -> Run:
-    from shipyard.tracking.capture import capture_run_context, current_user
+    from shipyard.auth import current_user
+    from shipyard.tracking.capture import capture_run_context
 
     settings = client.settings
     if capture is not None:
@@ -241,13 +264,13 @@ def _end(active: ActiveRun, status: RunStatus | str) -> None:
         # Ending a parent ends the children still open above it.
         ending = stack[stack.index(active):][::-1]
         del stack[stack.index(active):]
-    client = _client()
+    client = default_client()
     for run in ending:
         client.set_terminated(run.run_id, status)
 
 
 def _record_error(run_id: str, exc: BaseException) -> None:
-    client = _client()
+    client = default_client()
     message = f"{type(exc).__name__}: {exc}"
     client.set_tag(run_id, ERROR_TAG, message[:8000])
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -269,7 +292,7 @@ def _run_id(run_id: str | None = None) -> str:
 
 
 def get_run(run_id: str) -> Run:
-    return _client().get_run(run_id)
+    return default_client().get_run(run_id)
 
 
 def search_runs(
@@ -286,7 +309,7 @@ def search_runs(
 
     Without ids or names, searches the active experiment (set_experiment) or Default.
     """
-    client = _client()
+    client = default_client()
     ids = [str(e) for e in experiment_ids or []]
     for name in experiment_names or []:
         found = client.get_experiment_by_name(name)
@@ -307,37 +330,37 @@ def search_runs(
 
 # -- logging -----------------------------------------------------------------------------
 def log_param(key: str, value: Any) -> None:
-    _client().log_params(_run_id(), {key: value})
+    default_client().log_params(_run_id(), {key: value})
 
 
 def log_params(params: Mapping[str, Any]) -> None:
-    _client().log_params(_run_id(), params)
+    default_client().log_params(_run_id(), params)
 
 
 def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None,
                run_id: str | None = None) -> None:
-    _client().log_metric(_run_id(run_id), key, value, step, timestamp)
+    default_client().log_metric(_run_id(run_id), key, value, step, timestamp)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None,
                 run_id: str | None = None) -> None:
-    _client().log_metrics(_run_id(run_id), metrics, step, timestamp)
+    default_client().log_metrics(_run_id(run_id), metrics, step, timestamp)
 
 
 def set_tag(key: str, value: Any) -> None:
-    _client().set_tags(_run_id(), {key: value})
+    default_client().set_tags(_run_id(), {key: value})
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
-    _client().set_tags(_run_id(), tags)
+    default_client().set_tags(_run_id(), tags)
 
 
 def delete_tag(key: str) -> None:
-    _client().delete_tag(_run_id(), key)
+    default_client().delete_tag(_run_id(), key)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
-    return _client().get_metric_history(run_id, key)
+    return default_client().get_metric_history(run_id, key)
 
 
 def flush() -> None:
@@ -347,39 +370,39 @@ def flush() -> None:
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactEntry:
-    return _client().log_artifact(_run_id(), local_path, artifact_path)
+    return default_client().log_artifact(_run_id(), local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactEntry]:
-    return _client().log_artifacts(_run_id(), local_dir, artifact_path)
+    return default_client().log_artifacts(_run_id(), local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> ArtifactEntry:
-    return _client().log_text(_run_id(), text, artifact_file)
+    return default_client().log_text(_run_id(), text, artifact_file)
 
 
 def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> ArtifactEntry:
-    return _client().log_dict(_run_id(), dictionary, artifact_file)
+    return default_client().log_dict(_run_id(), dictionary, artifact_file)
 
 
 def log_figure(figure: Any, artifact_file: str) -> ArtifactEntry:
-    return _client().log_figure(_run_id(), figure, artifact_file)
+    return default_client().log_figure(_run_id(), figure, artifact_file)
 
 
 def list_artifacts(run_id: str | None = None, path: str | None = None) -> list[ArtifactEntry]:
-    return _client().list_artifacts(_run_id(run_id), path)
+    return default_client().list_artifacts(_run_id(run_id), path)
 
 
 def download_artifacts(run_id: str, artifact_path: str = "",
                        dst_path: str | os.PathLike[str] | None = None) -> Path:
-    return _client().download_artifacts(run_id, artifact_path, dst_path)
+    return default_client().download_artifacts(run_id, artifact_path, dst_path)
 
 
 def log_dataset(source: Any, name: str | None = None, *, context: str = "", snapshot: bool = False,
                 output: bool = False) -> Any:
     """Record that the active run read ``source`` (a file, folder, glob or an in-memory table);
     returns its :class:`~shipyard.entities.DatasetVersion`. See ``Client.log_dataset``."""
-    return _client().log_dataset(_run_id(), source, name, context=context, snapshot=snapshot, output=output)
+    return default_client().log_dataset(_run_id(), source, name, context=context, snapshot=snapshot, output=output)
 
 
 def log_model(model: Any, artifact_path: str = "model", *, flavor: str | None = None, signature: Any = None,
@@ -390,7 +413,7 @@ def log_model(model: Any, artifact_path: str = "model", *, flavor: str | None = 
     ``shipyard.models.PythonModel``) to the active run; with ``registered_model_name`` it also
     becomes the next version of that registered model. ``flavor_options`` go to the flavor
     (e.g. ``{"init_kwargs": {...}}`` for a PyTorch module)."""
-    client = _client()
+    client = default_client()
     run_id = _run_id()
     manifest = client.log_model(run_id, model, artifact_path, flavor=flavor, signature=signature,
                                 input_example=input_example, code_paths=code_paths, artifacts=artifacts,
@@ -402,48 +425,48 @@ def log_model(model: Any, artifact_path: str = "model", *, flavor: str | None = 
 
 def register_model(model_uri: str, name: str) -> Any:
     """Register the logged model at ``runs:/<run_id>/<path>`` as the next version of ``name``."""
-    return _client().register_model(model_uri, name)
+    return default_client().register_model(model_uri, name)
 
 
 def set_alias(name: str, alias: str, version: int) -> Any:
     """Point ``alias`` of model ``name`` at ``version``: ``load_model("models:/name@alias")``."""
-    return _client().set_alias(name, alias, version)
+    return default_client().set_alias(name, alias, version)
 
 
 def delete_alias(name: str, alias: str) -> None:
-    _client().delete_alias(name, alias)
+    default_client().delete_alias(name, alias)
 
 
 def search_registered_models(filter_string: str | None = None, *, max_results: int = 100,
                              page_token: str | None = None) -> Any:
     """Registered models matching e.g. ``name LIKE 'churn%'``, by name."""
-    return _client().search_registered_models(filter_string, max_results=max_results, page_token=page_token)
+    return default_client().search_registered_models(filter_string, max_results=max_results, page_token=page_token)
 
 
 def search_model_versions(filter_string: str | None = None, *, max_results: int = 100,
                           page_token: str | None = None) -> Any:
     """Model versions matching e.g. ``name = 'churn' and tags.candidate = 'yes'``, newest first."""
-    return _client().search_model_versions(filter_string, max_results=max_results, page_token=page_token)
+    return default_client().search_model_versions(filter_string, max_results=max_results, page_token=page_token)
 
 
 def evaluate_model(model_uri: str, data: Any, *, target: str, model_type: str | None = None,
                    experiment_id: str | None = None, dataset_name: str | None = None) -> Any:
     """Evaluate a model on labelled data and log the metrics as a run linked to the version."""
-    return _client().evaluate_model(model_uri, data, target=target, model_type=model_type,
+    return default_client().evaluate_model(model_uri, data, target=target, model_type=model_type,
                                     experiment_id=experiment_id, dataset_name=dataset_name)
 
 
 def promote_model(name: str, version: int, to: str, *, require: Sequence[str] = (), compare_to: str | None = None,
                   compare_metrics: Sequence[str] = (), max_regression: float = 0.01, dry_run: bool = False) -> Any:
     """Move alias ``to`` to the version only if its quality gates pass; see ``Client.promote_model``."""
-    return _client().promote_model(name, version, to, require=require, compare_to=compare_to,
+    return default_client().promote_model(name, version, to, require=require, compare_to=compare_to,
                                    compare_metrics=compare_metrics, max_regression=max_regression, dry_run=dry_run)
 
 
 def load_model(model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Any:
     """Load ``runs:/<run_id>/<path>`` or a local model folder; ``.predict(data)`` checks the
     input against the model's signature."""
-    return _client().load_model(model_uri, dst_path)
+    return default_client().load_model(model_uri, dst_path)
 
 
 def seed_everything(seed: int) -> dict[str, bool]:
@@ -455,7 +478,7 @@ def seed_everything(seed: int) -> dict[str, bool]:
     _state.seed = seed
     stack = getattr(_state.local, "stack", None)
     if stack:
-        _client().set_tags(stack[-1].run_id, {"shipyard.seed": str(seed)})
+        default_client().set_tags(stack[-1].run_id, {"shipyard.seed": str(seed)})
     return seeded
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from shipyard.clock import now_ms
 from shipyard.entities import DatasetVersion
 from shipyard.errors import NotFound
 from shipyard.store.sql.database import Database
@@ -36,7 +36,7 @@ class SqlDatasetStore:
                     size_bytes: int | None = None, schema: Sequence[Mapping[str, Any]] = (),
                     profile: Mapping[str, Any] | None = None, snapshot_uri: str | None = None,
                     user: str = "") -> tuple[DatasetVersion, bool]:
-        now = int(time.time() * 1000)
+        now = now_ms()
         for attempt in range(2):  # a concurrent first use of the name may win the INSERT
             try:
                 with self._db.write() as conn:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from shipyard.clock import now_ms
 from shipyard.entities import (
     DEPLOYMENT_EVENT_KINDS,
     Batching,
@@ -54,9 +54,6 @@ _SAVE_KINDS = tuple(k for k in DEPLOYMENT_EVENT_KINDS if k not in ("create", "de
 _MAX_USER = 256
 _MAX_DETAIL = 5000
 
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 # -- shape rules ----------------------------------------------------------------------------------
@@ -202,7 +199,7 @@ class SqlDeploymentStore:
 
     def create(self, deployment: Deployment, *, user: str = "", detail: str = "") -> Deployment:
         d = _checked(deployment)
-        now = _now()
+        now = now_ms()
         try:
             with self._db.write() as conn:
                 if conn.execute(sa.select(deployments.c.name).where(deployments.c.name == d.name)).first():
@@ -240,7 +237,7 @@ class SqlDeploymentStore:
                 if row.revision != read_revision:
                     raise _stale(d.name, read_revision, row.revision)
                 new = replace(d, revision=read_revision + 1, creation_time=row.creation_time,
-                              last_update_time=max(_now(), row.last_update_time), user=(user or "")[:_MAX_USER])
+                              last_update_time=max(now_ms(), row.last_update_time), user=(user or "")[:_MAX_USER])
                 changed = conn.execute(deployments.update().where(deployments.c.name == d.name,
                                                                   deployments.c.revision == read_revision)
                                        .values(**_values(new))).rowcount
@@ -271,7 +268,7 @@ class SqlDeploymentStore:
                 if not deleted:  # changed (or deleted) by another writer since we read it
                     raise Conflict(f"deployment {name!r} changed while it was being deleted; retry")
                 _record(conn, replace(_from_row(row), revision=row.revision + 1,
-                                      last_update_time=max(_now(), row.last_update_time),
+                                      last_update_time=max(now_ms(), row.last_update_time),
                                       user=(user or "")[:_MAX_USER]), "delete", detail)
         except sa_exc.IntegrityError:  # the same revision recorded by a concurrent writer
             raise Conflict(f"deployment {name!r} changed while it was being deleted; retry") from None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from shipyard.clock import now_ms
 from shipyard.entities import Experiment, LifecycleStage, ViewType
 from shipyard.errors import AlreadyExists, NotFound
 from shipyard.store.sql.database import Database
@@ -28,7 +28,7 @@ class SqlExperimentStore:
         self._db = db
 
     def create(self, name: str, tags: Mapping[str, str] | None = None) -> Experiment:
-        now = int(time.time() * 1000)
+        now = now_ms()
         try:
             with self._db.write() as conn:
                 self._refuse_taken_name(conn, name)
@@ -67,7 +67,7 @@ class SqlExperimentStore:
                 self._require(conn, pk, experiment_id)
                 self._refuse_taken_name(conn, new_name, except_pk=pk)
                 conn.execute(experiments.update().where(experiments.c.experiment_id == pk)
-                             .values(name=new_name, last_update_time=int(time.time() * 1000)))
+                             .values(name=new_name, last_update_time=now_ms()))
         except sa_exc.IntegrityError:
             raise AlreadyExists(f"experiment {new_name!r} already exists") from None
         return self.get(experiment_id)
@@ -100,7 +100,7 @@ class SqlExperimentStore:
         with self._db.write() as conn:
             self._require(conn, pk, experiment_id)
             conn.execute(experiments.update().where(experiments.c.experiment_id == pk)
-                         .values(lifecycle_stage=stage.value, last_update_time=int(time.time() * 1000)))
+                         .values(lifecycle_stage=stage.value, last_update_time=now_ms()))
 
     @staticmethod
     def _require(conn: sa.Connection, pk: int, experiment_id: str) -> None:

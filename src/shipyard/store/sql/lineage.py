@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from shipyard.clock import now_ms
 from shipyard.entities import Edge, Node, Relation
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.tables import lineage_edges
@@ -18,7 +18,7 @@ _CHUNK = 500
 
 def record_edges(conn: sa.Connection, edges: Sequence[Edge]) -> None:
     """Insert edges inside the caller's transaction, keeping any already recorded."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     rows = [{"source": str(e.source), "target": str(e.target), "relation": e.relation.value,
              "context": e.context[:256], "timestamp": e.timestamp or now} for e in edges]
     insert_new(conn, lineage_edges, rows, keys=("source", "target", "relation"))

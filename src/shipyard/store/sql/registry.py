@@ -6,13 +6,13 @@ never miss a change nor record one that did not happen.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from shipyard.clock import now_ms
 from shipyard.entities import (
     DEFAULT_PROTECTED_ALIASES,
     Edge,
@@ -44,14 +44,10 @@ from shipyard.store.sql.tables import (
 from shipyard.store.sql.upsert import upsert
 
 
-def _now() -> int:
-    return int(time.time() * 1000)
-
-
 def _record(conn: sa.Connection, model: Any, kind: str, user: str, *, version: int | None = None,
             alias: str | None = None, previous_version: int | None = None, detail: str = "",
             name: str | None = None) -> None:
-    now = _now()
+    now = now_ms()
     conn.execute(registry_events.insert().values(
         model_id=model.model_id, model_name=name or model.name, kind=kind, timestamp=now, user_id=user or "",
         version=version, alias=alias, previous_version=previous_version, detail=detail[:5000]))
@@ -73,7 +69,7 @@ class SqlModelStore:
     # -- registered models ---------------------------------------------------------------
     def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None,
                      user: str = "") -> RegisteredModel:
-        now = _now()
+        now = now_ms()
         try:
             with self._db.write() as conn:
                 if conn.execute(sa.select(registered_models.c.model_id)
@@ -159,7 +155,7 @@ class SqlModelStore:
     def create_version(self, name: str, *, source: str, run_id: str | None = None, description: str = "",
                        tags: Mapping[str, str] | None = None,
                        status: VersionStatus = VersionStatus.READY, user: str = "") -> ModelVersion:
-        now = _now()
+        now = now_ms()
         with self._db.write() as conn:
             model = read.model_row(conn, name)
             if run_id is not None:
@@ -206,7 +202,7 @@ class SqlModelStore:
             if changes:
                 conn.execute(model_versions.update().where(model_versions.c.model_id == model.model_id,
                                                            model_versions.c.version == version)
-                             .values(**changes, last_update_time=_now()))
+                             .values(**changes, last_update_time=now_ms()))
                 _record(conn, model, "version_updated", user, version=version, detail=", ".join(changes))
         return self.get_version(name, version)
 
@@ -253,7 +249,7 @@ class SqlModelStore:
         with self._db.write() as conn:
             model = read.model_row(conn, name)
             read.version_row(conn, model, version)
-            now = _now()
+            now = now_ms()
             conn.execute(model_versions.update().where(model_versions.c.model_id == model.model_id,
                                                        model_versions.c.version == version)
                          .values(approved_by=user, approval_time=now, approval_comment=comment, last_update_time=now))

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from shipyard.clock import now_ms
+from shipyard.entities import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
 from shipyard.errors import SchemaOutOfDate
 from shipyard.store.sql import tables
 from shipyard.store.sql.database import Database
 
 # The newest migration in migrations/versions; tests/unit/test_migrations.py keeps it honest.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0011"
 MIGRATIONS = Path(__file__).parent / "migrations"
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 
 
 def current_revision(db: Database) -> str | None:
@@ -66,9 +66,8 @@ def _create(db: Database) -> None:
 
 
 def insert_default_experiment(conn: sa.Connection) -> None:
-    import time
 
-    now = int(time.time() * 1000)
+    now = now_ms()
     conn.execute(tables.experiments.insert().values(
         experiment_id=int(DEFAULT_EXPERIMENT_ID), name=DEFAULT_EXPERIMENT_NAME,
         lifecycle_stage="active", creation_time=now, last_update_time=now))
@@ -79,7 +78,7 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | Non
     from alembic import command
 
     before = current_revision(db)
-    with db.write() as conn:
+    with db.schema_change() as conn:  # SQLite: foreign keys off, checked before commit (see 0007)
         command.upgrade(alembic_config(conn), revision)
     return before, current_revision(db)
 

@@ -10,6 +10,7 @@ from shipyard.store.sql.experiments import SqlExperimentStore
 from shipyard.store.sql.lineage import SqlLineageStore
 from shipyard.store.sql.logged_models import SqlLoggedModelStore
 from shipyard.store.sql.metrics import SqlMetricStore
+from shipyard.store.sql.monitors import SqlMonitorStore
 from shipyard.store.sql.registry import SqlModelStore
 from shipyard.store.sql.runs import SqlRunStore
 from shipyard.store.sql.schema import ensure_schema
@@ -37,6 +38,7 @@ class SqlStore:
         self.lineage = SqlLineageStore(self.db)
         self.logged_models = SqlLoggedModelStore(self.db)
         self.deployments = SqlDeploymentStore(self.db)
+        self.monitors = SqlMonitorStore(self.db)
 
     @property
     def uri(self) -> str:

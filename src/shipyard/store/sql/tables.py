@@ -24,6 +24,8 @@ experiments = sa.Table(
     sa.Column("lifecycle_stage", sa.String(20), nullable=False),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    # SQLite: an id is never handed out again once its row is gone (migration 0007).
+    sqlite_autoincrement=True,
 )
 
 experiment_tags = sa.Table(
@@ -50,9 +52,18 @@ runs = sa.Table(
     sa.Column("user_id", sa.String(256), nullable=False),
     sa.Column("source", sa.String(1000), nullable=False),
     sa.Column("deleted_time", sa.BigInteger, nullable=True),
-    sa.Index("ix_runs_experiment_stage_start", "experiment_id", "lifecycle_stage", "start_time"),
     sa.Index("ix_runs_parent", "parent_run_id"),
 )
+# In the order of a search's default (start_time DESC, run_id): a page of an experiment's newest
+# runs is the first entries of one index range, on every dialect (start_time is never NULL).
+sa.Index("ix_runs_experiment_stage_start_run", runs.c.experiment_id, runs.c.lifecycle_stage,
+         runs.c.start_time.desc(), runs.c.run_id)
+
+# A search term ``params.model = 'rf'`` or ``metrics.acc > 0.99`` is one range of a (key, value,
+# run_id) index, read without touching the table. A PostgreSQL btree entry cannot hold a long
+# value (about 2,700 bytes), so there the index covers values of at most this many characters;
+# the search adds the same bound to a term whose literal fits under it (see store.sql.search).
+INDEXED_VALUE_CHARS = 200
 
 params = sa.Table(
     "params",
@@ -60,9 +71,6 @@ params = sa.Table(
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.String(6000), nullable=False),
-    # For filters like params.depth = '6'. SQLite only: a PostgreSQL btree entry cannot hold a
-    # 6000-character value, and there the primary-key probe per run is fast enough.
-    sa.Index("ix_params_key_value", "key", "value").ddl_if(dialect="sqlite"),
 )
 
 run_tags = sa.Table(
@@ -72,6 +80,10 @@ run_tags = sa.Table(
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.String(8000), nullable=False),
 )
+
+for _table in (params, run_tags):
+    sa.Index(f"ix_{_table.name}_key_value_run", _table.c.key, _table.c.value, _table.c.run_id,
+             postgresql_where=sa.func.length(_table.c.value) <= INDEXED_VALUE_CHARS)
 
 metrics = sa.Table(
     "metrics",
@@ -93,10 +105,9 @@ latest_metrics = sa.Table(
     sa.Column("value", sa.Double, nullable=True),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
-    # Search filters on a metric scan one key's values in order; a numeric column keeps the
-    # index small on every dialect (params are not indexed this way: long values would not fit
-    # a PostgreSQL btree entry).
-    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    # A metric term (or an order_by on a metric) reads one key's values in order, with the run
+    # ids, from the index alone.
+    sa.Index("ix_latest_metrics_key_value_run", "key", "value", "run_id"),
 )
 
 # -- model registry ---------------------------------------------------------------------
@@ -275,6 +286,37 @@ logged_model_params = sa.Table(
     sa.Column("value", sa.String(6000), nullable=False),
 )
 
+# Metric values logged with a model id: the run keeps them in metrics as well; this is the
+# model's own record. A value logged twice (same key, time, step and run) is kept once.
+logged_model_metrics = sa.Table(
+    "logged_model_metrics",
+    metadata,
+    sa.Column("model_id", sa.String(34), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("dataset_name", sa.String(500), nullable=False),
+    sa.Column("dataset_digest", sa.String(64), nullable=False),
+)
+
+# A run's inputs and outputs as MLflow's client records them (models used and produced, and the
+# tags of dataset inputs). ref names a model id or a dataset version without a foreign key: MLflow
+# records what it is given, and a link outlives a deleted model.
+run_links = sa.Table(
+    "run_links",
+    metadata,
+    sa.Column("link_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("ref", sa.String(300), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),  # a JSON object
+    sa.UniqueConstraint("run_id", "kind", "ref", name="uq_run_links"),
+)
+
 # -- deployments -----------------------------------------------------------------------------
 # What a deployment serves (routes, shadows, batching, resources) is one JSON document in
 # ``spec``: it is read and written whole, and never searched by its parts (the lineage edges
@@ -307,4 +349,64 @@ deployment_events = sa.Table(
     sa.Column("detail", sa.String(5000), nullable=False),
     sa.Column("state", sa.Text, nullable=False),
     sa.UniqueConstraint("name", "revision", name="uq_deployment_events_revision"),
+)
+
+# -- monitors --------------------------------------------------------------------------------
+# The definition (what to watch, rules, actions, where the reference profiles are) is one JSON
+# document in ``spec``, read and written whole. The alert state, the scheduling cursor and the
+# lease are columns: they change with every evaluation, under conditional UPDATEs (the lease is
+# taken only where it expired or is the taker's own, so one runner evaluates a monitor at a time).
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("deployment", sa.String(256), nullable=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state_since", sa.BigInteger, nullable=False),
+    sa.Column("next_window_start", sa.BigInteger, nullable=False),
+    sa.Column("last_evaluation_time", sa.BigInteger, nullable=True),
+    sa.Column("lease_owner", sa.String(256), nullable=False),
+    sa.Column("lease_expires", sa.BigInteger, nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Index("ix_monitors_deployment", "deployment", "name"),
+)
+
+# One row per evaluated window: the unique (monitor, window_start) is the last word on "one
+# evaluation per window", whatever happened to a lease.
+monitor_evaluations = sa.Table(
+    "monitor_evaluations",
+    metadata,
+    sa.Column("evaluation_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("monitor", sa.String(256), sa.ForeignKey("monitors.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("window_end", sa.BigInteger, nullable=False),
+    sa.Column("evaluation_time", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("labelled", sa.BigInteger, nullable=False),
+    sa.Column("dataset_drift", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),  # JSON: drifted columns, scores, metrics, breaches, message
+    sa.Column("report", sa.Text, nullable=False),  # JSON: the drift report, plot data included
+    sa.UniqueConstraint("monitor", "window_start", name="uq_monitor_evaluations_window"),
+)
+
+monitor_alerts = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("alert_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("monitor", sa.String(256), sa.ForeignKey("monitors.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(2000), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("detail", sa.String(5000), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_monitor_alerts_monitor", "monitor", "alert_id"),
 )
