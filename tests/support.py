@@ -24,8 +24,22 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-__all__ = ["BASE", "ENVELOPE_KEYS", "GCS_BUCKET", "LAUNCH", "OCTET", "InProcessServer", "ServerProcess",
-           "assert_error_envelope", "clean_environment", "free_port", "shipyard_command", "wait_for", "wait_for_async"]
+__all__ = [
+    "BASE",
+    "ENVELOPE_KEYS",
+    "GCS_BUCKET",
+    "LAUNCH",
+    "OCTET",
+    "InProcessServer",
+    "ServerProcess",
+    "assert_error_envelope",
+    "clean_environment",
+    "free_port",
+    "shipyard_command",
+    "uvicorn_thread",
+    "wait_for",
+    "wait_for_async",
+]
 
 T = TypeVar("T")
 
@@ -79,6 +93,26 @@ async def wait_for_async(condition: Callable[[], T], *, timeout: float = 30.0, i
             return value
         await asyncio.sleep(interval)
     raise AssertionError("unreachable")  # pragma: no cover - _attempts fails or goes on
+
+
+@contextlib.contextmanager
+def uvicorn_thread(app: Any, *, name: str = "test-server", timeout: float = 10.0) -> Iterator[str]:
+    """``app`` served by a real uvicorn on a free loopback port in a background thread of this
+    process; yields its URL and stops it afterwards (the app's own resources are the caller's)."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
+                                           ws="none"))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=timeout, interval=0.02, what="uvicorn to start")
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def assert_error_envelope(response: httpx.Response, status: int) -> dict[str, Any]:

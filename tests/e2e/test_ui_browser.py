@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from tests.ci import require, unavailable
 from tests.e2e.ui_data import DATASET, DEPLOYMENT, EXPERIMENT, MODEL, Seeded, seed
+from tests.support import uvicorn_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parents[1] / "artifacts" / "ui"
@@ -38,8 +38,6 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
-    import uvicorn
-
     from shipyard.config import Settings
     from shipyard.server import create_app
     from shipyard.tracking.client import Client
@@ -52,21 +50,10 @@ def site() -> Iterator[Site]:
         client = Client(settings=settings)
         seeded = seed(client, root)
         app = create_app(settings, client=client)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
-                                               ws="none"))
-        thread = threading.Thread(target=server.run, name="ui-test-server", daemon=True)
-        thread.start()
         try:
-            for _ in range(500):
-                if server.started:
-                    break
-                threading.Event().wait(0.02)
-            assert server.started, "uvicorn did not start"
-            port = server.servers[0].sockets[0].getsockname()[1]
-            yield Site(f"http://127.0.0.1:{port}", seeded)
+            with uvicorn_thread(app, name="ui-test-server") as url:
+                yield Site(url, seeded)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             client.close()
 
 

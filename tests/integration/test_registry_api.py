@@ -7,7 +7,6 @@ test starts a real uvicorn server and points the fluent SDK at it with ``set_tra
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from shipyard.server import permissions as perms
 from shipyard.server.permissions import ROUTE_PERMISSIONS, Permission
 from shipyard.store.rest import RestStore
 from shipyard.testing import ASGITransport
-from tests.support import assert_error_envelope
+from tests.support import assert_error_envelope, uvicorn_thread
 
 BASE = "http://testserver"
 API = "/api/v1/registered-models"
@@ -429,24 +428,11 @@ def test_a_writer_may_alias_but_not_approve(http: httpx.Client, logged: Logged,
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
     """A real uvicorn server on a free loopback port, in a background thread."""
-    import uvicorn
-
     app = create_app(_settings(tmp_path))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
-                                           ws="none"))
-    thread = threading.Thread(target=server.run, name="registry-test-server", daemon=True)
-    thread.start()
     try:
-        for _ in range(300):
-            if server.started:
-                break
-            threading.Event().wait(0.02)
-        assert server.started, "uvicorn did not start"
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
+        with uvicorn_thread(app, name="registry-test-server", timeout=6.0) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         app.state.client.close()
 
 

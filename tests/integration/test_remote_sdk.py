@@ -49,3 +49,39 @@ def test_logged_metrics_reach_the_server_in_batches(tmp_path: Path) -> None:
         fluent._reset_for_tests()
         inner.close()
         app.state.client.close()
+
+
+def test_a_body_json_cannot_carry_is_refused_before_it_is_sent(tmp_path: Path) -> None:
+    """NaN and infinity have no JSON spelling: every REST store call says so (InvalidInput), instead
+    of httpx's bare ValueError, and nothing reaches the server."""
+    import math
+
+    import pytest
+
+    from shipyard.entities import Comparison, Op, RunFilter, RunQuery
+    from shipyard.errors import InvalidInput
+
+    settings = Settings.resolve(env={}, tracking_uri=f"sqlite:///{tmp_path / 'server.db'}",
+                                artifact_uri=str(tmp_path / "artifacts"), server_allowed_hosts="testserver")
+    app = create_app(settings)
+    sent: list[httpx.Request] = []
+
+    class Recording(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.inner = ASGITransport(app)
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return self.inner.handle_request(request)
+
+    store = RestStore("http://testserver", transport=Recording())
+    try:
+        experiment = store.experiments.create("nan-check").experiment_id
+        before = len(sent)
+        query = RunQuery((experiment,), RunFilter((Comparison("metric", "m", Op.GT, math.inf),)))
+        with pytest.raises(InvalidInput, match="NaN or an infinite number"):
+            store.runs.search(query)
+        assert len(sent) == before
+    finally:
+        store.close()
+        app.state.client.close()

@@ -104,15 +104,11 @@ class FolderFiles:
         return path.read_text(errors="replace") if path.is_file() else None
 
 
-def file_digest(path: Path) -> str:
-    from shipyard.data.digest import digest_file
-
-    return digest_file(path)
-
-
 def digest_folder(folder: Path) -> dict[str, str]:
     """SHA-256 of every file below ``folder`` except the manifest, by relative path."""
-    return {p.relative_to(folder).as_posix(): file_digest(p)
+    from shipyard.data.digest import digest_file
+
+    return {p.relative_to(folder).as_posix(): digest_file(p)
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["MIN_LABELLED", "Verdict", "judge", "parse_tests"]
 
 MIN_LABELLED = 20
-_HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 
 @dataclass
@@ -147,7 +146,3 @@ def _check_bounds(monitor: Monitor, verdict: Verdict) -> None:
         if value is not None and value > bound:
             verdict.breaches.append(f"{name} {value:.4g} is above its maximum {bound:g} "
                                     f"({verdict.labelled} labelled predictions)")
-
-
-def is_higher_better(metric: str) -> bool:
-    return metric in _HIGHER_IS_BETTER

@@ -14,18 +14,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from json import dumps
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from shipyard.errors import NotFound, ShipyardError, StoreUnavailable, error_class_for_code
+from shipyard.errors import InvalidInput, NotFound, ShipyardError, StoreUnavailable, error_class_for_code
 
 __all__ = ["API", "BACKOFF", "RETRY_STATUS", "HttpClient", "response_body", "retry_after", "segment", "url_path"]
 
 RETRY_STATUS = frozenset({429, 503})
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 API = "/api/v1"
+
+
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _encode_json(body: Any) -> bytes:
+    """``body`` as the JSON a request carries; ``InvalidInput`` when it holds NaN or an infinite
+    number, which JSON cannot represent (the SQL stores refuse them the same way)."""
+    try:
+        return dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError as err:
+        if "float" not in str(err):
+            raise
+        raise InvalidInput("the request holds NaN or an infinite number, which JSON cannot carry: "
+                           "send finite numbers, or None for none") from None
 
 
 class HttpClient:
@@ -42,10 +58,12 @@ class HttpClient:
     def call(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
              idempotent: bool | None = None) -> Any:
         repeatable = method in ("GET", "PUT", "DELETE") if idempotent is None else idempotent
+        content = None if json is None else _encode_json(json)  # once, not per attempt
+        headers = _JSON_HEADERS if content is not None else None
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                response = self.client.request(method, path, json=json, params=params)
+                response = self.client.request(method, path, content=content, headers=headers, params=params)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if last or (sent and not repeatable):

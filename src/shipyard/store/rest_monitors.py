@@ -11,11 +11,9 @@ for a call that did happen; the caller gets ``StoreUnavailable`` and reads the m
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
-from shipyard.errors import InvalidInput
 from shipyard.store.http import API, HttpClient, segment
 from shipyard.wire import (
     alert_from_wire,
@@ -34,16 +32,6 @@ def _monitor(name: str, *rest: str) -> str:
     return "/".join((MONITORS, segment(name, "monitor"), *rest))
 
 
-def _finite(body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` when it is valid JSON; ``InvalidInput`` (what the SQL store says) for NaN or infinity."""
-    try:
-        json.dumps(body, allow_nan=False)
-    except ValueError:
-        raise InvalidInput("a monitor, evaluation or alert holds NaN or an infinite number (in its metrics, "
-                           "scores, bounds or payload): store finite numbers, or None for none") from None
-    return body
-
-
 def _params(**values: Any) -> dict[str, Any] | None:
     given = {k: v for k, v in values.items() if v is not None}
     return given or None
@@ -57,7 +45,7 @@ class RestMonitorStore:
         body = monitor_to_wire(monitor)
         for server_side in ("revision", "creation_time", "last_update_time", "user", "last_evaluation_time"):
             body.pop(server_side)
-        return monitor_from_wire(self._http.call("POST", MONITORS, json=_finite(body)))
+        return monitor_from_wire(self._http.call("POST", MONITORS, json=body))
 
     def get(self, name: str) -> Monitor:
         return monitor_from_wire(self._http.call("GET", _monitor(name)))
@@ -69,7 +57,7 @@ class RestMonitorStore:
     def save(self, monitor: Monitor, *, user: str = "") -> Monitor:
         body = {**monitor_spec_to_wire(monitor), "revision": monitor.revision}
         # A repeat of the same revision is refused, so a lost response is not retried blindly.
-        return monitor_from_wire(self._http.call("PUT", _monitor(monitor.name), json=_finite(body), idempotent=False))
+        return monitor_from_wire(self._http.call("PUT", _monitor(monitor.name), json=body, idempotent=False))
 
     def delete(self, name: str) -> None:
         self._http.call("DELETE", _monitor(name))
@@ -86,7 +74,7 @@ class RestMonitorStore:
         body.pop("evaluation_id")
         body.pop("monitor")
         return monitor_from_wire(self._http.call("POST", _monitor(evaluation.monitor, "evaluations"),
-                                                 json=_finite({"owner": owner, "evaluation": body})))
+                                                 json={"owner": owner, "evaluation": body}))
 
     def evaluations(self, name: str, *, limit: int | None = None, since: int | None = None,
                     with_report: bool = True) -> list[MonitorEvaluation]:
@@ -98,7 +86,7 @@ class RestMonitorStore:
         body = alert_to_wire(alert)
         body.pop("alert_id")
         body.pop("monitor")
-        return alert_from_wire(self._http.call("POST", _monitor(alert.monitor, "alerts"), json=_finite(body)))
+        return alert_from_wire(self._http.call("POST", _monitor(alert.monitor, "alerts"), json=body))
 
     def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
         body = self._http.call("GET", _monitor(name, "alerts"), params=_params(limit=limit))

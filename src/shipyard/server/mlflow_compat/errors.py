@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shipyard.errors import ShipyardError
-
 PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/",
             "/ajax-api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
 MLFLOW_ARTIFACT_PATHS = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.0/mlflow-artifacts/artifacts/")
@@ -50,10 +48,6 @@ def mlflow_error(code: str, status: int) -> tuple[str, int]:
     if status >= 500:
         return "INTERNAL_ERROR", status
     return "BAD_REQUEST", status
-
-
-def mlflow_error_of(err: ShipyardError) -> tuple[str, int]:
-    return mlflow_error(err.code, err.http_status)
 
 
 # The texts the ``mlflow`` client and user code match (``pytest.raises(match=...)``, ``except``
