@@ -61,6 +61,29 @@ def test_frame_snapshot_restores_byte_for_byte(fluent: str, client: shipyard.Cli
         restore(client, version, tmp_path / "out")
 
 
+def test_frame_snapshots_check_with_the_recipe_their_digest_names(fluent: str, client: shipyard.Client,
+                                                                  tmp_path: Path) -> None:
+    from shipyard.data import digest_table
+    from shipyard.errors import ArtifactCorrupted
+    from shipyard.tracking.datasets import restore
+
+    frame = _frame().assign(kind=lambda f: f["city"].astype("category"))  # a categorical through Parquet
+    with shipyard.start_run():
+        version = shipyard.log_dataset(frame, name="features", snapshot=True)
+    assert version.digest == digest_table(frame)
+    assert version.digest.startswith("t2:sha256:")
+    restore(client, version, tmp_path / "current")
+    # a version recorded before recipe 2 holds a recipe 1 digest ("sha256:<hex>"): it still checks
+    store = client.store.datasets
+    old, _ = store.log_version("recorded-v1", digest=digest_table(frame, recipe=1), source=version.source,
+                               kind="table", snapshot_uri=version.snapshot_uri)
+    restore(client, old, tmp_path / "v1")
+    wrong, _ = store.log_version("recorded-v1", digest=digest_table(_frame(1), recipe=1), source=version.source,
+                                 kind="table", snapshot_uri=version.snapshot_uri)
+    with pytest.raises(ArtifactCorrupted, match="its digest is sha256:"):
+        restore(client, wrong, tmp_path / "wrong")
+
+
 def test_folder_snapshot_and_output_edge(fluent: str, client: shipyard.Client, tmp_path: Path) -> None:
     folder = tmp_path / "images"
     (folder / "sub").mkdir(parents=True)

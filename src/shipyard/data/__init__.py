@@ -5,8 +5,9 @@ use only (files and folders need neither).
 
 - :func:`digest_file`, :func:`digest_folder`, :func:`digest_glob` with :class:`DigestCache`
   (``shipyard.data.digest``, ``shipyard.data.cache``): SHA-256 of files and sets of files.
-- :func:`digest_table` (``shipyard.data.table_digest``): SHA-256 of tabular data in pandas,
-  polars, Arrow or numpy, the same for the same data in any of them.
+- :func:`digest_table`, :func:`verify_table`, :func:`recipe_of` (``shipyard.data.table_digest``):
+  SHA-256 of tabular data in pandas, polars, Arrow or numpy, the same for the same data in any of
+  them; each digest names the recipe that made it, so one recorded earlier still checks.
 - :func:`profile_table`, :func:`profile_file`, :func:`schema_of` (``shipyard.data.profile``).
 - :func:`describe_table`, :func:`describe_file` (``shipyard.data.describe``): the digest and the
   profile together, as logging a dataset needs them, in less time than the two calls.
@@ -23,7 +24,7 @@ from shipyard.data.diff import ColumnDiff, DatasetDiff, Shift, diff_profiles
 from shipyard.data.diff import render as render_diff
 from shipyard.data.digest import FileDigest, FolderDigest, digest_file, digest_folder, digest_glob, glob_root
 from shipyard.data.profile import profile_file, profile_table, schema_of
-from shipyard.data.table_digest import digest_table
+from shipyard.data.table_digest import digest_table, recipe_of, verify_table
 from shipyard.data.tables import to_arrow
 
 __all__ = [
@@ -44,7 +45,9 @@ __all__ = [
     "glob_root",
     "profile_file",
     "profile_table",
+    "recipe_of",
     "render_diff",
     "schema_of",
     "to_arrow",
+    "verify_table",
 ]

@@ -1,10 +1,11 @@
 """What logging a dataset computes, in one go: the digest and the profile of a table or a file.
 
 ``describe_table(obj)`` equals ``(digest_table(obj), profile_table(obj))`` exactly, but converts to
-Arrow once, brings each column to its canonical form once for both, and runs one job per column
-(its digest, then its profile) on a thread pool, largest columns first. Hashing releases the GIL
-and so do the array kernels of the profile, so both cores stay busy until the last column is done:
-one after the other, the profile left one core idle while it ran.
+Arrow once, brings each column to its canonical form once for both, and runs the column digests
+and the column profiles as separate jobs on one thread pool, the most expensive first. Hashing
+releases the GIL and so do the array kernels of the profile, so every core stays busy until the
+last job is done; with one job per column (its digest, then its profile), a frame whose columns
+differ in cost left a core idle at the end.
 
 ``describe_file(path)`` equals ``(digest_file(path), profile_file(path))``: the file's bytes are
 hashed on a second thread while the table in it is read and its columns profiled, several at a time.
@@ -19,13 +20,32 @@ from typing import Any
 from shipyard.data.digest import digest_file
 from shipyard.data.profile import FORMAT as PROFILE_FORMAT
 from shipyard.data.profile import profile_column, profile_file
-from shipyard.data.table_digest import column_digest, combine, worker_count
-from shipyard.data.tables import canonical_column, pyarrow, to_arrow
+from shipyard.data.table_digest import RECIPE, column_digest, combine, prepare, worker_count
+from shipyard.data.tables import pyarrow, to_arrow
 from shipyard.errors import InvalidInput
 
 __all__ = ["describe_file", "describe_table"]
 
 _PARALLEL_MIN_CELLS = 200_000  # below this, threads cost more than they save
+
+
+def _cost(array: Any, profile: bool) -> float:
+    """A rough relative cost of a job, to start the longest first: bytes hashed for a digest;
+    for a profile, bytes read a few times over for numbers (the quantiles), and hashed into a
+    table for strings, and next to nothing for a categorical (counted on its codes)."""
+    pa = pyarrow()
+    t = array.type
+    if not profile:
+        return float(array.nbytes)
+    if pa.types.is_dictionary(t):
+        return 0.5 * len(array)
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return 1.6 * array.nbytes
+    if pa.types.is_integer(t):
+        return 0.6 * array.nbytes
+    if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        return 1.5 * array.nbytes
+    return 0.05 * array.nbytes
 
 
 def describe_table(obj: Any, *, workers: int | None = None) -> tuple[str, dict[str, Any]]:
@@ -35,24 +55,32 @@ def describe_table(obj: Any, *, workers: int | None = None) -> tuple[str, dict[s
     pa = pyarrow()
     table = to_arrow(obj)
     names, columns = table.column_names, list(table.columns)
-    threads = min(worker_count(workers), len(columns))
+    threads = min(worker_count(workers), 2 * len(columns))
+    serial = threads <= 1 or table.num_rows * table.num_columns < _PARALLEL_MIN_CELLS
 
-    def job(index: int) -> tuple[bytes, dict[str, Any]]:
-        canonical = canonical_column(columns[index])
-        return column_digest(columns[index], canonical), profile_column(names[index], columns[index], canonical)
+    def job(task: tuple[int, bool]) -> Any:
+        index, profile = task
+        if profile:
+            return profile_column(names[index], columns[index], prepared[index])
+        return column_digest(columns[index], prepared[index], recipe=RECIPE)
 
-    order = sorted(range(len(columns)), key=lambda i: columns[i].nbytes, reverse=True)  # the slowest first
     try:
-        if threads <= 1 or table.num_rows * table.num_columns < _PARALLEL_MIN_CELLS:
-            done = {i: job(i) for i in order}
+        if serial:
+            prepared = [prepare(c, RECIPE) for c in columns]
+            digests = [job((i, False)) for i in range(len(columns))]
+            profiles = [job((i, True)) for i in range(len(columns))]
         else:
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shipyard-describe") as pool:
-                done = dict(zip(order, pool.map(job, order), strict=True))
+                prepared = list(pool.map(lambda c: prepare(c, RECIPE), columns))
+                tasks = sorted(((i, profile) for i in range(len(columns)) for profile in (False, True)),
+                               key=lambda task: _cost(prepared[task[0]], task[1]), reverse=True)
+                done = dict(zip(tasks, pool.map(job, tasks), strict=True))
+            digests = [done[i, False] for i in range(len(columns))]
+            profiles = [done[i, True] for i in range(len(columns))]
     except pa.ArrowException as exc:
         raise InvalidInput(f"cannot digest and profile the table: {exc}") from None
-    parts = [done[i] for i in range(len(columns))]
-    digest = combine(table, [part[0] for part in parts])
-    return digest, {"format": PROFILE_FORMAT, "rows": table.num_rows, "columns": [part[1] for part in parts]}
+    digest = combine(table, digests, recipe=RECIPE)
+    return digest, {"format": PROFILE_FORMAT, "rows": table.num_rows, "columns": profiles}
 
 
 def describe_file(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any] | None]:

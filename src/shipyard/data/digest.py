@@ -1,6 +1,7 @@
 """Content digests of data: a file, a folder, the files a glob matches, and in-memory tables.
 
-Every digest is ``"sha256:<64 hex>"``. The recipes, which must never change for a given prefix:
+Every digest is ``"sha256:<64 hex>"``; a table's digest names its recipe first (``"t2:sha256:<64 hex>"``).
+The recipes, which must never change for a given prefix:
 
 **File**: SHA-256 of its bytes, exactly what ``sha256sum`` prints. Read in 1 MiB chunks into a
 reused buffer; ``hashlib`` releases the GIL while hashing, so files hash in parallel on threads.

@@ -9,11 +9,14 @@ pairwise update, stable like numpy's two-pass formula).
 Quantiles are bit-for-bit ``np.quantile(values, qs)`` (the default "linear" method), found by
 radix selection rather than by partitioning the whole array: the values map to unsigned integer
 keys in the same order (floats through their IEEE bits, sign folded), are counted in up to 65,536
-buckets of the keys' top bits, and only the few buckets holding the wanted order statistics are
-partitioned. For floats the buckets are roughly logarithmic, so skewed data (prices, latencies)
-spreads well; integers spanning at most 65,536 values are counted exactly and need no partition.
-When the wanted buckets hold most values anyway (e.g. two distinct values), it partitions the
-array directly, as numpy would.
+buckets of the keys' top bits, and only the values of the few buckets holding the wanted order
+statistics are picked (one gather over the stored bucket numbers) and partitioned together. For
+floats the buckets are roughly logarithmic, so skewed data (prices, latencies) spreads well; when
+every value is above zero a float's bits already order like it, and the key costs one subtraction.
+Integers spanning at most 65,536 values take one counting pass and nothing else: the counts are
+the whole distribution, so the mean (exact, then rounded once), the deviation and the quantiles
+come from them. When the wanted buckets hold most values anyway (e.g. two distinct values), it
+partitions the array directly, as numpy would.
 
 Expects a 1-D array of finite floats or of integers, without missing values, and not empty.
 """
@@ -95,6 +98,10 @@ class _Buckets:
         span = int(ends[1] - self.low)
         self.shift = np.uint64(max(0, span.bit_length() - _BUCKET_BITS))
         self.size = (span >> int(self.shift)) + 1
+        # every value above zero: the float's bits alone order like the values (no sign to fold)
+        self.positive = dtype.kind == "f" and low_value > 0
+        self.low_bits = np.array([low_value], dtype=np.float64).view(np.uint64)[0] if self.positive else None
+        self.low_value = low_value
         self.key = np.empty(CHUNK, np.uint64)
         self.tmp = np.empty(CHUNK, np.uint64)
 
@@ -105,17 +112,31 @@ class _Buckets:
         key, tmp = self.key[: len(chunk)], self.tmp[: len(chunk)]
         if chunk.dtype.kind == "f":
             bits = chunk.astype(np.float64, copy=False).view(np.uint64)
-            np.right_shift(bits, np.uint64(63), out=tmp)
-            np.negative(tmp, out=tmp)
-            np.bitwise_or(tmp, np.uint64(1 << 63), out=tmp)
-            np.bitwise_xor(bits, tmp, out=key)
-        elif chunk.dtype.kind == "i":
-            np.bitwise_xor(chunk.astype(np.int64, copy=False).view(np.uint64), np.uint64(1 << 63), out=key)
+            if self.positive:
+                np.subtract(bits, self.low_bits, out=key)
+            else:
+                # the sign smeared over the word with the top bit set: XOR with it flips every bit
+                # of a negative value and sets the top bit of a positive one (the key's order)
+                np.right_shift(bits.view(np.int64), 63, out=tmp.view(np.int64))
+                np.bitwise_or(tmp, np.uint64(1 << 63), out=tmp)
+                np.bitwise_xor(bits, tmp, out=key)
+                np.subtract(key, self.low, out=key)
+        elif chunk.dtype.kind == "i":  # value - minimum, wrapped into uint64: the key minus the lowest key
+            np.subtract(chunk.astype(np.int64, copy=False), np.int64(self.low_value), out=key.view(np.int64))
         else:
             np.copyto(key, chunk, casting="unsafe")
-        np.subtract(key, self.low, out=key)
-        np.right_shift(key, self.shift, out=key)
+            np.subtract(key, self.low, out=key)
+        if self.shift:
+            np.right_shift(key, self.shift, out=key)
         return key.view(np.int64)
+
+
+def _ranked(ranks: np.ndarray, buckets: _Buckets, counts: np.ndarray, dtype: np.dtype) -> dict[int, Any]:
+    """``{rank: value}`` when each bucket holds one key: the counts alone place every rank."""
+    import numpy as np
+
+    where = np.searchsorted(np.cumsum(counts), ranks, side="right")
+    return {int(rank): _value(int(buckets.low) + int(bucket), dtype) for rank, bucket in zip(ranks, where, strict=True)}
 
 
 def _order_statistics(values: np.ndarray, ranks: np.ndarray, buckets: _Buckets, counts: np.ndarray,
@@ -127,24 +148,21 @@ def _order_statistics(values: np.ndarray, ranks: np.ndarray, buckets: _Buckets, 
     cumulative = np.cumsum(counts)
     where = np.searchsorted(cumulative, ranks, side="right")  # the bucket holding each rank
     if buckets.shift == 0:  # one key per bucket (e.g. integers spanning <= 65,536 values): counting was enough
-        return {int(rank): _value(int(buckets.low) + int(bucket), values.dtype)
-                for rank, bucket in zip(ranks, where, strict=True)}
+        return _ranked(ranks, buckets, counts, values.dtype)
     needed = np.unique(where)
     if counts[needed].sum() > values.size // 2:  # crowded buckets (e.g. two distinct values): select directly
         parted = np.partition(values, ranks)
         return {int(rank): parted[rank] for rank in ranks}
     wanted = np.zeros(buckets.size, dtype=bool)
     wanted[needed] = True
-    chosen = wanted[ids]
-    sub_values, sub_ids = values[chosen], ids[chosen]
-    out: dict[int, Any] = {}
-    for bucket in needed:
-        in_bucket = sub_values[sub_ids == bucket] if len(needed) > 1 else sub_values
-        before = int(cumulative[bucket - 1]) if bucket else 0
-        local = [int(rank) - before for rank, w in zip(ranks, where, strict=True) if w == bucket]
-        parted = np.partition(in_bucket, local)
-        out.update((before + k, parted[k]) for k in local)
-    return out
+    # One gather over the bucket numbers, then one partition of the few values picked: the buckets
+    # are ranges of values in order, so sorted, the picked values run bucket after bucket, and a
+    # rank's place among them is its place in its bucket plus the picked values of lower buckets.
+    picked = values[np.flatnonzero(wanted[ids])]
+    picked_below = np.cumsum(counts[needed]) - counts[needed]
+    local = (ranks - (cumulative[where] - counts[where]) + picked_below[np.searchsorted(needed, where)])
+    parted = np.partition(picked, np.unique(local))
+    return {int(rank): parted[k] for rank, k in zip(ranks, local, strict=True)}
 
 
 def _interpolate(values: np.ndarray, qs: Sequence[float], pick: Any) -> np.ndarray:
@@ -161,8 +179,9 @@ def _interpolate(values: np.ndarray, qs: Sequence[float], pick: Any) -> np.ndarr
     return _lerp(a, b, virtual - previous)
 
 
-def summarize(values: np.ndarray, qs: Sequence[float]) -> Summary:
-    """Count, min, max, mean, sample std and ``np.quantile(values, qs)`` of ``values``."""
+def summarize(values: np.ndarray, qs: Sequence[float], extremes: tuple[Any, Any] | None = None) -> Summary:
+    """Count, min, max, mean, sample std and ``np.quantile(values, qs)`` of ``values``;
+    ``extremes``: ``(values.min(), values.max())``, when the caller already has them."""
     import numpy as np
 
     n = values.size
@@ -173,11 +192,10 @@ def summarize(values: np.ndarray, qs: Sequence[float]) -> Summary:
             small = tuple(float(v) for v in np.quantile(values, qs))
         return Summary(n, values.min(), values.max(), mean if np.isfinite(mean) else None,
                        std if std is not None and np.isfinite(std) else None, small)
-    low, high = values[:CHUNK].min(), values[:CHUNK].max()
-    for start in range(CHUNK, n, CHUNK):
-        chunk = values[start:start + CHUNK]
-        low, high = min(low, chunk.min()), max(high, chunk.max())
+    low, high = extremes if extremes is not None else (values.min(), values.max())
     buckets = _Buckets(values.dtype, low, high)
+    if buckets.shift == 0 and values.dtype.kind in "iu":
+        return _counted(values, qs, buckets, low, high)
     counts = np.zeros(buckets.size, dtype=np.int64)
     ids = np.empty(n, np.uint16)  # < 65,536 buckets
     centred = np.empty(CHUNK, np.float64)
@@ -204,6 +222,25 @@ def summarize(values: np.ndarray, qs: Sequence[float]) -> Summary:
             ids[start:start + size] = bucket
         result = _interpolate(values, qs, lambda ranks: _order_statistics(values, ranks, buckets, counts, ids))
     std = float(np.sqrt(squares / (n - 1)))
+    return Summary(n, low, high, mean if np.isfinite(mean) else None, std if np.isfinite(std) else None,
+                   tuple(float(v) for v in result))
+
+
+def _counted(values: np.ndarray, qs: Sequence[float], buckets: _Buckets, low: Any, high: Any) -> Summary:
+    """:func:`summarize` of integers spanning at most 65,536 values: one counting pass, after which
+    the counts are the whole distribution (mean, deviation and quantiles come from them)."""
+    import numpy as np
+
+    n = values.size
+    counts = np.zeros(buckets.size, dtype=np.int64)
+    for start in range(0, n, CHUNK):
+        counts += np.bincount(buckets.of(values[start:start + CHUNK]), minlength=buckets.size)
+    above = int(np.dot(np.arange(buckets.size, dtype=np.int64), counts))  # sum of (value - low): exact
+    mean = (int(low) * n + above) / n  # Python integers: the exact sum, rounded once
+    shift = above / n  # mean - low, the centre of the squared deviations
+    squares = float(np.sum(counts * (np.arange(buckets.size, dtype=np.float64) - shift) ** 2))
+    std = float(np.sqrt(squares / (n - 1)))
+    result = _interpolate(values, qs, lambda ranks: _ranked(ranks, buckets, counts, values.dtype))
     return Summary(n, low, high, mean if np.isfinite(mean) else None, std if np.isfinite(std) else None,
                    tuple(float(v) for v in result))
 

@@ -154,13 +154,15 @@ def _kind(pa: Any, t: pa.DataType) -> str:
 
 def profile_column(name: str, column: pa.ChunkedArray, canonical: pa.Array | None = None) -> dict[str, Any]:
     """The profile of one column (an entry of ``profile_table(...)["columns"]``); ``canonical``: its
-    :func:`~shipyard.data.tables.canonical_column`, when the caller already has it."""
+    :func:`~shipyard.data.tables.canonical_column` (kept dictionary-encoded, or not, for a
+    dictionary column), when the caller already has it."""
     import pyarrow.compute as pc
 
     pa = pyarrow()
     categorical = pa.types.is_dictionary(column.type)
     if categorical:  # counted on the dictionary's codes: no need to decode every value
-        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        encoded = canonical is not None and pa.types.is_dictionary(canonical.type)
+        array = canonical if encoded else canonical_column(column, dictionary=True)
         kind, type_name = _kind(pa, canonical_type(column.type)), str(canonical_type(column.type))
         nulls = array.null_count
     else:
@@ -194,18 +196,21 @@ def _numbers(pa: Any, array: pa.Array) -> tuple[dict[str, Any], int]:
         array = array.cast(pa.float64())
     values = (array.drop_null() if array.null_count else array).to_numpy(zero_copy_only=False)
     nan = infinite = 0
-    if values.dtype.kind == "f" and values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
+    extremes = (values.min(), values.max()) if values.size else None
+    if values.dtype.kind == "f" and extremes is not None and not (np.isfinite(extremes[0])
+                                                                  and np.isfinite(extremes[1])):
         nan = int(np.isnan(values).sum())  # NaN or infinities somewhere: count and drop them
         finite = np.isfinite(values)
         infinite = int(values.size - nan - finite.sum())
         values = values[finite]
+        extremes = (values.min(), values.max()) if values.size else None
     out: dict[str, Any] = {"count": int(values.size)}
     if infinite:
         out["infinite"] = infinite
     if not values.size:
         return {**out, "min": None, "max": None, "mean": None, "std": None,
                 "quantiles": {quantile_key(q): None for q in QUANTILES}}, nan
-    summary = summarize(values, QUANTILES)
+    summary = summarize(values, QUANTILES, extremes)
     return {
         **out,
         "min": summary.min.item(),

@@ -156,11 +156,15 @@ def canonical_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def canonical_column(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One contiguous array of the column, in its canonical type."""
+def canonical_column(column: pa.ChunkedArray | pa.Array, *, dictionary: bool = False) -> pa.Array:
+    """One contiguous array of the column, in its canonical type; with ``dictionary``, a
+    dictionary-encoded column stays encoded (one dictionary for all of it, its values in their
+    canonical type) instead of being decoded."""
     pa = pyarrow()
     import pyarrow.compute as pc
 
+    if dictionary and pa.types.is_dictionary(column.type):
+        return _one_dictionary(pa, column)
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     if isinstance(column.type, pa.BaseExtensionType):
         chunks = [chunk.storage for chunk in chunks]
@@ -184,3 +188,22 @@ def canonical_column(column: pa.ChunkedArray | pa.Array) -> pa.Array:
         except pa.ArrowException as exc:
             raise InvalidInput(f"unsupported column type {array.type}: {exc}") from None
     return array
+
+
+def _one_dictionary(pa: Any, column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A dictionary column as one ``DictionaryArray`` whose dictionary holds canonical values."""
+    if isinstance(column, pa.ChunkedArray):
+        if column.num_chunks == 1:
+            column = column.chunk(0)
+        elif column.num_chunks == 0:
+            column = pa.array([], type=column.type)
+        else:  # chunks read from a file may each carry their own dictionary
+            column = pa.concat_arrays(column.unify_dictionaries().chunks)
+    wanted = canonical_type(column.type.value_type)
+    if column.dictionary.type != wanted:
+        try:
+            values = column.dictionary.cast(wanted)
+        except pa.ArrowException as exc:
+            raise InvalidInput(f"unsupported column type {column.type}: {exc}") from None
+        column = pa.DictionaryArray.from_arrays(column.indices, values, ordered=column.type.ordered)
+    return column

@@ -173,9 +173,9 @@ def evaluate(
 # -- data ------------------------------------------------------------------------------------------
 
 def dataset_digest(frame: pd.DataFrame) -> str:
-    """``sha256:<hex>`` of a DataFrame: :func:`shipyard.data.digest_table`, the digest of its
-    canonical Arrow form (recipe ``shipyard-table-v1``: the index counts only when named, a
-    categorical equals the same strings, NaN is missing; the same after a Parquet round trip).
+    """``t2:sha256:<hex>`` of a DataFrame: :func:`shipyard.data.digest_table`, the digest of its
+    canonical Arrow form (recipe ``shipyard-table-v2``: the index counts only when named, a
+    categorical is its categories and codes, NaN is missing; the same after a Parquet round trip).
     Files given by path are digested as their bytes instead, so a file's digest equals
     ``sha256sum`` of it."""
     from shipyard.data.table_digest import digest_table
