@@ -29,6 +29,14 @@ that serve no tracking request; left on they would only take CPU from MLflow's s
 2-core machine), and ``--allowed-hosts`` set to 127.0.0.1 and localhost on both. Logs:
 ``.bench/logs/server-*.log``.
 
+4. the cost of access control: Shipyard runs the same load again against ``shipyard server
+   --auth``, as a member (editor) of the default project signed in with an API token
+   (``SHIPYARD_TRACKING_TOKEN``), so every request resolves its token and the user's roles,
+   goes through the project-scoped store, and every change is written to the audit log. The
+   per-request medians of both runs are printed side by side with their difference; target:
+   ``runs/get`` p50 under 1 ms slower with ``--auth``. ``--auth-only`` runs just this comparison
+   (no MLflow).
+
 Exits 0 when every target is met, 1 when one is not, 2 when the benchmark fails, the two
 searches disagree, or a server's access log does not show the requests expected.
 """
@@ -50,7 +58,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +135,12 @@ def shipyard_cli_works() -> bool:
     return probe.returncode == 0
 
 
-def shipyard_server(workdir: Path, port: int) -> ServerSpec:
+def shipyard_server(workdir: Path, port: int, *, auth: bool = False) -> ServerSpec:
     db, artifacts = workdir / w.SEARCH_DB, workdir / "artifacts"
     if shipyard_cli_works():
         cmd = [str(Path(sys.executable).parent / "shipyard"), "server", "--backend-store-uri", f"sqlite:///{db}",
                "--artifacts-destination", str(artifacts), "--host", HOST, "--port", str(port),
-               "--workers", "1", "--allowed-hosts", ",".join(ALLOWED_HOSTS)]
+               "--workers", "1", "--allowed-hosts", ",".join(ALLOWED_HOSTS), *(["--auth"] if auth else [])]
         env = t.clean_env()
     else:
         cmd = [sys.executable, "-m", "uvicorn", "shipyard.server.app:app_from_environment", "--factory",
@@ -286,8 +294,12 @@ class ToolResult:
 
 
 def bench_tool(side: Side, spec_for: Callable[[Path, int], ServerSpec], sizes: c.ServerSizes,
-               progress: Progress) -> ToolResult:
+               progress: Progress, sign_in: Callable[[Path], dict[str, str]] | None = None) -> ToolResult:
+    """``sign_in`` (for a server with ``--auth``) prepares a user in the populated database and
+    returns what the client half's environment needs to act as it."""
     prepared = run_phase(side, "prepare", sizes, progress, timeout_s=PREPARE_TIMEOUT_S)
+    if sign_in is not None:
+        side = replace(side, env={**side.env, **sign_in(side.workdir)})
     spec = spec_for(side.workdir, free_port())
     task = progress.add_task(f"starting {side.name} server on {spec.url}", total=None)
     with running(spec) as url:
@@ -382,11 +394,78 @@ def render(console: Console, rows: Sequence[Row], ship: ToolResult, mlf: ToolRes
 
 
 def write_json(path: Path, sizes: c.ServerSizes, quick: bool, ship: ToolResult, mlf: ToolResult,
-               rows: Sequence[Row]) -> None:
+               rows: Sequence[Row], auth: Sequence[dict[str, Any]] = ()) -> None:
     t.write_figures(path, quick=quick, sizes=asdict(sizes), meta={"search_filter": w.SEARCH_FILTER},
-                    shipyard=asdict(ship), mlflow=asdict(mlf), rows=[asdict(row) for row in rows],
+                    shipyard=asdict(ship), mlflow=asdict(mlf), rows=[asdict(row) for row in rows], auth=list(auth),
                     same_search_results=same_results(ship, mlf),
                     passed=all(row.passed is not False for row in rows))
+
+
+# --- the cost of --auth ----------------------------------------------------------------------
+
+
+def bench_member(workdir: Path) -> dict[str, str]:
+    """An editor of the default project and an API token of it, made in the benchmark's database
+    before its server starts (as ``shipyard users create`` and ``tokens create`` would)."""
+    from shipyard.auth import ANONYMOUS
+    from shipyard.auth.service import AuthService
+    from shipyard.store.registry import open_store
+
+    store = open_store(f"sqlite:///{workdir / w.SEARCH_DB}")
+    try:
+        auth = AuthService(store.auth, ANONYMOUS)
+        auth.create_user("bench")
+        auth.grant("default", "bench", "editor")
+        _, secret = auth.create_token("server benchmark", user="bench")
+    finally:
+        store.close()
+    return {"SHIPYARD_TRACKING_TOKEN": secret}
+
+
+AUTH_TARGET_MS = 1.0  # runs/get p50 with --auth minus without
+
+
+@dataclass(frozen=True)
+class AuthRow:
+    figure: str
+    without_ms: float  # per request, median
+    with_ms: float
+
+    @property
+    def difference_ms(self) -> float:
+        return self.with_ms - self.without_ms
+
+
+def auth_rows(off: ToolResult, on: ToolResult) -> list[AuthRow]:
+    def batch_ms(result: ToolResult) -> float:
+        batch = result.drive.batch
+        return batch.seconds / batch.calls * 1000
+
+    return [AuthRow("runs/get p50", off.drive.get_run.p50_ms, on.drive.get_run.p50_ms),
+            AuthRow("runs/search (1,000 of 10,000)", off.drive.search.seconds * 1000, on.drive.search.seconds * 1000),
+            AuthRow("log_batch (1,000 metrics, audited)", batch_ms(off), batch_ms(on))]
+
+
+def auth_passed(rows: Sequence[AuthRow]) -> bool:
+    return rows[0].difference_ms < AUTH_TARGET_MS
+
+
+def render_auth(console: Console, rows: Sequence[AuthRow], on: ToolResult) -> None:
+    table = Table(title="Shipyard without and with --auth: per-request medians over HTTP, 1 worker, SQLite")
+    for name, justify in (("request", "left"), ("without", "right"), ("with --auth", "right"),
+                          ("difference", "right"), ("target", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for i, row in enumerate(rows):
+        target = f"< {AUTH_TARGET_MS:g} ms" if i == 0 else "—"
+        color = ("green" if auth_passed(rows) else "red") if i == 0 else "white"
+        table.add_row(row.figure, f"{row.without_ms:.3f} ms", f"{row.with_ms:.3f} ms",
+                      f"[bold {color}]{row.difference_ms:+.3f} ms[/]", target)
+    console.print(table)
+    console.print("[dim]with --auth: an editor's API token on every request (token and roles read per request), "
+                  "the project-scoped store, and an audit event written after each change[/]")
+    if not on.requests_match:
+        console.print(f"[bold red]shipyard --auth: the access log shows {on.requests_seen}, the client sent "
+                      f"{on.requests_sent}[/]")
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -398,6 +477,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to PATH")
     parser.add_argument("--refresh-mlflow", action="store_true",
                         help="upgrade MLflow in .bench/mlflow-venv to the current release first")
+    parser.add_argument("--auth-only", action="store_true",
+                        help="only Shipyard without and with --auth (no MLflow)")
     return parser.parse_args(argv)
 
 
@@ -405,31 +486,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     sizes = c.ServerSizes.quick() if args.quick else c.ServerSizes()
+    mlf: ToolResult | None = None
     try:
-        mlflow_python, _ = t.ensure_mlflow_venv(console, args.refresh_mlflow)
+        mlflow_python = None if args.auth_only else t.ensure_mlflow_venv(console, args.refresh_mlflow)[0]
         with tempfile.TemporaryDirectory(prefix="shipyard-server-bench-") as tmp:
             work = Path(tmp)
             columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn())
             with Progress(*columns, console=console, transient=True) as progress:
-                ship = bench_tool(Side("shipyard", Path(sys.executable), HERE / "_server_shipyard.py",
-                                       client_env(t.clean_env()), work / "shipyard"),
-                                  shipyard_server, sizes, progress)
-                mlf = bench_tool(Side("mlflow", mlflow_python, HERE / "_server_mlflow.py",
-                                      client_env(t.mlflow_env()), work / "mlflow"),
-                                 lambda workdir, port: mlflow_server(mlflow_python, workdir, port), sizes, progress)
+                def shipyard_side(folder: str) -> Side:
+                    return Side("shipyard", Path(sys.executable), HERE / "_server_shipyard.py",
+                                client_env(t.clean_env()), work / folder)
+
+                ship = bench_tool(shipyard_side("shipyard"), shipyard_server, sizes, progress)
+                ship_auth = bench_tool(shipyard_side("shipyard-auth"),
+                                       lambda workdir, port: shipyard_server(workdir, port, auth=True), sizes,
+                                       progress, sign_in=bench_member)
+                if mlflow_python is not None:
+                    python = mlflow_python
+                    mlf = bench_tool(Side("mlflow", python, HERE / "_server_mlflow.py",
+                                          client_env(t.mlflow_env()), work / "mlflow"),
+                                     lambda workdir, port: mlflow_server(python, workdir, port), sizes, progress)
     except t.BenchError as exc:
         console.print(f"[bold red]benchmark failed:[/] {exc}")
         return 2
 
+    overhead = auth_rows(ship, ship_auth)
+    render_auth(console, overhead, ship_auth)
+    auth_figures = [{**asdict(row), "difference_ms": row.difference_ms} for row in overhead]
+    if mlf is None:
+        if args.json:
+            t.write_figures(args.json, quick=args.quick, sizes=asdict(sizes), shipyard=asdict(ship),
+                            shipyard_auth=asdict(ship_auth), auth=auth_figures, passed=auth_passed(overhead))
+            console.print(f"figures written to {args.json}")
+        if not (ship.requests_match and ship_auth.requests_match):
+            return 2
+        return 0 if auth_passed(overhead) else 1
     rows = build_rows(ship, mlf, sizes)
     render(console, rows, ship, mlf)
     if args.json:
-        write_json(args.json, sizes, args.quick, ship, mlf, rows)
+        write_json(args.json, sizes, args.quick, ship, mlf, rows, auth=auth_figures)
         console.print(f"figures written to {args.json}")
-    if not same_results(ship, mlf) or not (ship.requests_match and mlf.requests_match):
+    if not same_results(ship, mlf) or not (ship.requests_match and mlf.requests_match and ship_auth.requests_match):
         return 2
-    return 0 if all(row.passed is not False for row in rows) else 1
+    return 0 if all(row.passed is not False for row in rows) and auth_passed(overhead) else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Every domain service is built with the acting :class:`Principal`: the SDK's is t
 process that runs it (:func:`local_principal`), the server's is resolved from each request.
 """
 
-from shipyard.auth.principal import ANONYMOUS, Permission, Principal, current_user, local_principal
+from shipyard.auth.principal import ANONYMOUS, Principal, current_user, local_principal
+from shipyard.auth.roles import Permission
 
 __all__ = ["ANONYMOUS", "Permission", "Principal", "current_user", "local_principal"]

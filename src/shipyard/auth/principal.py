@@ -1,30 +1,91 @@
-"""The acting principal and the permission levels routes and services ask of it."""
+"""The acting principal and what it may do.
+
+Without authentication (the SDK on its own store, ``shipyard server`` without ``--auth``) the
+principal is *unrestricted*: every permission in every project. A signed-in principal holds
+the roles it was granted (``grants``), all of them as a server admin, and a project-scoped
+token caps both to one project and one role (``scope``).
+"""
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ANONYMOUS", "Permission", "Principal", "current_user", "local_principal"]
+from shipyard.auth.roles import Permission, minimum_role
+from shipyard.entities.auth import DEFAULT_PROJECT, Role
 
-
-class Permission(enum.StrEnum):
-    PUBLIC = "public"  # health, version, API schema: no principal needed
-    READ = "read"
-    WRITE = "write"
-    ADMIN = "admin"
+__all__ = ["ANONYMOUS", "Principal", "current_user", "local_principal"]
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who makes a change; ``name`` is what the store records as its user."""
+    """Who makes a change; ``name`` is what the store records as its user.
+
+    ``grants`` holds ``(project, role)`` pairs, or is ``None`` for an unrestricted principal.
+    ``scope`` is a token's ``(project, role)`` limit. ``project`` is where this principal's new
+    experiments, models, datasets, deployments and monitors go. ``token_id`` names the token
+    that authenticated the request, if one did.
+    """
 
     name: str
     anonymous: bool = True
+    admin: bool = False
+    grants: tuple[tuple[str, Role], ...] | None = None
+    scope: tuple[str, Role] | None = None
+    project: str = DEFAULT_PROJECT
+    token_id: str | None = None
 
-    def can(self, permission: Permission) -> bool:
-        # Without authentication configured, the local user may do everything.
-        return True
+    @classmethod
+    def signed_in(cls, name: str, *, admin: bool = False, grants: Iterable[tuple[str, Role]] = (),
+                  scope: tuple[str, Role] | None = None, project: str | None = None,
+                  token_id: str | None = None) -> Principal:
+        """An authenticated user with these roles; new objects go to ``project``, or to the
+        token's project, or to the default project."""
+        chosen = project or (scope[0] if scope else DEFAULT_PROJECT)
+        return cls(name, anonymous=False, admin=admin, grants=tuple(sorted(grants)), scope=scope, project=chosen,
+                   token_id=token_id)
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.grants is None
+
+    def role_in(self, project: str) -> Role | None:
+        """This principal's role in ``project`` (``None``: no access at all)."""
+        if self.grants is None or self.admin:
+            role: Role | None = Role.OWNER
+        else:
+            role = next((r for p, r in self.grants if p == project), None)
+        if self.scope is not None and role is not None:
+            scope_project, scope_role = self.scope
+            role = min(role, scope_role) if scope_project == project else None
+        return role
+
+    def visible_projects(self, permission: Permission = Permission.READ) -> tuple[str, ...] | None:
+        """The projects where ``permission`` is granted (``None``: every project)."""
+        if self.scope is None and (self.grants is None or self.admin):
+            return None
+        needed = minimum_role(permission) or Role.VIEWER
+        candidates = [self.scope[0]] if self.scope is not None else [p for p, _ in self.grants or ()]
+        return tuple(p for p in candidates if (self.role_in(p) or 0) >= needed)
+
+    def can(self, permission: Permission, project: str | None = None) -> bool:
+        """Whether ``permission`` is granted: in ``project`` for a project permission, or, with
+        no project, whether it is granted in at least one (the route-level check; the object's
+        project is checked when the object is read)."""
+        if permission is Permission.PUBLIC or self.unrestricted:
+            return True
+        if self.anonymous:
+            return False
+        if permission is Permission.SIGNED_IN:
+            return True
+        if permission is Permission.ADMIN:
+            return self.admin and self.scope is None  # a scoped token never administers the server
+        needed = minimum_role(permission)
+        assert needed is not None
+        if project is not None:
+            return (self.role_in(project) or 0) >= needed
+        visible = self.visible_projects(permission)
+        return visible is None or bool(visible)
 
 
 # A server without authentication: every request acts as this principal.

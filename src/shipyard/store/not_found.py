@@ -1,0 +1,54 @@
+"""The ``NotFound`` of each kind of stored object, written once.
+
+The SQL store raises these for an object that is absent, and the access-scoped store
+(:mod:`shipyard.auth.scoped`) raises the same ones for an object in a project the principal has
+no role in: both answers must read alike, or a refusal would tell that the object exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shipyard.errors import NotFound
+
+__all__ = ["dataset_not_found", "deployment_history_not_found", "deployment_not_found", "experiment_not_found",
+           "logged_model_not_found", "model_not_found", "monitor_not_found", "run_not_found", "runs_not_found"]
+
+
+def experiment_not_found(experiment_id: str) -> NotFound:
+    return NotFound(f"experiment '{experiment_id}' does not exist")
+
+
+def run_not_found(run_id: str) -> NotFound:
+    return NotFound(f"run '{run_id}' does not exist")
+
+
+def runs_not_found(run_ids: Iterable[str]) -> NotFound:
+    """For a batch that names several runs, when the store cannot tell which one is missing."""
+    return NotFound("run '" + "', '".join(sorted(set(run_ids))) + "' does not exist")
+
+
+def model_not_found(name: str) -> NotFound:
+    """A registered model; also the answer for any version, alias or history of it."""
+    return NotFound(f"registered model {name!r} does not exist")
+
+
+def dataset_not_found(name: str) -> NotFound:
+    """A dataset; also the answer for any version of it."""
+    return NotFound(f"dataset {name!r} does not exist")
+
+
+def deployment_not_found(name: str) -> NotFound:
+    return NotFound(f"deployment {name!r} does not exist")
+
+
+def deployment_history_not_found(name: str) -> NotFound:
+    return NotFound(f"deployment {name!r} does not exist and never did: it has no history")
+
+
+def monitor_not_found(name: str) -> NotFound:
+    return NotFound(f"monitor {name!r} does not exist; see: shipyard monitor list", monitor=name)
+
+
+def logged_model_not_found(model_id: str) -> NotFound:
+    return NotFound(f"logged model '{model_id}' does not exist")
