@@ -27,6 +27,8 @@ app = typer.Typer(
          "Examples:\n"
          "  shipyard monitor create churn-drift --deployment churn-api --window 1h --reference training \\\n"
          "      --metric f1 --min f1=0.80 --alert webhook:https://hooks.example.com/x --alert log\n"
+         "  shipyard monitor create churn-retrain --deployment churn-api --metric f1 --min f1=0.80 \\\n"
+         "      --on-alert 'retrain:python retrain.py' --retrain-alias production --retrain-margin 0.01\n"
          "  shipyard monitor run --once\n"
          "  shipyard monitor run --every 5m\n"
          "  shipyard monitor status churn-drift\n"
@@ -113,6 +115,22 @@ def create(
     alert: Annotated[list[str] | None, typer.Option(
         "--alert", "-a", metavar="webhook:URL|log", show_default=False,
         help="Where state changes go: a webhook (JSON POST, retried) or the log (repeatable).")] = None,
+    on_alert: Annotated[list[str] | None, typer.Option(
+        "--on-alert", metavar="retrain:COMMAND", show_default=False,
+        help="When the monitor fires, train a challenger with COMMAND on the window's labelled rows "
+             "($SHIPYARD_RETRAIN_DATA) and promote it if it beats the champion; retrain:pipeline:MODULE:FUNCTION "
+             "runs a pipeline instead (repeatable).")] = None,
+    retrain_alias: Annotated[str, typer.Option(
+        "--retrain-alias", metavar="ALIAS", help="The alias a winning challenger takes (through the registry's "
+                                                 "gates and approvals).")] = "production",
+    retrain_margin: Annotated[float, typer.Option(
+        "--retrain-margin", metavar="AMOUNT", min=0.0,
+        help="How much better than the champion, in the monitor's first metric, the challenger must score.")] = 0.0,
+    retrain_holdout: Annotated[float, typer.Option(
+        "--retrain-holdout", metavar="SHARE",
+        help="Share of the window's labelled rows held back from the command to judge both models.")] = 0.3,
+    retrain_timeout: Annotated[str, typer.Option(
+        "--retrain-timeout", metavar="DURATION", help="Stop a retrain command running longer than this.")] = "1h",
     cooldown: Annotated[str, typer.Option(
         "--cooldown", metavar="DURATION", help="No new FIRING notification this soon after the last one.")] = "1h",
     delay: Annotated[str, typer.Option(
@@ -128,7 +146,9 @@ def create(
         made = client(ctx).monitors.create(
             name, deployment=deployment, current=current, reference=reference, window=window, columns=names,
             tests=_tests(test), alpha=alpha, metrics=metric or [], minimums=_bounds(minimum, "--min"),
-            maximums=_bounds(maximum, "--max"), actions=alert or [], cooldown=cooldown, delay=delay, start=since)
+            maximums=_bounds(maximum, "--max"), actions=[*(alert or []), *(on_alert or [])], cooldown=cooldown,
+            delay=delay, start=since, retrain_alias=retrain_alias, retrain_margin=retrain_margin,
+            retrain_holdout=retrain_holdout, retrain_timeout=retrain_timeout)
     render.info(Text.assemble("Created monitor ", (made.name, "bold"), f" of {made.target}: windows of "
                               f"{_window(made.window_seconds)} against {made.reference_dataset}, first window "
                               f"{render.format_time(made.next_window_start)}"))
@@ -245,6 +265,9 @@ def status(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:
             ("Rules", f"drift at alpha {m.alpha:g}" + ("; " + ", ".join(rules) if rules else "")),
             ("Metrics", ", ".join(m.metrics) or render.MISSING),
             ("Alerts", ", ".join(display_action(a) for a in m.actions) or render.MISSING),
+            *([("Retraining", f"the challenger takes {m.retrain.alias} when better by {m.retrain.margin:g} on "
+                              f"{m.retrain.holdout:.0%} of the window held back")]
+              if any(a.startswith("retrain:") for a in m.actions) else []),
             ("Last evaluation", render.format_time(m.last_evaluation_time)),
             ("Next window", render.format_time(m.next_window_start))):
         facts.add_row(Text(key, style="bold"), value)

@@ -8,6 +8,9 @@ less than the monitor's cooldown after the last FIRING that was sent is recorded
 ``suppressed`` and not sent, and so is the RESOLVED that ends it (so that a flapping monitor
 sends at most one pair of notifications per cooldown).
 
+A ``retrain:`` action is not a notification: it runs once when the state becomes FIRING (see
+:mod:`shipyard.monitoring.retrain`), and never for RESOLVED.
+
 Actions (:class:`Notifier`): ``log`` writes one WARNING line to the ``shipyard.monitoring`` logger;
 ``webhook:URL`` POSTs the JSON payload (:func:`payload`), retried with exponential backoff on a
 timeout, a connection error, 429 and 5xx answers; another 4xx is not retried. Every attempt's
@@ -59,17 +62,24 @@ def notification_status(new: AlertState, now: int, cooldown_ms: int, history: Se
 
 
 def check_action(action: Any) -> str:
-    """``log`` or ``webhook:http(s)://host/...``; ``InvalidInput`` naming the action otherwise."""
+    """``log``, ``webhook:http(s)://host/...`` or ``retrain:COMMAND``
+    (:func:`shipyard.monitoring.retrain.check_retrain`); ``InvalidInput`` naming the action
+    otherwise."""
     text = str(action).strip()
     if text == "log":
         return text
+    if text.startswith("retrain:"):
+        from shipyard.monitoring.retrain import check_retrain
+
+        return check_retrain(text)
     if text.startswith("webhook:"):
         url = text.removeprefix("webhook:")
         parts = urlsplit(url)
         if parts.scheme in ("http", "https") and parts.netloc:
             return f"webhook:{url}"
-    raise InvalidInput(f"alert action {text!r} is not valid: use log, or webhook:URL with an http(s) URL, e.g. "
-                       "webhook:https://hooks.example.com/T0/B0/xyz", field="actions")
+    raise InvalidInput(f"alert action {text!r} is not valid: use log, webhook:URL with an http(s) URL (e.g. "
+                       "webhook:https://hooks.example.com/T0/B0/xyz), or retrain:COMMAND (e.g. retrain:python "
+                       "retrain.py)", field="actions")
 
 
 def display_action(action: str) -> str:

@@ -13,7 +13,9 @@ other domain services; the store only persists. What it decides:
   only while it holds the monitor's lease (a row with an expiry in the database, taken with a
   conditional UPDATE), and the store records a window only for the lease holder and only when
   it is the monitor's next.
-- **the alert state** and who is told (:mod:`shipyard.monitoring.alerts`).
+- **the alert state** and who is told (:mod:`shipyard.monitoring.alerts`), and, on FIRING, the
+  ``retrain:`` actions (:mod:`shipyard.monitoring.retrain`), run by the ``retrainer`` the edge
+  gives (the SDK's ``Client.monitors`` does; without one a retrain action is recorded as failed).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from shipyard.clock import TimeLike, now_ms, parse_duration, parse_time
-from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
+from shipyard.entities.monitor import Alert, AlertState, Monitor, MonitorEvaluation, RetrainPolicy
 from shipyard.errors import Conflict, InvalidInput, NotFound, ShipyardError, StoreUnavailable
 from shipyard.monitoring.alerts import Notifier, check_action, next_state, notification_status, payload
 from shipyard.monitoring.performance import REGRESSION_METRICS, check_metrics
 from shipyard.monitoring.profiles import build_profile, dataset_version, load_profile, read_dataset, training_dataset
+from shipyard.monitoring.retrain import is_retrain
 from shipyard.monitoring.verdict import Verdict, judge
 
 if TYPE_CHECKING:
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from shipyard.auth import Principal
     from shipyard.entities import Deployment
     from shipyard.monitoring.reference import ReferenceProfile
+    from shipyard.monitoring.retrain import Retrainer
     from shipyard.store.protocol import Store
 
 __all__ = ["LEASE_SECONDS", "MonitorService", "RunResult", "due_windows", "parse_window"]
@@ -82,11 +86,13 @@ class MonitorService:
     """Monitors in ``store`` (profiles and the prediction log in ``artifacts``), changed as ``principal``."""
 
     def __init__(self, store: Store, artifacts: ArtifactStore, principal: Principal, *,
-                 notifier: Notifier | None = None, clock: Callable[[], int] = now_ms) -> None:
+                 notifier: Notifier | None = None, retrainer: Retrainer | None = None,
+                 clock: Callable[[], int] = now_ms) -> None:
         self.store = store
         self.artifacts = artifacts
         self.principal = principal
         self.notifier = notifier or Notifier()
+        self.retrainer = retrainer
         self.clock = clock
 
     # -- definitions ------------------------------------------------------------------------------------
@@ -95,10 +101,12 @@ class MonitorService:
                tests: Mapping[str, str] | None = None, alpha: float = 0.05, metrics: Sequence[str] = (),
                minimums: Mapping[str, float] | None = None, maximums: Mapping[str, float] | None = None,
                actions: Sequence[str] = (), cooldown: str | int = "1h", delay: str | int = 0,
-               start: TimeLike = None) -> Monitor:
+               start: TimeLike = None, retrain_alias: str = "production", retrain_margin: float = 0.0,
+               retrain_holdout: float = 0.3, retrain_timeout: str | int = "1h") -> Monitor:
         """Define monitor ``name`` and build its reference profile. Watches ``deployment``'s
         prediction log, or, for a pair of datasets, the latest version of dataset ``current``.
-        ``start``: the first window is the one holding this time (default: now). Raises
+        ``start``: the first window is the one holding this time (default: now). ``retrain_*``:
+        how ``retrain:`` actions judge their challenger (:class:`RetrainPolicy`). Raises
         ``InvalidInput`` naming a bad value, ``NotFound`` for a deployment, dataset or training set
         that is not there, and ``AlreadyExists``."""
         if not isinstance(name, str) or not _NAME.fullmatch(name) or name.strip() != name:
@@ -118,6 +126,8 @@ class MonitorService:
             cooldown_seconds=0 if cooldown in (0, "0") else parse_window(cooldown, "cooldown"),
             delay_seconds=0 if delay in (0, "0") else parse_window(delay, "delay"))
         monitor = replace(monitor, **self._bounds(minimums or {}, maximums or {}, monitor.metrics))
+        monitor = replace(monitor, retrain=self._retrain_policy(monitor, retrain_alias, retrain_margin,
+                                                                retrain_holdout, retrain_timeout))
         first = parse_time(start, field="start") if start is not None else self.clock()
         monitor = replace(monitor, next_window_start=first // monitor.window_ms * monitor.window_ms)
         target = self._deployment(monitor) if deployment is not None else None
@@ -133,6 +143,32 @@ class MonitorService:
             raise InvalidInput(f"alpha must be between 0 and 1 (exclusive), got {alpha!r}; 0.05 is the usual choice",
                                field="alpha")
         return float(alpha)
+
+    @staticmethod
+    def _retrain_policy(monitor: Monitor, alias: str, margin: Any, holdout: Any, timeout: str | int) -> RetrainPolicy:
+        from shipyard.monitoring.retrain import is_retrain
+        from shipyard.tracking.validation import check_alias
+
+        if any(is_retrain(a) for a in monitor.actions):
+            if monitor.deployment is None:
+                raise InvalidInput("a retrain action retrains the model a deployment serves: monitor a deployment "
+                                   "(--deployment NAME)", field="actions")
+            if not monitor.metrics:
+                raise InvalidInput("a retrain action compares the challenger with the champion on the monitor's "
+                                   "first metric: give one (--metric f1, or a bound such as --min f1=0.8)",
+                                   field="metrics")
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < float("inf"):
+            raise InvalidInput(f"retrain margin must be a number of 0 or more (0.01: better by 0.01 in the "
+                               f"monitor's metric), got {margin!r}", field="retrain_margin")
+        if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0.05 <= holdout <= 0.9:
+            raise InvalidInput(f"retrain holdout is the share of the window's labelled rows held back to judge "
+                               f"the challenger, from 0.05 to 0.9; got {holdout!r}", field="retrain_holdout")
+        try:
+            alias = check_alias(alias)
+        except InvalidInput as exc:
+            raise InvalidInput(f"retrain alias: {exc.message}", field="retrain_alias") from None
+        return RetrainPolicy(alias=alias, margin=float(margin), holdout=float(holdout),
+                             timeout_seconds=parse_window(timeout, "retrain_timeout"))
 
     @staticmethod
     def _tests(tests: Mapping[str, str]) -> dict[str, str]:
@@ -311,6 +347,11 @@ class MonitorService:
                     result.skipped = exc.message
                     break
                 result.evaluated.append(evaluation)
+                starts_firing = evaluation.state is AlertState.FIRING and monitor.state is not AlertState.FIRING
+                if starts_firing and self._retrains(monitor):
+                    # The retrain command may take up to its timeout: keep the monitor ours meanwhile.
+                    self.store.monitors.acquire_lease(
+                        monitor.name, owner, min(86_400.0, lease_seconds + monitor.retrain.timeout_seconds))
                 result.alerts += self._notify(monitor, evaluation)
                 monitor = after
         finally:
@@ -328,9 +369,14 @@ class MonitorService:
             return []
         body = payload(monitor, evaluation, previous)
         sent = []
-        for action in monitor.actions:
+        # Notifications first: people hear of the breach before a retrain that may take a while.
+        retrains = [a for a in monitor.actions if is_retrain(a)] if evaluation.state is AlertState.FIRING else []
+        for action in [a for a in monitor.actions if not is_retrain(a)] + retrains:
             if decision == "suppressed":
                 status, attempts, detail = "suppressed", 0, f"inside the cooldown of {monitor.cooldown_seconds}s"
+            elif is_retrain(action):
+                sent.append(self._retrain(monitor, evaluation, action, body))
+                continue
             else:
                 delivery = self.notifier.send(action, body)
                 status, attempts, detail = delivery.status, delivery.attempts, delivery.detail
@@ -338,6 +384,27 @@ class MonitorService:
                 monitor.name, self.clock(), evaluation.state, evaluation.window_start, action, status, attempts,
                 detail, body)))
         return sent
+
+    @staticmethod
+    def _retrains(monitor: Monitor) -> bool:
+        return any(is_retrain(a) for a in monitor.actions)
+
+    def _retrain(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str, body: dict[str, Any]) -> Alert:
+        """Run one retrain action and record its outcome as the alert, linked in lineage to the
+        retraining run it started."""
+        if self.retrainer is None:
+            return self.store.monitors.record_alert(Alert(
+                monitor.name, self.clock(), evaluation.state, evaluation.window_start, action, "failed", 0,
+                "this runner cannot retrain (it was built without a retrainer; run the monitor with shipyard "
+                "monitor run or the server); nothing was promoted", body))
+        outcome = self.retrainer.retrain(monitor, evaluation, action)
+        LOGGER.warning("monitor %s: retrain %s", monitor.name, outcome.detail)
+        alert = self.store.monitors.record_alert(Alert(
+            monitor.name, self.clock(), evaluation.state, evaluation.window_start, action, outcome.status, 1,
+            outcome.detail, {**body, "retrain": {"status": outcome.status, "detail": outcome.detail,
+                                                 **outcome.record}}))
+        self.retrainer.link(alert, outcome, "; ".join(evaluation.breaches) or "a rule was broken")
+        return alert
 
 
 def default_owner() -> str:

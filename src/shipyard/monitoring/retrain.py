@@ -1,0 +1,274 @@
+"""The retraining loop: a ``retrain:`` action trains a challenger on the window that fired, and
+:mod:`shipyard.monitoring.challenge` judges it against the champion.
+
+When a monitor starts FIRING (not while it keeps firing, nor inside its cooldown), each
+``retrain:COMMAND`` action of a deployment monitor runs, step by step:
+
+1. The window's labelled rows (inputs and the feedback label) are read from the prediction log
+   and split at random (seeded by the window, so the split can be redone) into a training part
+   and a held-back part (``RetrainPolicy.holdout`` of the rows), which the command never sees.
+2. A *retraining run* is created in the champion's experiment. Both parts are written as Parquet
+   and logged as its input dataset versions (``<monitor>-retrain`` with context ``retraining``,
+   ``<monitor>-holdout`` with context ``holdout``), snapshotted, so the data is kept.
+3. ``COMMAND`` runs (split like a shell would, without a shell) with the environment of the
+   runner plus :data:`SHIPYARD_RETRAIN_DATA` (the training Parquet file), the dataset version,
+   the model name, the alias, the label column, the retraining run's id, and the runner's
+   tracking and artifact URIs, so the command's ``shipyard`` calls reach the same store. Its
+   output is kept as artifacts of the retraining run. ``retrain:pipeline:MODULE:FUNCTION`` runs
+   ``shipyard pipeline run MODULE:FUNCTION --no-cache --register MODEL`` the same way.
+4. The newest version of the model registered while the command ran is the challenger; none is a
+   failure. The retraining run is linked to the run that registered it (``child``), and the alert
+   to the retraining run (``triggered``), so ``shipyard lineage explain`` of the challenger leads
+   back to the alert that caused it.
+5. :mod:`shipyard.monitoring.challenge` evaluates challenger and champion on the held-back rows
+   and promotes the challenger only when it is better by the margin.
+
+The outcome is the alert's record: status ``promoted``, ``not_promoted`` or ``failed`` and a
+sentence saying why; nothing is promoted after any failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.entities import Edge, Node, NodeKind, Relation
+from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
+from shipyard.errors import InvalidInput, NotFound, ShipyardError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.entities import ModelVersion
+    from shipyard.tracking.client import Client
+
+__all__ = ["ENV_ALIAS", "ENV_DATA", "ENV_DATASET", "ENV_MODEL", "ENV_RUN", "ENV_TARGET", "LABEL", "MIN_LABELLED",
+           "RetrainOutcome", "Retrainer", "check_retrain", "is_retrain", "retrain_argv"]
+
+PREFIX = "retrain:"
+PIPELINE = "pipeline:"
+ENV_DATA = "SHIPYARD_RETRAIN_DATA"
+ENV_DATASET = "SHIPYARD_RETRAIN_DATASET"
+ENV_MODEL = "SHIPYARD_RETRAIN_MODEL"
+ENV_ALIAS = "SHIPYARD_RETRAIN_ALIAS"
+ENV_TARGET = "SHIPYARD_RETRAIN_TARGET"
+ENV_RUN = "SHIPYARD_RETRAIN_RUN_ID"
+ENV_MONITOR = "SHIPYARD_RETRAIN_MONITOR"
+LABEL = "label"
+# Fewer labelled rows than this cannot be split into a training part and a held-back part that
+# says anything.
+MIN_LABELLED = 20
+_OUTPUT_TAIL = 600
+_PIPELINE_TARGET = re.compile(r"\S+:[A-Za-z_]\w*")
+_LAUNCH = "from shipyard.cli import main; main()"
+
+
+def is_retrain(action: str) -> bool:
+    return action.startswith(PREFIX)
+
+
+def check_retrain(action: str) -> str:
+    """``retrain:COMMAND`` or ``retrain:pipeline:MODULE:FUNCTION``, checked; ``InvalidInput``
+    saying what is wrong otherwise."""
+    command = action.removeprefix(PREFIX).strip()
+    if command.startswith(PIPELINE):
+        target = command.removeprefix(PIPELINE).strip()
+        if not _PIPELINE_TARGET.fullmatch(target):
+            raise InvalidInput(f"alert action {action!r}: a pipeline is named MODULE:FUNCTION or FILE.py:FUNCTION, "
+                               "e.g. retrain:pipeline:pipelines.churn:train", field="actions")
+        return f"{PREFIX}{PIPELINE}{target}"
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise InvalidInput(f"alert action {action!r}: the command cannot be split into arguments ({exc})",
+                           field="actions") from None
+    if not argv:
+        raise InvalidInput(f"alert action {action!r}: give the command to run, e.g. retrain:python retrain.py",
+                           field="actions")
+    return f"{PREFIX}{command}"
+
+
+def retrain_argv(action: str, model: str) -> list[str]:
+    """The process to start for ``action``; a bare ``python`` is this interpreter, so the command
+    sees the same installed packages as the runner."""
+    command = action.removeprefix(PREFIX).strip()
+    if command.startswith(PIPELINE):
+        # No cache: the data arrives through the environment, which the steps' cache keys do not see.
+        return [sys.executable, "-c", _LAUNCH, "pipeline", "run", command.removeprefix(PIPELINE), "--no-cache",
+                "--register", model]
+    argv = shlex.split(command)
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+@dataclass
+class RetrainOutcome:
+    """What one retrain action came to: ``status`` (``promoted``, ``not_promoted``, ``failed``),
+    the sentence saying why, and the record kept in the alert's payload (runs, datasets,
+    versions, metrics)."""
+
+    status: str
+    detail: str
+    record: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    challenger: ModelVersion | None = None
+
+
+class Retrainer:
+    """Runs retrain actions with ``client``'s store, artifact store, settings and principal (the
+    command is told the client's tracking and artifact URIs)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def retrain(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str) -> RetrainOutcome:
+        """Run the loop for ``action`` on the window of ``evaluation``. A step that fails raises a
+        ``ShipyardError`` inside, which becomes the outcome's detail (the alert must be recorded
+        whatever happened); only an unreachable store is raised."""
+        from shipyard.errors import StoreUnavailable
+
+        outcome = RetrainOutcome("failed", "")
+        try:
+            self._retrain(monitor, evaluation, action, outcome)
+        except StoreUnavailable:
+            raise
+        except ShipyardError as exc:
+            outcome.status = "failed"
+            outcome.detail = f"retraining failed: {exc.message}; nothing was promoted"
+        if outcome.run_id is not None:
+            with contextlib.suppress(ShipyardError):
+                self.client.set_tags(outcome.run_id, {"shipyard.retrain.outcome": outcome.status})
+                self.client.set_terminated(outcome.run_id, "FAILED" if outcome.status == "failed" else "FINISHED")
+        return outcome
+
+    def link(self, alert: Alert, outcome: RetrainOutcome, reasons: str) -> None:
+        """Record that ``alert`` started the retraining run: ``alert:<monitor>/<id> -> run``."""
+        if outcome.run_id is None:
+            return
+        node = Node(NodeKind.ALERT, f"{alert.monitor}/{alert.alert_id}")
+        self.client.store.lineage.add_edges([Edge(node, Node(NodeKind.RUN, outcome.run_id), Relation.TRIGGERED,
+                                                  f"{alert.state.value}: {reasons}"[:1000])])
+        self.client.set_tags(outcome.run_id, {"shipyard.retrain.alert": str(node)})
+
+    # -- the steps -------------------------------------------------------------------------------
+    def _retrain(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str, outcome: RetrainOutcome) -> None:
+        from shipyard.monitoring.challenge import champion_of, judge_challenger
+
+        client = self.client
+        if monitor.deployment is None or not monitor.metrics:
+            raise ShipyardError("a retrain action needs a deployment monitor with a metric")
+        deployment = client.store.deployments.get(monitor.deployment)
+        champion = champion_of(client, deployment, monitor.retrain.alias)
+        train, holdout = self._labelled_split(monitor, evaluation)
+        outcome.record.update({"model": champion.name, "alias": monitor.retrain.alias, "champion": champion.version,
+                               "train_rows": len(train), "holdout_rows": len(holdout)})
+        before = self._latest_version(champion.name)
+        run_id = outcome.run_id = self._start_run(monitor, evaluation, action, champion)
+        outcome.record["run_id"] = run_id
+        with tempfile.TemporaryDirectory(prefix="shipyard-retrain-") as tmp:
+            train_path, holdout_path = Path(tmp) / "train.parquet", Path(tmp) / "holdout.parquet"
+            train.to_parquet(train_path, index=False)
+            holdout.to_parquet(holdout_path, index=False)
+            data = client.log_dataset(run_id, str(train_path), _dataset_name(monitor, "retrain"),
+                                      context="retraining", snapshot=True)
+            held = client.log_dataset(run_id, str(holdout_path), _dataset_name(monitor, "holdout"),
+                                      context="holdout", snapshot=True)
+            outcome.record.update({"dataset": data.ref, "holdout": held.ref})
+            self._run_command(action, monitor, champion.name, train_path, data.ref, run_id)
+            challenger = self._challenger(champion.name, before, run_id)
+            outcome.challenger = challenger
+            outcome.record["challenger"] = challenger.version
+            judge_challenger(client, monitor, deployment, champion, challenger, holdout_path, held.ref, LABEL,
+                             run_id, outcome)
+
+    def _labelled_split(self, monitor: Monitor, evaluation: MonitorEvaluation) -> tuple[pd.DataFrame, pd.DataFrame]:
+        import numpy as np
+        import pyarrow as pa
+
+        from shipyard.monitoring.windows import read_window
+
+        window = read_window(self.client.artifacts, str(monitor.deployment), evaluation.window_start,
+                             evaluation.window_end)
+        if not isinstance(window.inputs, pa.Table):
+            raise ShipyardError(f"the window's inputs could not be read as one table ({', '.join(window.invalid)} mix "
+                          "types), so there is nothing to train on")
+        frame = window.inputs.to_pandas()
+        if LABEL in frame.columns:
+            raise ShipyardError(f"an input is named {LABEL!r}, the name the label column is given; rename the input")
+        frame[LABEL] = window.labels.to_pandas()
+        frame = frame[frame[LABEL].notna()].reset_index(drop=True)
+        if len(frame) < MIN_LABELLED:
+            raise ShipyardError(f"the window has {len(frame)} predictions with feedback, fewer than the {MIN_LABELLED} "
+                          "needed to train and hold back data: send feedback (POST /v1/feedback) for more of them")
+        rng = np.random.default_rng(evaluation.window_start % 2**32)
+        order = rng.permutation(len(frame))
+        held = max(1, round(len(frame) * monitor.retrain.holdout))
+        return (frame.iloc[np.sort(order[held:])].reset_index(drop=True),
+                frame.iloc[np.sort(order[:held])].reset_index(drop=True))
+
+    def _latest_version(self, model: str) -> int:
+        found = self.client.search_model_versions(f"name = '{model}'", max_results=1)
+        return max((v.version for v in found), default=0)
+
+    def _start_run(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str, champion: ModelVersion) -> str:
+        from shipyard.entities import DEFAULT_EXPERIMENT_ID
+
+        experiment = DEFAULT_EXPERIMENT_ID
+        if champion.run_id:
+            with contextlib.suppress(NotFound):
+                experiment = self.client.get_run(champion.run_id).info.experiment_id
+        run = self.client.create_run(
+            experiment, f"retrain {champion.name} ({monitor.name})"[:250], user_id=self.client.principal.name,
+            tags={"shipyard.retrain.monitor": monitor.name, "shipyard.retrain.command": action[:5000],
+                  "shipyard.retrain.window_start": str(evaluation.window_start),
+                  "shipyard.retrain.champion": f"{champion.name}/{champion.version}"})
+        return run.info.run_id
+
+    def _run_command(self, action: str, monitor: Monitor, model: str, data: Path, dataset: str, run_id: str) -> None:
+        settings = self.client.settings
+        env = {**os.environ, ENV_DATA: str(data), ENV_DATASET: dataset, ENV_MODEL: model,
+               ENV_ALIAS: monitor.retrain.alias, ENV_TARGET: LABEL, ENV_RUN: run_id, ENV_MONITOR: monitor.name,
+               "SHIPYARD_TRACKING_URI": settings.tracking_uri, "SHIPYARD_ARTIFACT_URI": settings.artifact_uri}
+        argv = retrain_argv(action, model)
+        timeout = monitor.retrain.timeout_seconds
+        try:
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise ShipyardError(f"the command {argv[0]!r} was not found; give a program on the PATH or its full path") \
+                from None
+        except subprocess.TimeoutExpired:
+            raise ShipyardError(f"the command did not finish within {timeout}s (the monitor's retrain timeout)") \
+                from None
+        for name, text in (("stdout", done.stdout), ("stderr", done.stderr)):
+            if text:
+                self.client.log_text(run_id, text, f"retrain/{name}.txt")
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout or "").strip()[-_OUTPUT_TAIL:]
+            raise ShipyardError(f"the command exited with status {done.returncode}" + (f": {tail}" if tail else ""))
+
+    def _challenger(self, model: str, before: int, run_id: str) -> ModelVersion:
+        found = self.client.search_model_versions(f"name = '{model}' and version > {before}", max_results=1)
+        if not found:
+            raise ShipyardError(f"the command registered no new version of {model!r}: it must register the model it "
+                          f"trains as {model!r} (the name in ${ENV_MODEL})")
+        challenger = found[0]
+        source_run = challenger.run_id
+        edge = Edge(Node(NodeKind.RUN, run_id), Node(NodeKind.MODEL, f"{model}/{challenger.version}"), Relation.MODEL,
+                    "retraining") if not source_run else \
+            Edge(Node(NodeKind.RUN, run_id), Node(NodeKind.RUN, source_run), Relation.CHILD, "retraining")
+        if source_run != run_id:
+            self.client.store.lineage.add_edges([edge])
+        return challenger
+
+
+def _dataset_name(monitor: Monitor, part: str) -> str:
+    return f"{monitor.name}-{part}"
