@@ -6,9 +6,11 @@
 Only the maintainer who bumps a version needs Node (``npm``): the files this writes are committed, so
 installing or running Shipyard never needs it, and the UI works offline. Each package is fetched as
 the registry's own tarball (``npm pack``: no install scripts run), its integrity checked by npm, and
-only the listed distribution files plus the license are copied to
-``src/shipyard/server/ui/static/vendor/<package>/``. ``vendor.json`` records each version and the
-SHA-256 of every copied file; ``--check`` verifies the tree against it.
+only the listed distribution files plus the license are copied to ``<folder>/<package>/``: the
+pages' libraries into ``src/shipyard/server/ui/static/vendor/`` (shipped, served under /ui/static),
+the browser tests' tools (axe-core, injected by tests/e2e) into ``tests/e2e/vendor/`` (never
+shipped, never served). Each folder's ``vendor.json`` records each version and the SHA-256 of every
+copied file; ``--check`` verifies the trees against them.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-VENDOR = Path(__file__).resolve().parents[1] / "src" / "shipyard" / "server" / "ui" / "static" / "vendor"
-MANIFEST = VENDOR / "vendor.json"
+ROOT = Path(__file__).resolve().parents[1]
+VENDOR = ROOT / "src" / "shipyard" / "server" / "ui" / "static" / "vendor"  # shipped with the pages
+TEST_VENDOR = ROOT / "tests" / "e2e" / "vendor"  # for the browser tests only
+MANIFEST = "vendor.json"
 
-# package -> (pinned version, files inside the tarball's package/ folder to copy)
-PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "htmx.org": ("2.0.11", ("dist/htmx.min.js", "LICENSE")),
-    "uplot": ("1.6.32", ("dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE")),
+# package -> (pinned version, files inside the tarball's package/ folder to copy, folder)
+PACKAGES: dict[str, tuple[str, tuple[str, ...], Path]] = {
+    "htmx.org": ("2.0.11", ("dist/htmx.min.js", "LICENSE"), VENDOR),
+    "uplot": ("1.6.32", ("dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE"), VENDOR),
+    "axe-core": ("4.10.3", ("axe.min.js", "LICENSE", "LICENSE-3RD-PARTY.txt"), TEST_VENDOR),
 }
 
 
@@ -48,13 +53,13 @@ def _pack(package: str, version: str, workdir: Path) -> Path:
     return workdir / json.loads(out)[0]["filename"]
 
 
-def vendor() -> dict[str, dict[str, object]]:
-    manifest: dict[str, dict[str, object]] = {}
+def vendor() -> dict[Path, dict[str, dict[str, object]]]:
+    manifests: dict[Path, dict[str, dict[str, object]]] = {}
     with tempfile.TemporaryDirectory(prefix="shipyard-vendor-") as tmp:
         work = Path(tmp)
-        for package, (version, files) in PACKAGES.items():
+        for package, (version, files, folder) in PACKAGES.items():
             tarball = _pack(package, version, work)
-            target = VENDOR / package
+            target = folder / package
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True)
             digests = {}
@@ -67,22 +72,26 @@ def vendor() -> dict[str, dict[str, object]]:
                     dest = target / Path(name).name
                     dest.write_bytes(source.read())
                     digests[dest.name] = _sha256(dest)
-            manifest[package] = {"version": version, "files": digests}
-            print(f"vendored {package}@{version}: {', '.join(digests)}")
-    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return manifest
+            manifests.setdefault(folder, {})[package] = {"version": version, "files": digests}
+            print(f"vendored {package}@{version} into {folder.relative_to(ROOT)}: {', '.join(digests)}")
+    for folder, manifest in manifests.items():
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return manifests
 
 
 def check() -> int:
-    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    manifests: dict[Path, dict[str, dict[str, object]]] = {}
     problems = []
-    for package, (version, files) in PACKAGES.items():
-        entry = manifest.get(package)
+    for package, (version, files, folder) in PACKAGES.items():
+        if folder not in manifests:
+            path = folder / MANIFEST
+            manifests[folder] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        entry = manifests[folder].get(package)
         if entry is None or entry["version"] != version:
             problems.append(f"{package}: pinned {version}, vendored {entry and entry['version']}")
             continue
         for name in (Path(f).name for f in files):
-            path = VENDOR / package / name
+            path = folder / package / name
             if not path.is_file() or _sha256(path) != entry["files"].get(name):
                 problems.append(f"{package}/{name}: missing or changed since it was vendored")
     for problem in problems:

@@ -20,7 +20,17 @@ from typing import Any
 import pytest
 
 from tests.ci import require, unavailable
-from tests.e2e.ui_data import DATASET, DEPLOYMENT, EXPERIMENT, MODEL, Seeded, seed
+from tests.e2e.ui_data import (
+    DATASET,
+    DEPLOYMENT,
+    EXPERIMENT,
+    MODEL,
+    MONITOR,
+    Seeded,
+    seed,
+    seed_dataset_version,
+    seed_monitor,
+)
 from tests.support import uvicorn_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,9 +56,12 @@ def site() -> Iterator[Site]:
         root = Path(tmp)
         settings = Settings.resolve(env={"SHIPYARD_CAPTURE_PACKAGES": "false"},
                                     tracking_uri=f"sqlite:///{root / 'shipyard.db'}",
-                                    artifact_uri=str(root / "artifacts"))
+                                    artifact_uri=str(root / "artifacts"),
+                                    server_run_monitors=False)  # the seeded monitor's history stays as written
         client = Client(settings=settings)
         seeded = seed(client, root)
+        seed_monitor(client)
+        seed_dataset_version(client, seeded.child_run_id)
         app = create_app(settings, client=client)
         try:
             with uvicorn_thread(app, name="ui-test-server") as url:
@@ -111,7 +124,14 @@ def web(browser: Any) -> Iterator[Watched]:
 
     page.on("console", console)
     page.on("pageerror", lambda err: watched.problems.append(f"uncaught exception: {err}"))
-    page.on("requestfailed", lambda req: watched.problems.append(f"request failed: {req.url} ({req.failure})"))
+    def failed(req: Any) -> None:
+        # Chromium fetches the icon after the page loaded and drops the fetch when the test navigates on
+        # (a redirect to the sign-in page): that abort is the browser's, not a failure of the page.
+        if "/favicon.svg" in req.url and "ERR_ABORTED" in str(req.failure):
+            return
+        watched.problems.append(f"request failed: {req.url} ({req.failure})")
+
+    page.on("requestfailed", failed)
     page.on("response", response)
     yield watched
     context.close()
@@ -265,7 +285,7 @@ def test_follow_lineage_from_a_model_to_its_dataset(site: Site, web: Watched) ->
     web.shot("lineage")
     page.locator("svg.lineage g.node-dataset a").click()
     page.wait_for_url(re.compile(r"/ui/datasets/"))
-    assert page.locator("#digest").inner_text().startswith("sha256:")
+    assert re.fullmatch(r"(t\d+:)?sha256:[0-9a-f]{64}", page.locator("#digest").inner_text())  # a table's digest recipe
     assert page.locator("main > h1").inner_text() == f"{DATASET} · version 1"
     web.shot("dataset")
 
@@ -283,3 +303,189 @@ def test_roll_back_a_deployment_after_confirming(site: Site, web: Watched) -> No
     page.wait_for_url(re.compile(r"done=rollback"))
     assert page.locator("#routes tbody tr").all_inner_texts() == ["primary\tchurn v1\t100%"]
     assert page.locator("#history tbody tr").first.locator("td").nth(2).inner_text() == "rollback"
+
+
+def test_monitoring_pages_show_alert_state_drift_charts_and_alert_history(site: Site, web: Watched) -> None:
+    page = web.page
+    page.goto(site.url + "/ui/experiments")
+    page.get_by_role("link", name="Monitors", exact=True).click()
+    row = page.locator(f"#monitors tr[data-monitor={MONITOR}]")
+    sync_api.expect(row.locator("td").nth(2)).to_have_text("OK")
+    assert "failed" in row.locator("td").nth(6).inner_text()
+    web.shot("monitors")
+    row.get_by_role("link", name=MONITOR).click()
+    page.wait_for_url(re.compile(f"/ui/monitors/{MONITOR}$"))
+    wait_for_charts(page, 3)  # age, plan, output.prediction
+    assert page.locator("#drift-summary tbody tr").count() == 3
+    outcomes = page.locator("#alerts tbody tr td:nth-child(5)").all_inner_texts()
+    assert outcomes == ["failed", "promoted", "delivered"]  # newest first: resolved, retrain, firing
+    assert page.locator("#windows tbody tr").count() == 24
+    web.shot("monitor")
+
+
+def test_the_diff_between_two_dataset_versions(site: Site, web: Watched) -> None:
+    page = web.page
+    page.goto(f"{site.url}/ui/datasets")
+    page.get_by_role("link", name=DATASET).click()
+    page.locator("#diff-button").click()
+    page.wait_for_url(re.compile(r"/ui/datasets/.+/diff\?new=2&old=1"))
+    schema = page.locator("#schema-changes").inner_text()
+    assert "40 → 50" in schema
+    assert "+ region" in schema
+    assert "tenure" in schema
+    spend = page.locator("#column-changes tr[data-column=spend]").inner_text()
+    assert "0 → 5" in spend  # nulls
+    assert "+ team" in page.locator("#column-changes tr[data-column=plan]").inner_text()
+    web.shot("dataset-diff")
+
+
+def test_compare_plots_params_against_a_chosen_metric(site: Site, web: Watched) -> None:
+    page = web.page
+    runs = "&".join(f"runs={r}" for r in site.seeded.run_ids[:6])
+    page.goto(f"{site.url}/ui/compare?{runs}")
+    plot = page.locator("#parallel-plot")
+    plot.wait_for()
+    assert plot.locator("path.run-line").count() == 6
+    assert plot.locator("text.axis-label").all_text_contents() == ["depth", "lr", "accuracy"]
+    page.get_by_label("Metric", exact=True).select_option("loss")
+    page.wait_for_url(re.compile(r"pc_metric=loss"))
+    assert plot.locator("text.axis-label").all_text_contents()[-1] == "loss"
+    web.shot("compare-parallel")
+
+
+def test_a_version_page_shows_its_quality_gates(site: Site, web: Watched) -> None:
+    page = web.page
+    page.goto(f"{site.url}/ui/models/{MODEL}/versions/2")
+    assert page.locator("#gate-alias").input_value() == "production"
+    gates = page.locator("#gates tbody tr")
+    assert gates.count() >= 1
+    page.get_by_label("Requirements").fill("metrics.accuracy >= 0.99")
+    page.locator("#gate-button").click()
+    page.wait_for_url(re.compile(r"require=metrics.accuracy"))
+    sync_api.expect(page.locator("#gate-verdict")).to_contain_text("blocked")
+    web.shot("version-gates")
+
+
+# -- accessibility: axe-core in the same browser ---------------------------------------------------
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+# WCAG 2 A/AA rules plus best practices; what is reported is what a person meets: serious and critical
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}}
+
+
+def _axe_pages(site: Site) -> list[tuple[str, str]]:
+    seeded = site.seeded
+    return [("experiments", "/ui/experiments"), ("runs", f"/ui/experiments/{seeded.experiment_id}"),
+            ("run", f"/ui/runs/{seeded.best_run_id}"),
+            ("compare", "/ui/compare?" + "&".join(f"runs={r}" for r in seeded.run_ids[:3])),
+            ("artifacts", f"/ui/runs/{seeded.best_run_id}/artifacts?path=data/sample.csv"),
+            ("models", "/ui/models"), ("model", f"/ui/models/{MODEL}"), ("version", f"/ui/models/{MODEL}/versions/1"),
+            ("lineage", f"/ui/lineage?ref=models:/{MODEL}/1"), ("datasets", "/ui/datasets"),
+            ("dataset", f"/ui/datasets/{DATASET}/versions/1"),
+            ("dataset-diff", f"/ui/datasets/{DATASET}/diff?old=1&new=2"),
+            ("deployments", "/ui/deployments"), ("deployment", f"/ui/deployments/{DEPLOYMENT}"),
+            ("monitors", "/ui/monitors"), ("monitor", f"/ui/monitors/{MONITOR}"), ("sign-in", "/ui/login")]
+
+
+@pytest.fixture
+def axe_page(browser: Any) -> Iterator[Any]:
+    """A page that may inject axe-core: the pages' CSP allows scripts from the server only, so this
+    one context bypasses it (every other test runs under it and fails on any CSP report)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def test_main_pages_have_no_serious_accessibility_violations(site: Site, axe_page: Any) -> None:
+    assert AXE.is_file(), "run .venv/bin/python scripts/vendor_js.py (vendors axe-core for this test)"
+    found = []
+    for name, path in _axe_pages(site):
+        axe_page.goto(site.url + path)
+        axe_page.wait_for_load_state("networkidle")
+        axe_page.add_script_tag(path=str(AXE))
+        result = axe_page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)
+        for violation in result["violations"]:
+            if violation["impact"] in ("serious", "critical"):
+                targets = [" ".join(map(str, n["target"])) for n in violation["nodes"][:3]]
+                found.append(f"{name} ({path}): {violation['id']} [{violation['impact']}] {violation['help']}: "
+                             f"{targets}")
+    assert found == [], "axe-core found:\n" + "\n".join(found)
+
+
+def test_tables_can_be_scrolled_and_sorted_from_the_keyboard(site: Site, web: Watched) -> None:
+    page = web.page
+    page.goto(f"{site.url}/ui/experiments/{site.seeded.experiment_id}")
+    wrap = page.locator(".table-wrap").first
+    assert wrap.get_attribute("tabindex") == "0"  # a scrolling region takes focus, so arrow keys scroll it
+    for _ in range(60):  # Tab from the top reaches the sort links in the table's header
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.matches('#runs-table thead a.sort')"):
+            break
+    else:
+        raise AssertionError("no sort link of the runs table is reachable with Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"order=attributes.run_name"))
+
+
+# -- signing in (a server with --auth) -------------------------------------------------------------
+SETUP_CODE = "E2E-SETUP-CODE"
+ADMIN_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def auth_site() -> Iterator[str]:
+    from shipyard.config import Settings
+    from shipyard.server import create_app
+    from shipyard.server.authentication import bootstrap_code_hash
+
+    with tempfile.TemporaryDirectory(prefix="shipyard-ui-auth-") as tmp:
+        root = Path(tmp)
+        settings = Settings.resolve(env={}, tracking_uri=f"sqlite:///{root / 'shipyard.db'}",
+                                    artifact_uri=str(root / "artifacts"), server_auth=True,
+                                    server_run_monitors=False)
+        app = create_app(settings, bootstrap_hash=bootstrap_code_hash(SETUP_CODE))
+        try:
+            with uvicorn_thread(app, name="ui-auth-test-server") as url:
+                yield url
+        finally:
+            app.state.client.close()
+
+
+def test_set_up_sign_in_and_sign_out(auth_site: str, web: Watched) -> None:
+    page = web.page
+    page.goto(auth_site + "/ui/models")
+    page.wait_for_url(re.compile(r"/ui/login\?next=/ui/models$"))
+
+    page.goto(auth_site + "/ui/setup")
+    page.get_by_label("One-time code").fill(SETUP_CODE)
+    page.get_by_label("Admin user name").fill("admin")
+    page.get_by_label("Password (at least 12 characters)").fill(ADMIN_PASSWORD)
+    page.get_by_label("The password again").fill(ADMIN_PASSWORD)
+    web.shot("setup")
+    page.get_by_role("button", name="Create the admin").click()
+    page.wait_for_url(re.compile(r"/ui/login\?done=setup$"))
+
+    web.expect_status("/ui/login", 401)
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password", exact=True).fill("not the password at all")
+    page.get_by_role("button", name="Sign in").click()
+    sync_api.expect(page.locator("#sign-in-error")).to_contain_text("wrong user name or password")
+    assert page.get_by_label("User name").input_value() == "admin"  # kept; the password is not
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    web.shot("sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/ui/experiments$"))
+    sync_api.expect(page.locator("#signed-in-user")).to_have_text("admin")
+    [session] = [c for c in page.context.cookies() if c["name"] == "shipyard_session"]
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Lax"
+    assert session["path"] == "/"
+    assert session["secure"] is False  # plain http on loopback; over https it is Secure
+    web.shot("signed-in")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/ui/login$"))
+    assert not [c for c in page.context.cookies() if c["name"] == "shipyard_session"]
+    page.goto(auth_site + "/ui/deployments")
+    page.wait_for_url(re.compile(r"/ui/login\?next=/ui/deployments$"))

@@ -102,3 +102,66 @@ def seed(client: Client, tmp: Path) -> Seeded:
     client.deployments.canary(DEPLOYMENT, f"models:/{MODEL}/2", 20)
     client.flush()
     return seeded
+
+
+MONITOR = "churn-drift"
+HOUR_MS = 3_600_000
+MONITOR_T0 = 1_714_521_600_000  # 2024-05-01 00:00 UTC
+MONITOR_WINDOWS = 24
+
+
+def seed_monitor(client: Client, name: str = MONITOR, deployment: str = DEPLOYMENT) -> None:
+    """A monitor of ``deployment`` with a day of hourly windows: ``age`` drifts from hour 18 on
+    (FIRING, a webhook alert, then a retrain that promoted its challenger), ``plan`` never does;
+    ``output.prediction`` uses PSI (an effect-size test: no p-value)."""
+    from shipyard.entities.monitor import Alert, AlertState, Monitor, MonitorEvaluation
+
+    store = client.store.monitors
+    store.create(Monitor(name, deployment=deployment, window_seconds=3600, actions=("webhook:http://127.0.0.1:9/hook",
+                                                                                    "retrain:make train"),
+                         tests={"output.prediction": "psi"}, next_window_start=MONITOR_T0, state_since=MONITOR_T0),
+                 user="ana")
+    state = AlertState.OK
+    for hour in range(MONITOR_WINDOWS):
+        start = MONITOR_T0 + hour * HOUR_MS
+        drifting = 18 <= hour < 22
+        age_p = 1e-9 / (hour - 16) if drifting else 0.3 + 0.01 * hour
+        scores = {
+            "age": {"test": "ks", "statistic": 0.4 if drifting else 0.05, "p_value": age_p, "threshold": 0.025,
+                    "drifted": drifting, "effect": 0.5, "status": "tested"},
+            "plan": {"test": "chi2", "statistic": 1.2, "p_value": 0.5, "threshold": 0.025, "drifted": False,
+                     "effect": 0.01, "status": "tested"},
+            "output.prediction": {"test": "psi", "statistic": 0.3 if drifting else 0.02, "p_value": None,
+                                  "threshold": 0.2, "drifted": drifting, "effect": None, "status": "tested"},
+        }
+        previous = state
+        state = AlertState.FIRING if drifting else (AlertState.RESOLVED if state is AlertState.FIRING
+                                                    else AlertState.OK)
+        store.acquire_lease(name, "seed", 60)
+        store.record_evaluation(MonitorEvaluation(
+            name, start, start + HOUR_MS, "breach" if drifting else "ok", state, rows=500, labelled=120,
+            dataset_drift=drifting, drifted_columns=("age", "output.prediction") if drifting else (),
+            scores=scores, metrics={"accuracy": 0.71 if drifting else 0.9},
+            breaches=("age drifted (ks p=1e-09)",) if drifting else (), evaluation_time=start + HOUR_MS),
+            owner="seed")
+        if state is not previous and state is not AlertState.OK:
+            store.record_alert(Alert(name, start + HOUR_MS, state, start, "webhook:http://127.0.0.1:9/hook",
+                                     "delivered" if state is AlertState.FIRING else "failed", attempts=3,
+                                     detail="HTTP 200" if state is AlertState.FIRING else "connection refused"))
+            if state is AlertState.FIRING:
+                store.record_alert(Alert(name, start + HOUR_MS + 60_000, state, start, "retrain:make train",
+                                         "promoted", attempts=1,
+                                         detail="challenger v3 beat the champion v1 on accuracy (0.93 vs 0.71)"))
+        store.release_lease(name, "seed")
+
+
+def seed_dataset_version(client: Client, run_id: str) -> None:
+    """A second version of DATASET: 10 more rows, ``spend`` with nulls and larger, ``plan`` with a
+    new category, ``tenure`` retyped to text, ``region`` added."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"tenure": [str(v) for v in np.arange(50) % 7], "spend": np.linspace(0, 150, 50),
+                          "plan": ["basic", "pro", "team", "pro", "basic"] * 10, "region": ["eu", "us"] * 25})
+    frame.loc[:4, "spend"] = np.nan
+    client.log_dataset(run_id, frame, DATASET, context="training")

@@ -122,3 +122,58 @@ def test_markdown_escapes_raw_html_and_drops_script_links() -> None:
     assert 'href="javascript:' not in out
     assert '<a href="https://x.org">b</a>' in out
     assert "<table>" in out
+
+
+def test_previous_and_next_pages_keep_a_stack_of_earlier_page_tokens() -> None:
+    first = RunsView.from_query({"filter": ["metrics.acc > 0"]})
+    assert first.previous_url("1") is None
+    second = RunsView.from_query(_query(first.next_url("1", "T2")))
+    assert (second.page_token, second.back) == ("T2", ("-",))
+    third = RunsView.from_query(_query(second.next_url("1", "T3")))
+    assert (third.page_token, third.back) == ("T3", ("-", "T2"))
+    back_to_second = RunsView.from_query(_query(third.previous_url("1")))
+    assert (back_to_second.page_token, back_to_second.back, back_to_second.filter_text) == \
+        ("T2", ("-",), "metrics.acc > 0")
+    back_to_first = _query(back_to_second.previous_url("1"))
+    assert "page_token" not in back_to_first
+    assert "back" not in back_to_first
+    # re-sorting starts over at the first page, forgetting the stack
+    assert "back" not in _query(third.sort_url("1", "metric", "acc", "metrics.acc"))
+    # a shared link without the stack still has a way back: to the first page
+    assert "page_token" not in _query(RunsView.from_query({"page_token": ["T9"]}).previous_url("1"))
+
+
+def test_the_back_stack_is_bounded() -> None:
+    from shipyard.server.ui.runs_view import MAX_BACK
+
+    view = RunsView.from_query({"page_token": ["T"], "back": [f"B{i}" for i in range(MAX_BACK + 10)]})
+    assert len(view.back) == MAX_BACK
+    assert view.back[-1] == f"B{MAX_BACK + 9}"
+    assert len(RunsView.from_query(_query(view.next_url("1", "U"))).back) == MAX_BACK
+
+
+def test_parallel_coordinates_put_differing_params_on_axes_and_colour_runs_by_the_metric() -> None:
+    from shipyard.server.ui.parallel_view import MISSING_COLOR, parallel_plot
+
+    def run(i: int, lr: str, opt: str, loss: float | None) -> Run:
+        metrics = {"loss": Metric("loss", loss)} if loss is not None else {}
+        data = RunData(params={"lr": lr, "optimizer": opt, "seed": "1"}, latest_metrics=metrics)
+        return Run(RunInfo(f"{i:032x}", "1", f"r{i}", RunStatus.FINISHED, 1), data)
+
+    runs = [run(0, "0.1", "adam", 0.5), run(1, "0.01", "sgd", 0.2), run(2, "0.001", "adam", None)]
+    plot = parallel_plot(runs, "loss")
+    assert [a.label for a in plot.axes] == ["lr", "optimizer", "loss"]  # seed is the same everywhere
+    lr, optimizer, loss = plot.axes
+    assert lr.numeric
+    assert not optimizer.numeric
+    assert loss.numeric
+    assert [t for _, t in optimizer.ticks] == ["adam", "sgd"]
+    assert (plot.low, plot.high) == (0.2, 0.5)
+    by_run = {line.run_name: line for line in plot.lines}
+    assert by_run["r2"].color == MISSING_COLOR
+    assert by_run["r2"].path.count("M") == 1
+    assert by_run["r0"].color != by_run["r1"].color
+    assert by_run["r1"].path.count("L") == 2
+    assert "lr = 0.01" in by_run["r1"].title
+    assert "loss = 0.2" in by_run["r1"].title
+    assert plot.lines[0].run_name == "r2"  # the run without the metric is drawn first, beneath

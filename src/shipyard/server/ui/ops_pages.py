@@ -1,5 +1,6 @@
-"""UI pages of datasets and deployments: dataset versions with schema and profile, deployments
-with their traffic split and history, and a rollback behind a confirmation page.
+"""UI pages of datasets and deployments: dataset versions with schema and profile, the diff of
+two versions, deployments with their traffic split, history and monitors, and a rollback behind a
+confirmation page.
 
 The rollback form posts the revision it was shown; when the deployment changed meanwhile the
 rollback is refused (``Conflict``), so a confirmation never applies to a state nobody looked at.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Path, Request
+from fastapi import Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -19,6 +20,7 @@ from shipyard.entities import Node, NodeKind
 from shipyard.errors import Conflict, InvalidInput
 from shipyard.server.responses import client
 from shipyard.server.routing import PrefixRouter
+from shipyard.server.ui.dataset_view import diff_view
 from shipyard.server.ui.rendering import UIRoute, page, read_form
 
 router = PrefixRouter(prefixes=("/ui/datasets", "/ui/deployments"), route_class=UIRoute, include_in_schema=False)
@@ -46,6 +48,14 @@ def dataset_version_page(name: Name, version: Version, request: Request) -> Resp
     columns = list(found.profile.get("columns", [])) if isinstance(found.profile, dict) else []
     return page(request, "dataset.html", dataset=found, versions=versions, used_by=used_by, made_by=made_by,
                 profile_columns=columns, section="datasets")
+
+
+@router.get("/ui/datasets/{name}/diff", name="ui_dataset_diff")
+def dataset_diff_page(name: Name, request: Request, old: Annotated[int, Query(ge=1, le=2**63 - 1)],
+                      new: Annotated[int, Query(ge=1, le=2**63 - 1)]) -> Response:
+    datasets = client(request).store.datasets
+    view = diff_view(datasets.get_version(name, old), datasets.get_version(name, new))
+    return page(request, "dataset_diff.html", diff=view, versions=datasets.list_versions(name), section="datasets")
 
 
 @router.get("/ui/deployments", name="ui_deployments")

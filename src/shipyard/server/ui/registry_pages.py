@@ -1,5 +1,5 @@
-"""UI pages of the model registry and lineage: models, versions with their card, approvals and
-aliases, and the provenance graph.
+"""UI pages of the model registry and lineage: models, versions with their card, evaluation and
+quality-gate results, approvals and aliases, and the provenance graph.
 
 The two forms (approve a version, point an alias at it) post with a CSRF token
 (:func:`~shipyard.server.ui.rendering.read_form`) and call the same registry service as the API's
@@ -24,6 +24,7 @@ from shipyard.lineage.graph import walk
 from shipyard.models.card import render_card
 from shipyard.server.responses import client
 from shipyard.server.routing import PrefixRouter
+from shipyard.server.ui.gates_view import GateQuery, version_checks
 from shipyard.server.ui.lineage_view import layout
 from shipyard.server.ui.markdown import render_markdown
 from shipyard.server.ui.rendering import UIRoute, page, read_form
@@ -67,12 +68,14 @@ def _version_page(request: Request, shipyard: Client, name: str, version: int, *
                   status: int = 200) -> Response:
     model: RegisteredModel = shipyard.get_registered_model(name)
     found = shipyard.get_model_version(name, version)
+    asked = request.method == "GET" and "gate_alias" in request.query_params
+    checks = version_checks(shipyard, model, found, GateQuery.parse(dict(request.query_params), asked))
     stored = bool(found.card)
     card = found.card or render_card(shipyard, name, version)  # a preview: a GET page stores nothing
     events = [e for e in reversed(shipyard.model_history(name)) if e.version == version]
     aliases = sorted({*model.aliases, *model.protected_aliases})
     return page(request, "version.html", status, model=model, version=found, card_html=render_markdown(card),
-                card_stored=stored, events=events, aliases=aliases, error=error,
+                card_stored=stored, events=events, aliases=aliases, error=error, checks=checks,
                 done=request.query_params.get("done", ""), section="models")
 
 

@@ -21,15 +21,16 @@ from collections.abc import Callable, Coroutine, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shipyard._version import __version__
-from shipyard.errors import InvalidInput, PermissionDenied, ShipyardError
+from shipyard.errors import InvalidInput, PermissionDenied, ShipyardError, Unauthenticated
+from shipyard.server.authentication import SESSION_COOKIE
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -37,12 +38,12 @@ CSRF_COOKIE = "shipyard_csrf"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 64 * 1024
 # Scripts and styles only from the server itself; previews of HTML artifacts run in a sandboxed
-# frame (no scripts, no same origin), and no page may be framed by another site.
+# srcdoc frame (no scripts, no same origin), and no page may be framed at all (clickjacking).
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-                           "frame-ancestors 'self'")
+                           "frame-ancestors 'none'")
 PAGE_HEADERS = {"content-security-policy": CONTENT_SECURITY_POLICY, "referrer-policy": "same-origin",
-                "x-frame-options": "SAMEORIGIN", "cache-control": "no-store"}
+                "x-frame-options": "DENY", "cache-control": "no-store"}
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".svg": "image/svg+xml"}
 
@@ -148,14 +149,42 @@ async def read_form(request: Request) -> dict[str, str]:
 
 # -- responses ------------------------------------------------------------------------------------
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render ``template`` with ``context`` (plus the request and its CSRF token)."""
+    """Render ``template`` with ``context`` (plus the request, its CSRF token, and the signed-in
+    principal that the header names: ``None`` on a server without sign-in)."""
     token = csrf_token(request)
+    principal = getattr(request.state, "principal", None)
+    user = principal if principal is not None and not principal.anonymous else None
     html = environment().get_template(template).render(request=request, csrf_token=token, csrf_field=CSRF_FIELD,
-                                                       **context)
+                                                       user=user, **context)
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     if getattr(request.state, "new_csrf", None):
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="lax", path="/",
                             secure=request.url.scheme == "https")
+    return response
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a page of this UI, never another site (``//evil.example``,
+    ``/\\evil.example`` and absolute URLs are open redirects), else the experiments."""
+    text = (value or "").strip()
+    if (not text.startswith("/ui/") or text.startswith(("/ui/login", "/ui/logout")) or "\\" in text
+            or any(ord(c) < 33 for c in text)):
+        return "/ui/experiments"
+    return text
+
+
+def sign_in_redirect(request: Request) -> Response:
+    """Send a browser that must sign in to the form, and back here afterwards. Its session cookie,
+    if any, stopped working (expired, revoked): drop it, or every page would keep refusing it."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = "/ui/login" + (f"?next={quote(safe_next(here), safe='/')}" if request.method == "GET" else "")
+    if request.headers.get("hx-request"):  # htmx swaps what it gets: tell it to load the page instead
+        response: Response = Response(status_code=204, headers={"hx-redirect": target})
+    else:
+        response = RedirectResponse(target, status_code=303)
+    if SESSION_COOKIE in request.cookies:
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                               secure=request.url.scheme == "https")
     return response
 
 
@@ -182,6 +211,8 @@ class UIRoute(APIRoute):
         async def ui_handler(request: Request) -> Response:
             try:
                 return await handler(request)
+            except Unauthenticated:
+                return sign_in_redirect(request)
             except ShipyardError as err:
                 return error_page(request, err.http_status, err.message, err.code)
             except RequestValidationError as err:

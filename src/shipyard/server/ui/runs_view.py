@@ -1,7 +1,9 @@
 """The runs table of an experiment: the view a URL describes, and the columns of one page.
 
 The view (filter, sort, columns, page size, page token, lifecycle) lives entirely in the query
-string, so a link shares exactly what its author saw. The filter and the sort are parsed with the
+string, so a link shares exactly what its author saw. Page tokens only lead forward, so the view
+also carries the tokens of the pages before this one (``back``, the latest :data:`MAX_BACK`):
+"Previous" pops one, "Next" pushes the current one. The filter and the sort are parsed with the
 SDK's own grammar (:mod:`shipyard.filters`); a parse error is kept on the view so the page can show
 the parser's message under the filter box instead of a table.
 """
@@ -23,6 +25,8 @@ DEFAULT_ORDER = "attributes.start_time DESC"
 # System tags (git, environment, source) are shown on the run page, not offered as columns.
 HIDDEN_TAG_PREFIXES = ("shipyard.", "mlflow.")
 DEFAULT_MAX_COLUMNS = 8  # per kind (params, metrics), when the URL chose none
+MAX_BACK = 50  # pages a "Previous" link can step back through (the URL holds their tokens)
+FIRST_PAGE = "-"  # the first page, in the back stack (it has no token)
 _WORD = re.compile(r"\w+")
 KIND_PREFIX = {"param": "params", "metric": "metrics", "tag": "tags"}
 
@@ -61,6 +65,7 @@ class RunsView:
     order_error: str | None = None
     run_filter: RunFilter = field(default_factory=RunFilter)
     order_by: tuple[OrderBy, ...] = ()
+    back: tuple[str, ...] = ()  # the tokens of the pages before this one, oldest first
 
     @classmethod
     def from_query(cls, params: dict[str, list[str]]) -> RunsView:
@@ -80,7 +85,9 @@ class RunsView:
         columns = None
         if first("cols_set") or params.get("cols"):
             columns = tuple(dict.fromkeys(Column.parse(c) for c in params.get("cols", []) if c))
-        view = cls(filter_text, order_text, columns, int(size_text), first("page_token") or None, lifecycle)
+        back = tuple(t for t in params.get("back", []) if t)[-MAX_BACK:]
+        view = cls(filter_text, order_text, columns, int(size_text), first("page_token") or None, lifecycle,
+                   back=back if first("page_token") else ())
         try:
             view = replace(view, run_filter=parse_filter(filter_text))
         except InvalidInput as err:
@@ -115,9 +122,24 @@ class RunsView:
         if view.lifecycle is not ViewType.ACTIVE_ONLY:
             pairs.append(("lifecycle", view.lifecycle.value))
         if view.page_token:
+            pairs.extend(("back", token) for token in view.back)
             pairs.append(("page_token", view.page_token))
         query = urlencode(pairs)
         return f"/ui/experiments/{experiment_id}" + (f"?{query}" if query else "")
+
+    def next_url(self, experiment_id: str, next_token: str) -> str:
+        """The next page, remembering this one for its "Previous" link."""
+        back = (*self.back, self.page_token or FIRST_PAGE)[-MAX_BACK:]
+        return self.url(experiment_id, page_token=next_token, back=back)
+
+    def previous_url(self, experiment_id: str) -> str | None:
+        """The page before this one (``None`` on the first page); the first page when the
+        stack of earlier pages is empty (a link from deeper than :data:`MAX_BACK` pages)."""
+        if not self.page_token:
+            return None
+        if not self.back or self.back[-1] == FIRST_PAGE:
+            return self.url(experiment_id, page_token=None, back=())
+        return self.url(experiment_id, page_token=self.back[-1], back=self.back[:-1])
 
     def sort_state(self, kind: str, key: str) -> str | None:
         """``"asc"``/``"desc"`` when the table is sorted by this column first, else ``None``."""
@@ -128,7 +150,7 @@ class RunsView:
     def sort_url(self, experiment_id: str, kind: str, key: str, name: str) -> str:
         """Sort by the column (descending first; again: ascending); back to the first page."""
         order = f"{name} ASC" if self.sort_state(kind, key) == "desc" else f"{name} DESC"
-        return self.url(experiment_id, order_text=order, page_token=None)
+        return self.url(experiment_id, order_text=order, page_token=None, back=())
 
 
 def available_columns(runs: Sequence[Run], chosen: Sequence[Column] = ()) -> list[Column]:

@@ -1,4 +1,5 @@
-"""UI pages of tracking: experiments, the runs table, one run, its artifacts, runs compared.
+"""UI pages of tracking: experiments, the runs table, one run, its artifacts, runs compared
+(params diffed, metric charts overlaid, params against a metric in parallel coordinates).
 
 Each page reads through ``client(request)``, the same domain entry point and principal as the
 API, and the artifact routes check paths with the API's own functions
@@ -22,6 +23,7 @@ from shipyard.server.responses import client, json_response
 from shipyard.server.routers.artifacts import file_entry, require_run
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.ui import previews
+from shipyard.server.ui.parallel_view import SCALE, parallel_plot
 from shipyard.server.ui.rendering import UIRoute, page, static_response
 from shipyard.server.ui.runs_view import RunsView, available_columns, cell, shown_columns
 from shipyard.tracking.capture import DIFF_ARTIFACT, REQUIREMENTS_ARTIFACT
@@ -205,16 +207,19 @@ def _diff_rows(runs: Sequence[Run], kind: str) -> list[tuple[str, list[str | flo
 
 @router.get("/ui/compare", name="ui_compare")
 def compare_page(request: Request, runs: Annotated[list[str], Query(max_length=MAX_COMPARE + 1)] = [],  # noqa: B006
-                 only_diff: bool = False) -> Response:
+                 only_diff: bool = False, pc_metric: Annotated[str, Query(max_length=1000)] = "") -> Response:
     shipyard = client(request)
     found = _compare_runs(shipyard, runs)
     params = _diff_rows(found, "param")
     metrics = _diff_rows(found, "metric")
     experiments = {r.info.experiment_id for r in found}
+    metric_keys = [key for key, _, _ in metrics]
+    if pc_metric and pc_metric not in metric_keys:
+        raise InvalidInput(f"none of these runs has a metric {pc_metric[:100]!r} to plot the params against")
+    plot = parallel_plot(found, pc_metric or metric_keys[0]) if metric_keys and params else None
     return page(request, "compare.html", runs=found, params=params, metrics=metrics, only_diff=only_diff,
-                diff_count=sum(1 for _, _, differs in params if differs),
-                metric_keys=[key for key, _, _ in metrics], experiment_ids=sorted(experiments),
-                section="experiments")
+                diff_count=sum(1 for _, _, differs in params if differs), plot=plot, color_scale=SCALE,
+                metric_keys=metric_keys, experiment_ids=sorted(experiments), section="experiments")
 
 
 @router.get("/ui/compare/series", name="ui_compare_series")

@@ -1,7 +1,7 @@
 /* Shipyard web UI: the little the server-rendered pages cannot do alone.
  * - runs table: "select all", the Compare button's state, selects that submit on change;
- * - metric charts (uPlot): loaded when scrolled into view, from the same JSON API a script uses,
- *   with log scale and smoothing. Pages work without this file, except for drawing charts. */
+ * - metric charts (uPlot): loaded when scrolled into view, from the same JSON API a script uses
+ *   (or, for monitor drift, from JSON the page carries), with log scale and smoothing. Pages work without this file, except for drawing charts. */
 (function () {
   "use strict";
 
@@ -85,20 +85,23 @@
       return;
     }
     var data = tables.length === 1 ? [tables[0][0], tables[0][1]] : uPlot.join(tables);
-    var series = [{ label: "step" }].concat(runs.map(function (s, i) {
-      return { label: s.name, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } };
+    var byTime = !!payload.time;  // x in seconds since the epoch (monitor windows), else steps
+    var series = [{ label: byTime ? "window" : "step" }].concat(runs.map(function (s, i) {
+      return { label: s.name, stroke: s.color || color(i), width: 1.5, spanGaps: true, dash: s.dash || undefined,
+               points: { show: byTime && !s.dash && s.steps.length < 60 } };
     }));
     if (figure._plot) figure._plot.destroy();
     plotBox.textContent = "";
     figure._plot = new uPlot({
       width: Math.max(280, plotBox.clientWidth || figure.clientWidth - 16),
       height: 240,
-      scales: { x: { time: false }, y: { distr: opts.log ? 3 : 1 } },
+      scales: { x: { time: byTime }, y: { distr: opts.log ? 3 : 1 } },
       series: series,
       legend: { show: runs.length <= 12 },
       cursor: { drag: { x: true, y: false } },
     }, data, plotBox);
-    note.textContent = points + " points" + (runs.length > 1 ? " across " + runs.length + " runs" : "") +
+    note.textContent = (byTime ? runs[0].steps.length + " windows" : points + " points" +
+      (runs.length > 1 ? " across " + runs.length + " runs" : "")) +
       (opts.log ? " · log scale (values ≤ 0 left out)" : "");
   }
 
@@ -106,6 +109,14 @@
     if (figure._loading) return;
     figure._loading = true;
     var note = figure.querySelector("[data-note]");
+    var inline = figure.getAttribute("data-inline");
+    if (inline) {  // the page carries the data: <script type="application/json" id="...">{key: payload}</script>
+      var source = document.getElementById(inline);
+      var all = source ? JSON.parse(source.textContent) : {};
+      figure._payload = all[figure.getAttribute("data-key")];
+      if (figure._payload) draw(figure); else note.textContent = "No values.";
+      return;
+    }
     note.textContent = "Loading…";
     fetch(figure.getAttribute("data-url"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
