@@ -24,7 +24,7 @@ from typing import Any
 from shipyard.config import Settings
 from shipyard.entities import DEFAULT_EXPERIMENT_ID, ArtifactEntry, Experiment, Metric, Run, RunStatus, ViewType
 from shipyard.errors import InvalidInput, RunNotActive, ShipyardError
-from shipyard.tracking.client import Client
+from shipyard.tracking.client import Client, default_artifact_uri
 
 ERROR_TAG = "shipyard.error"
 ERROR_ARTIFACT = "_shipyard/error.txt"
@@ -48,25 +48,41 @@ _state = _State()
 
 class ActiveRun:
     """The run started by :func:`start_run`; as a context manager it ends the run on exit,
-    FAILED (with the error recorded) when the block raised."""
+    FAILED (with the error recorded) when the block raised.
 
-    def __init__(self, run: Run) -> None:
+    The fluent client defers writing a new run (see :mod:`shipyard.tracking.pending`); reading
+    its id, info or data writes it first, so an id handed to another process or client names a
+    run that is in the store."""
+
+    def __init__(self, run: Run, *, written: bool = False) -> None:
         self._run = run
+        self._id = run.info.run_id
+        self._written = written
+
+    def _observed(self) -> None:
+        if not self._written:
+            self._written = True
+            client = _state.client
+            if client is not None:
+                client.flush()
 
     @property
     def info(self):
+        self._observed()
         return self._run.info
 
     @property
     def data(self):
+        self._observed()
         return self._run.data
 
     @property
     def run_id(self) -> str:
-        return self._run.info.run_id
+        self._observed()
+        return self._id
 
     def __repr__(self) -> str:
-        return f"<ActiveRun {self.run_id} name={self.info.run_name!r}>"
+        return f"<ActiveRun {self._id} name={self._run.info.run_name!r}>"
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -83,11 +99,11 @@ class ActiveRun:
                 _end(self, RunStatus.KILLED)
                 return
             try:
-                _record_error(self.run_id, exc)
+                _record_error(self._id, exc)
             finally:
                 _end(self, RunStatus.FAILED)
         except ShipyardError as tracking_error:
-            exc.add_note(f"shipyard: while ending run {self.run_id}: {tracking_error}")
+            exc.add_note(f"shipyard: while ending run {self._id}: {tracking_error}")
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -116,7 +132,9 @@ def default_client() -> Client:
     if client is None:
         with _state.lock:
             if _state.client is None:
-                _state.client = Client(settings=Settings.resolve(tracking_uri=_state.tracking_uri))
+                # Deferred runs: a run, its params, tags and first metrics reach the store as one write.
+                _state.client = Client(settings=Settings.resolve(tracking_uri=_state.tracking_uri),
+                                       defer_runs=True)
             client = _state.client
     return client
 
@@ -130,7 +148,7 @@ def activated(client: Client, run_id: str) -> Iterator[ActiveRun | None]:
     if _state.client is not client:
         yield None
         return
-    active = ActiveRun(client.store.runs.get(run_id))
+    active = ActiveRun(client.store.runs.get(run_id), written=True)
     stack = _stack()
     stack.append(active)
     try:
@@ -196,14 +214,14 @@ def start_run(
     client = default_client()
     stack = _stack()
     if stack and not nested:
-        raise InvalidInput(f"run '{stack[-1].run_id}' is already active; call end_run() first, "
+        raise InvalidInput(f"run '{stack[-1]._id}' is already active; call end_run() first, "
                            "or start_run(nested=True) to start a child run")
     if run_id is not None:
         run = _resume(client, run_id)
     else:
-        run = _create(client, experiment_id, run_name, stack[-1].run_id if stack else None,
+        run = _create(client, experiment_id, run_name, stack[-1]._id if stack else None,
                       dict(tags or {}), description, capture)
-    active = ActiveRun(run)
+    active = ActiveRun(run, written=run_id is not None)
     stack.append(active)
     return active
 
@@ -239,7 +257,9 @@ def _create(client: Client, experiment_id: str | None, run_name: str | None, par
     experiment = str(experiment_id or _state.experiment_id or DEFAULT_EXPERIMENT_ID)
     run = client.create_run(experiment, run_name, tags={**context.tags, **tags}, parent_run_id=parent,
                             user_id=current_user(),
-                            source=context.tags.get("shipyard.source.entry_point", ""))
+                            source=context.tags.get("shipyard.source.entry_point", ""), defer=True)
+    if context.artifacts and default_artifact_uri(settings).lower().startswith(("http://", "https://")):
+        client.flush()  # a server takes artifacts only for a run it has: write the deferred run now
     for path, content in context.artifacts.items():
         client.artifacts.log_bytes(run.info.run_id, content, path)
     if reproduces:
@@ -266,7 +286,7 @@ def _end(active: ActiveRun, status: RunStatus | str) -> None:
         del stack[stack.index(active):]
     client = default_client()
     for run in ending:
-        client.set_terminated(run.run_id, status)
+        client.set_terminated(run._id, status)
 
 
 def _record_error(run_id: str, exc: BaseException) -> None:
@@ -287,8 +307,8 @@ def _run_id(run_id: str | None = None) -> str:
         return run_id
     stack = getattr(_state.local, "stack", None)
     if stack:
-        return stack[-1].run_id
-    return start_run().run_id
+        return stack[-1]._id
+    return start_run()._id
 
 
 def get_run(run_id: str) -> Run:
@@ -478,7 +498,7 @@ def seed_everything(seed: int) -> dict[str, bool]:
     _state.seed = seed
     stack = getattr(_state.local, "stack", None)
     if stack:
-        default_client().set_tags(stack[-1].run_id, {"shipyard.seed": str(seed)})
+        default_client().set_tags(stack[-1]._id, {"shipyard.seed": str(seed)})
     return seeded
 
 
@@ -491,7 +511,7 @@ def _at_exit() -> None:
     try:
         for stack in list(_state.stacks):
             while stack:
-                client.set_terminated(stack.pop().run_id, status)
+                client.set_terminated(stack.pop()._id, status)
         client.close()
     except Exception as exc:  # at exit nobody can catch it: say it, do not hide it
         print(f"shipyard: could not finish tracking at exit: {exc}", file=sys.stderr)

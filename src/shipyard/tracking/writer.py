@@ -6,6 +6,9 @@ each batch in one transaction. ``flush`` waits until everything enqueued so far 
 written. A failed write is kept and raised at the next call into the writer (or at
 ``flush``/``close``), never dropped silently.
 
+A run's end (:meth:`MetricWriter.finish`) goes through the queue too: its last queued values and
+its new status are written together by ``end_sink``, in one transaction, and ``finish`` waits.
+
 Loss bound: if the process is killed (SIGKILL, power loss of the process), what is lost
 is what was still queued or in the batch being written: at most ``queue_size`` logging
 calls plus one batch, and in practice the values logged in the last ``linger`` seconds.
@@ -20,8 +23,10 @@ from collections.abc import Callable, Sequence
 
 from shipyard.entities import Metric
 from shipyard.errors import ShipyardError, StoreUnavailable
+from shipyard.tracking.pending import RunEnd
 
 Sink = Callable[[str, Sequence[Metric]], None]
+EndSink = Callable[[str, Sequence[Metric], RunEnd], None]
 _FLUSH = object()
 _STOP = object()
 _RETRIES = (0.1, 0.5, 2.0)
@@ -29,8 +34,9 @@ _RETRIES = (0.1, 0.5, 2.0)
 
 class MetricWriter:
     def __init__(self, sink: Sink, *, queue_size: int = 100_000, batch_size: int = 5_000,
-                 linger: float = 0.05) -> None:
+                 linger: float = 0.05, end_sink: EndSink | None = None) -> None:
         self._sink = sink
+        self._end_sink = end_sink
         self._batch_size = batch_size
         self._linger = linger
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
@@ -53,6 +59,23 @@ class MetricWriter:
         if self._thread is None:
             self._start()
         self._queue.put((run_id, metrics))
+
+    @property
+    def running(self) -> bool:
+        """Whether the writer's thread has started (something was queued through it)."""
+        return self._thread is not None
+
+    def finish(self, run_id: str, end: RunEnd) -> None:
+        """Queue the end of ``run_id`` behind its metrics and wait until it is written: ``end_sink``
+        gets the run's values still queued and ``end``, and fills ``end.info`` or ``end.error``.
+        Failures of other writes stay pending (raised at the next call)."""
+        if self._thread is None:
+            self._start()
+        self._queue.put((run_id, end))
+        self._queue.put(_FLUSH)
+        self._queue.join()
+        if end.info is None and end.error is None:  # the thread died: never leave the caller without an answer
+            end.error = ShipyardError(f"the end of run '{run_id}' was not written: the metric writer stopped")
 
     def flush(self) -> None:
         """Wait until every value enqueued before this call is written; raise a pending error."""
@@ -128,15 +151,22 @@ class MetricWriter:
             batch.append(item)
         return taken, False
 
-    def _write(self, batch: list[tuple[str, Metric | Sequence[Metric]]]) -> None:
+    def _write(self, batch: list[tuple[str, Metric | Sequence[Metric] | RunEnd]]) -> None:
         by_run: dict[str, list[Metric]] = {}
+        ends: dict[str, RunEnd] = {}
         for run_id, value in batch:
             bucket = by_run.setdefault(run_id, [])
             if isinstance(value, Metric):
                 bucket.append(value)
+            elif isinstance(value, RunEnd):
+                ends[run_id] = value
             else:
                 bucket.extend(value)
         for run_id, metrics in by_run.items():
+            end = ends.get(run_id)
+            if end is not None:
+                self._finish(run_id, metrics, end)
+                continue
             try:
                 self._write_with_retries(run_id, metrics)
             except ShipyardError as exc:
@@ -144,14 +174,31 @@ class MetricWriter:
             except Exception as exc:  # a bug or an unexpected driver error: still surface it
                 self._fail(ShipyardError, run_id, metrics, f"{type(exc).__name__}: {exc}", exc)
 
-    def _write_with_retries(self, run_id: str, metrics: list[Metric]) -> None:
+    def _finish(self, run_id: str, metrics: list[Metric], end: RunEnd) -> None:
+        assert self._end_sink is not None, "finish() needs an end_sink"
+        try:
+            self._write_with_retries(run_id, metrics, end)
+        except Exception as exc:  # the caller of finish() raises it
+            end.error = exc
+
+    def _write_with_retries(self, run_id: str, metrics: list[Metric], end: RunEnd | None = None) -> None:
         for delay in _RETRIES:
             try:
-                self._sink(run_id, metrics)
+                self._call_sink(run_id, metrics, end)
                 return
             except StoreUnavailable:
                 time.sleep(delay)
-        self._sink(run_id, metrics)
+        self._call_sink(run_id, metrics, end)
+
+    def _call_sink(self, run_id: str, metrics: list[Metric], end: RunEnd | None) -> None:
+        if end is None:
+            self._sink(run_id, metrics)
+        else:
+            self._end_sink(run_id, metrics, end)  # type: ignore[misc]
+
+    def fail(self, run_id: str, metrics: Sequence[Metric], cause: ShipyardError) -> None:
+        """Keep the failure to write ``metrics`` (raised at the next call), as for a failed batch."""
+        self._fail(type(cause), run_id, list(metrics), cause.message, cause)
 
     def _fail(self, cls: type[ShipyardError], run_id: str, metrics: list[Metric], reason: str,
               cause: BaseException) -> None:

@@ -1,13 +1,12 @@
 """MetricStore on SQL: the hot path of tracking.
 
-A batch is one transaction: its values are appended with a single executemany, and each
-key's latest value is moved with one upsert that only wins over the stored latest when its
-(step, timestamp) is not older.
+A batch is one transaction (:func:`~shipyard.store.sql.metric_rows.append_metrics`): its values
+are appended with a single executemany, and each key's latest value is moved with one upsert
+that only wins over the stored latest when its (step, timestamp) is not older.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -15,14 +14,9 @@ import sqlalchemy as sa
 from shipyard.entities import Metric
 from shipyard.entities.history import MetricHistory
 from shipyard.store.sql.database import Database
+from shipyard.store.sql.metric_rows import append_metrics
 from shipyard.store.sql.runs import require_run
-from shipyard.store.sql.tables import latest_metrics, metrics
-from shipyard.store.sql.upsert import upsert
-
-
-def _not_older(table: sa.Table, excluded: sa.ColumnCollection) -> sa.ColumnElement[bool]:
-    return sa.or_(excluded.step > table.c.step,
-                  sa.and_(excluded.step == table.c.step, excluded.timestamp >= table.c.timestamp))
+from shipyard.store.sql.tables import metrics
 
 
 class SqlMetricStore:
@@ -32,18 +26,9 @@ class SqlMetricStore:
     def log(self, run_id: str, metrics_: Sequence[Metric]) -> None:
         if not metrics_:
             return
-        isnan = math.isnan
-        rows = [{"run_id": run_id, "key": m.key, "value": None if isnan(m.value) else m.value,
-                 "step": m.step, "timestamp": m.timestamp} for m in metrics_]
-        latest: dict[str, dict] = {}
-        for row in rows:
-            best = latest.get(row["key"])
-            if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
-                latest[row["key"]] = row
         with self._db.write() as conn:
             require_run(conn, run_id)
-            conn.execute(metrics.insert(), rows)
-            upsert(conn, latest_metrics, list(latest.values()), keys=("run_id", "key"), where=_not_older)
+            append_metrics(conn, run_id, metrics_)
 
     def history(self, run_id: str, key: str) -> list[Metric]:
         with self._db.read() as conn:

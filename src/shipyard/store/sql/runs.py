@@ -1,4 +1,8 @@
-"""RunStore on SQL: runs, their params and tags, and search."""
+"""RunStore on SQL: runs, their params and tags, and search.
+
+``write`` is the fast path of the SDK: a run created with its params, tags and first metrics
+(or ended with its last ones) in one transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ import gc
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
 from shipyard.clock import now_ms
@@ -29,10 +35,12 @@ from shipyard.entities import (
     RunStatus,
     RunTag,
 )
-from shipyard.errors import Conflict, InvalidInput, NotFound, RunNotActive
+from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, RunNotActive
+from shipyard.store.not_found import experiment_not_found, run_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
 from shipyard.store.sql.lineage import record_edges
+from shipyard.store.sql.metric_rows import append_metrics
 from shipyard.store.sql.planner import find_runs
 from shipyard.store.sql.search import decode_page_token, encode_page_token
 from shipyard.store.sql.tables import experiments, latest_metrics, params, run_tags, runs
@@ -47,7 +55,7 @@ def require_run(conn: sa.Connection, run_id: str, *, writable: bool = True) -> N
     deleted (whether a finished run takes a write is the domain's rule, not the store's)."""
     row = conn.execute(sa.select(runs.c.lifecycle_stage).where(runs.c.run_id == run_id)).first()
     if row is None:
-        raise NotFound(f"run '{run_id}' does not exist")
+        raise run_not_found(run_id)
     if writable and row.lifecycle_stage == LifecycleStage.DELETED.value:
         raise RunNotActive(f"run '{run_id}' is deleted; restore it before writing to it")
 
@@ -138,38 +146,61 @@ class SqlRunStore:
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> Run:
-        pk = experiment_pk(experiment_id)
-        run_id = uuid.uuid4().hex
+        info = RunInfo(run_id=uuid.uuid4().hex, experiment_id=experiment_id, run_name=run_name,
+                       status=RunStatus.RUNNING, start_time=start_time, parent_run_id=parent_run_id,
+                       user_id=user_id, source=source)
         with self._db.write() as conn:
-            stage = conn.execute(sa.select(experiments.c.lifecycle_stage)
-                                 .where(experiments.c.experiment_id == pk)).scalar()
-            if stage is None:
-                raise NotFound(f"experiment '{experiment_id}' does not exist")
-            if stage == LifecycleStage.DELETED.value:
-                raise RunNotActive(f"experiment '{experiment_id}' is deleted; restore it to add runs")
-            # A parent that is not (or no longer) in this store is kept as given (MLflow clients
-            # name parents from other servers); only a parent that is here gets a lineage edge.
-            parent_here = parent_run_id is not None and conn.execute(
-                sa.select(runs.c.run_id).where(runs.c.run_id == parent_run_id)).first() is not None
-            conn.execute(runs.insert().values(
-                run_id=run_id, experiment_id=pk, name=run_name, status=RunStatus.RUNNING.value,
-                start_time=start_time, end_time=None, lifecycle_stage=LifecycleStage.ACTIVE.value,
-                parent_run_id=parent_run_id, user_id=user_id, source=source))
+            info = _insert_run(conn, info)
             if tags:
                 conn.execute(run_tags.insert(),
-                             [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
-            if parent_here:
-                record_edges(conn, [Edge(Node(NodeKind.RUN, parent_run_id), Node(NodeKind.RUN, run_id),
-                                         Relation.CHILD)])
-        info = RunInfo(run_id=run_id, experiment_id=str(pk), run_name=run_name, status=RunStatus.RUNNING,
-                       start_time=start_time, parent_run_id=parent_run_id, user_id=user_id, source=source)
+                             [{"run_id": info.run_id, "key": k, "value": v} for k, v in tags.items()])
         return Run(info, RunData(tags=dict(tags or {})))
+
+    def write(
+        self,
+        run_id: str,
+        *,
+        create: RunInfo | None = None,
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        metrics: Sequence[Metric] = (),
+        status: RunStatus | None = None,
+        end_time: int | None = None,
+    ) -> RunInfo:
+        if create is not None and create.run_id != run_id:
+            raise InvalidInput(f"the run to create is '{create.run_id}', not '{run_id}'")
+        wanted = _unique(run_id, params)
+        tag_rows = list({t.key: {"run_id": run_id, "key": t.key, "value": t.value} for t in tags}.values())
+        with self._db.write() as conn:
+            if create is not None:
+                # Status and end time go into the new row itself: one statement fewer.
+                info = _insert_run(conn, replace(
+                    create, status=RunStatus(status) if status is not None else RunStatus.RUNNING,
+                    end_time=end_time, lifecycle_stage=LifecycleStage.ACTIVE))
+                if tag_rows:
+                    conn.execute(run_tags.insert(), tag_rows)
+            else:
+                # As update does, a status change alone is taken by a deleted run too.
+                require_run(conn, run_id, writable=bool(wanted or tag_rows or metrics))
+                upsert(conn, run_tags, tag_rows, keys=("run_id", "key"))
+            _insert_params(conn, run_id, wanted, new_run=create is not None)
+            append_metrics(conn, run_id, metrics, new_run=create is not None)
+            if create is None:
+                values: dict[str, Any] = {}
+                if status is not None:
+                    values["status"] = RunStatus(status).value
+                if end_time is not None:
+                    values["end_time"] = end_time
+                if values:
+                    conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+                info = _info(conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one())
+        return info
 
     def get(self, run_id: str) -> Run:
         with self._db.read() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
             if row is None:
-                raise NotFound(f"run '{run_id}' does not exist")
+                raise run_not_found(run_id)
             return load_runs(conn, [row])[0]
 
     def update(
@@ -193,7 +224,7 @@ class SqlRunStore:
             else:
                 changed = conn.execute(sa.select(sa.func.count()).where(runs.c.run_id == run_id)).scalar()
             if not changed:
-                raise NotFound(f"run '{run_id}' does not exist")
+                raise run_not_found(run_id)
             return _info(conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one())
 
     def delete(self, run_id: str) -> None:
@@ -207,7 +238,7 @@ class SqlRunStore:
             changed = conn.execute(runs.update().where(runs.c.run_id == run_id).values(
                 lifecycle_stage=stage.value, deleted_time=deleted_time)).rowcount
         if not changed:
-            raise NotFound(f"run '{run_id}' does not exist")
+            raise run_not_found(run_id)
 
     def log_params(self, run_id: str, params_: Sequence[Param]) -> None:
         wanted = _unique(run_id, params_)
@@ -215,18 +246,7 @@ class SqlRunStore:
             return
         with self._db.write() as conn:
             require_run(conn, run_id)
-            existing = dict(conn.execute(
-                sa.select(params.c.key, params.c.value)
-                .where(params.c.run_id == run_id, params.c.key.in_(list(wanted)))).all())
-            for key, value in wanted.items():
-                if key in existing and existing[key] != value:
-                    raise Conflict(
-                        f"param {key!r} of run '{run_id}' is already {existing[key]!r}; it cannot change "
-                        f"to {value!r} (params are immutable: use a new key, or a new run)",
-                        key=key, old_value=existing[key], new_value=value)
-            new = [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
-            if new:
-                conn.execute(params.insert(), new)
+            _insert_params(conn, run_id, wanted)
 
     def set_tags(self, run_id: str, tags: Sequence[RunTag]) -> None:
         if not tags:
@@ -254,6 +274,51 @@ class SqlRunStore:
             found = load_runs(conn, rows[:query.max_results])
         token = encode_page_token(offset + query.max_results) if more else None
         return Page(found, token)
+
+
+def _insert_run(conn: sa.Connection, info: RunInfo) -> RunInfo:
+    """Insert the run ``info`` describes into its experiment; ``NotFound`` for an unknown
+    experiment, ``RunNotActive`` for a deleted one, ``AlreadyExists`` when the id is taken."""
+    pk = experiment_pk(info.experiment_id)
+    stage = conn.execute(sa.select(experiments.c.lifecycle_stage).where(experiments.c.experiment_id == pk)).scalar()
+    if stage is None:
+        raise experiment_not_found(info.experiment_id)
+    if stage == LifecycleStage.DELETED.value:
+        raise RunNotActive(f"experiment '{info.experiment_id}' is deleted; restore it to add runs")
+    parent = info.parent_run_id
+    # A parent that is not (or no longer) in this store is kept as given (MLflow clients
+    # name parents from other servers); only a parent that is here gets a lineage edge.
+    parent_here = parent is not None and conn.execute(
+        sa.select(runs.c.run_id).where(runs.c.run_id == parent)).first() is not None
+    try:
+        conn.execute(runs.insert().values(
+            run_id=info.run_id, experiment_id=pk, name=info.run_name, status=info.status.value,
+            start_time=info.start_time, end_time=info.end_time, lifecycle_stage=LifecycleStage.ACTIVE.value,
+            parent_run_id=parent, user_id=info.user_id, source=info.source))
+    except sa_exc.IntegrityError:
+        raise AlreadyExists(f"a run with the id '{info.run_id}' already exists", run_id=info.run_id) from None
+    if parent_here:
+        record_edges(conn, [Edge(Node(NodeKind.RUN, parent), Node(NodeKind.RUN, info.run_id), Relation.CHILD)])
+    return replace(info, experiment_id=str(pk))
+
+
+def _insert_params(conn: sa.Connection, run_id: str, wanted: Mapping[str, str], *, new_run: bool = False) -> None:
+    """Insert the params not yet recorded; ``Conflict`` when one is recorded with another value
+    (a run created in this transaction (``new_run``) has none to compare with)."""
+    if not wanted:
+        return
+    existing: dict[str, str] = {} if new_run else dict(conn.execute(
+        sa.select(params.c.key, params.c.value)
+        .where(params.c.run_id == run_id, params.c.key.in_(list(wanted)))).all())
+    for key, value in wanted.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(
+                f"param {key!r} of run '{run_id}' is already {existing[key]!r}; it cannot change "
+                f"to {value!r} (params are immutable: use a new key, or a new run)",
+                key=key, old_value=existing[key], new_value=value)
+    new = [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
+    if new:
+        conn.execute(params.insert(), new)
 
 
 def _unique(run_id: str, params_: Iterable[Param]) -> dict[str, str]:

@@ -1,0 +1,166 @@
+"""Writing runs in as few transactions as the semantics allow.
+
+A client that defers runs (the fluent SDK's) does not write a new run at ``create_run``: its id
+is chosen here, as the store would (``uuid4().hex``), so ``run.info.run_id`` is known at once,
+and the run waits in :class:`PendingRuns` with the params and tags logged to it. It is written
+with one :meth:`~shipyard.store.protocol.RunStore.write` (one transaction: the run, its params,
+tags and the metrics queued so far) by the first of: the background writer's next batch (a
+marker queued at creation, so the run reaches the store within the writer's linger time),
+``end_run`` (then its status and end time go into the same transaction), ``flush``, or any
+other use of the client's store. A failure is raised at the next call, like a failed metric
+write; it never vanishes.
+
+:func:`write_run` is the domain's check of one ``RunStore.write`` call (the server's route uses
+it too): the shape rules of every name, key and value before the store is called.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.entities import Metric, Param, RunInfo, RunStatus, RunTag
+from shipyard.errors import Conflict, InvalidInput
+from shipyard.store.protocol import Store
+from shipyard.tracking import validation as rules
+
+__all__ = ["PendingRuns", "RunEnd", "check_new_run", "write_run"]
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass
+class RunEnd:
+    """The end of a run, handed to the background writer so that the run's last queued metrics
+    and its status go to the store in one transaction; the writer fills ``info`` or ``error``."""
+
+    status: RunStatus
+    end_time: int
+    info: RunInfo | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Pending:
+    info: RunInfo
+    tags: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    written: bool = False
+
+
+class PendingRuns:
+    """Runs created by one client and not yet written to its store (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self._runs)
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._runs
+
+    def add(self, info: RunInfo, tags: Mapping[str, str]) -> None:
+        with self._lock:
+            self._runs[info.run_id] = _Pending(info, dict(tags))
+
+    def log_params(self, run_id: str, params: Sequence[Param]) -> bool:
+        """Keep ``params`` with the pending run (``False``: it is not pending, write them to the
+        store). A new value for a key raises ``Conflict`` as the store would; nothing is kept then."""
+        pending = self._runs.get(run_id)
+        if pending is None:
+            return False
+        with pending.lock:
+            if pending.written:
+                return False
+            wanted = dict(pending.params)
+            for p in params:
+                old = wanted.setdefault(p.key, p.value)
+                if old != p.value:
+                    raise Conflict(f"param {p.key!r} of run '{run_id}' is already {old!r}; it cannot change "
+                                   f"to {p.value!r} (params are immutable: use a new key, or a new run)",
+                                   key=p.key, old_value=old, new_value=p.value)
+            pending.params = wanted
+            return True
+
+    def set_tags(self, run_id: str, tags: Sequence[RunTag]) -> bool:
+        """Keep ``tags`` with the pending run (``False``: it is not pending)."""
+        pending = self._runs.get(run_id)
+        if pending is None:
+            return False
+        with pending.lock:
+            if pending.written:
+                return False
+            pending.tags.update((t.key, t.value) for t in tags)
+            return True
+
+    def write(self, store: Store, run_id: str, *, metrics: Sequence[Metric] = (), status: RunStatus | None = None,
+              end_time: int | None = None) -> RunInfo | None:
+        """Write the pending run with ``metrics`` (and ``status``/``end_time``) in one transaction;
+        ``None`` when it is not pending (written already). A pending parent is written first, so
+        that the store links the two. Whatever the outcome, the run is no longer pending: a
+        failure is raised here once, and later calls meet the store's own answer."""
+        pending = self._runs.get(run_id)
+        if pending is None:
+            return None
+        parent = pending.info.parent_run_id
+        if parent is not None and parent in self._runs:
+            self.write(store, parent)
+        with pending.lock:
+            if pending.written:
+                return None
+            pending.written = True
+            with self._lock:
+                self._runs.pop(run_id, None)
+            return store.runs.write(
+                run_id, create=pending.info, params=[Param(k, v) for k, v in pending.params.items()],
+                tags=[RunTag(k, v) for k, v in pending.tags.items()], metrics=metrics, status=status,
+                end_time=end_time)
+
+    def write_all(self, store: Store) -> None:
+        """Write every pending run (each in its own transaction); raise the first failure after
+        trying them all."""
+        failure: BaseException | None = None
+        for run_id in list(self._runs):
+            try:
+                self.write(store, run_id)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
+def check_new_run(run_id: str, create: RunInfo) -> RunInfo:
+    """The shape rules of a run to create under a caller-chosen id (32 lowercase hex characters)."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise InvalidInput(f"run id {run_id!r:.60} is not valid: 32 lowercase hexadecimal characters, "
+                           "like uuid.uuid4().hex")
+    parent = create.parent_run_id
+    if parent is not None and (not isinstance(parent, str) or not 0 < len(parent) <= 32):
+        raise InvalidInput(f"parent run id {parent!r:.60} is not a run id (1 to 32 characters)")
+    rules.check_name("run name", create.run_name, rules.MAX_RUN_NAME_LENGTH)
+    return create
+
+
+def write_run(store: Store, run_id: str, *, create: RunInfo | None = None,
+              params: Iterable[tuple[str, Any]] = (), tags: Iterable[tuple[str, Any]] = (),
+              metrics: Sequence[Metric] = (), status: RunStatus | None = None,
+              end_time: int | None = None) -> RunInfo:
+    """Check every name, key and value of one ``RunStore.write`` against the shape rules, then
+    make it. ``params`` and ``tags`` are (key, value) pairs; metric values are coerced to float."""
+    if create is not None:
+        check_new_run(run_id, create)
+    checked_params = [Param(rules.check_key("param", k), rules.param_value(k, v)) for k, v in params]
+    checked_tags = [RunTag(rules.check_key("tag", k), rules.tag_value(k, v)) for k, v in tags]
+    checked_metrics = []
+    for m in metrics:
+        rules.check_metric_key(m.key)
+        checked_metrics.append(m if type(m.value) is float else
+                               Metric(m.key, rules.metric_value(m.key, m.value), m.step, m.timestamp))
+    return store.runs.write(run_id, create=create, params=checked_params, tags=checked_tags,
+                            metrics=checked_metrics, status=status, end_time=end_time)
