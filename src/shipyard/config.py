@@ -66,6 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Where runs are tracked: sqlite:///path, postgresql://user@host/db."),
     Setting("artifact_uri", str, "./.shipyard/artifacts",
             "Where artifact bytes are stored: a folder, s3://bucket/prefix, gs://..., or a server's http(s) URL."),
+    Setting("tracking_token", str, "",
+            "API token sent to an http(s) tracking server; empty: the one `shipyard login` kept for that server."),
+    Setting("project", str, "",
+            "Project that new experiments, models and datasets go to on a server with --auth; empty: the default."),
     Setting("writer_queue_size", _parse_positive_int, 100_000,
             "Most metrics waiting in the background writer; logging blocks when it is full."),
     Setting("writer_batch_size", _parse_positive_int, 5_000,
@@ -90,6 +94,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Origins allowed to call the server from a browser (comma-separated); empty: CORS off."),
     Setting("server_max_body_bytes", _parse_positive_int, 16 * 1024 * 1024,
             "Largest JSON request body the server accepts (artifact uploads are streamed, no limit)."),
+    Setting("server_auth", _parse_bool, False,
+            "Require sign-in: users, API tokens and per-project roles (shipyard server --auth)."),
+    Setting("server_insecure", _parse_bool, False,
+            "Let the server listen beyond this machine without --auth: anyone who reaches it may do anything."),
+    Setting("server_run_monitors", _parse_bool, True,
+            "The server evaluates due monitors itself, in the background of each worker (a lease keeps it once)."),
+    Setting("server_monitor_interval_seconds", _parse_positive_float, 60.0,
+            "How often the server looks for due monitor windows."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -101,6 +113,9 @@ class Settings:
 
     tracking_uri: str = _BY_NAME["tracking_uri"].default
     artifact_uri: str = _BY_NAME["artifact_uri"].default
+    # repr=False: a secret must not appear in logs or tracebacks that print the settings.
+    tracking_token: str = field(default=_BY_NAME["tracking_token"].default, repr=False)
+    project: str = _BY_NAME["project"].default
     writer_queue_size: int = _BY_NAME["writer_queue_size"].default
     writer_batch_size: int = _BY_NAME["writer_batch_size"].default
     writer_linger_seconds: float = _BY_NAME["writer_linger_seconds"].default
@@ -113,6 +128,10 @@ class Settings:
     server_allowed_hosts: str = _BY_NAME["server_allowed_hosts"].default
     server_cors_origins: str = _BY_NAME["server_cors_origins"].default
     server_max_body_bytes: int = _BY_NAME["server_max_body_bytes"].default
+    server_auth: bool = _BY_NAME["server_auth"].default
+    server_insecure: bool = _BY_NAME["server_insecure"].default
+    server_run_monitors: bool = _BY_NAME["server_run_monitors"].default
+    server_monitor_interval_seconds: float = _BY_NAME["server_monitor_interval_seconds"].default
     sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

@@ -14,7 +14,9 @@ the ``exit_code`` the CLI exits with, so each of those is mapped in exactly one 
     ├── Conflict                       CONFLICT             409  exit 4
     │   ├── RunNotActive               RUN_NOT_ACTIVE       409  exit 4
     │   └── ApprovalRequired           APPROVAL_REQUIRED    409  exit 4
+    ├── Unauthenticated                UNAUTHENTICATED      401  exit 5
     ├── PermissionDenied               PERMISSION_DENIED    403  exit 5
+    │   └── TooManyAttempts            TOO_MANY_ATTEMPTS    429  exit 5
     ├── SchemaOutOfDate                SCHEMA_OUT_OF_DATE   503  exit 6
     ├── StoreUnavailable               STORE_UNAVAILABLE    503  exit 6
     ├── NotReady                       NOT_READY            503  exit 6
@@ -51,6 +53,8 @@ __all__ = [
     "ShipyardError",
     "StepFailed",
     "StoreUnavailable",
+    "TooManyAttempts",
+    "Unauthenticated",
     "UnsupportedMediaType",
     "error_class_for_code",
 ]
@@ -120,12 +124,29 @@ class ApprovalRequired(Conflict):
     code = "APPROVAL_REQUIRED"
 
 
+class Unauthenticated(ShipyardError):
+    """No credentials, or credentials that are malformed, unknown, expired, revoked or of a
+    disabled user, on a server that requires them (HTTP 401)."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+    exit_code = 5
+
+
 class PermissionDenied(ShipyardError):
     """The principal may not do this."""
 
     code = "PERMISSION_DENIED"
     http_status = 403
     exit_code = 5
+
+
+class TooManyAttempts(PermissionDenied):
+    """Sign-ins refused for a while after repeated failures (HTTP 429);
+    ``details["retry_after"]`` holds the seconds to wait."""
+
+    code = "TOO_MANY_ATTEMPTS"
+    http_status = 429
 
 
 class SchemaOutOfDate(ShipyardError):
@@ -226,6 +247,8 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         RunNotActive,
         ApprovalRequired,
         PermissionDenied,
+        Unauthenticated,
+        TooManyAttempts,
         SchemaOutOfDate,
         StoreUnavailable,
         ClusterUnavailable,

@@ -44,8 +44,9 @@ from shipyard.entities import (
     RunStatus,
     VersionStatus,
 )
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
-from shipyard.entities.monitor import Alert, AlertState, Monitor, MonitorEvaluation
+from shipyard.entities.monitor import Alert, AlertState, Monitor, MonitorEvaluation, RetrainPolicy
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -68,13 +69,15 @@ def dumps(payload: Any) -> bytes:
 
 def experiment_to_wire(e: Experiment) -> dict[str, Any]:
     return {"experiment_id": e.experiment_id, "name": e.name, "lifecycle_stage": e.lifecycle_stage.value,
-            "creation_time": e.creation_time, "last_update_time": e.last_update_time, "tags": dict(e.tags)}
+            "creation_time": e.creation_time, "last_update_time": e.last_update_time, "tags": dict(e.tags),
+            "project": e.project}
 
 
 def experiment_from_wire(d: dict[str, Any]) -> Experiment:
     return Experiment(experiment_id=d["experiment_id"], name=d["name"],
                       lifecycle_stage=LifecycleStage(d["lifecycle_stage"]), creation_time=d["creation_time"],
-                      last_update_time=d["last_update_time"], tags=d.get("tags") or {})
+                      last_update_time=d["last_update_time"], tags=d.get("tags") or {},
+                      project=d.get("project", DEFAULT_PROJECT))
 
 
 def metric_to_wire(m: Metric) -> dict[str, Any]:
@@ -137,14 +140,15 @@ def artifact_from_wire(d: dict[str, Any]) -> ArtifactEntry:
 def registered_model_to_wire(m: RegisteredModel) -> dict[str, Any]:
     return {"name": m.name, "description": m.description, "creation_time": m.creation_time,
             "last_update_time": m.last_update_time, "tags": dict(m.tags), "aliases": dict(m.aliases),
-            "latest_version": m.latest_version, "protected_aliases": list(m.protected_aliases)}
+            "latest_version": m.latest_version, "protected_aliases": list(m.protected_aliases), "project": m.project}
 
 
 def registered_model_from_wire(d: dict[str, Any]) -> RegisteredModel:
     return RegisteredModel(name=d["name"], description=d["description"], creation_time=d["creation_time"],
                            last_update_time=d["last_update_time"], tags=d.get("tags") or {},
                            aliases=d.get("aliases") or {}, latest_version=d.get("latest_version"),
-                           protected_aliases=tuple(d.get("protected_aliases") or ()))
+                           protected_aliases=tuple(d.get("protected_aliases") or ()),
+                           project=d.get("project", DEFAULT_PROJECT))
 
 
 def approval_to_wire(a: Approval | None) -> dict[str, Any] | None:
@@ -185,7 +189,7 @@ def dataset_version_to_wire(v: DatasetVersion) -> dict[str, Any]:
     return {"name": v.name, "version": v.version, "digest": v.digest, "source": v.source, "kind": v.kind,
             "num_rows": v.num_rows, "size_bytes": v.size_bytes, "schema": [dict(c) for c in v.schema],
             "profile": dict(v.profile), "snapshot_uri": v.snapshot_uri, "creation_time": v.creation_time,
-            "user": v.user}
+            "user": v.user, "project": v.project}
 
 
 def dataset_version_from_wire(d: dict[str, Any]) -> DatasetVersion:
@@ -193,7 +197,7 @@ def dataset_version_from_wire(d: dict[str, Any]) -> DatasetVersion:
                           kind=d["kind"], num_rows=d.get("num_rows"), size_bytes=d.get("size_bytes"),
                           schema=tuple(d.get("schema") or ()), profile=d.get("profile") or {},
                           snapshot_uri=d.get("snapshot_uri"), creation_time=d.get("creation_time", 0),
-                          user=d.get("user", ""))
+                          user=d.get("user", ""), project=d.get("project", DEFAULT_PROJECT))
 
 
 def edge_to_wire(e: Edge) -> dict[str, Any]:
@@ -257,7 +261,7 @@ def deployment_spec_to_wire(d: Deployment) -> dict[str, Any]:
 def deployment_to_wire(d: Deployment) -> dict[str, Any]:
     return {"name": d.name, "environment": d.environment, **deployment_spec_to_wire(d), "status": d.status.value,
             "revision": d.revision, "creation_time": d.creation_time, "last_update_time": d.last_update_time,
-            "user": d.user}
+            "user": d.user, "project": d.project}
 
 
 def deployment_from_wire(d: dict[str, Any]) -> Deployment:
@@ -269,7 +273,7 @@ def deployment_from_wire(d: dict[str, Any]) -> Deployment:
         batching=Batching(**batching), resources=Resources(**resources),
         status=DeploymentStatus(d.get("status", DeploymentStatus.ACTIVE.value)), revision=d.get("revision", 0),
         creation_time=d.get("creation_time", 0), last_update_time=d.get("last_update_time", 0),
-        user=d.get("user", ""))
+        user=d.get("user", ""), project=d.get("project", DEFAULT_PROJECT))
 
 
 def deployment_event_to_wire(e: DeploymentEvent) -> dict[str, Any]:
@@ -289,6 +293,8 @@ def monitor_spec_to_wire(m: Monitor) -> dict[str, Any]:
             "window_seconds": m.window_seconds, "columns": list(m.columns), "tests": dict(m.tests), "alpha": m.alpha,
             "metrics": list(m.metrics), "minimums": dict(m.minimums), "maximums": dict(m.maximums),
             "actions": list(m.actions), "cooldown_seconds": m.cooldown_seconds, "delay_seconds": m.delay_seconds,
+            "retrain": {"alias": m.retrain.alias, "margin": m.retrain.margin, "holdout": m.retrain.holdout,
+                        "timeout_seconds": m.retrain.timeout_seconds},
             "reference_dataset": m.reference_dataset, "reference_key": m.reference_key,
             "output_reference_key": m.output_reference_key}
 
@@ -297,7 +303,12 @@ def monitor_to_wire(m: Monitor) -> dict[str, Any]:
     return {"name": m.name, **monitor_spec_to_wire(m), "state": m.state.value, "state_since": m.state_since,
             "next_window_start": m.next_window_start, "last_evaluation_time": m.last_evaluation_time,
             "revision": m.revision, "creation_time": m.creation_time, "last_update_time": m.last_update_time,
-            "user": m.user}
+            "user": m.user, "project": m.project}
+
+
+def _retrain_policy(d: Any) -> RetrainPolicy:
+    known = RetrainPolicy.__dataclass_fields__  # a newer peer's extra fields are not an error
+    return RetrainPolicy(**{k: v for k, v in (d or {}).items() if k in known})
 
 
 def monitor_from_wire(d: dict[str, Any]) -> Monitor:
@@ -307,13 +318,13 @@ def monitor_from_wire(d: dict[str, Any]) -> Monitor:
         tests=dict(d.get("tests") or {}), alpha=d.get("alpha", 0.05), metrics=tuple(d.get("metrics") or ()),
         minimums=dict(d.get("minimums") or {}), maximums=dict(d.get("maximums") or {}),
         actions=tuple(d.get("actions") or ()), cooldown_seconds=d.get("cooldown_seconds", 3600),
-        delay_seconds=d.get("delay_seconds", 0),
+        delay_seconds=d.get("delay_seconds", 0), retrain=_retrain_policy(d.get("retrain")),
         reference_dataset=d.get("reference_dataset"), reference_key=d.get("reference_key"),
         output_reference_key=d.get("output_reference_key"), state=AlertState(d.get("state", "OK")),
         state_since=d.get("state_since", 0), next_window_start=d.get("next_window_start", 0),
         last_evaluation_time=d.get("last_evaluation_time"), revision=d.get("revision", 0),
         creation_time=d.get("creation_time", 0), last_update_time=d.get("last_update_time", 0),
-        user=d.get("user", ""))
+        user=d.get("user", ""), project=d.get("project", DEFAULT_PROJECT))
 
 
 def evaluation_summary_to_wire(e: MonitorEvaluation) -> dict[str, Any]:

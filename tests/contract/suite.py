@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -22,6 +23,7 @@ from shipyard.entities import (
     OrderBy,
     Param,
     RunFilter,
+    RunInfo,
     RunQuery,
     RunStatus,
     RunTag,
@@ -31,6 +33,7 @@ from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Run
 from shipyard.store import Store
 from tests.contract.data_suite import DataStoreContract
 from tests.contract.models_suite import ModelStoreContract
+from tests.contract.projects_suite import ProjectsContract
 from tests.contract.search_suite import SearchEdgesContract
 
 
@@ -76,7 +79,7 @@ def where(*comparisons: tuple) -> RunFilter:
     return RunFilter(tuple(Comparison(kind, key, Op(op), value) for kind, key, op, value in comparisons))
 
 
-class StoreContract(ModelStoreContract, DataStoreContract, SearchEdgesContract):
+class StoreContract(ModelStoreContract, DataStoreContract, SearchEdgesContract, ProjectsContract):
     __test__ = False
 
     # -- helpers -------------------------------------------------------------------------
@@ -205,6 +208,67 @@ class StoreContract(ModelStoreContract, DataStoreContract, SearchEdgesContract):
             store.runs.set_tags(run.info.run_id, [RunTag("a", "b")])
         store.runs.restore(run.info.run_id)
         assert [r.run_id for r in self.search(store, exp_id).items] == [run.info.run_id]
+
+    def test_write_creates_a_run_with_its_data(self, store: Store) -> None:
+        exp_id = store.experiments.create(unique()).experiment_id
+        parent = self.new_run(store, exp_id)
+        run_id = uuid.uuid4().hex
+        new = RunInfo(run_id, exp_id, "trial", RunStatus.RUNNING, 100, parent_run_id=parent.info.run_id,
+                      user_id="ana", source="tune.py")
+        info = store.runs.write(run_id, create=new, params=[Param("lr", "0.1")], tags=[RunTag("t", "1")],
+                                metrics=[Metric("loss", 0.5, 0, 1), Metric("loss", 0.25, 1, 2)],
+                                status=RunStatus.FINISHED, end_time=200)
+        assert info == RunInfo(run_id, exp_id, "trial", RunStatus.FINISHED, 100, 200, LifecycleStage.ACTIVE,
+                               parent.info.run_id, "ana", "tune.py")
+        got = store.runs.get(run_id)
+        assert got.info == info
+        assert (dict(got.data.params), dict(got.data.tags), got.data.metrics) == ({"lr": "0.1"}, {"t": "1"},
+                                                                                 {"loss": 0.25})
+        assert [m.value for m in store.metrics.history(run_id, "loss")] == [0.5, 0.25]
+        assert [e.source.id for e in store.lineage.edges([Node(NodeKind.RUN, run_id)], upstream=True)] == \
+            [parent.info.run_id]
+        with pytest.raises(AlreadyExists, match=run_id):
+            store.runs.write(run_id, create=new)
+        running = uuid.uuid4().hex
+        assert store.runs.write(running, create=replace(new, run_id=running, parent_run_id=None)).status \
+            is RunStatus.RUNNING
+
+    def test_write_is_all_or_nothing(self, store: Store) -> None:
+        exp = store.experiments.create(unique())
+        run_id = uuid.uuid4().hex
+        new = RunInfo(run_id, exp.experiment_id, "r", RunStatus.RUNNING, 1)
+        with pytest.raises(InvalidInput, match="twice"):
+            store.runs.write(run_id, create=new, params=[Param("a", "1"), Param("a", "2")])
+        with pytest.raises(NotFound):
+            store.runs.get(run_id)  # the run was not created either
+        with pytest.raises(NotFound, match="experiment '424242'"):
+            store.runs.write(run_id, create=replace(new, experiment_id="424242"))
+        store.runs.write(run_id, create=new, params=[Param("a", "1")])
+        with pytest.raises(Conflict, match="immutable"):
+            store.runs.write(run_id, params=[Param("b", "2"), Param("a", "9")], tags=[RunTag("t", "x")],
+                             metrics=[Metric("m", 1.0, 0, 1)], status=RunStatus.FINISHED, end_time=5)
+        got = store.runs.get(run_id)
+        assert (dict(got.data.params), dict(got.data.tags), got.data.metrics, got.info.status) == \
+            ({"a": "1"}, {}, {}, RunStatus.RUNNING)
+        with pytest.raises(NotFound, match="'ghost'"):
+            store.runs.write("ghost", status=RunStatus.FINISHED)
+        other = uuid.uuid4().hex
+        store.experiments.delete(exp.experiment_id)
+        with pytest.raises(RunNotActive, match="deleted"):
+            store.runs.write(other, create=replace(new, run_id=other))
+
+    def test_write_ends_a_run_with_its_last_metrics(self, store: Store) -> None:
+        run = self.new_run(store)
+        run_id = run.info.run_id
+        store.metrics.log(run_id, [Metric("m", 1.0, 5, 10)])
+        info = store.runs.write(run_id, metrics=[Metric("m", 0.5, 3, 20), Metric("n", 2.0, 0, 20)],
+                                status=RunStatus.FAILED, end_time=30)
+        assert (info.status, info.end_time, info.run_name) == (RunStatus.FAILED, 30, "r")
+        assert store.runs.get(run_id).data.metrics == {"m": 1.0, "n": 2.0}  # step 5 stays the latest
+        store.runs.delete(run_id)
+        with pytest.raises(RunNotActive, match="deleted"):
+            store.runs.write(run_id, metrics=[Metric("m", 2.0, 6, 40)], status=RunStatus.FINISHED)
+        assert store.runs.write(run_id, status=RunStatus.KILLED).status is RunStatus.KILLED  # as update does
 
     # -- params and tags -----------------------------------------------------------------
     def test_params_are_immutable(self, store: Store) -> None:

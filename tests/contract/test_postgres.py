@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from shipyard.store.sql import SqlStore
+from tests.contract.auth_suite import AuthStoreContract
 from tests.contract.deployments_suite import DeploymentStoreContract
 from tests.contract.logged_models_suite import LoggedModelStoreContract
 from tests.contract.monitors_suite import MonitorStoreContract
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.postgres
 
 
 class TestPostgresStore(StoreContract, LoggedModelStoreContract, DeploymentStoreContract,
-                         MonitorStoreContract):
+                         MonitorStoreContract, AuthStoreContract):
     __test__ = True
 
     @pytest.fixture

@@ -87,3 +87,37 @@ def test_logged_model_search_takes_a_filter_string_over_http(server_app) -> None
     finally:
         store.close()
         transport.close()
+
+
+def test_projects_over_http(server_app) -> None:
+    """What a client without the SDK sends: ``project`` on creation (the default one when left
+    out), ``projects`` repeated in a list's query string, ``projects: []`` in a search body."""
+    import uuid
+
+    import httpx
+
+    first, second = f"p-{uuid.uuid4().hex[:8]}", f"p-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url="http://testserver", transport=ASGITransport(server_app)) as http:
+        made = {}
+        for project in (first, second, None):
+            name = f"e-{uuid.uuid4().hex[:8]}"
+            body = {"name": name} if project is None else {"name": name, "project": project}
+            answer = http.post("/api/v1/experiments", json=body)
+            assert answer.status_code == 201
+            made[project] = answer.json()
+        assert made[None]["project"] == "default"
+        listed = http.get("/api/v1/experiments", params={"projects": [first, second]}).json()["experiments"]
+        assert [e["name"] for e in listed] == [made[first]["name"], made[second]["name"]]
+        for bad in ("", "x" * 300):
+            refused = http.post("/api/v1/experiments", json={"name": f"e-{uuid.uuid4().hex[:8]}", "project": bad})
+            assert (refused.status_code, refused.json()["error_code"]) == (400, "INVALID_INPUT")
+        model = f"m-{uuid.uuid4().hex[:8]}"
+        assert http.post("/api/v1/registered-models", json={"name": model, "project": first}).status_code == 201
+        found = http.get("/api/v1/registered-models", params={"projects": first}).json()["registered_models"]
+        assert [(m["name"], m["project"]) for m in found] == [(model, first)]
+        nothing = http.post("/api/v1/registered-models/search", json={"projects": []})
+        assert (nothing.status_code, nothing.json()["registered_models"]) == (200, [])
+        for path, key in (("/api/v1/datasets", "datasets"), ("/api/v1/deployments", "deployments"),
+                          ("/api/v1/monitors", "monitors"), ("/api/v1/model-versions", "model_versions")):
+            answer = http.get(path, params={"projects": second})
+            assert (answer.status_code, answer.json()[key]) == (200, []), path

@@ -124,7 +124,8 @@ def test_register_a_logged_model(http: httpx.Client, logged: Logged) -> None:
     assert created.status_code == 201
     assert created.json() == {"name": name, "description": "churn", "creation_time": created.json()["creation_time"],
                               "last_update_time": created.json()["last_update_time"], "tags": {"team": "growth"},
-                              "aliases": {}, "latest_version": None, "protected_aliases": ["production"]}
+                              "aliases": {}, "latest_version": None, "protected_aliases": ["production"],
+                              "project": "default"}
     first = _version(http, name, logged.run_id, "./model/", description="baseline", tags={"data": "v1"})
     assert (first["version"], first["run_id"], first["status"], first["approval"]) == (1, logged.run_id, "READY", None)
     assert first["source"] == f"runs:/{logged.run_id}/model"  # recorded canonical
@@ -398,16 +399,16 @@ def test_names_of_only_dots_are_refused(sdk: shipyard.Client, name: str) -> None
 
 
 # -- permissions ------------------------------------------------------------------------------------
-def test_approving_and_protecting_need_admin() -> None:
-    admin = {name for name, p in ROUTE_PERMISSIONS.items() if p is Permission.ADMIN}
-    assert admin == {"approve_model_version", "protect_model_alias", "unprotect_model_alias",
-                     "ui_approve_model_version"}  # the web UI's approve form
+def test_approving_and_protecting_need_a_maintainer() -> None:
+    registry = {name for name, p in ROUTE_PERMISSIONS.items() if p is Permission.MAINTAIN and "model" in name}
+    assert registry == {"approve_model_version", "protect_model_alias", "unprotect_model_alias",
+                        "ui_approve_model_version"}  # the web UI's approve form
 
 
 @dataclass(frozen=True)
 class _Writer(perms.Principal):
     def can(self, permission: Permission) -> bool:
-        return permission is not Permission.ADMIN
+        return permission in (Permission.PUBLIC, Permission.READ, Permission.WRITE)
 
 
 def test_a_writer_may_alias_but_not_approve(http: httpx.Client, logged: Logged,
@@ -419,7 +420,7 @@ def test_a_writer_may_alias_but_not_approve(http: httpx.Client, logged: Logged,
     for method, path in [("POST", f"{API}/{name}/versions/1/approve"), ("PUT", f"{API}/{name}/protected-aliases/x"),
                          ("DELETE", f"{API}/{name}/protected-aliases/production")]:
         body = assert_error_envelope(http.request(method, path, json={} if method == "POST" else None), 403)
-        assert "admin" in body["message"]
+        assert "maintain" in body["message"]
     assert http.get(f"{API}/{name}/versions/1").json()["approval"] is None
     assert _history(http, name)[-1]["user"] == "alice"  # recorded as the principal
 

@@ -114,11 +114,12 @@ class RestArtifactStore:
 
     ``transport`` is an optional ``httpx`` transport (tests pass
     :class:`shipyard.testing.ASGITransport`); one passed in stays its owner's to close.
+    ``token`` and ``project`` are sent as :class:`~shipyard.store.rest.RestStore` sends them.
     """
 
     def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None, *, timeout: float = 30.0,
-                 retries: int = 5) -> None:
-        self._http = HttpClient(base_url, transport, timeout, retries)
+                 retries: int = 5, token: str | None = None, project: str | None = None) -> None:
+        self._http = HttpClient(base_url, transport, timeout, retries, token=token, project=project)
         self._owns_transport = transport is None
         self._timeout = timeout
 

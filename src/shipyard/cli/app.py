@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from shipyard.cli import (
     artifacts,
+    audit,
     config,
     datasets,
     db,
@@ -25,17 +26,21 @@ from shipyard.cli import (
     info,
     init,
     lineage,
+    login,
     models,
     monitor,
     pipeline,
     predictions,
+    projects,
     render,
     reproduce,
     runs,
     serve,
     server,
+    tokens,
     tune,
     ui,
+    users,
 )
 from shipyard.cli.context import State, setting_help
 from shipyard.errors import ShipyardError
@@ -107,6 +112,13 @@ app.add_typer(predictions.app, name="predictions")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
+app.add_typer(users.app, name="users", rich_help_panel="Access control")
+app.add_typer(tokens.app, name="tokens", rich_help_panel="Access control")
+app.add_typer(projects.app, name="projects", rich_help_panel="Access control")
+app.add_typer(audit.app, name="audit", rich_help_panel="Access control")
+app.command("login", rich_help_panel="Access control")(login.login)
+app.command("logout", rich_help_panel="Access control")(login.logout)
+app.command("whoami", rich_help_panel="Access control")(login.whoami)
 app.command("reproduce")(reproduce.reproduce)
 app.command("gc")(gc.gc)
 app.command("drift")(drift.drift)

@@ -20,6 +20,12 @@ app = typer.Typer(
 )
 
 _SOURCE_STYLES = {"argument": "bold magenta", "env": "bold cyan", "default": "dim"}
+# Shown only as set or not: terminals are shared, scrolled back and pasted into bug reports.
+SECRET_SETTINGS = frozenset({"tracking_token"})
+
+
+def _shown(name: str, value: object) -> object:
+    return ("(set, hidden)" if value else "") if name in SECRET_SETTINGS else value
 
 
 @app.command()
@@ -29,7 +35,7 @@ def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     The source is argument (a command-line option), env or default.
     """
     env_vars = {s.name: s.env_var for s in SETTINGS}
-    rows = [{"name": name, "value": value, "source": source, "env_var": env_vars[name], "help": help_}
+    rows = [{"name": name, "value": _shown(name, value), "source": source, "env_var": env_vars[name], "help": help_}
             for name, value, source, help_ in state(ctx).settings.describe()]
     if as_json:
         render.print_json(rows)

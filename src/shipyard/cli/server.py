@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +21,7 @@ from rich.text import Text
 from shipyard.cli import launch, render
 from shipyard.cli.context import setting_help, state
 from shipyard.config import SETTINGS, Settings
+from shipyard.errors import InvalidInput
 
 __all__ = ["redact", "serve", "worker_environment"]
 
@@ -49,6 +51,12 @@ def serve(
         "--cors-origins", metavar="ORIGINS", show_default=False,
         help=setting_help("Browser origins allowed to call the API, comma-separated.", "server_cors_origins",
                           otherwise="none: CORS off"))] = None,
+    auth: Annotated[bool, typer.Option(
+        "--auth", help=setting_help("Require sign-in: users, API tokens, per-project roles, an audit log.",
+                                    "server_auth"))] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help=setting_help("Allow a non-loopback --host without --auth (anyone who reaches "
+                                        "the port may do anything).", "server_insecure"))] = False,
 ) -> None:
     """Run the Shipyard server: the REST API over a tracking store and an artifact store.
 
@@ -57,14 +65,19 @@ def serve(
     Examples:
       shipyard server
       shipyard server --backend-store-uri postgresql://shipyard@db/shipyard --workers 4
-      shipyard server --host 0.0.0.0 --allowed-hosts shipyard.internal,localhost
+      shipyard server --auth --host 0.0.0.0 --allowed-hosts shipyard.internal,localhost
+
+    Without --auth anyone who reaches the port may read, change and delete everything, so the
+    server then listens on this machine only unless --insecure says that is meant.
     """
     launch.require_server_extra()
     overrides = {"tracking_uri": backend_store_uri, "artifact_uri": artifacts_destination,
-                 "server_allowed_hosts": allowed_hosts, "server_cors_origins": cors_origins}
+                 "server_allowed_hosts": allowed_hosts, "server_cors_origins": cors_origins,
+                 "server_auth": auth or None, "server_insecure": insecure or None}
     settings = state(ctx).settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+    _check_exposure(settings, host, port)
     environment = worker_environment(settings)
-    store = _check_store(Settings.resolve(env=environment))
+    store, code = _check_store(Settings.resolve(env=environment))
 
     if not _is_loopback(host) and settings.sources.get("server_allowed_hosts", "default") == "default":
         render.info(Text(
@@ -76,8 +89,14 @@ def serve(
     render.info(Text.assemble(
         "Shipyard server on ", (launch.listen_url(host, port), "bold green"),
         f" ({workers} worker{'s' if workers > 1 else ''})",
-        " · store ", (store, "bold"), " · artifacts ", (redact(environment['SHIPYARD_ARTIFACT_URI']), "bold")))
+        " · store ", (store, "bold"), " · artifacts ", (redact(environment['SHIPYARD_ARTIFACT_URI']), "bold"),
+        " · sign-in ", ("required", "bold green") if settings.server_auth else ("off", "bold yellow")))
 
+    if code is not None:
+        from shipyard.server.authentication import BOOTSTRAP_HASH_ENV, bootstrap_code_hash
+
+        environment[BOOTSTRAP_HASH_ENV] = bootstrap_code_hash(code)
+        _announce_bootstrap(code, launch.listen_url(host, port))
     os.environ.update(environment)  # read by app_from_environment in this process and in every worker
     launch.run(APP_FACTORY, host=host, port=port, workers=workers)
 
@@ -97,17 +116,50 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _check_store(settings: Settings) -> str:
+def _check_store(settings: Settings) -> tuple[str, str | None]:
     """Open the store once (an empty database gets its schema now, before workers race to create
-    it); raises ``SchemaOutOfDate`` for an old one. Returns the store's URI without password."""
+    it); raises ``SchemaOutOfDate`` for an old one. Returns the store's URI without password and,
+    for a server with --auth and no user yet, a new one-time code that creates the first admin."""
     from shipyard.tracking.client import Client
 
     client = Client(settings=settings)
     try:
-        client.store  # noqa: B018 - opening is the check
+        store = client.store
+        code = None
+        if settings.server_auth:
+            auth_store = getattr(store, "auth", None)
+            if auth_store is None:
+                raise InvalidInput(f"--auth needs a SQL tracking store that keeps users (sqlite:// or "
+                                   f"postgresql://), not {redact(settings.tracking_uri)}")
+            if auth_store.count_users() == 0:
+                code = secrets.token_urlsafe(18)
     finally:
         client.close()
-    return redact(settings.tracking_uri)
+    return redact(settings.tracking_uri), code
+
+
+def _check_exposure(settings: Settings, host: str, port: int) -> None:
+    """Refuse to serve everything to anyone who reaches a non-loopback address, unless --auth
+    protects it or --insecure says it is meant (an authenticating proxy in front, a lab network)."""
+    if settings.server_auth or _is_loopback(host):
+        return
+    if not settings.server_insecure:
+        raise InvalidInput(
+            f"refusing to listen on {host} without --auth: anyone who can reach port {port} could read, change "
+            "and delete every run, model, dataset and deployment. Start with --auth (users, tokens and roles; "
+            "see docs/security.md), or add --insecure if something in front of the server already checks who "
+            "may use it")
+    render.info(Text(
+        f"Warning: --insecure: listening on {host} without authentication. Anyone who can reach port {port} "
+        "can read, change and delete everything on this server, and nothing records who did. Use --auth unless "
+        "a proxy in front of the server authenticates every request.", style="bold yellow"))
+
+
+def _announce_bootstrap(code: str, url: str) -> None:
+    render.info(Text.assemble(
+        "No user exists yet. Create the first admin with this one-time code (it works until the first user "
+        "exists, and a restart prints a new one): ", (code, "bold magenta"), "\n  at ", (f"{url}/ui/setup", "bold"),
+        ", or with ", ("shipyard users bootstrap", "bold"), f" against {url}"))
 
 
 def _is_loopback(host: str) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import InvalidInput
 
 
@@ -14,7 +15,8 @@ from shipyard.errors import InvalidInput
 class DatasetVersion:
     """Version ``version`` (1, 2, ...) of dataset ``name``: the data whose content digest is
     ``digest``, read from ``source``. Logging the same name with the same digest again gives
-    this version back; new content gives the next version."""
+    this version back; new content gives the next version. A dataset's ``project`` is the one
+    its first version was logged in; every later version has it too."""
 
     name: str
     version: int
@@ -28,6 +30,7 @@ class DatasetVersion:
     snapshot_uri: str | None = None  # runs:/<run_id>/<path> of the stored copy, if one was taken
     creation_time: int = 0
     user: str = ""
+    project: str = DEFAULT_PROJECT
 
     @property
     def ref(self) -> str:
@@ -41,6 +44,7 @@ class NodeKind(enum.StrEnum):
     DEPLOYMENT = "deployment"  # id: <name>
     PREDICTION = "prediction"  # id: <prediction_id>
     STEP = "step"  # id: <pipeline>/<step>
+    ALERT = "alert"  # id: <monitor>/<alert_id>
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -79,6 +83,7 @@ class Relation(enum.StrEnum):
     PREDICTED = "predicted"  # deployment -> prediction
     REPRODUCED = "reproduced"  # original run -> run that reproduces it
     STEP = "step"  # pipeline step -> the step that consumes its output
+    TRIGGERED = "triggered"  # monitor alert -> the retraining run it started
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from shipyard.entities.auth import DEFAULT_PROJECT
+
 __all__ = ["DEPLOYMENT_EVENT_KINDS", "Batching", "Deployment", "DeploymentEvent", "DeploymentStatus",
            "ModelRef", "Resources", "Route"]
 
@@ -72,7 +74,8 @@ class Deployment:
     """Deployment ``name`` in ``environment``. ``routes`` answer requests, their weights summing
     to 100: the primary first, then an optional canary. ``shadows`` receive a copy of every
     request and their answers are only logged. ``revision`` grows by one with every recorded
-    change; ``user`` made the latest one, at ``last_update_time``."""
+    change; ``user`` made the latest one, at ``last_update_time``. It belongs to ``project``
+    from its creation on."""
 
     name: str
     environment: str
@@ -85,6 +88,7 @@ class Deployment:
     creation_time: int = 0
     last_update_time: int = 0
     user: str = ""
+    project: str = DEFAULT_PROJECT
 
     @property
     def primary(self) -> Route:

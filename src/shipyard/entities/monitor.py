@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ALERT_STATUSES", "EVALUATION_STATUSES", "Alert", "AlertState", "Monitor", "MonitorEvaluation"]
+from shipyard.entities.auth import DEFAULT_PROJECT
+
+__all__ = ["ALERT_STATUSES", "EVALUATION_STATUSES", "Alert", "AlertState", "Monitor", "MonitorEvaluation",
+           "RetrainPolicy"]
 
 
 class AlertState(enum.StrEnum):
@@ -26,7 +29,22 @@ class AlertState(enum.StrEnum):
 EVALUATION_STATUSES = ("ok", "breach", "no_data", "error")
 # delivered / failed: a webhook's answer (failed after its retries); logged: the log action;
 # suppressed: a FIRING inside the cooldown of the last one sent, and the RESOLVED that follows it.
-ALERT_STATUSES = ("delivered", "failed", "logged", "suppressed")
+# promoted / not_promoted: a retrain action's challenger took the alias, or did not (the detail says
+# why); a retrain that could not produce or judge a challenger is failed.
+ALERT_STATUSES = ("delivered", "failed", "logged", "suppressed", "promoted", "not_promoted")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainPolicy:
+    """How a monitor's ``retrain:`` actions judge their challenger: it takes ``alias`` only when
+    it beats the champion by at least ``margin`` (in the monitor's first metric, on the
+    ``holdout`` share of the window's labelled rows kept from the command); the command gets
+    ``timeout_seconds`` to finish."""
+
+    alias: str = "production"
+    margin: float = 0.0
+    holdout: float = 0.3
+    timeout_seconds: int = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +60,14 @@ class Monitor:
     bound them (``f1 >= 0.80``, ``rmse <= 3``). ``actions`` run on each alert state change
     (``webhook:URL``, ``log``); a FIRING less than ``cooldown_seconds`` after the last one sent is
     recorded, not sent. A window is evaluated once it ended ``delay_seconds``
-    ago, so that feedback sent in the meantime counts.
+    ago, so that feedback sent in the meantime counts. ``retrain`` says how ``retrain:`` actions
+    judge and promote the model they train.
 
     The rest is state the evaluations keep: the alert ``state`` (since ``state_since``), the start
     of the next window to evaluate, when the last evaluation ran, the dataset version the stored
     reference profile was built from and where the profiles are (``reference_key``;
     ``output_reference_key`` for the outputs of the first window with data). ``revision`` grows
-    with every change of the definition."""
+    with every change of the definition. It belongs to ``project`` from its creation on."""
 
     name: str
     deployment: str | None = None
@@ -64,6 +83,7 @@ class Monitor:
     actions: tuple[str, ...] = ()
     cooldown_seconds: int = 3600
     delay_seconds: int = 0
+    retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
     reference_dataset: str | None = None
     reference_key: str | None = None
     output_reference_key: str | None = None
@@ -75,6 +95,7 @@ class Monitor:
     creation_time: int = 0
     last_update_time: int = 0
     user: str = ""
+    project: str = DEFAULT_PROJECT
 
     @property
     def window_ms(self) -> int:

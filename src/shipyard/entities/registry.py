@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.search import OrderBy, RunFilter
 
 
@@ -17,7 +18,8 @@ class VersionStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RegisteredModel:
-    """A named model; ``aliases`` maps each alias (``staging``, ``production``...) to a version."""
+    """A named model; ``aliases`` maps each alias (``staging``, ``production``...) to a version.
+    Its versions belong to its ``project``."""
 
     name: str
     description: str = ""
@@ -27,6 +29,7 @@ class RegisteredModel:
     aliases: Mapping[str, int] = field(default_factory=dict)
     latest_version: int | None = None
     protected_aliases: tuple[str, ...] = ()
+    project: str = DEFAULT_PROJECT
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +93,12 @@ DEFAULT_PROTECTED_ALIASES = ("production",)
 class RegistryQuery:
     """A search of models or versions. ``filter`` is parsed with
     :data:`~shipyard.entities.search.MODEL_GRAMMAR` or ``VERSION_GRAMMAR``; ``order_by`` takes
-    their attributes; without it models come by name, versions newest first."""
+    their attributes; without it models come by name, versions newest first. ``projects``
+    keeps the models in those projects (and their versions): ``None`` every project, an empty
+    tuple none."""
 
     filter: RunFilter = field(default_factory=RunFilter)
     max_results: int = 100
     page_token: str | None = None
     order_by: tuple[OrderBy, ...] = ()
+    projects: tuple[str, ...] | None = None

@@ -25,6 +25,7 @@ from shipyard.entities import (
     RegistryQuery,
     VersionStatus,
 )
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import AlreadyExists, InvalidInput, NotFound
 from shipyard.filters import parse_filter
 from shipyard.models.sources import plan_version_source
@@ -56,11 +57,12 @@ class RegistryService:
         self.artifacts = artifacts
         self.principal = principal
 
-    def create_registered_model(self, name: str, *, description: str = "",
-                                tags: Mapping[str, Any] | None = None) -> RegisteredModel:
-        """Raises ``AlreadyExists`` when the name is taken."""
+    def create_registered_model(self, name: str, *, description: str = "", tags: Mapping[str, Any] | None = None,
+                                project: str = DEFAULT_PROJECT) -> RegisteredModel:
+        """A new model in ``project``. Raises ``AlreadyExists`` when the name is taken."""
         return self.store.models.create_model(rules.check_model_name(name), description=description,
-                                              tags=_tags(tags), user=self.principal.name)
+                                              tags=_tags(tags), user=self.principal.name,
+                                              project=rules.check_project(project))
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return self.store.models.get_model(name)

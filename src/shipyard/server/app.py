@@ -1,24 +1,34 @@
 """The server's app factory: HTTP in, domain call, HTTP out.
 
 ``create_app`` wires the routers, the one error renderer, the request guard (hosts,
-permissions, content types, body size) and Prometheus metrics around a tracking
+permissions, content types, body size, security headers), with ``--auth`` the sign-in of
+each request and the audit log, and Prometheus metrics around a tracking
 :class:`~shipyard.tracking.client.Client` built from the settings.
 """
 
 from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from shipyard._version import __version__
 from shipyard.config import Settings
+from shipyard.errors import InvalidInput
 from shipyard.monitoring.prometheus import MonitorCollector
+from shipyard.monitoring.scheduler import MonitorScheduler
+from shipyard.server.audit import AuditMiddleware
+from shipyard.server.authentication import BOOTSTRAP_HASH_ENV, Authenticator
 from shipyard.server.errors import install_error_handlers
 from shipyard.server.mlflow_compat.routes import build_routers as mlflow_routers
 from shipyard.server.observability import MetricsMiddleware, ServerMetrics
 from shipyard.server.permissions import authorize
 from shipyard.server.routers import (
     artifacts,
+    auth,
     datasets,
     deployments,
     experiments,
@@ -35,22 +45,47 @@ from shipyard.tracking.client import Client
 
 ROUTERS = (meta.router, experiments.router, runs.router, artifacts.router, models.router,
            models.versions_router, datasets.router, lineage.router, logged_models.router, logged_models.runs_router,
-           deployments.router, monitors.router)
+           deployments.router, monitors.router, auth.router)
 
 
 def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def create_app(settings: Settings | None = None, *, client: Client | None = None) -> FastAPI:
-    """Build the server for ``settings`` (default: resolved from the environment)."""
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Each worker runs due monitors in the background; the monitors' database lease, not this
+    process, makes sure each window is evaluated once whatever the number of workers."""
+    settings: Settings = app.state.settings
+    scheduler = None
+    if app.state.schedule_monitors and settings.server_run_monitors:
+        scheduler = MonitorScheduler(lambda: app.state.client.monitors, settings.server_monitor_interval_seconds)
+        scheduler.start()
+    app.state.monitor_scheduler = scheduler
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+def create_app(settings: Settings | None = None, *, client: Client | None = None,
+               bootstrap_hash: str | None = None, schedule_monitors: bool = False) -> FastAPI:
+    """Build the server for ``settings`` (default: resolved from the environment). With
+    ``settings.server_auth``, requests sign in and are audited; ``bootstrap_hash`` is the hash of
+    the one-time code that creates the first admin (:func:`~shipyard.server.authentication.bootstrap_code_hash`).
+    ``schedule_monitors`` runs due monitors in the background while the app's lifespan lasts
+    (``shipyard server`` turns it on; an app embedded in tests or tools, whose lifespan may never
+    be shut down before its store is closed, leaves it off)."""
     settings = settings or (client.settings if client is not None else Settings.resolve())
     app = FastAPI(title="Shipyard", version=__version__, summary="Native REST API of the Shipyard server",
                   dependencies=[Depends(authorize)], generate_unique_id_function=lambda route: route.name,
                   openapi_url=None, docs_url=None, redoc_url=None,  # served by meta.router, guarded
-                  redirect_slashes=False)
+                  redirect_slashes=False, lifespan=_lifespan)
     app.state.settings = settings
+    app.state.schedule_monitors = schedule_monitors
     app.state.client = client or Client(settings=settings)
+    app.state.authenticator = _authenticator(app.state.client, bootstrap_hash) if settings.server_auth else None
     app.state.metrics = ServerMetrics()
     app.state.metrics.registry.register(MonitorCollector(lambda: app.state.client.store))
     install_error_handlers(app)
@@ -60,16 +95,28 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         app.include_router(router)
     for router in ui_routers():
         app.include_router(router)
-    # Added last = outermost: metrics see every response, CORS answers preflights before the guard.
+    # Added last = outermost: metrics see every response, the audit log sees the guard's refusals
+    # of mutating requests too, CORS answers preflights before the guard.
     app.add_middleware(RequestGuard, allowed_hosts=_split(settings.server_allowed_hosts),
                        max_body_bytes=settings.server_max_body_bytes)
     origins = _split(settings.server_cors_origins)
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
+    if app.state.authenticator is not None:
+        app.add_middleware(AuditMiddleware, record=app.state.authenticator.store.record_audit)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
 
+def _authenticator(client: Client, bootstrap_hash: str | None) -> Authenticator:
+    auth_store = getattr(client.store, "auth", None)
+    if auth_store is None:
+        raise InvalidInput(f"--auth needs a SQL tracking store that keeps users (sqlite:// or postgresql://), "
+                           f"not {client.settings.tracking_uri}")
+    return Authenticator(auth_store, bootstrap_hash=bootstrap_hash)
+
+
 def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory`` workers: every setting comes from SHIPYARD_* variables."""
-    return create_app(Settings.resolve())
+    """Factory for ``uvicorn --factory`` workers: every setting comes from SHIPYARD_* variables
+    (and the bootstrap code's hash from its own, which is no setting)."""
+    return create_app(Settings.resolve(), bootstrap_hash=os.environ.get(BOOTSTRAP_HASH_ENV), schedule_monitors=True)

@@ -14,6 +14,7 @@ and a body nested deeper than the parser's recursion limit a 400 that says so.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,7 @@ _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LA
                415: "UNSUPPORTED_MEDIA_TYPE", 400: "INVALID_INPUT", 403: "PERMISSION_DENIED",
                401: "UNAUTHENTICATED"}
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
+CHALLENGE = 'Basic realm="shipyard", charset="UTF-8"'
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None, *,
@@ -41,8 +43,14 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
         body["error_code"], status, body["message"] = mlflow_error_body(code, status, message, details)
     elif details:
         body["details"] = details
-    return Response(dumps(body), status_code=status, media_type="application/json",
-                    headers=SECURITY_HEADERS)
+    headers = SECURITY_HEADERS
+    if status == 401:
+        # The challenge every HTTP client understands; MLflow's and Shipyard's clients send
+        # their credentials up front, so it is only the answer to a request that had none.
+        headers = {**headers, "www-authenticate": CHALLENGE}
+    elif status == 429 and details and details.get("retry_after") is not None:
+        headers = {**headers, "retry-after": str(max(1, math.ceil(float(details["retry_after"]))))}
+    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def shipyard_error_response(err: ShipyardError, path: str = "") -> Response:

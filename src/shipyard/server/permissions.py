@@ -3,9 +3,11 @@
 Every request is resolved to a :class:`Principal` before any handler runs (:func:`authorize`
 is a dependency of the whole app, so it runs for every route of every router, including
 routers added later). Every route's name must appear in :data:`ROUTE_PERMISSIONS`; a route
-that is missing is refused (403) until someone decides what it needs. Today every
-request is the anonymous local user, who holds every permission; users, tokens and
-per-project roles plug in at :func:`resolve_principal` and :meth:`Principal.can`.
+that is missing is refused (403) until someone decides what it needs. Without ``--auth``
+every request is the anonymous local user, who holds every permission; with it, the
+principal comes from the request's credentials (:mod:`shipyard.server.authentication`) and
+holds the roles of its user. Which role each permission needs is the one table in
+:mod:`shipyard.auth.roles`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from shipyard.auth import ANONYMOUS, Permission, Principal
-from shipyard.errors import PermissionDenied
+from shipyard.auth.roles import minimum_role
+from shipyard.errors import PermissionDenied, Unauthenticated
+from shipyard.server.authentication import SIGN_IN_MESSAGE, VISITOR, Authenticator
 
 ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     # meta
@@ -24,22 +29,23 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "version": Permission.PUBLIC,
     "openapi": Permission.PUBLIC,
     "api_docs": Permission.PUBLIC,
-    "prometheus_metrics": Permission.READ,
+    "prometheus_metrics": Permission.ADMIN,  # every project's monitors and deployments
     # experiments
     "create_experiment": Permission.WRITE,
     "list_experiments": Permission.READ,
     "get_experiment": Permission.READ,
     "get_experiment_by_name": Permission.READ,
     "rename_experiment": Permission.WRITE,
-    "delete_experiment": Permission.WRITE,
+    "delete_experiment": Permission.DELETE,
     "restore_experiment": Permission.WRITE,
     "set_experiment_tags": Permission.WRITE,
     "delete_experiment_tag": Permission.WRITE,
     # runs
     "create_run": Permission.WRITE,
+    "write_run": Permission.WRITE,
     "get_run": Permission.READ,
     "update_run": Permission.WRITE,
-    "delete_run": Permission.WRITE,
+    "delete_run": Permission.DELETE,
     "restore_run": Permission.WRITE,
     "log_params": Permission.WRITE,
     "set_run_tags": Permission.WRITE,
@@ -52,14 +58,14 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "list_artifacts": Permission.READ,
     "download_artifact": Permission.READ,
     "upload_artifact": Permission.WRITE,
-    "delete_artifact": Permission.WRITE,
-    # model registry (approving, and choosing which aliases need approval: admin)
+    "delete_artifact": Permission.DELETE,
+    # model registry (approving, and choosing which aliases need approval: maintainers)
     "create_registered_model": Permission.WRITE,
     "list_registered_models": Permission.READ,
     "search_registered_models": Permission.READ,
     "get_registered_model": Permission.READ,
     "update_registered_model": Permission.WRITE,
-    "delete_registered_model": Permission.WRITE,
+    "delete_registered_model": Permission.DELETE,
     "rename_registered_model": Permission.WRITE,
     "set_registered_model_tags": Permission.WRITE,
     "delete_registered_model_tag": Permission.WRITE,
@@ -67,15 +73,15 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "create_model_version": Permission.WRITE,
     "get_model_version": Permission.READ,
     "update_model_version": Permission.WRITE,
-    "delete_model_version": Permission.WRITE,
+    "delete_model_version": Permission.DELETE,
     "set_model_version_tags": Permission.WRITE,
     "delete_model_version_tag": Permission.WRITE,
-    "approve_model_version": Permission.ADMIN,
+    "approve_model_version": Permission.MAINTAIN,
     "get_model_version_by_alias": Permission.READ,
     "set_model_alias": Permission.WRITE,
     "delete_model_alias": Permission.WRITE,
-    "protect_model_alias": Permission.ADMIN,
-    "unprotect_model_alias": Permission.ADMIN,
+    "protect_model_alias": Permission.MAINTAIN,
+    "unprotect_model_alias": Permission.MAINTAIN,
     "list_model_versions": Permission.READ,
     "search_model_versions": Permission.READ,
     # datasets and lineage (a query of edges is a POST that reads)
@@ -92,7 +98,7 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "search_logged_models": Permission.READ,
     "get_logged_model": Permission.READ,
     "update_logged_model": Permission.WRITE,
-    "delete_logged_model": Permission.WRITE,
+    "delete_logged_model": Permission.DELETE,
     "set_logged_model_tags": Permission.WRITE,
     "delete_logged_model_tag": Permission.WRITE,
     "log_logged_model_params": Permission.WRITE,
@@ -100,19 +106,19 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "log_logged_model_metrics": Permission.WRITE,
     "add_run_links": Permission.WRITE,
     "query_run_links": Permission.READ,
-    # deployments (writing a revision is how canary, promote and rollback reach the server)
-    "create_deployment": Permission.WRITE,
+    # deployments: every change (a revision is how canary, promote and rollback reach the server)
+    "create_deployment": Permission.MAINTAIN,
     "list_deployments": Permission.READ,
     "get_deployment": Permission.READ,
-    "save_deployment_revision": Permission.WRITE,
+    "save_deployment_revision": Permission.MAINTAIN,
     "get_deployment_history": Permission.READ,
-    "delete_deployment": Permission.WRITE,
+    "delete_deployment": Permission.DELETE,
     # monitors (a runner takes the lease and records each window it evaluated)
     "create_monitor": Permission.WRITE,
     "list_monitors": Permission.READ,
     "get_monitor": Permission.READ,
     "save_monitor": Permission.WRITE,
-    "delete_monitor": Permission.WRITE,
+    "delete_monitor": Permission.DELETE,
     "acquire_monitor_lease": Permission.WRITE,
     "release_monitor_lease": Permission.WRITE,
     "record_monitor_evaluation": Permission.WRITE,
@@ -123,6 +129,11 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "ui_root": Permission.READ,
     "ui_index": Permission.READ,
     "ui_static": Permission.PUBLIC,
+    "ui_login": Permission.PUBLIC,  # signing in, out, and making the first admin (server/ui/auth_pages.py)
+    "ui_sign_in": Permission.PUBLIC,
+    "ui_sign_out": Permission.PUBLIC,
+    "ui_setup": Permission.PUBLIC,
+    "ui_bootstrap": Permission.PUBLIC,
     "ui_experiments": Permission.READ,
     "ui_runs": Permission.READ,
     "ui_run": Permission.READ,
@@ -133,32 +144,35 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "ui_models": Permission.READ,
     "ui_model": Permission.READ,
     "ui_model_version": Permission.READ,
-    "ui_approve_model_version": Permission.ADMIN,
+    "ui_approve_model_version": Permission.MAINTAIN,
     "ui_set_model_alias": Permission.WRITE,
     "ui_lineage": Permission.READ,
     "ui_datasets": Permission.READ,
     "ui_dataset_version": Permission.READ,
+    "ui_dataset_diff": Permission.READ,
     "ui_deployments": Permission.READ,
     "ui_deployment": Permission.READ,
     "ui_confirm_rollback": Permission.READ,
-    "ui_rollback_deployment": Permission.WRITE,
+    "ui_rollback_deployment": Permission.MAINTAIN,
+    "ui_monitors": Permission.READ,
+    "ui_monitor": Permission.READ,
     # the MLflow-compatible API (server/mlflow_compat): the same rules, MLflow's routes
     "mlflow_create_experiment": Permission.WRITE,
     "mlflow_create_logged_model": Permission.WRITE,
     "mlflow_create_model_version": Permission.WRITE,
     "mlflow_create_registered_model": Permission.WRITE,
     "mlflow_create_run": Permission.WRITE,
-    "mlflow_delete_artifact": Permission.WRITE,
-    "mlflow_delete_experiment": Permission.WRITE,
+    "mlflow_delete_artifact": Permission.DELETE,
+    "mlflow_delete_experiment": Permission.DELETE,
     "mlflow_delete_experiment_tag": Permission.WRITE,
-    "mlflow_delete_logged_model": Permission.WRITE,
+    "mlflow_delete_logged_model": Permission.DELETE,
     "mlflow_delete_logged_model_tag": Permission.WRITE,
-    "mlflow_delete_model_version": Permission.WRITE,
+    "mlflow_delete_model_version": Permission.DELETE,
     "mlflow_delete_model_version_tag": Permission.WRITE,
-    "mlflow_delete_registered_model": Permission.WRITE,
+    "mlflow_delete_registered_model": Permission.DELETE,
     "mlflow_delete_registered_model_alias": Permission.WRITE,
     "mlflow_delete_registered_model_tag": Permission.WRITE,
-    "mlflow_delete_run": Permission.WRITE,
+    "mlflow_delete_run": Permission.DELETE,
     "mlflow_delete_tag": Permission.WRITE,
     "mlflow_download_artifact": Permission.READ,
     "mlflow_download_logged_model_artifact": Permission.READ,
@@ -202,23 +216,69 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "mlflow_update_registered_model": Permission.WRITE,
     "mlflow_update_run": Permission.WRITE,
     "mlflow_upload_artifact": Permission.WRITE,
+    # access control (server/routers/auth.py); each service call checks the object too
+    # (one's own tokens, the project whose members change, the project whose audit log is read)
+    "auth_bootstrap": Permission.PUBLIC,
+    "whoami": Permission.SIGNED_IN,
+    "create_token": Permission.SIGNED_IN,
+    "list_tokens": Permission.SIGNED_IN,
+    "revoke_token": Permission.SIGNED_IN,
+    "create_user": Permission.ADMIN,
+    "list_users": Permission.ADMIN,
+    "get_user": Permission.SIGNED_IN,
+    "set_user_password": Permission.SIGNED_IN,
+    "disable_user": Permission.ADMIN,
+    "enable_user": Permission.ADMIN,
+    "create_project": Permission.ADMIN,
+    "list_projects": Permission.SIGNED_IN,
+    "list_project_members": Permission.READ,
+    "set_project_member": Permission.DELETE,
+    "remove_project_member": Permission.DELETE,
+    "list_audit_events": Permission.DELETE,
 }
 
 
 def resolve_principal(scope: Scope) -> Principal:
-    return ANONYMOUS
+    """Who sends the request in ``scope``: the anonymous local user on a server without
+    authentication; otherwise the user its credentials name (raises ``Unauthenticated`` for bad
+    ones, ``TooManyAttempts`` while sign-ins are throttled)."""
+    authenticator: Authenticator | None = getattr(scope["app"].state, "authenticator", None)
+    return ANONYMOUS if authenticator is None else authenticator.principal(scope)
 
 
 async def authorize(request: Request) -> Principal:
-    """Resolve the principal and check the matched route's declared permission."""
+    """Resolve the principal and check the matched route's declared permission: no credentials
+    where some are needed is 401 (``Unauthenticated``), a principal without the permission 403.
+    The object's own project is checked when the route reaches it (``responses.client``)."""
     route = request.scope.get("route")
     name = getattr(route, "name", None)
     permission = ROUTE_PERMISSIONS.get(name or "")
     if permission is None:
         raise PermissionDenied(f"route {getattr(route, 'path', request.url.path)} declares no permission "
                                "and is refused")
-    principal = resolve_principal(request.scope)
+    request.state.permission = permission
+    if getattr(request.app.state, "authenticator", None) is None:
+        principal = resolve_principal(request.scope)
+    else:  # database reads, and argon2 for a password: off the event loop
+        try:
+            principal = await run_in_threadpool(resolve_principal, request.scope)
+        except Unauthenticated:
+            if permission is not Permission.PUBLIC:
+                raise
+            # Stale credentials do not keep anyone from what needs none (the sign-in page, health).
+            principal = VISITOR
     request.state.principal = principal
     if not principal.can(permission):
-        raise PermissionDenied(f"{principal.name} lacks the {permission.value} permission for this route")
+        if principal.anonymous and not principal.unrestricted:
+            raise Unauthenticated(SIGN_IN_MESSAGE)
+        raise PermissionDenied(refusal(principal, permission))
     return principal
+
+
+def refusal(principal: Principal, permission: Permission) -> str:
+    """Why ``principal`` may not use a route that needs ``permission``."""
+    role = minimum_role(permission)
+    if role is None:
+        return f"{principal.name} may not do this: it needs a server admin (the {permission.value} permission)"
+    return (f"{principal.name} lacks the {permission.value} permission: it needs the {role.label} role (or "
+            "higher) in a project; a project owner or a server admin can grant it")

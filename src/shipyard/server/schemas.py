@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.entities import Relation, RunStatus, VersionStatus, ViewType
+from shipyard.entities.auth import DEFAULT_PROJECT
 
 # Bounds on what one request may carry; the domain's rules are tighter still.
 Key = Annotated[str, Field(max_length=1000)]
 Text = Annotated[str, Field(max_length=10_000)]
 MAX_BATCH = 10_000
+# A ``projects`` filter (search bodies, repeated ``?projects=`` on lists): None is every project.
+MAX_PROJECTS = 1000
+Projects = Annotated[list[Key], Field(max_length=MAX_PROJECTS)]
+# A client cannot send an empty list this way: it asks for nothing without asking the server.
+ProjectsQuery = Annotated[list[str] | None, Query(max_length=MAX_PROJECTS)]
 # The model registry's columns: descriptions and approval comments 5,000 characters, sources
 # 1,000 (checked by shipyard.models.sources, which names the rule), model cards Markdown.
 Description = Annotated[str, Field(max_length=5000)]
@@ -28,6 +35,7 @@ class Body(BaseModel):
 class CreateExperiment(Body):
     name: Text
     tags: dict[Key, Text] = {}
+    project: Key = DEFAULT_PROJECT
 
 
 class RenameExperiment(Body):
@@ -46,6 +54,26 @@ class CreateRun(Body):
     source: Text = ""
     parent_run_id: Key | None = None
     tags: dict[Key, Text] = {}
+
+
+class NewRun(Body):
+    experiment_id: Key
+    run_name: Text
+    start_time: int
+    user_id: Text = ""
+    source: Text = ""
+    parent_run_id: Key | None = None
+
+
+class WriteRun(Body):
+    """One run's write in one transaction (``RunStore.write``): optionally create it first."""
+
+    create: NewRun | None = None
+    params: Annotated[list[KeyValue], Field(max_length=MAX_BATCH)] = []
+    tags: Annotated[list[KeyValue], Field(max_length=MAX_BATCH)] = []
+    metrics: Annotated[list[MetricIn], Field(max_length=MAX_BATCH)] = []
+    status: RunStatus | None = None
+    end_time: int | None = None
 
 
 class UpdateRun(Body):
@@ -109,6 +137,7 @@ class CreateRegisteredModel(Body):
     name: Text
     description: Description = ""
     tags: Annotated[dict[Key, Text], Field(max_length=MAX_BATCH)] = {}
+    project: Key = DEFAULT_PROJECT
 
 
 class UpdateRegisteredModel(Body):
@@ -157,6 +186,7 @@ class SearchRegistry(Body):
     max_results: Annotated[int, Field(ge=1, le=10_000)] = 100
     page_token: Text | None = None
     order_by: Annotated[list[OrderByIn], Field(max_length=10)] = []
+    projects: Projects | None = None  # None: every project; []: none
 
 
 # -- datasets and lineage -------------------------------------------------------------------
@@ -185,6 +215,7 @@ class LogDatasetVersion(Body):
     schema_: Annotated[list[dict[Key, Any]], Field(alias="schema", max_length=MAX_SCHEMA_COLUMNS)] = []
     profile: dict[Key, Any] = {}
     snapshot_uri: Source | None = None
+    project: Key = DEFAULT_PROJECT  # a dataset keeps its first version's
 
 
 class EdgeIn(Body):

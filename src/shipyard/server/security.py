@@ -11,7 +11,10 @@ In order, for each HTTP request:
    a PUT is never a CORS "simple" request, so a browser cannot send one cross-site without a
    preflight whatever its type;
 3. a JSON body over the size limit is refused with 413 (declared or actually sent);
-4. every response carries ``X-Content-Type-Options: nosniff``.
+4. every response carries ``X-Content-Type-Options: nosniff`` and ``X-Frame-Options: DENY`` (no
+   page of this server may be framed, by another site or by itself: HTML artifact previews are
+   ``srcdoc`` frames, not framed responses), and every response under ``/ui/`` a
+   ``Content-Security-Policy`` (the pages' own, or :data:`PAGE_POLICY` for any that lacks one).
 
 Permissions are checked per route by :func:`shipyard.server.permissions.authorize`.
 """
@@ -25,12 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shipyard.errors import RequestTooLarge
 from shipyard.server.errors import error_response, too_large_response
 from shipyard.server.mlflow_compat.errors import MLFLOW_ARTIFACT_PATHS
+from shipyard.server.ui.rendering import CONTENT_SECURITY_POLICY
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
 STREAM = "application/octet-stream"
 FORM = "application/x-www-form-urlencoded"
 UI_PREFIX = "/ui/"
+# Scripts, styles and images from this server only (no inline script runs), framed by nobody.
+PAGE_POLICY = CONTENT_SECURITY_POLICY.encode("latin-1")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -72,11 +78,16 @@ class RequestGuard:
             await refusal(scope, receive, send)
             return
 
+        is_page = scope["path"].startswith(UI_PREFIX)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-frame-options"]
+                headers.append((b"x-frame-options", b"DENY"))
                 if not any(k == b"x-content-type-options" for k, _ in headers):
                     headers.append((b"x-content-type-options", b"nosniff"))
+                if is_page and not any(k == b"content-security-policy" for k, _ in headers):
+                    headers.append((b"content-security-policy", PAGE_POLICY))
                 message = {**message, "headers": headers}
             await send(message)
 

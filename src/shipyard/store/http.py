@@ -12,6 +12,7 @@ server raised, rebuilt from the JSON body. Retries, with exponential backoff:
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Mapping
 from json import dumps
@@ -20,9 +21,17 @@ from urllib.parse import quote
 
 import httpx
 
-from shipyard.errors import InvalidInput, NotFound, ShipyardError, StoreUnavailable, error_class_for_code
+from shipyard.errors import (
+    InvalidInput,
+    NotFound,
+    ShipyardError,
+    StoreUnavailable,
+    Unauthenticated,
+    error_class_for_code,
+)
 
-__all__ = ["API", "BACKOFF", "RETRY_STATUS", "HttpClient", "response_body", "retry_after", "segment", "url_path"]
+__all__ = ["API", "BACKOFF", "PROJECT_HEADER", "RETRY_STATUS", "HttpClient", "auth_headers", "response_body",
+           "retry_after", "segment", "url_path"]
 
 RETRY_STATUS = frozenset({429, 503})
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -44,15 +53,43 @@ def _encode_json(body: Any) -> bytes:
                            "send finite numbers, or None for none") from None
 
 
-class HttpClient:
-    """Calls to one server's API, with the retry rules above."""
+PROJECT_HEADER = "X-Shipyard-Project"
 
-    def __init__(self, base_url: str, transport: httpx.BaseTransport | None, timeout: float,
-                 retries: int) -> None:
+
+def auth_headers(token: str | None = None, project: str | None = None,
+                 basic: tuple[str, str] | None = None) -> dict[str, str]:
+    """The headers that say who is calling: a bearer ``token`` (or ``basic`` user and password,
+    which ``shipyard login`` sends once to get a token) and the ``project`` new objects go to."""
+    headers: dict[str, str] = {}
+    if basic is not None:
+        user, password = basic
+        headers["authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    elif token:
+        headers["authorization"] = f"Bearer {_header_value(token, 'the API token (SHIPYARD_TRACKING_TOKEN)')}"
+    if project:
+        headers[PROJECT_HEADER.lower()] = _header_value(project, "the project (SHIPYARD_PROJECT)")
+    return headers
+
+
+def _header_value(value: str, what: str) -> str:
+    text = value.strip()
+    if not text or not all(33 <= ord(c) < 127 for c in text):
+        raise InvalidInput(f"{what} must be printable ASCII without spaces; check it was copied whole")
+    return text
+
+
+class HttpClient:
+    """Calls to one server's API, with the retry rules above, as the principal of ``token``
+    (or of ``basic`` credentials) and, with ``project``, creating in that project."""
+
+    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
+                 retries: int = 5, *, token: str | None = None, project: str | None = None,
+                 basic: tuple[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.client = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout,
                                    limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
-                                   headers={"user-agent": "shipyard-rest-store"})
+                                   headers={"user-agent": "shipyard-rest-store",
+                                            **auth_headers(token, project, basic)})
         self.retries = min(retries, len(BACKOFF))
 
     def call(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
@@ -87,7 +124,8 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 def response_body(response: httpx.Response) -> Any:
-    """The JSON body of a successful response; the server's error, rebuilt, otherwise."""
+    """The JSON body of a successful response; the server's error, rebuilt, otherwise. A 401
+    says how to sign in, unless the request was itself a sign-in with a user and password."""
     if response.is_success:
         return response.json() if response.content else None
     try:
@@ -97,7 +135,17 @@ def response_body(response: httpx.Response) -> Any:
     except (ValueError, KeyError, TypeError):
         error = ShipyardError(f"the server answered {response.status_code} {response.reason_phrase}: "
                               f"{response.text[:500]}")
+        if response.status_code == 401:
+            error = Unauthenticated(f"the server answered 401 {response.reason_phrase}")
+    if isinstance(error, Unauthenticated) and not _sent_password(response):
+        server = str(response.request.url.copy_with(path="", query=None, fragment=None)).rstrip("/")
+        error = Unauthenticated(f"{error.message}; sign in with: shipyard login {server} (or set "
+                                "SHIPYARD_TRACKING_TOKEN to an API token)", **error.details)
     raise error
+
+
+def _sent_password(response: httpx.Response) -> bool:
+    return response.request.headers.get("authorization", "").lower().startswith("basic ")
 
 
 def segment(value: str, kind: str = "experiment") -> str:

@@ -6,6 +6,9 @@ records of :mod:`shipyard.entities` and raise only :mod:`shipyard.errors`.
 Shape rules (name lengths, key characters) are checked above the store, by the tracking
 domain; the store enforces what needs the stored state: existence, uniqueness,
 immutability of params and that a run is still active.
+Experiments, registered models, datasets, deployments and monitors belong to a project (given
+at creation, ``DEFAULT_PROJECT`` unless told; it never changes). A ``projects`` argument keeps
+the objects of those projects, in the query itself: ``None`` every project, an empty sequence none.
 """
 
 from __future__ import annotations
@@ -40,16 +43,18 @@ from shipyard.entities import (
     VersionStatus,
     ViewType,
 )
+from shipyard.entities.auth import DEFAULT_PROJECT, ApiToken, AuditEvent, AuditQuery, Membership, Project, Role, User
 from shipyard.entities.history import MetricHistory
 from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
 
-__all__ = ["DatasetStore", "DeploymentStore", "ExperimentStore", "LineageStore", "LoggedModelStore", "MetricStore",
-           "ModelStore", "MonitorStore", "RunStore", "Store"]
+__all__ = ["AuthStore", "DatasetStore", "DeploymentStore", "ExperimentStore", "LineageStore", "LoggedModelStore",
+           "MetricStore", "ModelStore", "MonitorStore", "RunStore", "Store"]
 
 
 class ExperimentStore(Protocol):
-    def create(self, name: str, tags: Mapping[str, str] | None = None) -> Experiment:
-        """Create an active experiment. Raises ``AlreadyExists`` when the name is taken
+    def create(self, name: str, tags: Mapping[str, str] | None = None, *,
+               project: str = DEFAULT_PROJECT) -> Experiment:
+        """Create an active experiment in ``project``. Raises ``AlreadyExists`` when the name is taken
         (deleted experiments keep their name until purged)."""
         ...
 
@@ -61,8 +66,8 @@ class ExperimentStore(Protocol):
         """The experiment with that exact name (active or deleted), or ``None``."""
         ...
 
-    def list(self, view: ViewType = ViewType.ACTIVE_ONLY) -> list[Experiment]:
-        """Experiments in the view, oldest first."""
+    def list(self, view: ViewType = ViewType.ACTIVE_ONLY, *, projects: Sequence[str] | None = None) -> list[Experiment]:
+        """Experiments in the view (and ``projects``), oldest first."""
         ...
 
     def rename(self, experiment_id: str, new_name: str) -> Experiment:
@@ -87,34 +92,30 @@ class ExperimentStore(Protocol):
 
 
 class RunStore(Protocol):
-    def create(
-        self,
-        experiment_id: str,
-        *,
-        run_name: str,
-        start_time: int,
-        user_id: str = "",
-        source: str = "",
-        parent_run_id: str | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> Run:
+    def create(self, experiment_id: str, *, run_name: str, start_time: int, user_id: str = "", source: str = "",
+               parent_run_id: str | None = None, tags: Mapping[str, str] | None = None) -> Run:
         """Create a RUNNING run. Raises ``NotFound`` for an unknown experiment, and
         ``RunNotActive`` when the experiment is deleted. A parent that is not a run of this store
         is recorded as given; only a parent that is here gets a lineage edge."""
+        ...
+
+    def write(self, run_id: str, *, create: RunInfo | None = None, params: Sequence[Param] = (),
+              tags: Sequence[RunTag] = (), metrics: Sequence[Metric] = (), status: RunStatus | None = None,
+              end_time: int | None = None) -> RunInfo:
+        """In one transaction, all or nothing: with ``create``, create run ``run_id`` (an id chosen by the
+        caller, as :meth:`create` would) from its experiment, name, start time, user, source and parent;
+        record ``params``, set ``tags``, append ``metrics``, set ``status``/``end_time``. Returns the info.
+        Raises ``AlreadyExists`` (id taken), ``NotFound`` (experiment or run), ``RunNotActive`` (deleted
+        experiment; deleted run given data, not for a status alone), ``Conflict`` (a param changes) and
+        ``InvalidInput`` (a param twice with two values; ``create`` for another id)."""
         ...
 
     def get(self, run_id: str) -> Run:
         """The run with params, tags and latest metrics. Raises ``NotFound`` naming the id."""
         ...
 
-    def update(
-        self,
-        run_id: str,
-        *,
-        status: RunStatus | None = None,
-        end_time: int | None = None,
-        run_name: str | None = None,
-    ) -> RunInfo:
+    def update(self, run_id: str, *, status: RunStatus | None = None, end_time: int | None = None,
+               run_name: str | None = None) -> RunInfo:
         """Change status, end time or name. Raises ``NotFound``."""
         ...
 
@@ -169,8 +170,8 @@ class ModelStore(Protocol):
     appended to the model's history (:meth:`history`), in the same transaction."""
 
     def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None,
-                     user: str = "") -> RegisteredModel:
-        """A new model protecting :data:`DEFAULT_PROTECTED_ALIASES`. Raises ``AlreadyExists``
+                     user: str = "", project: str = DEFAULT_PROJECT) -> RegisteredModel:
+        """A new model in ``project`` protecting :data:`DEFAULT_PROTECTED_ALIASES`. Raises ``AlreadyExists``
         when the name is taken."""
         ...
 
@@ -179,7 +180,7 @@ class ModelStore(Protocol):
         ...
 
     def search_models(self, query: RegistryQuery) -> Page[RegisteredModel]:
-        """Models matching ``query.filter`` (attributes ``name``, ``description``; tags), by name.
+        """Models of ``query.projects`` matching ``query.filter`` (attributes ``name``, ``description``; tags), by name.
         Raises ``InvalidInput`` for another attribute or a bad page token."""
         ...
 
@@ -216,8 +217,8 @@ class ModelStore(Protocol):
         ...
 
     def search_versions(self, query: RegistryQuery) -> Page[ModelVersion]:
-        """Versions matching ``query.filter`` (attributes ``name``, ``version``, ``run_id``,
-        ``status``, ``source``; tags), newest first."""
+        """Versions of the models of ``query.projects`` matching ``query.filter`` (attributes
+        ``name``, ``version``, ``run_id``, ``status``, ``source``; tags), newest first."""
         ...
 
     def update_version(self, name: str, version: int, *, description: str | None = None,
@@ -274,10 +275,11 @@ class DatasetStore(Protocol):
     def log_version(self, name: str, *, digest: str, source: str, kind: str, num_rows: int | None = None,
                     size_bytes: int | None = None, schema: Sequence[Mapping[str, Any]] = (),
                     profile: Mapping[str, Any] | None = None, snapshot_uri: str | None = None,
-                    user: str = "") -> tuple[DatasetVersion, bool]:
+                    user: str = "", project: str = DEFAULT_PROJECT) -> tuple[DatasetVersion, bool]:
         """The version of ``name`` with this ``digest``, and whether it was created now: the
         same digest gives the existing version back (a snapshot given now is added to it);
-        a new digest, the next version number. The dataset is created on first use."""
+        a new digest, the next version number. The dataset is created on first use, in
+        ``project``; its later versions stay in that project, whatever ``project`` says."""
         ...
 
     def get_version(self, name: str, version: int) -> DatasetVersion:
@@ -288,8 +290,8 @@ class DatasetStore(Protocol):
         """Oldest first. Raises ``NotFound`` for an unknown dataset."""
         ...
 
-    def list_datasets(self) -> list[DatasetVersion]:
-        """The latest version of every dataset, by name."""
+    def list_datasets(self, *, projects: Sequence[str] | None = None) -> list[DatasetVersion]:
+        """The latest version of every dataset (of ``projects``), by name."""
         ...
 
 
@@ -392,16 +394,16 @@ class DeploymentStore(Protocol):
 
     def create(self, deployment: Deployment, *, user: str = "", detail: str = "") -> Deployment:
         """Store ``deployment`` as its first revision (1, or for a name deleted before, the one
-        after its last recorded revision, so a name's history never repeats a number); times
-        become now. Raises ``AlreadyExists`` for a taken name."""
+        after its last recorded revision, so a name's history never repeats a number) in
+        ``deployment.project``; times become now. Raises ``AlreadyExists`` for a taken name."""
         ...
 
     def get(self, name: str) -> Deployment:
         """Raises ``NotFound`` naming it."""
         ...
 
-    def list(self, environment: str | None = None) -> list[Deployment]:
-        """Every deployment (of ``environment`` only, if given), by name."""
+    def list(self, environment: str | None = None, *, projects: Sequence[str] | None = None) -> list[Deployment]:
+        """Every deployment (of ``environment`` only, if given; of ``projects``), by name."""
         ...
 
     def save(self, deployment: Deployment, *, kind: str, user: str = "", detail: str = "") -> Deployment:
@@ -431,16 +433,16 @@ class MonitorStore(Protocol):
     window, evaluations in window order."""
 
     def create(self, monitor: Monitor, *, user: str = "") -> Monitor:
-        """Store ``monitor`` at revision 1 with its state as given; times become now. Raises
-        ``AlreadyExists`` for a taken name."""
+        """Store ``monitor`` at revision 1 with its state (and ``project``) as given; times become
+        now. Raises ``AlreadyExists`` for a taken name."""
         ...
 
     def get(self, name: str) -> Monitor:
         """Raises ``NotFound`` naming it."""
         ...
 
-    def list(self, deployment: str | None = None) -> list[Monitor]:
-        """Every monitor (of ``deployment`` only, if given), by name."""
+    def list(self, deployment: str | None = None, *, projects: Sequence[str] | None = None) -> list[Monitor]:
+        """Every monitor (of ``deployment`` only, if given; of ``projects``), by name."""
         ...
 
     def save(self, monitor: Monitor, *, user: str = "") -> Monitor:
@@ -489,6 +491,92 @@ class MonitorStore(Protocol):
     def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
         """The latest ``limit`` alerts of ``name`` (all when ``None``), oldest first. Raises
         ``NotFound``."""
+        ...
+
+
+class AuthStore(Protocol):
+    """Users, API tokens, projects with their members, and the audit log. The rules (password
+    policy, hashing, token secrets, who may grant what) live in
+    :class:`~shipyard.auth.service.AuthService`; the store keeps hashes it is given, unique
+    names, and an audit log that nothing can edit or delete."""
+
+    def create_user(self, user: User, *, password_hash: str | None = None) -> User:
+        """Store ``user`` (times become now) with its password hash (``None``: no password, e.g.
+        a service account). Raises ``AlreadyExists``."""
+        ...
+
+    def get_user(self, name: str) -> User:
+        """Raises ``NotFound`` naming it."""
+        ...
+
+    def list_users(self) -> list[User]:
+        """Every user, by name."""
+
+    def update_user(self, name: str, *, email: str | None = None, admin: bool | None = None,
+                    disabled: bool | None = None, password_hash: str | None = None) -> User:
+        """Change what is given. Raises ``NotFound``."""
+        ...
+
+    def password_hash(self, name: str) -> str | None:
+        """The stored password hash of ``name`` (``None``: it has none). Raises ``NotFound``."""
+        ...
+
+    def count_users(self) -> int:
+        """How many users exist (zero: the server still waits for its first admin)."""
+
+    def create_token(self, token: ApiToken, *, secret_hash: str) -> ApiToken:
+        """Store ``token`` with the hash of its secret (creation time becomes now). Raises
+        ``NotFound`` for an unknown user or project, ``AlreadyExists`` for a taken token id."""
+        ...
+
+    def get_token(self, token_id: str) -> tuple[ApiToken, str]:
+        """The token and its stored secret hash. Raises ``NotFound``."""
+        ...
+
+    def token_holder(self, token_id: str) -> tuple[ApiToken, str, User, list[Membership]]:
+        """The token, its secret hash, its user and the user's memberships, in one read. Raises ``NotFound``."""
+        ...
+
+    def list_tokens(self, user: str | None = None, *, kind: str | None = None) -> list[ApiToken]:
+        """Tokens (of ``user``, of ``kind``), newest first, revoked ones included."""
+        ...
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke it for good. Raises ``NotFound``."""
+        ...
+
+    def touch_token(self, token_id: str, when: int) -> None:
+        """Record ``when`` as the token's last use (nothing happens for an unknown id)."""
+        ...
+
+    def create_project(self, project: Project) -> Project:
+        """Store ``project`` (creation time becomes now). Raises ``AlreadyExists``."""
+        ...
+
+    def get_project(self, name: str) -> Project:
+        """Raises ``NotFound`` naming it."""
+
+    def list_projects(self) -> list[Project]:
+        """Every project, by name."""
+
+    def set_member(self, project: str, user: str, role: Role | None) -> None:
+        """Give ``user`` ``role`` in ``project`` (``None`` removes the member). Raises
+        ``NotFound`` for an unknown project or user."""
+        ...
+
+    def members(self, project: str) -> list[Membership]:
+        """The members of ``project``, by user. Raises ``NotFound``."""
+        ...
+
+    def grants(self, user: str) -> list[Membership]:
+        """Every project ``user`` is a member of, by project."""
+
+    def record_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Append ``events`` (their ids are assigned here)."""
+        ...
+
+    def audit(self, query: AuditQuery) -> list[AuditEvent]:
+        """The events that match ``query``, newest first."""
         ...
 
 

@@ -8,6 +8,7 @@ server's JSON body as the same :mod:`shipyard.errors` classes).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import httpx
 
@@ -23,8 +24,10 @@ from shipyard.entities import (
     RunTag,
     ViewType,
 )
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
 from shipyard.store.http import API, HttpClient, segment, url_path
+from shipyard.tracking.validation import check_project, check_projects
 from shipyard.wire import (
     encode_float,
     experiment_from_wire,
@@ -39,9 +42,10 @@ class RestExperimentStore:
     def __init__(self, http: HttpClient) -> None:
         self._http = http
 
-    def create(self, name: str, tags: Mapping[str, str] | None = None) -> Experiment:
-        return experiment_from_wire(self._http.call("POST", f"{API}/experiments",
-                                                    json={"name": name, "tags": dict(tags or {})}))
+    def create(self, name: str, tags: Mapping[str, str] | None = None, *,
+               project: str = DEFAULT_PROJECT) -> Experiment:
+        return experiment_from_wire(self._http.call("POST", f"{API}/experiments", json={
+            "name": name, "tags": dict(tags or {}), "project": check_project(project)}))
 
     def get(self, experiment_id: str) -> Experiment:
         return experiment_from_wire(self._http.call("GET", f"{API}/experiments/{segment(experiment_id)}"))
@@ -55,8 +59,15 @@ class RestExperimentStore:
         except NotFound:
             return None
 
-    def list(self, view: ViewType = ViewType.ACTIVE_ONLY) -> list[Experiment]:
-        body = self._http.call("GET", f"{API}/experiments", params={"view": ViewType(view).value})
+    def list(self, view: ViewType = ViewType.ACTIVE_ONLY, *,
+             projects: Sequence[str] | None = None) -> list[Experiment]:
+        wanted = check_projects(projects)
+        if wanted == ():
+            return []  # no project: nothing to ask the server for (a query string cannot say "none")
+        params: dict[str, Any] = {"view": ViewType(view).value}
+        if wanted is not None:
+            params["projects"] = list(wanted)
+        body = self._http.call("GET", f"{API}/experiments", params=params)
         return [experiment_from_wire(e) for e in body["experiments"]]
 
     def rename(self, experiment_id: str, new_name: str) -> Experiment:
@@ -86,6 +97,35 @@ class RestRunStore:
         body = {"experiment_id": experiment_id, "run_name": run_name, "start_time": start_time,
                 "user_id": user_id, "source": source, "parent_run_id": parent_run_id, "tags": dict(tags or {})}
         return run_from_wire(self._http.call("POST", f"{API}/runs", json=body))
+
+    def write(self, run_id: str, *, create: RunInfo | None = None, params: Sequence[Param] = (),
+              tags: Sequence[RunTag] = (), metrics: Sequence[Metric] = (), status: RunStatus | None = None,
+              end_time: int | None = None) -> RunInfo:
+        # Over the server's per-request bound, the metrics go in requests of that size, each one
+        # transaction: the run, its params and tags with the first, the status with the last.
+        chunks = [metrics[start:start + _METRIC_CHUNK] for start in range(0, len(metrics), _METRIC_CHUNK)] or [()]
+        info = None
+        for index, chunk in enumerate(chunks):
+            first, last = index == 0, index == len(chunks) - 1
+            info = self._write_once(run_id, create if first else None, params if first else (),
+                                    tags if first else (), chunk, status if last else None,
+                                    end_time if last else None)
+        assert info is not None
+        return info
+
+    def _write_once(self, run_id: str, create: RunInfo | None, params: Sequence[Param], tags: Sequence[RunTag],
+                    metrics: Sequence[Metric], status: RunStatus | None, end_time: int | None) -> RunInfo:
+        new = None if create is None else {
+            "experiment_id": create.experiment_id, "run_name": create.run_name, "start_time": create.start_time,
+            "user_id": create.user_id, "source": create.source, "parent_run_id": create.parent_run_id}
+        body = {"create": new, "params": [{"key": p.key, "value": p.value} for p in params],
+                "tags": [{"key": t.key, "value": t.value} for t in tags],
+                "metrics": [{"key": m.key, "value": encode_float(m.value), "step": m.step, "timestamp": m.timestamp}
+                            for m in metrics],
+                "status": RunStatus(status).value if status is not None else None, "end_time": end_time}
+        # Not repeated after a lost response: a create would meet its own run (AlreadyExists).
+        return run_info_from_wire(self._http.call("POST", f"{API}/runs/{segment(run_id, 'run')}/write", json=body,
+                                                  idempotent=create is None and not metrics))
 
     def get(self, run_id: str) -> Run:
         return run_from_wire(self._http.call("GET", f"{API}/runs/{segment(run_id, 'run')}"))
@@ -162,12 +202,13 @@ _METRIC_CHUNK = 10_000  # the server's per-request bound (schemas.MAX_BATCH)
 
 
 class RestStore:
-    """The Store of a Shipyard server at ``uri`` (``http://host:port``)."""
+    """The Store of a Shipyard server at ``uri`` (``http://host:port``), as the user of the API
+    ``token`` (none: anonymous, for a server without ``--auth``), creating in ``project``."""
 
     def __init__(self, uri: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 retries: int = 5) -> None:
+                 retries: int = 5, token: str | None = None, project: str | None = None) -> None:
         self._transport = transport
-        self._http = HttpClient(uri, transport, timeout, retries)
+        self._http = HttpClient(uri, transport, timeout, retries, token=token, project=project)
         self.experiments = RestExperimentStore(self._http)
         self.runs = RestRunStore(self._http)
         self.metrics = RestMetricStore(self._http)

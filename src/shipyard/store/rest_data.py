@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shipyard.entities import DatasetVersion, Edge, Node
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import InvalidInput
 from shipyard.store.http import API, HttpClient, segment
-from shipyard.tracking.validation import check_dataset_name
+from shipyard.tracking.validation import check_dataset_name, check_project, check_projects
 from shipyard.wire import dataset_version_from_wire, edge_from_wire, edge_to_wire
 
 DATASETS = f"{API}/datasets"
@@ -55,11 +56,12 @@ class RestDatasetStore:
     def log_version(self, name: str, *, digest: str, source: str, kind: str, num_rows: int | None = None,
                     size_bytes: int | None = None, schema: Sequence[Mapping[str, Any]] = (),
                     profile: Mapping[str, Any] | None = None, snapshot_uri: str | None = None,
-                    user: str = "") -> tuple[DatasetVersion, bool]:
+                    user: str = "", project: str = DEFAULT_PROJECT) -> tuple[DatasetVersion, bool]:
         check_dataset_name(name)  # a name that cannot be one path segment would reach another route
         body = {"digest": digest, "source": source, "kind": kind, "num_rows": num_rows, "size_bytes": size_bytes,
                 "schema": _finite("schema", [dict(c) for c in schema]),
-                "profile": _finite("profile", dict(profile or {})), "snapshot_uri": snapshot_uri}
+                "profile": _finite("profile", dict(profile or {})), "snapshot_uri": snapshot_uri,
+                "project": check_project(project)}
         # The same digest gives the same version back, so repeating after a lost response is safe
         # (only ``created`` may then read False for a version this call created).
         result = self._http.call("POST", self._versions(name), json=body, idempotent=True)
@@ -72,8 +74,12 @@ class RestDatasetStore:
         body = self._http.call("GET", self._versions(name))
         return [dataset_version_from_wire(v) for v in body["dataset_versions"]]
 
-    def list_datasets(self) -> list[DatasetVersion]:
-        return [dataset_version_from_wire(v) for v in self._http.call("GET", DATASETS)["datasets"]]
+    def list_datasets(self, *, projects: Sequence[str] | None = None) -> list[DatasetVersion]:
+        wanted = check_projects(projects)
+        if wanted == ():
+            return []  # no project: nothing to ask the server for (a query string cannot say "none")
+        params = None if wanted is None else {"projects": list(wanted)}
+        return [dataset_version_from_wire(v) for v in self._http.call("GET", DATASETS, params=params)["datasets"]]
 
 
 class RestLineageStore:

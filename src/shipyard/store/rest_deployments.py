@@ -13,10 +13,12 @@ to see where it stands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from shipyard.entities import Deployment, DeploymentEvent
 from shipyard.store.http import API, HttpClient, segment
+from shipyard.tracking.validation import check_project, check_projects
 from shipyard.wire import deployment_event_from_wire, deployment_from_wire, deployment_spec_to_wire
 
 DEPLOYMENTS = f"{API}/deployments"
@@ -35,15 +37,21 @@ class RestDeploymentStore:
         self._http = http
 
     def create(self, deployment: Deployment, *, user: str = "", detail: str = "") -> Deployment:
-        body = {"name": deployment.name, **_state(deployment), "detail": detail}
+        body = {"name": deployment.name, **_state(deployment), "detail": detail,
+                "project": check_project(deployment.project)}
         return deployment_from_wire(self._http.call("POST", DEPLOYMENTS, json=body))
 
     def get(self, name: str) -> Deployment:
         return deployment_from_wire(self._http.call("GET", _deployment(name)))
 
-    def list(self, environment: str | None = None) -> list[Deployment]:
-        body = self._http.call("GET", DEPLOYMENTS, params={"environment": environment} if environment is not None
-                               else None)
+    def list(self, environment: str | None = None, *, projects: Sequence[str] | None = None) -> list[Deployment]:
+        wanted = check_projects(projects)
+        if wanted == ():
+            return []  # no project: nothing to ask the server for (a query string cannot say "none")
+        params: dict[str, Any] = {} if environment is None else {"environment": environment}
+        if wanted is not None:
+            params["projects"] = list(wanted)
+        body = self._http.call("GET", DEPLOYMENTS, params=params or None)
         return [deployment_from_wire(d) for d in body["deployments"]]
 
     def save(self, deployment: Deployment, *, kind: str, user: str = "", detail: str = "") -> Deployment:

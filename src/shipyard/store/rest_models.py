@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from shipyard.entities import ModelVersion, Page, RegisteredModel, RegistryEvent, RegistryQuery, VersionStatus
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import InvalidInput
 from shipyard.store.http import API, HttpClient, segment, url_path
+from shipyard.tracking.validation import check_project, check_projects
 from shipyard.wire import model_version_from_wire, registered_model_from_wire, registry_event_from_wire
 
 MODELS = f"{API}/registered-models"
@@ -29,6 +31,7 @@ def _search_body(query: RegistryQuery) -> dict[str, Any]:
         "max_results": query.max_results,
         "page_token": query.page_token,
         "order_by": [{"kind": o.kind, "key": o.key, "ascending": o.ascending} for o in query.order_by],
+        "projects": None if query.projects is None else list(check_projects(query.projects) or ()),  # []: none
     }
 
 
@@ -44,8 +47,8 @@ class RestModelStore:
 
     # -- registered models ------------------------------------------------------------------
     def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None,
-                     user: str = "") -> RegisteredModel:
-        body = {"name": name, "description": description, "tags": dict(tags or {})}
+                     user: str = "", project: str = DEFAULT_PROJECT) -> RegisteredModel:
+        body = {"name": name, "description": description, "tags": dict(tags or {}), "project": check_project(project)}
         return registered_model_from_wire(self._http.call("POST", MODELS, json=body))
 
     def get_model(self, name: str) -> RegisteredModel:

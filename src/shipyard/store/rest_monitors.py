@@ -11,10 +11,12 @@ for a call that did happen; the caller gets ``StoreUnavailable`` and reads the m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
 from shipyard.store.http import API, HttpClient, segment
+from shipyard.tracking.validation import check_project, check_projects
 from shipyard.wire import (
     alert_from_wire,
     alert_to_wire,
@@ -42,6 +44,7 @@ class RestMonitorStore:
         self._http = http
 
     def create(self, monitor: Monitor, *, user: str = "") -> Monitor:
+        check_project(monitor.project)
         body = monitor_to_wire(monitor)
         for server_side in ("revision", "creation_time", "last_update_time", "user", "last_evaluation_time"):
             body.pop(server_side)
@@ -50,8 +53,12 @@ class RestMonitorStore:
     def get(self, name: str) -> Monitor:
         return monitor_from_wire(self._http.call("GET", _monitor(name)))
 
-    def list(self, deployment: str | None = None) -> list[Monitor]:
-        body = self._http.call("GET", MONITORS, params=_params(deployment=deployment))
+    def list(self, deployment: str | None = None, *, projects: Sequence[str] | None = None) -> list[Monitor]:
+        wanted = check_projects(projects)
+        if wanted == ():
+            return []  # no project: nothing to ask the server for (a query string cannot say "none")
+        body = self._http.call("GET", MONITORS, params=_params(deployment=deployment,
+                                                               projects=None if wanted is None else list(wanted)))
         return [monitor_from_wire(m) for m in body["monitors"]]
 
     def save(self, monitor: Monitor, *, user: str = "") -> Monitor:

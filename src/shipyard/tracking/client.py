@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from shipyard.entities import (
     RegisteredModel,
     RegistryEvent,
     Run,
+    RunData,
     RunInfo,
     RunQuery,
     RunStatus,
@@ -37,12 +39,14 @@ from shipyard.entities import (
     VersionStatus,
     ViewType,
 )
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
 from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive, ShipyardError
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
 from shipyard.tracking.names import generate_run_name
 from shipyard.tracking.paged import PagedList
+from shipyard.tracking.pending import PendingRuns, RunEnd, write_run
 from shipyard.tracking.writer import MetricWriter
 
 if TYPE_CHECKING:
@@ -81,6 +85,10 @@ class Client:
     ``Client()`` uses the configured tracking URI (``SHIPYARD_TRACKING_URI``, default
     ``sqlite:///./.shipyard/shipyard.db``); pass ``tracking_uri``/``artifact_uri`` to choose,
     or a ready ``store``/``artifact_store`` (tests, the server).
+
+    ``defer_runs`` (the fluent SDK's client): ``create_run`` writes nothing yet, and the run goes
+    to the store with its params, tags and first metrics in one transaction, within the metric
+    writer's linger time or at its end, whichever comes first (:mod:`shipyard.tracking.pending`).
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class Client:
         store: Store | None = None,
         artifact_store: ArtifactStore | None = None,
         principal: Principal | None = None,
+        defer_runs: bool = False,
     ) -> None:
         base = settings or Settings.resolve()
         self._principal = principal
@@ -101,21 +110,36 @@ class Client:
         self._artifacts = artifact_store
         self._lock = threading.Lock()
         self._running: set[str] = set()
-        self._writer = MetricWriter(
-            self._write_metrics, queue_size=self.settings.writer_queue_size,
-            batch_size=self.settings.writer_batch_size, linger=self.settings.writer_linger_seconds)
+        self._defer_runs = defer_runs
+        self._pending = PendingRuns()
+        self._live_experiments: set[str] = set()  # checked active once, for deferred runs
+        self._writer = self._new_writer()
+
+    def _new_writer(self) -> MetricWriter:
+        return MetricWriter(self._write_metrics, queue_size=self.settings.writer_queue_size,
+                            batch_size=self.settings.writer_batch_size, linger=self.settings.writer_linger_seconds,
+                            end_sink=self._write_end)
 
     # -- backends, opened on first use -------------------------------------------------
     @property
     def store(self) -> Store:
+        """The store; runs this client deferred are written first, so what it answers includes them."""
+        store = self._open_store()
+        if self._pending:
+            self._pending.write_all(store)
+        return store
+
+    def _open_store(self) -> Store:
         if self._store is None:
             with self._lock:
                 if self._store is None:
                     from shipyard.store.registry import open_store
 
-                    options = {}
+                    options: dict[str, Any] = {}
                     if self.settings.tracking_uri.startswith("sqlite"):
                         options["busy_timeout_seconds"] = self.settings.sqlite_busy_timeout_seconds
+                    if _is_server(self.settings.tracking_uri):
+                        options.update(self._server_identity(self.settings.tracking_uri))
                     self._store = open_store(self.settings.tracking_uri, **options)
         return self._store
 
@@ -132,12 +156,20 @@ class Client:
                     if _is_server(uri):
                         from shipyard.artifacts.rest import RestArtifactStore
 
-                        self._artifacts = RestArtifactStore(uri, transport)
+                        self._artifacts = RestArtifactStore(uri, transport, **self._server_identity(uri))
                     else:
                         from shipyard.artifacts import open_artifact_store
 
                         self._artifacts = open_artifact_store(uri)
         return self._artifacts
+
+    def _server_identity(self, uri: str) -> dict[str, Any]:
+        """Who this client is to the server at ``uri``: the configured token (for the tracking
+        server), else the one ``shipyard login`` kept for that server; and the project to create in."""
+        from shipyard.auth.credentials import stored_token
+
+        configured = self.settings.tracking_token if uri.rstrip("/") == self.tracking_uri.rstrip("/") else ""
+        return {"token": configured or stored_token(uri), "project": self.settings.project or None}
 
     @property
     def principal(self) -> Principal:
@@ -145,14 +177,21 @@ class Client:
         passes the request's), else the login of the process at the time of the change."""
         return self._principal or local_principal()
 
-    def acting_as(self, principal: Principal) -> Client:
+    def acting_as(self, principal: Principal, *, store: Store | None = None) -> Client:
         """This client's store, artifact store and metric writer, recording changes as ``principal``:
-        what a server uses for each request. Closing it closes this client's backends."""
+        what a server uses for each request. Closing it closes this client's backends.
+
+        ``store`` replaces the store of the view (a server passes the store as ``principal`` may see
+        it); the view then gets a metric writer of its own, so queued metrics go through that store
+        too (its thread starts only if a metric is queued)."""
         import copy
 
         self.store, self.artifacts  # noqa: B018 - opened now, so the view shares them instead of opening its own
         view = copy.copy(self)
         view._principal = principal
+        if store is not None:
+            view._store = store
+            view._writer = view._new_writer()
         return view
 
     @property
@@ -171,17 +210,35 @@ class Client:
 
     @property
     def monitors(self) -> MonitorService:
-        """Monitors, their evaluations and alerts, as this client's principal."""
+        """Monitors, their evaluations and alerts, as this client's principal; ``retrain:`` actions
+        run with this client (its store, settings and principal)."""
+        from shipyard.monitoring.retrain import Retrainer
         from shipyard.monitoring.service import MonitorService
 
-        return MonitorService(self.store, self.artifacts, self.principal)
+        return MonitorService(self.store, self.artifacts, self.principal, retrainer=Retrainer(self))
 
     @property
     def tracking_uri(self) -> str:
         return self.settings.tracking_uri
 
     def _write_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
-        self.store.metrics.log(run_id, metrics)
+        store = self._open_store()
+        if self._pending.write(store, run_id, metrics=metrics) is None:
+            store.metrics.log(run_id, metrics)
+
+    def _write_end(self, run_id: str, metrics: Sequence[Metric], end: RunEnd) -> None:
+        """The writer's end of a run: its last metrics, status and end time in one transaction. When
+        that fails for an existing run, the run is still ended and the metrics reported lost."""
+        store = self._open_store()
+        pending = run_id in self._pending
+        try:
+            end.info = self._pending.write(store, run_id, metrics=metrics, status=end.status, end_time=end.end_time) \
+                or store.runs.write(run_id, metrics=metrics, status=end.status, end_time=end.end_time)
+        except ShipyardError as exc:
+            if pending or not metrics:
+                raise
+            self._writer.fail(run_id, metrics, exc)
+            end.info = store.runs.write(run_id, status=end.status, end_time=end.end_time)
 
     def flush(self) -> None:
         """Wait until every metric logged so far is written; raise a write failure if any."""
@@ -191,6 +248,8 @@ class Client:
         """Flush metrics and release the database and artifact-store connections."""
         try:
             self._writer.close()
+            if self._pending and self._store is not None:
+                self._pending.write_all(self._store)
         finally:
             if self._store is not None:
                 self._store.close()
@@ -200,10 +259,11 @@ class Client:
                 self._artifacts = None
 
     # -- experiments -------------------------------------------------------------------
-    def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None) -> str:
-        """Create an experiment and return its id. Raises ``AlreadyExists``."""
+    def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None, *,
+                          project: str = DEFAULT_PROJECT) -> str:
+        """Create an experiment in ``project`` and return its id. Raises ``AlreadyExists``."""
         rules.check_name("experiment name", name)
-        return self.store.experiments.create(name, self._tags(tags)).experiment_id
+        return self.store.experiments.create(name, self._tags(tags), project=rules.check_project(project)).experiment_id
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment named ``name``, created when missing; safe when another process
@@ -235,8 +295,10 @@ class Client:
         except NotFound:
             raise NotFound(f"no experiment has the id or name {id_or_name!r}") from None
 
-    def search_experiments(self, view: ViewType = ViewType.ACTIVE_ONLY) -> list[Experiment]:
-        return self.store.experiments.list(ViewType(view))
+    def search_experiments(self, view: ViewType = ViewType.ACTIVE_ONLY, *,
+                           projects: Sequence[str] | None = None) -> list[Experiment]:
+        """Experiments in ``view`` (of ``projects`` only, if given), oldest first."""
+        return self.store.experiments.list(ViewType(view), projects=rules.check_projects(projects))
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         rules.check_name("experiment name", new_name)
@@ -268,18 +330,38 @@ class Client:
         parent_run_id: str | None = None,
         user_id: str = "",
         source: str = "",
+        defer: bool = False,
     ) -> Run:
         """Create a RUNNING run. Raises ``NotFound`` for an unknown experiment. A parent that is
-        not a run of this store is recorded as given, without a lineage edge."""
+        not a run of this store is recorded as given, without a lineage edge. With ``defer`` on a
+        client made with ``defer_runs`` (the fluent ``start_run``), the run is written with its
+        first params, tags and metrics later (:mod:`shipyard.tracking.pending`); runs whose id is
+        handed to other processes (pipeline steps, trials) are written at once."""
         if parent_run_id is not None and (not isinstance(parent_run_id, str) or not 0 < len(parent_run_id) <= 32):
             raise InvalidInput(f"parent run id {parent_run_id!r:.60} is not a run id (1 to 32 characters)")
         name = rules.check_name("run name", run_name, rules.MAX_RUN_NAME_LENGTH) if run_name is not None \
             else generate_run_name()
+        if defer and self._defer_runs:
+            return self._defer_run(RunInfo(secrets.token_hex(16), str(experiment_id), name, RunStatus.RUNNING,
+                                           start_time or now_ms(), parent_run_id=parent_run_id, user_id=user_id,
+                                           source=source), self._tags(tags))
         run = self.store.runs.create(
             str(experiment_id), run_name=name, start_time=start_time or now_ms(), user_id=user_id,
             source=source, parent_run_id=parent_run_id, tags=self._tags(tags))
         self._running.add(run.info.run_id)
         return run
+
+    def _defer_run(self, info: RunInfo, tags: dict[str, str]) -> Run:
+        if info.experiment_id not in self._live_experiments:  # the errors create() would raise, now
+            experiment = self._open_store().experiments.get(info.experiment_id)
+            if experiment.lifecycle_stage.value == "deleted":
+                raise RunNotActive(f"experiment '{info.experiment_id}' is deleted; restore it to add runs")
+            self._live_experiments.add(info.experiment_id)
+        self._writer.raise_pending()
+        self._pending.add(info, tags)
+        self._running.add(info.run_id)
+        self._writer.put_many(info.run_id, [])  # written by the writer's next batch at the latest
+        return Run(info, RunData(tags=dict(tags)))
 
     def get_run(self, run_id: str) -> Run:
         """The run with params, tags and latest metrics (pending metrics are written first)."""
@@ -292,6 +374,17 @@ class Client:
             rules.check_name("run name", run_name, rules.MAX_RUN_NAME_LENGTH)
         new_status = self._status(status) if status is not None else None
         failed_write: ShipyardError | None = None
+        if new_status is not None and new_status.is_terminal and run_name is None and \
+                (run_id in self._pending or self._writer.running):
+            # The last queued metrics and the status in one transaction, through the writer.
+            end = RunEnd(new_status, end_time or now_ms())
+            self._writer.finish(run_id, end)
+            self._running.discard(run_id)
+            if end.error is not None:
+                raise end.error
+            self._writer.raise_pending()
+            assert end.info is not None
+            return end.info
         if new_status is not None and new_status.is_terminal:
             try:
                 self.flush()  # metrics logged before the end belong to the run
@@ -349,14 +442,18 @@ class Client:
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Params are immutable: re-logging a key with another value raises ``Conflict``."""
         self._writer.raise_pending()
-        self.store.runs.log_params(run_id, self._params(params.items()))
+        checked = self._params(params.items())
+        if not self._pending.log_params(run_id, checked):
+            self.store.runs.log_params(run_id, checked)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self._writer.raise_pending()
-        self.store.runs.set_tags(run_id, [RunTag(k, v) for k, v in self._tags(tags).items()])
+        checked = [RunTag(k, v) for k, v in self._tags(tags).items()]
+        if not self._pending.set_tags(run_id, checked):
+            self.store.runs.set_tags(run_id, checked)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.store.runs.delete_tag(run_id, key)
@@ -383,19 +480,23 @@ class Client:
 
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
                   tags: Sequence[RunTag] = ()) -> None:
-        """Write metrics, params and tags now, each kind in one transaction."""
+        """Write metrics, params and tags now, all in one transaction (all or nothing)."""
         for m in metrics:
             rules.check_metric_key(m.key)
         self._writer.raise_pending()
-        if params:
-            self.store.runs.log_params(run_id, self._params((p.key, p.value) for p in params))
-        if tags:
-            self.store.runs.set_tags(run_id, [RunTag(k, v) for k, v in
-                                              self._tags({t.key: t.value for t in tags}).items()])
-        if metrics:
-            self.store.metrics.log(run_id, [m if type(m.value) is float else
-                                            Metric(m.key, rules.metric_value(m.key, m.value), m.step,
-                                                   m.timestamp) for m in metrics])
+        if not (metrics or params or tags):
+            return
+        checked_params = self._params((p.key, p.value) for p in params)
+        checked_tags = [RunTag(k, v) for k, v in self._tags({t.key: t.value for t in tags}).items()]
+        if run_id in self._pending and self._pending.log_params(run_id, checked_params) and \
+                self._pending.set_tags(run_id, checked_tags):
+            values = [m if type(m.value) is float else Metric(m.key, rules.metric_value(m.key, m.value), m.step,
+                                                             m.timestamp) for m in metrics]
+            if self._pending.write(self._open_store(), run_id, metrics=values) is not None:
+                return
+            checked_params, checked_tags, metrics = [], [], values  # written meanwhile, with them
+        write_run(self.store, run_id, params=[(p.key, p.value) for p in checked_params],
+                  tags=[(t.key, t.value) for t in checked_tags], metrics=metrics)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         self.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from shipyard.errors import InvalidInput
@@ -118,6 +119,28 @@ def _check_registry_name(kind: str, name: Any) -> str:
         raise InvalidInput(f"{kind} {name!r} is not valid: use letters, digits, spaces and _ - . "
                            "(no '/' or '@'), without leading or trailing spaces")
     return name
+
+
+def check_project(project: Any) -> str:
+    """The project an object is created in: a name (1-256 characters, no control characters).
+    Whether it exists, and who may use it, is access control's business, not a shape rule."""
+    return check_name("project", project)
+
+
+def check_projects(projects: Any) -> tuple[str, ...] | None:
+    """A ``projects`` filter: ``None`` (every project) or a sequence of project names (an empty
+    one matches nothing). A bare string is refused rather than read as its letters."""
+    if projects is None:
+        return None
+    if isinstance(projects, str | bytes) or not isinstance(projects, Sequence | set | frozenset):
+        raise InvalidInput(f"projects must be a list of project names (e.g. ['default']) or None for every "
+                           f"project, got {type(projects).__name__} {projects!r}", field="projects")
+    names = tuple(projects)
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidInput(f"projects must hold project names (strings), got {type(name).__name__} {name!r}",
+                               field="projects")
+    return names
 
 
 def check_alias(alias: Any) -> str:

@@ -3,8 +3,9 @@
 A thin adapter over ``client.store.datasets`` (the :class:`~shipyard.store.protocol.DatasetStore`).
 Everything in the body is checked before the store is called, so a refused request writes
 nothing: the name with the SDK's rule (``check_dataset_name``, the model name rule), the digest
-as ``sha256:<64 hex>``, the kind by the schema, schema and profile as finite JSON of bounded
-size, and a snapshot as ``runs:/<run_id>/<path>`` of a run of this server (the shape rule of
+as ``sha256:<64 hex>`` (after a table recipe's tag, e.g. ``t2:``), the kind by the schema,
+schema and profile as finite JSON of bounded size, and a snapshot as ``runs:/<run_id>/<path>`` of
+a run of this server (the shape rule of
 :func:`shipyard.models.sources.check_version_source`, then the run must exist; the canonical
 form is recorded). The user recorded is the principal (``request.state.principal.name``),
 never a user the client claims.
@@ -36,7 +37,7 @@ DatasetName = Annotated[str, Path(max_length=1000)]
 Version = Annotated[int, Path(ge=-(2**63), le=2**63 - 1)]
 
 MAX_DATASET_JSON = 1_000_000  # characters of JSON, each for schema and profile
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_DIGEST = re.compile(r"(?:t[0-9]+:)?sha256:[0-9a-f]{64}")  # a table digest names its recipe (t2:...)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SNAPSHOT = "runs:/<run_id>/<path> of a run of this server (e.g. runs:/3f2a.../_shipyard/datasets/<name>/v1)"
 
@@ -48,7 +49,8 @@ def _datasets(request: Request) -> DatasetStore:
 def _digest(value: str) -> str:
     if not _DIGEST.fullmatch(value):
         shown = value if len(value) <= 100 else f"{value[:100]}..."
-        raise InvalidInput(f"digest {shown!r} is not valid: expected sha256:<64 lowercase hexadecimal digits>",
+        raise InvalidInput(f"digest {shown!r} is not valid: expected sha256:<64 lowercase hexadecimal digits>, "
+                           "optionally after a table recipe tag such as t2:",
                            field="digest")
     return value
 
@@ -98,14 +100,16 @@ def log_dataset_version(name: DatasetName, body: schemas.LogDatasetVersion, requ
     snapshot_uri = _snapshot(shipyard.store, body.snapshot_uri)  # last: it reads the store
     version, created = shipyard.store.datasets.log_version(
         name, digest=digest, source=source, kind=body.kind, num_rows=body.num_rows, size_bytes=body.size_bytes,
-        schema=body.schema_, profile=body.profile, snapshot_uri=snapshot_uri, user=request.state.principal.name)
+        schema=body.schema_, profile=body.profile, snapshot_uri=snapshot_uri, user=request.state.principal.name,
+        project=body.project)
     return json_response({"dataset_version": dataset_version_to_wire(version), "created": created},
                          201 if created else 200)
 
 
-@router.get("", name="list_datasets", summary="The latest version of every dataset, by name")
-def list_datasets(request: Request) -> Response:
-    return json_response({"datasets": [dataset_version_to_wire(v) for v in _datasets(request).list_datasets()]})
+@router.get("", name="list_datasets", summary="The latest version of every dataset (of the projects given), by name")
+def list_datasets(request: Request, projects: schemas.ProjectsQuery = None) -> Response:
+    found = _datasets(request).list_datasets(projects=projects)
+    return json_response({"datasets": [dataset_version_to_wire(v) for v in found]})
 
 
 @router.get("/{name}/versions", name="list_dataset_versions", summary="Every version of a dataset, oldest first")

@@ -14,6 +14,7 @@ path segment.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Path, Query, Request
@@ -21,9 +22,10 @@ from pydantic import Field
 from starlette.responses import Response
 
 from shipyard.entities import Batching, Deployment, ModelRef, Resources, Route
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
-from shipyard.server.schemas import Body, Key, Text
+from shipyard.server.schemas import Body, Key, ProjectsQuery, Text
 from shipyard.store.protocol import DeploymentStore
 from shipyard.wire import deployment_event_to_wire, deployment_to_wire
 
@@ -70,6 +72,7 @@ class DeploymentState(Body):
 
 class CreateDeployment(DeploymentState):
     name: Text
+    project: Key = DEFAULT_PROJECT
 
 
 class SaveRevision(DeploymentState):
@@ -99,14 +102,16 @@ def _deployment(name: str, body: DeploymentState, revision: int = 0) -> Deployme
 
 @router.post("", name="create_deployment", status_code=201, summary="Create a deployment (its revision 1)")
 def create_deployment(body: CreateDeployment, request: Request) -> Response:
-    made = _store(request).create(_deployment(body.name, body), user=_user(request), detail=body.detail)
+    deployment = replace(_deployment(body.name, body), project=body.project)
+    made = _store(request).create(deployment, user=_user(request), detail=body.detail)
     return json_response(deployment_to_wire(made), 201)
 
 
-@router.get("", name="list_deployments", summary="List deployments by name (of one environment, if given)")
-def list_deployments(request: Request,
-                     environment: Annotated[str | None, Query(max_length=1000)] = None) -> Response:
-    found = _store(request).list(environment)
+@router.get("", name="list_deployments",
+            summary="List deployments by name (of one environment, of the projects, if given)")
+def list_deployments(request: Request, environment: Annotated[str | None, Query(max_length=1000)] = None,
+                     projects: ProjectsQuery = None) -> Response:
+    found = _store(request).list(environment, projects=projects)
     return json_response({"deployments": [deployment_to_wire(d) for d in found]})
 
 

@@ -19,12 +19,15 @@ ExperimentId = Annotated[str, Path(max_length=64)]
 @router.post("", name="create_experiment", status_code=201, summary="Create an experiment")
 def create_experiment(body: schemas.CreateExperiment, request: Request) -> Response:
     c = client(request)
-    return json_response(experiment_to_wire(c.get_experiment(c.create_experiment(body.name, body.tags))), 201)
+    made = c.create_experiment(body.name, body.tags, project=body.project)
+    return json_response(experiment_to_wire(c.get_experiment(made)), 201)
 
 
-@router.get("", name="list_experiments", summary="List experiments")
-def list_experiments(request: Request, view: ViewType = ViewType.ACTIVE_ONLY) -> Response:
-    return json_response({"experiments": [experiment_to_wire(e) for e in client(request).search_experiments(view)]})
+@router.get("", name="list_experiments", summary="List experiments (of the projects given, if any)")
+def list_experiments(request: Request, view: ViewType = ViewType.ACTIVE_ONLY,
+                     projects: schemas.ProjectsQuery = None) -> Response:
+    found = client(request).search_experiments(view, projects=projects)
+    return json_response({"experiments": [experiment_to_wire(e) for e in found]})
 
 
 @router.get("/by-name", name="get_experiment_by_name", summary="Get an experiment by its name")

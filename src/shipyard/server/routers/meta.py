@@ -15,7 +15,9 @@ router = APIRouter(tags=["meta"])
 
 @router.get("/health", name="health", summary="Liveness and store reachability")
 def health(request: Request) -> Response:
-    request.app.state.client.store.experiments.get("0")  # a cheap query: is the store there?
+    # A cheap query: is the store there? The store itself, not client(request): health is public,
+    # and answers the same to everyone (it reads no one's data and says nothing of it).
+    request.app.state.client.store.experiments.get("0")
     return json_response({"status": "ok"})
 
 

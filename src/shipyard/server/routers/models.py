@@ -71,21 +71,23 @@ def _query(grammar: Grammar, body: schemas.SearchRegistry) -> RegistryQuery:
     else:
         flt = parse_filter(body.filter_string, grammar)
     order_by = tuple(OrderBy(o.kind, dict(grammar.aliases).get(o.key, o.key), o.ascending) for o in body.order_by)
-    return RegistryQuery(flt, body.max_results, body.page_token, order_by)
+    projects = None if body.projects is None else tuple(body.projects)
+    return RegistryQuery(flt, body.max_results, body.page_token, order_by, projects)
 
 
 # -- registered models ------------------------------------------------------------------------
 @router.post("", name="create_registered_model", status_code=201, summary="Create a registered model")
 def create_registered_model(body: schemas.CreateRegisteredModel, request: Request) -> Response:
-    model = _registry(request).create_registered_model(body.name, description=body.description, tags=body.tags)
+    model = _registry(request).create_registered_model(body.name, description=body.description, tags=body.tags,
+                                                       project=body.project)
     return json_response(registered_model_to_wire(model), 201)
 
 
 @router.get("", name="list_registered_models", summary="Search registered models (filter string in the query)")
 def list_registered_models(request: Request, filter: FilterText = "", max_results: MaxResults = 100,
-                           page_token: PageToken = None) -> Response:
+                           page_token: PageToken = None, projects: schemas.ProjectsQuery = None) -> Response:
     return search_registered_models(schemas.SearchRegistry(filter_string=filter, max_results=max_results,
-                                                            page_token=page_token), request)
+                                                            page_token=page_token, projects=projects), request)
 
 
 @router.post("/search", name="search_registered_models", summary="Search registered models")
@@ -235,9 +237,9 @@ def unprotect_model_alias(name: ModelName, alias: Alias, request: Request) -> Re
 # -- version search ---------------------------------------------------------------------------
 @versions_router.get("", name="list_model_versions", summary="Search model versions (filter string in the query)")
 def list_model_versions(request: Request, filter: FilterText = "", max_results: MaxResults = 100,
-                        page_token: PageToken = None) -> Response:
+                        page_token: PageToken = None, projects: schemas.ProjectsQuery = None) -> Response:
     return search_model_versions(schemas.SearchRegistry(filter_string=filter, max_results=max_results,
-                                                        page_token=page_token), request)
+                                                        page_token=page_token, projects=projects), request)
 
 
 @versions_router.post("/search", name="search_model_versions", summary="Search model versions, newest first")

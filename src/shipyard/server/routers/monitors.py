@@ -17,10 +17,11 @@ from fastapi import Path, Query, Request
 from pydantic import Field
 from starlette.responses import Response
 
-from shipyard.entities.monitor import Alert, AlertState, Monitor, MonitorEvaluation
+from shipyard.entities.auth import DEFAULT_PROJECT
+from shipyard.entities.monitor import Alert, AlertState, Monitor, MonitorEvaluation, RetrainPolicy
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
-from shipyard.server.schemas import Body, Key, Text
+from shipyard.server.schemas import Body, Key, ProjectsQuery, Text
 from shipyard.store.protocol import MonitorStore
 from shipyard.wire import alert_to_wire, evaluation_to_wire, monitor_to_wire
 
@@ -32,6 +33,13 @@ Names = Annotated[list[Key], Field(max_length=10_000)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Bounds = Annotated[dict[Key, Finite], Field(max_length=100)]
 Limit = Annotated[int | None, Query(ge=1, le=1_000_000)]
+
+
+class RetrainSpec(Body):
+    alias: Key = "production"
+    margin: Finite = 0.0
+    holdout: Finite = 0.3
+    timeout_seconds: Whole = 3600
 
 
 class MonitorSpec(Body):
@@ -48,6 +56,7 @@ class MonitorSpec(Body):
     actions: Annotated[list[Text], Field(max_length=20)] = []
     cooldown_seconds: Whole = 3600
     delay_seconds: Whole = 0
+    retrain: RetrainSpec = RetrainSpec()
     reference_dataset: Key | None = None
     reference_key: Key | None = None
     output_reference_key: Key | None = None
@@ -55,6 +64,7 @@ class MonitorSpec(Body):
 
 class CreateMonitor(MonitorSpec):
     name: Text
+    project: Key = DEFAULT_PROJECT
     state: AlertState = AlertState.OK
     state_since: Whole = 0
     next_window_start: Whole = 0
@@ -114,19 +124,23 @@ def _spec(body: MonitorSpec) -> dict[str, Any]:
     fields = body.model_dump()
     for key in ("columns", "metrics", "actions"):
         fields[key] = tuple(fields[key])
+    fields["retrain"] = RetrainPolicy(**fields["retrain"])
     return {k: v for k, v in fields.items() if k in MonitorSpec.model_fields}
 
 
 @router.post("", name="create_monitor", status_code=201, summary="Create a monitor (its revision 1)")
 def create_monitor(body: CreateMonitor, request: Request) -> Response:
     monitor = Monitor(name=body.name, state=body.state, state_since=body.state_since,
-                      next_window_start=body.next_window_start, **_spec(body))
+                      next_window_start=body.next_window_start, project=body.project,
+                      **_spec(body))
     return json_response(monitor_to_wire(_store(request).create(monitor, user=_user(request))), 201)
 
 
-@router.get("", name="list_monitors", summary="List monitors by name (of one deployment, if given)")
-def list_monitors(request: Request, deployment: Annotated[str | None, Query(max_length=1000)] = None) -> Response:
-    return json_response({"monitors": [monitor_to_wire(m) for m in _store(request).list(deployment)]})
+@router.get("", name="list_monitors", summary="List monitors by name (of one deployment, of the projects, if given)")
+def list_monitors(request: Request, deployment: Annotated[str | None, Query(max_length=1000)] = None,
+                  projects: ProjectsQuery = None) -> Response:
+    found = _store(request).list(deployment, projects=projects)
+    return json_response({"monitors": [monitor_to_wire(m) for m in found]})
 
 
 @router.get("/{name}", name="get_monitor", summary="Get a monitor, with its alert state")

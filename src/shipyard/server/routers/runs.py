@@ -5,12 +5,13 @@ from typing import Annotated
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
-from shipyard.entities import Metric, OrderBy, Param, RunFilter, RunQuery, RunTag
+from shipyard.entities import Metric, OrderBy, Param, RunFilter, RunInfo, RunQuery, RunStatus, RunTag
 from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter, parse_order_by
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
+from shipyard.tracking import pending
 from shipyard.wire import history_to_wire, metric_to_wire, run_info_to_wire, run_to_wire
 
 router = PrefixRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -23,6 +24,20 @@ def create_run(body: schemas.CreateRun, request: Request) -> Response:
                                      tags=body.tags, parent_run_id=body.parent_run_id, user_id=body.user_id,
                                      source=body.source)
     return json_response(run_to_wire(run), 201)
+
+
+@router.post("/{run_id}/write", name="write_run",
+             summary="Create (optionally) and write a run's params, tags, metrics and status in one transaction")
+def write_run(run_id: RunId, body: schemas.WriteRun, request: Request) -> Response:
+    new = body.create
+    create = None if new is None else RunInfo(
+        run_id, new.experiment_id, new.run_name, RunStatus.RUNNING, new.start_time, parent_run_id=new.parent_run_id,
+        user_id=new.user_id, source=new.source)
+    info = pending.write_run(client(request).store, run_id, create=create,
+                             params=[(p.key, p.value) for p in body.params], tags=[(t.key, t.value) for t in body.tags],
+                             metrics=[Metric(m.key, m.value, m.step, m.timestamp) for m in body.metrics],
+                             status=body.status, end_time=body.end_time)
+    return json_response(run_info_to_wire(info))
 
 
 @router.post("/search", name="search_runs", summary="Search runs with a filter")

@@ -11,17 +11,20 @@ from sqlalchemy import exc as sa_exc
 
 from shipyard.clock import now_ms
 from shipyard.entities import DatasetVersion
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import NotFound
+from shipyard.store.not_found import dataset_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.tables import dataset_versions, datasets
+from shipyard.tracking.validation import check_project, check_projects
 
-_COLUMNS = (dataset_versions, datasets.c.name)
+_COLUMNS = (dataset_versions, datasets.c.name, datasets.c.project)
 
 
 def _version(row: Any) -> DatasetVersion:
     return DatasetVersion(row.name, row.version, row.digest, row.source, row.kind, row.num_rows, row.size_bytes,
                           tuple(json.loads(row.schema_json)), json.loads(row.profile_json), row.snapshot_uri,
-                          row.creation_time, row.user_id)
+                          row.creation_time, row.user_id, row.project)
 
 
 def _select() -> sa.Select[Any]:
@@ -35,12 +38,13 @@ class SqlDatasetStore:
     def log_version(self, name: str, *, digest: str, source: str, kind: str, num_rows: int | None = None,
                     size_bytes: int | None = None, schema: Sequence[Mapping[str, Any]] = (),
                     profile: Mapping[str, Any] | None = None, snapshot_uri: str | None = None,
-                    user: str = "") -> tuple[DatasetVersion, bool]:
+                    user: str = "", project: str = DEFAULT_PROJECT) -> tuple[DatasetVersion, bool]:
+        check_project(project)
         now = now_ms()
         for attempt in range(2):  # a concurrent first use of the name may win the INSERT
             try:
                 with self._db.write() as conn:
-                    pk = self._dataset_id(conn, name, now)
+                    pk = self._dataset_id(conn, name, now, project)
                     existing = conn.execute(sa.select(dataset_versions.c.version, dataset_versions.c.snapshot_uri)
                                             .where(dataset_versions.c.dataset_id == pk,
                                                    dataset_versions.c.digest == digest)).first()
@@ -73,20 +77,23 @@ class SqlDatasetStore:
         with self._db.read() as conn:
             rows = conn.execute(_select().where(datasets.c.name == name).order_by(dataset_versions.c.version)).all()
         if not rows:
-            raise NotFound(f"dataset {name!r} does not exist")
+            raise dataset_not_found(name)
         return [_version(r) for r in rows]
 
-    def list_datasets(self) -> list[DatasetVersion]:
+    def list_datasets(self, *, projects: Sequence[str] | None = None) -> list[DatasetVersion]:
+        stmt = _select().where(dataset_versions.c.version == datasets.c.last_version)
+        if (wanted := check_projects(projects)) is not None:
+            stmt = stmt.where(datasets.c.project.in_(wanted))
         with self._db.read() as conn:
-            rows = conn.execute(_select().where(dataset_versions.c.version == datasets.c.last_version)
-                                .order_by(datasets.c.name)).all()
+            rows = conn.execute(stmt.order_by(datasets.c.name)).all()
         return [_version(r) for r in rows]
 
     @staticmethod
-    def _dataset_id(conn: sa.Connection, name: str, now: int) -> int:
+    def _dataset_id(conn: sa.Connection, name: str, now: int, project: str) -> int:
+        """The dataset's key; a first use creates it in ``project`` (later ones keep that)."""
         pk = conn.execute(sa.select(datasets.c.dataset_id).where(datasets.c.name == name)).scalar()
         if pk is None:
-            pk = conn.execute(datasets.insert().values(name=name, creation_time=now, last_version=0)
+            pk = conn.execute(datasets.insert().values(name=name, creation_time=now, last_version=0, project=project)
                               ).inserted_primary_key[0]
         return pk
 
@@ -96,6 +103,6 @@ class SqlDatasetStore:
         if row is None:
             known = conn.execute(sa.select(datasets.c.last_version).where(datasets.c.name == name)).scalar()
             if known is None:
-                raise NotFound(f"dataset {name!r} does not exist")
+                raise dataset_not_found(name)
             raise NotFound(f"dataset {name!r} has no version {version} (its versions are 1 to {known})")
         return _version(row)

@@ -34,7 +34,8 @@ from shipyard.entities import (
     Resources,
     Route,
 )
-from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from shipyard.errors import AlreadyExists, Conflict, InvalidInput
+from shipyard.store.not_found import deployment_history_not_found, deployment_not_found
 from shipyard.store.sql import registry_read
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.lineage import record_edges
@@ -132,6 +133,7 @@ def _checked(d: Deployment) -> Deployment:
         resources=Resources(_whole("resources.replicas", r.replicas, 0, MAX_REPLICAS),
                             _quantity("resources.cpu", r.cpu), _quantity("resources.memory", r.memory)),
         status=rules.check_choice("status", d.status, DeploymentStatus),
+        project=rules.check_project(d.project),
     )
 
 
@@ -139,14 +141,15 @@ def _checked(d: Deployment) -> Deployment:
 def _values(d: Deployment) -> dict[str, Any]:
     return {"name": d.name, "environment": d.environment, "status": d.status.value, "revision": d.revision,
             "spec": json.dumps(deployment_spec_to_wire(d), separators=(",", ":")),
-            "creation_time": d.creation_time, "last_update_time": d.last_update_time, "user_id": d.user}
+            "creation_time": d.creation_time, "last_update_time": d.last_update_time, "user_id": d.user,
+            "project": d.project}
 
 
 def _from_row(row: Any) -> Deployment:
     return deployment_from_wire({"name": row.name, "environment": row.environment, "status": row.status,
                                  "revision": row.revision, "creation_time": row.creation_time,
                                  "last_update_time": row.last_update_time, "user": row.user_id,
-                                 **json.loads(row.spec)})
+                                 "project": row.project, **json.loads(row.spec)})
 
 
 def deployments_running(conn: sa.Connection, model: str, version: int | None = None) -> list[Deployment]:
@@ -161,7 +164,7 @@ def deployments_running(conn: sa.Connection, model: str, version: int | None = N
 def _row(conn: sa.Connection, name: str) -> Any:
     row = conn.execute(sa.select(deployments).where(deployments.c.name == name)).first()
     if row is None:
-        raise NotFound(f"deployment {name!r} does not exist")
+        raise deployment_not_found(name)
     return row
 
 
@@ -219,10 +222,12 @@ class SqlDeploymentStore:
         with self._db.read() as conn:
             return _from_row(_row(conn, name))
 
-    def list(self, environment: str | None = None) -> list[Deployment]:
+    def list(self, environment: str | None = None, *, projects: Sequence[str] | None = None) -> list[Deployment]:
         stmt = sa.select(deployments)
         if environment is not None:
             stmt = stmt.where(deployments.c.environment == environment)
+        if (wanted := rules.check_projects(projects)) is not None:
+            stmt = stmt.where(deployments.c.project.in_(wanted))
         with self._db.read() as conn:
             return [_from_row(r) for r in conn.execute(stmt.order_by(deployments.c.name)).all()]
 
@@ -236,7 +241,8 @@ class SqlDeploymentStore:
                 row = _row(conn, d.name)
                 if row.revision != read_revision:
                     raise _stale(d.name, read_revision, row.revision)
-                new = replace(d, revision=read_revision + 1, creation_time=row.creation_time,
+                # A deployment stays in the project it was created in, whatever the caller sent.
+                new = replace(d, revision=read_revision + 1, creation_time=row.creation_time, project=row.project,
                               last_update_time=max(now_ms(), row.last_update_time), user=(user or "")[:_MAX_USER])
                 changed = conn.execute(deployments.update().where(deployments.c.name == d.name,
                                                                   deployments.c.revision == read_revision)
@@ -255,7 +261,7 @@ class SqlDeploymentStore:
             rows = conn.execute(sa.select(deployment_events).where(deployment_events.c.name == name)
                                 .order_by(deployment_events.c.revision)).all()
         if not rows:
-            raise NotFound(f"deployment {name!r} does not exist and never did: it has no history")
+            raise deployment_history_not_found(name)
         return [DeploymentEvent(r.name, r.revision, r.kind, r.timestamp, r.user_id,
                                 deployment_from_wire(json.loads(r.state)), r.detail) for r in rows]
 

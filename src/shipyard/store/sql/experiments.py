@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from shipyard.clock import now_ms
 from shipyard.entities import Experiment, LifecycleStage, ViewType
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import AlreadyExists, NotFound
+from shipyard.store.not_found import experiment_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.tables import experiment_tags, experiments
 from shipyard.store.sql.upsert import upsert
+from shipyard.tracking.validation import check_project, check_projects
 
 
 def experiment_pk(experiment_id: str) -> int:
@@ -20,21 +23,23 @@ def experiment_pk(experiment_id: str) -> int:
     try:
         return int(experiment_id)
     except (TypeError, ValueError):
-        raise NotFound(f"experiment '{experiment_id}' does not exist") from None
+        raise experiment_not_found(experiment_id) from None
 
 
 class SqlExperimentStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, name: str, tags: Mapping[str, str] | None = None) -> Experiment:
+    def create(self, name: str, tags: Mapping[str, str] | None = None, *,
+               project: str = DEFAULT_PROJECT) -> Experiment:
+        check_project(project)
         now = now_ms()
         try:
             with self._db.write() as conn:
                 self._refuse_taken_name(conn, name)
                 pk = conn.execute(experiments.insert().values(
                     name=name, lifecycle_stage=LifecycleStage.ACTIVE.value,
-                    creation_time=now, last_update_time=now)).inserted_primary_key[0]
+                    creation_time=now, last_update_time=now, project=project)).inserted_primary_key[0]
                 if tags:
                     conn.execute(experiment_tags.insert(),
                                  [{"experiment_id": pk, "key": k, "value": v} for k, v in tags.items()])
@@ -47,7 +52,7 @@ class SqlExperimentStore:
         with self._db.read() as conn:
             found = self._select(conn, experiments.c.experiment_id == pk)
         if not found:
-            raise NotFound(f"experiment '{experiment_id}' does not exist")
+            raise experiment_not_found(experiment_id)
         return found[0]
 
     def get_by_name(self, name: str) -> Experiment | None:
@@ -55,10 +60,13 @@ class SqlExperimentStore:
             found = self._select(conn, experiments.c.name == name)
         return found[0] if found else None
 
-    def list(self, view: ViewType = ViewType.ACTIVE_ONLY) -> list[Experiment]:
-        stages = [s.value for s in view.stages()]
+    def list(self, view: ViewType = ViewType.ACTIVE_ONLY, *,
+             projects: Sequence[str] | None = None) -> list[Experiment]:
+        where = experiments.c.lifecycle_stage.in_([s.value for s in view.stages()])
+        if (wanted := check_projects(projects)) is not None:
+            where = sa.and_(where, experiments.c.project.in_(wanted))
         with self._db.read() as conn:
-            return self._select(conn, experiments.c.lifecycle_stage.in_(stages))
+            return self._select(conn, where)
 
     def rename(self, experiment_id: str, new_name: str) -> Experiment:
         pk = experiment_pk(experiment_id)
@@ -107,7 +115,7 @@ class SqlExperimentStore:
         found = conn.execute(sa.select(experiments.c.experiment_id)
                              .where(experiments.c.experiment_id == pk)).first()
         if found is None:
-            raise NotFound(f"experiment '{experiment_id}' does not exist")
+            raise experiment_not_found(experiment_id)
 
     @staticmethod
     def _refuse_taken_name(conn: sa.Connection, name: str, except_pk: int | None = None) -> None:
@@ -132,6 +140,6 @@ class SqlExperimentStore:
         return [
             Experiment(experiment_id=str(r.experiment_id), name=r.name,
                        lifecycle_stage=LifecycleStage(r.lifecycle_stage), creation_time=r.creation_time,
-                       last_update_time=r.last_update_time, tags=tags.get(r.experiment_id, {}))
+                       last_update_time=r.last_update_time, tags=tags.get(r.experiment_id, {}), project=r.project)
             for r in rows
         ]

@@ -32,6 +32,7 @@ from shipyard.entities import (
     ViewType,
 )
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from shipyard.store.not_found import experiment_not_found, logged_model_not_found, runs_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
 from shipyard.store.sql.search import condition, decode_page_token, encode_page_token, keyed_match
@@ -161,7 +162,7 @@ def _load(conn: sa.Connection, rows: Sequence[Any]) -> list[LoggedModel]:
 
 def _require(conn: sa.Connection, model_id: str) -> None:
     if conn.execute(sa.select(logged_models.c.model_id).where(logged_models.c.model_id == model_id)).first() is None:
-        raise NotFound(f"logged model '{model_id}' does not exist")
+        raise logged_model_not_found(model_id)
 
 
 def _touch(conn: sa.Connection, model_id: str, **values: Any) -> None:
@@ -169,7 +170,7 @@ def _touch(conn: sa.Connection, model_id: str, **values: Any) -> None:
     changed = conn.execute(logged_models.update().where(logged_models.c.model_id == model_id)
                            .values(**values, last_update_time=now_ms())).rowcount
     if not changed:
-        raise NotFound(f"logged model '{model_id}' does not exist")
+        raise logged_model_not_found(model_id)
 
 
 def _attribute(key: str) -> str:
@@ -218,7 +219,7 @@ class SqlLoggedModelStore:
                 stage = conn.execute(sa.select(experiments.c.lifecycle_stage)
                                      .where(experiments.c.experiment_id == pk)).scalar()
                 if stage is None:
-                    raise NotFound(f"experiment '{model.experiment_id}' does not exist")
+                    raise experiment_not_found(model.experiment_id)
                 if stage == LifecycleStage.DELETED.value:
                     raise Conflict(f"experiment '{model.experiment_id}' is deleted; restore it to add logged models")
                 if conn.execute(sa.select(logged_models.c.model_id)
@@ -242,7 +243,7 @@ class SqlLoggedModelStore:
         with self._db.read() as conn:
             row = conn.execute(sa.select(logged_models).where(logged_models.c.model_id == model_id)).first()
             if row is None:
-                raise NotFound(f"logged model '{model_id}' does not exist")
+                raise logged_model_not_found(model_id)
             return _load(conn, [row])[0]
 
     def update(self, model_id: str, *, status: LoggedModelStatus | None = None,
@@ -340,7 +341,7 @@ class SqlLoggedModelStore:
             with self._db.write() as conn:
                 insert_new(conn, run_links, rows, keys=("run_id", "kind", "ref"))
         except sa_exc.IntegrityError:  # the run's foreign key: one of the runs is not there
-            raise NotFound("run '" + "', '".join(sorted({r["run_id"] for r in rows})) + "' does not exist") from None
+            raise runs_not_found(r["run_id"] for r in rows) from None
 
     def run_links(self, run_ids: Sequence[str]) -> dict[str, list[RunLink]]:
         found: dict[str, list[RunLink]] = {run_id: [] for run_id in run_ids}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,9 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from shipyard.entities.monitor import ALERT_STATUSES, EVALUATION_STATUSES, Alert, AlertState, Monitor, MonitorEvaluation
-from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from shipyard.errors import AlreadyExists, Conflict, InvalidInput
+from shipyard.store.not_found import monitor_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.tables import monitor_alerts, monitor_evaluations, monitors
+from shipyard.tracking.validation import check_project, check_projects
 from shipyard.wire import (
     alert_to_wire,
     evaluation_summary_to_wire,
@@ -55,7 +58,7 @@ def _from_row(row: Any) -> Monitor:
         "name": row.name, **json.loads(row.spec), "state": row.state, "state_since": row.state_since,
         "next_window_start": row.next_window_start, "last_evaluation_time": row.last_evaluation_time,
         "revision": row.revision, "creation_time": row.creation_time, "last_update_time": row.last_update_time,
-        "user": row.user_id})
+        "user": row.user_id, "project": row.project})
 
 
 def _evaluation(row: Any, with_report: bool) -> MonitorEvaluation:
@@ -78,7 +81,7 @@ def _alert(row: Any) -> Alert:
 def _row(conn: sa.Connection, name: str) -> Any:
     row = conn.execute(sa.select(monitors).where(monitors.c.name == name)).first()
     if row is None:
-        raise NotFound(f"monitor {name!r} does not exist; see: shipyard monitor list", monitor=name)
+        raise monitor_not_found(name)
     return row
 
 
@@ -93,6 +96,7 @@ class SqlMonitorStore:
         self._db = db
 
     def create(self, monitor: Monitor, *, user: str = "") -> Monitor:
+        check_project(monitor.project)
         now = _now()
         stored = replace(monitor, revision=1, creation_time=now, last_update_time=now, user=(user or "")[:_MAX_USER],
                          state_since=monitor.state_since or now, last_evaluation_time=None)
@@ -104,7 +108,7 @@ class SqlMonitorStore:
                     name=stored.name, deployment=stored.deployment, spec=_spec(stored), state=stored.state.value,
                     state_since=stored.state_since, next_window_start=stored.next_window_start,
                     last_evaluation_time=None, lease_owner="", lease_expires=0, revision=1, creation_time=now,
-                    last_update_time=now, user_id=stored.user))
+                    last_update_time=now, user_id=stored.user, project=stored.project))
         except sa_exc.IntegrityError:  # a concurrent create of the same name won the INSERT
             raise AlreadyExists(f"monitor {monitor.name!r} already exists", monitor=monitor.name) from None
         return stored
@@ -113,10 +117,12 @@ class SqlMonitorStore:
         with self._db.read() as conn:
             return _from_row(_row(conn, name))
 
-    def list(self, deployment: str | None = None) -> list[Monitor]:
+    def list(self, deployment: str | None = None, *, projects: Sequence[str] | None = None) -> list[Monitor]:
         stmt = sa.select(monitors)
         if deployment is not None:
             stmt = stmt.where(monitors.c.deployment == deployment)
+        if (wanted := check_projects(projects)) is not None:
+            stmt = stmt.where(monitors.c.project.in_(wanted))
         with self._db.read() as conn:
             return [_from_row(r) for r in conn.execute(stmt.order_by(monitors.c.name)).all()]
 

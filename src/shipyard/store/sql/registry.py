@@ -26,6 +26,7 @@ from shipyard.entities import (
     Relation,
     VersionStatus,
 )
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import AlreadyExists, ApprovalRequired, Conflict, InvalidInput, NotFound
 from shipyard.store.sql import registry_read as read
 from shipyard.store.sql.database import Database
@@ -42,6 +43,7 @@ from shipyard.store.sql.tables import (
     registry_events,
 )
 from shipyard.store.sql.upsert import upsert
+from shipyard.tracking.validation import check_project
 
 
 def _record(conn: sa.Connection, model: Any, kind: str, user: str, *, version: int | None = None,
@@ -68,7 +70,8 @@ class SqlModelStore:
 
     # -- registered models ---------------------------------------------------------------
     def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None,
-                     user: str = "") -> RegisteredModel:
+                     user: str = "", project: str = DEFAULT_PROJECT) -> RegisteredModel:
+        check_project(project)
         now = now_ms()
         try:
             with self._db.write() as conn:
@@ -77,7 +80,7 @@ class SqlModelStore:
                     raise AlreadyExists(f"registered model {name!r} already exists")
                 pk = conn.execute(registered_models.insert().values(
                     name=name, description=description, creation_time=now, last_update_time=now,
-                    last_version=0)).inserted_primary_key[0]
+                    last_version=0, project=project)).inserted_primary_key[0]
                 if tags:
                     conn.execute(registered_model_tags.insert(),
                                  [{"model_id": pk, "key": k, "value": v} for k, v in tags.items()])

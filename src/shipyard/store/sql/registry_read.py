@@ -19,6 +19,7 @@ from shipyard.entities import (
     VersionStatus,
 )
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.store.not_found import model_not_found
 from shipyard.store.sql.search import condition, decode_page_token, encode_page_token, keyed_match
 from shipyard.store.sql.tables import (
     model_aliases,
@@ -29,6 +30,7 @@ from shipyard.store.sql.tables import (
     registered_models,
     registry_events,
 )
+from shipyard.tracking.validation import check_projects
 
 _MODEL_COLUMNS: dict[str, sa.Column[Any]] = {
     "name": registered_models.c.name,
@@ -51,7 +53,7 @@ _STATUS = {s.value: s for s in VersionStatus}
 def model_row(conn: sa.Connection, name: str) -> Any:
     row = conn.execute(sa.select(registered_models).where(registered_models.c.name == name)).first()
     if row is None:
-        raise NotFound(f"registered model {name!r} does not exist")
+        raise model_not_found(name)
     return row
 
 
@@ -85,7 +87,7 @@ def load_models(conn: sa.Connection, rows: Sequence[Any]) -> list[RegisteredMode
         sa.select(model_versions.c.model_id, sa.func.max(model_versions.c.version))
         .where(model_versions.c.model_id.in_(ids)).group_by(model_versions.c.model_id)).all())
     return [RegisteredModel(r.name, r.description, r.creation_time, r.last_update_time, tags[r.model_id],
-                            aliases[r.model_id], latest.get(r.model_id), tuple(protected[r.model_id]))
+                            aliases[r.model_id], latest.get(r.model_id), tuple(protected[r.model_id]), r.project)
             for r in rows]
 
 
@@ -140,9 +142,16 @@ def _ordering(query: RegistryQuery, columns: dict[str, sa.Column[Any]]) -> list[
     return ordering
 
 
+def _in_projects(query: RegistryQuery) -> list[sa.ColumnElement[bool]]:
+    """The project terms of a search: part of the SELECT, so pages and their tokens count only
+    the models (and versions) of those projects."""
+    wanted = check_projects(query.projects)
+    return [] if wanted is None else [registered_models.c.project.in_(wanted)]
+
+
 def search_models(conn: sa.Connection, query: RegistryQuery) -> Page[RegisteredModel]:
     offset = decode_page_token(query.page_token)
-    stmt = sa.select(registered_models)
+    stmt = sa.select(registered_models).where(*_in_projects(query))
 
     def tag_match(cmp: Comparison) -> sa.ColumnElement[bool]:
         t = registered_model_tags
@@ -160,7 +169,8 @@ def search_models(conn: sa.Connection, query: RegistryQuery) -> Page[RegisteredM
 def search_versions(conn: sa.Connection, query: RegistryQuery) -> Page[ModelVersion]:
     offset = decode_page_token(query.page_token)
     stmt = (sa.select(model_versions, registered_models.c.name)
-            .join(registered_models, registered_models.c.model_id == model_versions.c.model_id))
+            .join(registered_models, registered_models.c.model_id == model_versions.c.model_id)
+            .where(*_in_projects(query)))
 
     def tag_match(cmp: Comparison) -> sa.ColumnElement[bool]:
         t = model_version_tags

@@ -15,12 +15,13 @@ import sqlalchemy as sa
 
 from shipyard.clock import now_ms
 from shipyard.entities import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import SchemaOutOfDate
 from shipyard.store.sql import tables
 from shipyard.store.sql.database import Database
 
 # The newest migration in migrations/versions; tests/unit/test_migrations.py keeps it honest.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0013"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -59,6 +60,7 @@ def _create(db: Database) -> None:
             )
         tables.metadata.create_all(conn)
         insert_default_experiment(conn)
+        insert_default_project(conn)
         conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
                              "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
         conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
@@ -71,6 +73,11 @@ def insert_default_experiment(conn: sa.Connection) -> None:
     conn.execute(tables.experiments.insert().values(
         experiment_id=int(DEFAULT_EXPERIMENT_ID), name=DEFAULT_EXPERIMENT_NAME,
         lifecycle_stage="active", creation_time=now, last_update_time=now))
+
+
+def insert_default_project(conn: sa.Connection) -> None:
+    conn.execute(tables.projects.insert().values(
+        name=DEFAULT_PROJECT, description="", creation_time=now_ms(), created_by=""))
 
 
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:

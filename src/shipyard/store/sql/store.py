@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shipyard.store.sql.auth import SqlAuthStore
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.datasets import SqlDatasetStore
 from shipyard.store.sql.deployments import SqlDeploymentStore
@@ -39,6 +40,8 @@ class SqlStore:
         self.logged_models = SqlLoggedModelStore(self.db)
         self.deployments = SqlDeploymentStore(self.db)
         self.monitors = SqlMonitorStore(self.db)
+        # Not part of the Store protocol: a remote client administers access through the server.
+        self.auth = SqlAuthStore(self.db)
 
     @property
     def uri(self) -> str:

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shipyard.entities.auth import DEFAULT_PROJECT
+
 metadata = sa.MetaData()
+
+
+def project_column() -> sa.Column[str]:
+    """The project an experiment, registered model, dataset, deployment or monitor belongs to
+    (runs, versions and logged models follow theirs). Rows older than projects were given the
+    default one by migration 0013; the server default keeps raw inserts working the same way."""
+    return sa.Column("project", sa.String(256), nullable=False, server_default=DEFAULT_PROJECT)
+
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; elsewhere we want 64-bit ids.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -24,6 +34,8 @@ experiments = sa.Table(
     sa.Column("lifecycle_stage", sa.String(20), nullable=False),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    project_column(),
+    sa.Index("ix_experiments_project", "project"),
     # SQLite: an id is never handed out again once its row is gone (migration 0007).
     sqlite_autoincrement=True,
 )
@@ -123,6 +135,8 @@ registered_models = sa.Table(
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
     # Version numbers are never reused, even after the newest version is deleted.
     sa.Column("last_version", sa.BigInteger, nullable=False),
+    project_column(),
+    sa.Index("ix_registered_models_project", "project", "name"),
     # Ids are never reused (SQLite would reuse a deleted model's): the history is keyed by id.
     sqlite_autoincrement=True,
 )
@@ -209,6 +223,9 @@ datasets = sa.Table(
     sa.Column("name", sa.String(256), nullable=False, unique=True),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_version", sa.BigInteger, nullable=False),
+    # The dataset's, set by its first version: its versions cannot end up in different projects.
+    project_column(),
+    sa.Index("ix_datasets_project", "project", "name"),
 )
 
 dataset_versions = sa.Table(
@@ -332,7 +349,9 @@ deployments = sa.Table(
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
     sa.Column("user_id", sa.String(256), nullable=False),
+    project_column(),
     sa.Index("ix_deployments_environment", "environment", "name"),
+    sa.Index("ix_deployments_project", "project", "name"),
 )
 
 # No foreign key: a deployment's history outlives it (an audit trail). ``state`` is the whole
@@ -372,7 +391,9 @@ monitors = sa.Table(
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
     sa.Column("user_id", sa.String(256), nullable=False),
+    project_column(),
     sa.Index("ix_monitors_deployment", "deployment", "name"),
+    sa.Index("ix_monitors_project", "project", "name"),
 )
 
 # One row per evaluated window: the unique (monitor, window_start) is the last word on "one
@@ -410,3 +431,95 @@ monitor_alerts = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Index("ix_monitor_alerts_monitor", "monitor", "alert_id"),
 )
+
+# -- access control --------------------------------------------------------------------------
+# Secrets are never stored: a password as its argon2 hash, a token as the SHA-256 of its secret.
+# The user columns are ``user_name``, not ``user``: unquoted ``user`` is CURRENT_USER in PostgreSQL,
+# so a hand-written ``WHERE user = 'bob'`` would silently compare the wrong thing.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("password_hash", sa.String(512), nullable=True),
+    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("service", sa.Boolean, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("description", sa.String(5000), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(256), sa.ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("project", sa.String(256), sa.ForeignKey("projects.name", ondelete="CASCADE"), nullable=True),
+    sa.Column("role", sa.Integer, nullable=True),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("expires", sa.BigInteger, nullable=True),
+    sa.Column("last_used", sa.BigInteger, nullable=True),
+    sa.Column("revoked", sa.Boolean, nullable=False),
+    sa.Index("ix_api_tokens_user_name", "user_name", "creation_time"),
+)
+
+project_members = sa.Table(
+    "project_members",
+    metadata,
+    sa.Column("project", sa.String(256), sa.ForeignKey("projects.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_name", sa.String(256), sa.ForeignKey("users.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.Integer, nullable=False),
+    sa.Index("ix_project_members_user_name", "user_name", "project"),
+)
+
+# No foreign keys: an event outlives what it names, and a refusal may name a project that never existed.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("event_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("principal", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(256), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.String(2000), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("project", sa.String(256), nullable=True),
+    sa.Column("object", sa.String(1000), nullable=True),
+    sa.Column("address", sa.String(256), nullable=True),
+    sa.Column("request_id", sa.String(256), nullable=True),
+    sa.Column("detail", sa.String(5000), nullable=False),
+    sa.Index("ix_audit_events_time", "time"),
+    sa.Index("ix_audit_events_project_time", "project", "time"),
+    sa.Index("ix_audit_events_principal_time", "principal", "time"),
+    sa.Index("ix_audit_events_object_time", "object", "time"),
+)
+
+# Append-only even for someone with SQL access to the database: the triggers refuse UPDATE and
+# DELETE (and TRUNCATE on PostgreSQL). Migration 0012 creates the same triggers on upgraded
+# databases. A later migration that rebuilds this table (SQLite batch mode) must recreate them.
+_AUDIT_REFUSAL = "audit_events is append-only: its rows cannot be changed or deleted"
+for _verb in ("UPDATE", "DELETE"):
+    sa.event.listen(audit_events, "after_create", sa.DDL(
+        f"CREATE TRIGGER audit_events_no_{_verb.lower()} BEFORE {_verb} ON audit_events "
+        f"BEGIN SELECT RAISE(ABORT, '{_AUDIT_REFUSAL}'); END").execute_if(dialect="sqlite"))
+for _statement in (
+    "CREATE OR REPLACE FUNCTION shipyard_audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN RAISE EXCEPTION '{_AUDIT_REFUSAL}'; END $$",
+    "CREATE TRIGGER audit_events_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_events "
+    "FOR EACH ROW EXECUTE FUNCTION shipyard_audit_events_append_only()",
+    "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION shipyard_audit_events_append_only()",
+):
+    sa.event.listen(audit_events, "after_create", sa.DDL(_statement).execute_if(dialect="postgresql"))
