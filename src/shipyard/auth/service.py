@@ -47,6 +47,7 @@ from shipyard.auth.wire import role_from_wire
 from shipyard.clock import now_ms
 from shipyard.entities.auth import ApiToken, AuditEvent, AuditQuery, Membership, Project, Role, User
 from shipyard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from shipyard.store.not_found import project_not_found, token_not_found
 
 if TYPE_CHECKING:
     from shipyard.store.protocol import AuthStore
@@ -92,11 +93,6 @@ def _role(value: Role | str | int) -> Role:
     return role
 
 
-def _absent(kind: str, name: str) -> NotFound:
-    """What the store says of an absent ``kind``: the same words for one the principal may not see."""
-    return NotFound(f"{kind} {name!r} does not exist; see: shipyard {kind}s list", **{kind: name})
-
-
 def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -136,7 +132,7 @@ class AuthService:
         self._signed_in()
         held = self.principal.role_in(name)
         if held is None:
-            raise _absent("project", name)
+            raise project_not_found(name)
         project = self.store.get_project(name)
         needed = minimum_role(permission)
         if needed is not None and held < needed:
@@ -329,7 +325,7 @@ class AuthService:
             raise InvalidInput(f"user {owner!r} is disabled: enable it before making tokens for it", field="user")
         if project is not None:
             if not self._is_admin() and self.principal.role_in(project) is None:
-                raise _absent("project", project)  # as for an absent one: a name tells nothing
+                raise project_not_found(project)  # as for an absent one: a name tells nothing
             self.store.get_project(project)
             if self.principal_for(target).role_in(project) is None:
                 raise InvalidInput(f"user {owner!r} has no role in project {project!r}: grant one first "
@@ -383,9 +379,9 @@ class AuthService:
         try:
             token, _ = self.store.get_token(token_id)
         except NotFound:
-            raise _absent("token", token_id) from None
+            raise token_not_found(token_id) from None
         if (token.user != self.principal.name and not self._is_admin()) or not self._reaches(token):
-            raise _absent("token", token_id)
+            raise token_not_found(token_id)
         self.store.revoke_token(token_id)
         return self.store.get_token(token_id)[0]
 

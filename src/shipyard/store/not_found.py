@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from shipyard.errors import NotFound
 
 __all__ = ["dataset_not_found", "deployment_history_not_found", "deployment_not_found", "experiment_not_found",
-           "logged_model_not_found", "model_not_found", "monitor_not_found", "run_not_found", "runs_not_found"]
+           "logged_model_not_found", "model_not_found", "monitor_not_found", "project_not_found", "run_not_found",
+           "runs_not_found", "token_not_found", "user_not_found"]
 
 
 def experiment_not_found(experiment_id: str) -> NotFound:
@@ -52,3 +53,15 @@ def monitor_not_found(name: str) -> NotFound:
 
 def logged_model_not_found(model_id: str) -> NotFound:
     return NotFound(f"logged model '{model_id}' does not exist")
+
+
+def user_not_found(name: str) -> NotFound:
+    return NotFound(f"user {name!r} does not exist; see: shipyard users list", user=name)
+
+
+def project_not_found(name: str) -> NotFound:
+    return NotFound(f"project {name!r} does not exist; see: shipyard projects list", project=name)
+
+
+def token_not_found(token_id: str) -> NotFound:
+    return NotFound(f"token {token_id!r} does not exist; see: shipyard tokens list", token=token_id)

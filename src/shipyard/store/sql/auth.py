@@ -17,7 +17,8 @@ from sqlalchemy import exc as sa_exc
 
 from shipyard.clock import now_ms
 from shipyard.entities.auth import ApiToken, AuditEvent, AuditQuery, Membership, Project, Role, User
-from shipyard.errors import AlreadyExists, InvalidInput, NotFound
+from shipyard.errors import AlreadyExists, InvalidInput
+from shipyard.store.not_found import project_not_found, token_not_found, user_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.tables import api_tokens, audit_events, project_members, projects, users
 from shipyard.store.sql.upsert import upsert
@@ -76,21 +77,21 @@ def _event(row: Any) -> AuditEvent:
 def _user_row(conn: sa.Connection, name: str) -> Any:
     row = conn.execute(sa.select(users).where(users.c.name == name)).first()
     if row is None:
-        raise NotFound(f"user {name!r} does not exist; see: shipyard users list", user=name)
+        raise user_not_found(name)
     return row
 
 
 def _project_row(conn: sa.Connection, name: str) -> Any:
     row = conn.execute(sa.select(projects).where(projects.c.name == name)).first()
     if row is None:
-        raise NotFound(f"project {name!r} does not exist; see: shipyard projects list", project=name)
+        raise project_not_found(name)
     return row
 
 
 def _token_row(conn: sa.Connection, token_id: str) -> Any:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_id == token_id)).first()
     if row is None:
-        raise NotFound(f"token {token_id!r} does not exist; see: shipyard tokens list", token=token_id)
+        raise token_not_found(token_id)
     return row
 
 
