@@ -1,12 +1,15 @@
 """MLflow half of the scale benchmark; runs inside ``.bench/mlflow-venv`` (see scale.py).
 
-    python _scale_mlflow.py --runs N --cache-dir DIR [--repeats 5]
+    python _scale_mlflow.py --runs N --cache-dir DIR [--repeats 5] [--writes]
+    python _scale_mlflow.py --runs N --cache-dir DIR --prepare-only   (for benchmarks/ui.py)
 
 Builds (once, cached) an MLflow SQLite store holding the same corpus as Shipyard's
 (``_scale_data``): MLflow creates its schema through its own client, then the rows are bulk
-inserted into its ``runs``, ``params``, ``tags``, ``metrics`` and ``latest_metrics`` tables. Then
-times queries (a)-(c) through ``MlflowClient.search_runs`` and writing runs through the client,
-and prints one JSON line.
+inserted into its ``runs``, ``params``, ``tags``, ``metrics`` and ``latest_metrics`` tables,
+with the run of query (d) (one metric of 100,000 steps, run id ``f`` * 32) in an experiment of
+its own, as in Shipyard's corpus. Then times queries (a)-(c) through ``MlflowClient.search_runs``
+and writing runs through the client, and prints one JSON line; ``--prepare-only`` prints the
+store's path instead of timing anything.
 """
 
 from __future__ import annotations
@@ -59,9 +62,26 @@ def build(path: Path, n: int) -> None:
         conn.executemany("INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) "
                          "VALUES (?, ?, ?, ?, ?, ?)", metric_rows)
         conn.execute("COMMIT")
+    _insert_history(conn, client.create_experiment("scale-history"))
     conn.execute("ANALYZE")
     conn.close()
     partial.replace(path)
+
+
+def _insert_history(conn: sqlite3.Connection, experiment_id: str) -> None:
+    run_id = "f" * 32
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
+        "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+        "VALUES (?, 'history', 'LOCAL', 'train.py', '', 'bench', 'FINISHED', ?, ?, '', 'active', ?, ?)",
+        (run_id, data.BASE_TIME_MS, data.BASE_TIME_MS + 1, f"/tmp/art/{run_id}", int(experiment_id)))
+    points = [(data.HISTORY_KEY, v, ts, run_id, step, 0) for step, v, ts in data.history()]
+    conn.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
+                     points)
+    conn.execute("INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", points[-1])
+    conn.execute("COMMIT")
 
 
 def measure(path: Path, repeats: int) -> dict:
@@ -104,11 +124,15 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--writes", action="store_true")
+    parser.add_argument("--prepare-only", action="store_true", help="build (or find) the store, print its path")
     args = parser.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    path = args.cache_dir / f"mlflow-{mlflow.__version__}-{args.runs}-v{data.CORPUS_VERSION}.db"
+    path = args.cache_dir / f"mlflow-{mlflow.__version__}-{args.runs}-v{data.CORPUS_VERSION}h.db"
     start = time.perf_counter()
     build(path, args.runs)
+    if args.prepare_only:
+        print(json.dumps({"version": mlflow.__version__, "build_s": time.perf_counter() - start, "path": str(path)}))
+        return
     result = {"version": mlflow.__version__, "build_s": time.perf_counter() - start,
               "queries": measure(path, args.repeats)}
     if args.writes:

@@ -116,9 +116,11 @@ def postgres_admin() -> str | None:
         return None
 
 
-def mlflow_side(n: int, repeats: int, writes: bool) -> dict[str, Any]:
+def mlflow_side(n: int, repeats: int, writes: bool, *, prepare_only: bool = False) -> dict[str, Any]:
+    """``_scale_mlflow.py`` in MLflow's venv: its figures, or with ``prepare_only`` the path of its
+    corpus of ``n`` runs (built and cached on first use)."""
     cmd = [str(MLFLOW_PYTHON), str(HERE / "_scale_mlflow.py"), "--runs", str(n), "--cache-dir", str(SCALE_DIR),
-           "--repeats", str(repeats), *(["--writes"] if writes else [])]
+           "--repeats", str(repeats), *(["--writes"] if writes else []), *(["--prepare-only"] if prepare_only else [])]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SHIPYARD_"))}
     env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", PYTHONPATH=str(HERE))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

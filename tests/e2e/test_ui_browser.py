@@ -27,9 +27,7 @@ from tests.e2e.ui_data import (
     MODEL,
     MONITOR,
     Seeded,
-    seed,
-    seed_dataset_version,
-    seed_monitor,
+    seeded_site,
 )
 from tests.support import uvicorn_thread
 
@@ -48,26 +46,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
-    from shipyard.config import Settings
-    from shipyard.server import create_app
-    from shipyard.tracking.client import Client
-
-    with tempfile.TemporaryDirectory(prefix="shipyard-ui-") as tmp:
-        root = Path(tmp)
-        settings = Settings.resolve(env={"SHIPYARD_CAPTURE_PACKAGES": "false"},
-                                    tracking_uri=f"sqlite:///{root / 'shipyard.db'}",
-                                    artifact_uri=str(root / "artifacts"),
-                                    server_run_monitors=False)  # the seeded monitor's history stays as written
-        client = Client(settings=settings)
-        seeded = seed(client, root)
-        seed_monitor(client)
-        seed_dataset_version(client, seeded.child_run_id)
-        app = create_app(settings, client=client)
-        try:
-            with uvicorn_thread(app, name="ui-test-server") as url:
-                yield Site(url, seeded)
-        finally:
-            client.close()
+    with seeded_site() as (url, seeded):
+        yield Site(url, seeded)
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +168,12 @@ def test_runs_table_filter_sort_select_and_compare(site: Site, web: Watched) -> 
     assert dict(zip(runs, depth.locator("td").all_inner_texts(), strict=True)) == {"run-05": "8", "run-08": "6"}
     assert "differs" not in (page.locator("#param-diff tr[data-param=lr]").get_attribute("class") or "")
     web.shot("compare")
+
+    x_axis = page.locator("[data-chart]").first.locator(".u-legend .u-series").first
+    sync_api.expect(x_axis).to_contain_text("step")
+    page.get_by_label("X axis").select_option("relative")  # overlaid by time instead of step
+    sync_api.expect(x_axis).to_contain_text("seconds")
+    wait_for_charts(page, 2)
 
 
 def test_a_bad_filter_shows_the_parsers_error(site: Site, web: Watched) -> None:
@@ -321,6 +307,18 @@ def test_monitoring_pages_show_alert_state_drift_charts_and_alert_history(site: 
     assert outcomes == ["failed", "promoted", "delivered"]  # newest first: resolved, retrain, firing
     assert page.locator("#windows tbody tr").count() == 24
     web.shot("monitor")
+
+
+def test_a_deployment_and_its_monitors_link_to_each_other(site: Site, web: Watched) -> None:
+    page = web.page
+    page.goto(f"{site.url}/ui/deployments/{DEPLOYMENT}")
+    row = page.locator(f"#deployment-monitors tr[data-monitor={MONITOR}]")
+    sync_api.expect(row.locator("td").nth(1)).to_have_text("OK")
+    row.get_by_role("link", name=MONITOR).click()
+    page.wait_for_url(re.compile(f"/ui/monitors/{MONITOR}$"))
+    page.get_by_role("link", name=DEPLOYMENT, exact=True).click()
+    page.wait_for_url(re.compile(f"/ui/deployments/{DEPLOYMENT}$"))
+    sync_api.expect(page.locator("main > h1")).to_contain_text(DEPLOYMENT)
 
 
 def test_the_diff_between_two_dataset_versions(site: Site, web: Watched) -> None:

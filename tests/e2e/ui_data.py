@@ -1,11 +1,15 @@
 """A small, realistic store for the UI tests: an experiment of runs with params, metric histories,
 tags, artifacts of every previewable kind, a dataset, a registered model with a protected alias,
-a deployment with a canary, and a child run."""
+a deployment with a canary, and a child run; and :func:`seeded_site`, that store served by a real
+server (the browser tests and ``scripts/ui_screenshots.py`` both look at it)."""
 
 from __future__ import annotations
 
 import io
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,3 +169,27 @@ def seed_dataset_version(client: Client, run_id: str) -> None:
                           "plan": ["basic", "pro", "team", "pro", "basic"] * 10, "region": ["eu", "us"] * 25})
     frame.loc[:4, "spend"] = np.nan
     client.log_dataset(run_id, frame, DATASET, context="training")
+
+
+@contextmanager
+def seeded_site() -> Iterator[tuple[str, Seeded]]:
+    """Every seed above in a fresh SQLite store, served by uvicorn on a free loopback port: its URL
+    and what was seeded. Monitors are not scheduled, so the seeded monitor's history stays as written."""
+    from shipyard.config import Settings
+    from shipyard.server import create_app
+    from tests.support import uvicorn_thread
+
+    with tempfile.TemporaryDirectory(prefix="shipyard-ui-") as tmp:
+        root = Path(tmp)
+        settings = Settings.resolve(env={"SHIPYARD_CAPTURE_PACKAGES": "false"},
+                                    tracking_uri=f"sqlite:///{root / 'shipyard.db'}",
+                                    artifact_uri=str(root / "artifacts"), server_run_monitors=False)
+        client = Client(settings=settings)
+        try:
+            seeded = seed(client, root)
+            seed_monitor(client)
+            seed_dataset_version(client, seeded.child_run_id)
+            with uvicorn_thread(create_app(settings, client=client), name="ui-test-server") as url:
+                yield url, seeded
+        finally:
+            client.close()

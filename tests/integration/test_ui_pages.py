@@ -238,11 +238,53 @@ def test_lineage_links_a_model_version_to_its_dataset(site: Site) -> None:
     assert f'href="/ui/runs/{site.seeded.best_run_id}"' in dataset
 
 
+def test_lineage_of_a_logged_prediction_reaches_the_data(site: Site) -> None:
+    import time
+
+    from shipyard.predictions.writer import PredictionLogger
+
+    prediction_id = "9" * 32
+    with PredictionLogger(site.client.artifacts, flush_seconds=60) as logger:
+        logger.record([{"prediction_id": prediction_id, "time": time.time_ns() // 1_000_000,
+                        "deployment": DEPLOYMENT, "model": MODEL, "version": "1", "role": "primary",
+                        "inputs": {"tenure": 3.0}, "outputs": 1.0, "latency_ms": 2.0, "request_id": "r-1"}])
+    page = html(site.http.get("/ui/lineage", params={"ref": f"prediction:{prediction_id}"}))
+    nodes = re.findall(r'data-node="([^"]+)"', page)
+    assert f"prediction:{prediction_id}" in nodes
+    assert f"deployment:{DEPLOYMENT}" in nodes
+    assert f"model:{MODEL}/1" in nodes
+    assert f"run:{site.seeded.best_run_id}" in nodes
+    assert f'href="/ui/datasets/{DATASET}/versions/1"' in page  # back to the data it came from
+    missing = site.http.get("/ui/lineage", params={"ref": "prediction:" + "8" * 32})
+    assert "is not in the prediction log" in html(missing, 404)
+
+
 def test_deployment_pages(site: Site) -> None:
     page = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
     assert "canary" in page
     confirm = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}/rollback"))
     assert "Roll back now" in confirm
+
+
+def test_a_deployment_links_to_its_monitors_and_each_monitor_back(site: Site) -> None:
+    from shipyard.entities.monitor import Monitor
+
+    monitors = site.client.store.monitors
+    assert "No monitor watches this deployment" in html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
+    monitors.create(Monitor("api-drift", deployment=DEPLOYMENT, window_seconds=600))
+    monitors.create(Monitor("other-drift", deployment="another-api"))
+    try:
+        page = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
+        table = re.search(r'<table id="deployment-monitors">.*?</table>', page, re.S)
+        assert table is not None, page
+        assert re.findall(r'<tr data-monitor="([^"]+)">', table.group(0)) == ["api-drift"]  # not another's
+        assert '<a href="/ui/monitors/api-drift">api-drift</a>' in table.group(0)
+        assert "600 s" in table.group(0)
+        monitor = html(site.http.get("/ui/monitors/api-drift"))
+        assert f'Watches deployment <a href="/ui/deployments/{DEPLOYMENT}">{DEPLOYMENT}</a>' in monitor
+    finally:
+        monitors.delete("api-drift")
+        monitors.delete("other-drift")
 
 
 # -- forms: CSRF, permissions, the request guard ---------------------------------------------------
@@ -284,14 +326,25 @@ def test_a_refused_change_shows_the_page_with_the_reason(site: Site) -> None:
 
 @dataclass(frozen=True)
 class _Writer(perms.Principal):
-    def can(self, permission: Permission) -> bool:
+    def can(self, permission: Permission, project: str | None = None) -> bool:
         return permission in (Permission.PUBLIC, Permission.READ, Permission.WRITE)
 
 
 def test_approving_from_the_ui_needs_the_maintainer_role(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"/ui/models/{MODEL}/versions/2"
     token = _token(site, url)
+    assert re.search(r'<button type="submit" id="approve-button"[^>]*>', html(site.http.get(url))).group(0) \
+        == '<button type="submit" id="approve-button">'
     monkeypatch.setattr(perms, "resolve_principal", lambda scope: _Writer("alice", anonymous=False))
+    page = html(site.http.get(url))  # the page offers only what the role allows, and says why
+    assert re.search(r'<button type="submit" id="approve-button"[^>]*>', page).group(0) \
+        == '<button type="submit" id="approve-button" disabled aria-describedby="approve-role">'
+    assert "Approving needs the maintainer role in project default" in page
+    assert re.search(r'<button type="submit" id="alias-button"[^>]*>', page).group(0) \
+        == '<button type="submit" id="alias-button">'
+    deployment = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
+    assert 'id="rollback-link"' not in deployment
+    assert "Rolling back needs the maintainer role" in deployment
     response = site.http.post(f"{url}/approve", data={"comment": "lgtm", "csrf_token": token})
     assert "maintain" in html(response, 403)
     assert site.client.get_model_version(MODEL, 2).approval is None

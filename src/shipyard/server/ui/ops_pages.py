@@ -21,6 +21,7 @@ from shipyard.errors import Conflict, InvalidInput
 from shipyard.server.responses import client
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.ui.dataset_view import diff_view
+from shipyard.server.ui.monitor_view import status_class
 from shipyard.server.ui.rendering import UIRoute, page, read_form
 
 router = PrefixRouter(prefixes=("/ui/datasets", "/ui/deployments"), route_class=UIRoute, include_in_schema=False)
@@ -72,7 +73,10 @@ def _deployment_context(request: Request, name: str) -> dict[str, object]:
 
 @router.get("/ui/deployments/{name}", name="ui_deployment")
 def deployment_page(name: Name, request: Request) -> Response:
-    return page(request, "deployment.html", **_deployment_context(request, name),
+    context = _deployment_context(request, name)
+    # Only the monitors this principal may read: the same scoped store as every other page.
+    monitors = client(request).store.monitors.list(deployment=name)
+    return page(request, "deployment.html", **context, monitors=monitors, status_class=status_class,
                 done=request.query_params.get("done", ""), section="deployments")
 
 

@@ -4,7 +4,8 @@ quality-gate results, approvals and aliases, and the provenance graph.
 The two forms (approve a version, point an alias at it) post with a CSRF token
 (:func:`~shipyard.server.ui.rendering.read_form`) and call the same registry service as the API's
 ``approve_model_version`` and ``set_model_alias`` routes, as the request's principal, under the
-same permissions (``admin`` to approve, ``write`` to move an alias). After a change the browser is
+same permissions (``maintain`` to approve, ``write`` to move an alias); a principal without
+the permission sees the form's button disabled, with the role it needs. After a change the browser is
 redirected back to the page (post/redirect/get), so reloading never posts twice.
 """
 
@@ -20,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from shipyard.entities import NodeKind, RegisteredModel
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.lineage.explain import resolved_upstream
 from shipyard.lineage.graph import walk
 from shipyard.models.card import render_card
 from shipyard.server.responses import client
@@ -120,7 +122,10 @@ async def _change(request: Request, name: str, version: int, done: str,
 def lineage_page(request: Request, ref: Annotated[str, Query(min_length=1, max_length=300)],
                  direction: Annotated[str, Query(pattern="^(upstream|downstream)$")] = "upstream") -> Response:
     shipyard = client(request)
-    graph = walk(shipyard, ref.strip(), upstream=direction == "upstream")
+    if direction == "upstream":  # a logged prediction has no edges of its own: its log row leads on
+        graph = resolved_upstream(ref.strip(), client=shipyard)
+    else:
+        graph = walk(shipyard, ref.strip(), upstream=False)
     names = {}
     for node in [n for n in graph.nodes if n.kind is NodeKind.RUN][:MAX_GRAPH_RUN_NAMES]:
         try:

@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shipyard._version import __version__
+from shipyard.auth import Permission
 from shipyard.errors import InvalidInput, PermissionDenied, ShipyardError, Unauthenticated
 from shipyard.server.authentication import SESSION_COOKIE
 
@@ -149,13 +150,18 @@ async def read_form(request: Request) -> dict[str, str]:
 
 # -- responses ------------------------------------------------------------------------------------
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render ``template`` with ``context`` (plus the request, its CSRF token, and the signed-in
-    principal that the header names: ``None`` on a server without sign-in)."""
+    """Render ``template`` with ``context`` (plus the request, its CSRF token, the signed-in
+    principal that the header names: ``None`` on a server without sign-in, and ``can(permission,
+    project)``, so a page offers an action only to whom the permission table allows it)."""
     token = csrf_token(request)
     principal = getattr(request.state, "principal", None)
     user = principal if principal is not None and not principal.anonymous else None
+
+    def can(permission: str, project: str | None = None) -> bool:
+        return principal is None or bool(principal.can(Permission(permission), project))
+
     html = environment().get_template(template).render(request=request, csrf_token=token, csrf_field=CSRF_FIELD,
-                                                       user=user, **context)
+                                                       user=user, can=can, **context)
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     if getattr(request.state, "new_csrf", None):
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="lax", path="/",

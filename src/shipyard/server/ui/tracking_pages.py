@@ -219,7 +219,8 @@ def compare_page(request: Request, runs: Annotated[list[str], Query(max_length=M
     plot = parallel_plot(found, pc_metric or metric_keys[0]) if metric_keys and params else None
     return page(request, "compare.html", runs=found, params=params, metrics=metrics, only_diff=only_diff,
                 diff_count=sum(1 for _, _, differs in params if differs), plot=plot, color_scale=SCALE,
-                metric_keys=metric_keys, experiment_ids=sorted(experiments), section="experiments")
+                metric_keys=metric_keys, section="experiments",
+                experiments=[shipyard.store.experiments.get(e) for e in sorted(experiments)])
 
 
 @router.get("/ui/compare/series", name="ui_compare_series")

@@ -1,7 +1,8 @@
 /* Shipyard web UI: the little the server-rendered pages cannot do alone.
  * - runs table: "select all", the Compare button's state, selects that submit on change;
  * - metric charts (uPlot): loaded when scrolled into view, from the same JSON API a script uses
- *   (or, for monitor drift, from JSON the page carries), with log scale and smoothing. Pages work without this file, except for drawing charts. */
+ *   (or, for monitor drift, from JSON the page carries), with log scale, smoothing and a choice of x axis
+ *   (step, wall-clock time, time since the first value). Pages work without this file, except for drawing charts. */
 (function () {
   "use strict";
 
@@ -60,7 +61,19 @@
   function settings() {
     var log = document.querySelector("[data-log-scale]");
     var smoothing = document.querySelector("[data-smoothing]");
-    return { log: !!(log && log.checked), smoothing: smoothing ? Number(smoothing.value) : 0 };
+    var axis = document.querySelector("[data-x-axis]");
+    return { log: !!(log && log.checked), smoothing: smoothing ? Number(smoothing.value) : 0,
+             x: axis ? axis.value : "step" };
+  }
+
+  // x of each point: the step, the wall-clock time (seconds since the epoch, a time axis), or the
+  // seconds since the series' first value; sorted by x, as uPlot draws in the order it is given.
+  function xyOf(s, axis, ys) {
+    if (axis === "step" || !s.timestamps) return [s.steps, ys];
+    var start = s.timestamps.reduce(function (low, t) { return t < low ? t : low; }, Infinity);
+    var xs = s.timestamps.map(function (t) { return axis === "wall" ? t / 1000 : (t - start) / 1000; });
+    var order = xs.map(function (_, i) { return i; }).sort(function (a, b) { return xs[a] - xs[b]; });
+    return [order.map(function (i) { return xs[i]; }), order.map(function (i) { return ys[i]; })];
   }
 
   function seriesOf(payload) {
@@ -77,7 +90,8 @@
     var tables = runs.map(function (s) {
       var ys = s.values.map(number);
       if (opts.log) ys = ys.map(function (v) { return v !== null && v > 0 ? v : null; });
-      return [s.steps, smooth(ys, opts.smoothing)];
+      var xy = xyOf(s, opts.x, ys);
+      return [xy[0], smooth(xy[1], opts.smoothing)];
     });
     var points = runs.reduce(function (sum, s) { return sum + s.steps.length; }, 0);
     if (!points) {
@@ -85,10 +99,12 @@
       return;
     }
     var data = tables.length === 1 ? [tables[0][0], tables[0][1]] : uPlot.join(tables);
-    var byTime = !!payload.time;  // x in seconds since the epoch (monitor windows), else steps
-    var series = [{ label: byTime ? "window" : "step" }].concat(runs.map(function (s, i) {
+    // x in seconds since the epoch (monitor windows, or wall time when chosen), else steps or seconds
+    var byTime = !!payload.time || (opts.x === "wall" && !!runs[0].timestamps);
+    var xLabel = payload.time ? "window" : !runs[0].timestamps ? "step" : {step: "step", wall: "time", relative: "seconds"}[opts.x];
+    var series = [{ label: xLabel }].concat(runs.map(function (s, i) {
       return { label: s.name, stroke: s.color || color(i), width: 1.5, spanGaps: true, dash: s.dash || undefined,
-               points: { show: byTime && !s.dash && s.steps.length < 60 } };
+               points: { show: !!payload.time && !s.dash && s.steps.length < 60 } };
     }));
     if (figure._plot) figure._plot.destroy();
     plotBox.textContent = "";
@@ -96,11 +112,13 @@
       width: Math.max(280, plotBox.clientWidth || figure.clientWidth - 16),
       height: 240,
       scales: { x: { time: byTime }, y: { distr: opts.log ? 3 : 1 } },
+      // the pages print every time in UTC: the chart's time axis says the same hours
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
       series: series,
       legend: { show: runs.length <= 12 },
       cursor: { drag: { x: true, y: false } },
     }, data, plotBox);
-    note.textContent = (byTime ? runs[0].steps.length + " windows" : points + " points" +
+    note.textContent = (payload.time ? runs[0].steps.length + " windows" : points + " points" +
       (runs.length > 1 ? " across " + runs.length + " runs" : "")) +
       (opts.log ? " · log scale (values ≤ 0 left out)" : "");
   }
@@ -154,7 +172,7 @@
     } else {
       figures.forEach(load);
     }
-    document.querySelectorAll("[data-log-scale], [data-smoothing]").forEach(function (control) {
+    document.querySelectorAll("[data-log-scale], [data-smoothing], [data-x-axis]").forEach(function (control) {
       control.addEventListener("input", redrawAll);
     });
     var resizing = null;
