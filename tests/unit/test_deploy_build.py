@@ -282,9 +282,10 @@ def test_the_dockerfile_installs_the_requirements_file_and_nothing_else(registry
     healthcheck = next(line for line in instructions if line.startswith("HEALTHCHECK"))
     assert "http://127.0.0.1:8080/v2/health/live" in healthcheck
     assert instructions[-1] == \
-        'CMD ["shipyard", "deploy", "run", "churn-api", "--host", "0.0.0.0", "--port", "8080"]'
+        'CMD ["shipyard", "deploy", "run", "churn-api", "--host", "0.0.0.0", "--port", "8080", "--insecure"]'
     # Required at run time, documented, never baked in.
     assert "SHIPYARD_TRACKING_URI  required" in dockerfile
+    assert "SHIPYARD_SERVING_AUTH  true" in dockerfile
     assert not [line for line in instructions if "SHIPYARD_" in line]
 
 

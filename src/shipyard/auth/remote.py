@@ -9,6 +9,7 @@ The API (under ``/api/v1``; JSON bodies and answers; entities in the shapes of
 omitted or ``null``)::
 
     whoami          GET    /auth/whoami                                  → {"principal": PRINCIPAL}
+                    (also authenticate_token: the same route, sent with the token to check)
     bootstrap       POST   /auth/bootstrap  {name, password, email, code} → {"user": USER}
     create_token    POST   /auth/tokens     {name, user, expires_in_ms, project, role, kind}
                                                                   → {"token": TOKEN, "secret": "shy_…"}
@@ -57,8 +58,8 @@ from shipyard.auth.wire import (
     user_from_wire,
 )
 from shipyard.entities.auth import ApiToken, AuditEvent, AuditQuery, Membership, Project, Role, User
-from shipyard.errors import StoreUnavailable
-from shipyard.store.http import API, HttpClient, response_body, segment
+from shipyard.errors import StoreUnavailable, Unauthenticated
+from shipyard.store.http import API, HttpClient, auth_headers, response_body, segment
 
 __all__ = ["RemoteAuth"]
 
@@ -76,10 +77,10 @@ class RemoteAuth:
     def close(self) -> None:
         self._http.close()
 
-    def _send(self, method: str, path: str, *, json: Any = None,
-              params: Mapping[str, Any] | None = None) -> httpx.Response:
+    def _send(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+              headers: Mapping[str, str] | None = None) -> httpx.Response:
         try:
-            return self._http.client.request(method, API + path, json=json, params=params)
+            return self._http.client.request(method, API + path, json=json, params=params, headers=headers)
         except httpx.TransportError as exc:
             raise StoreUnavailable(f"cannot reach the Shipyard server at {self._http.base_url}: "
                                    f"{type(exc).__name__}: {exc}") from exc
@@ -90,6 +91,21 @@ class RemoteAuth:
     # -- who am I ---------------------------------------------------------------------------------------
     def whoami(self) -> Principal:
         return principal_from_wire(self._call("GET", "/auth/whoami")["principal"])
+
+    def authenticate_token(self, secret: str, *, project: str | None = None) -> Principal:
+        """The principal of the API token ``secret`` as the server resolves it (``whoami`` sent with
+        that token instead of this client's own): how a serving process on a remote store checks
+        its callers. ``Unauthenticated`` with the server's reason."""
+        response = self._send("GET", "/auth/whoami", headers=auth_headers(secret, project))
+        if response.status_code == 401:
+            # The server's reason alone: response_body would add how to sign in to this server,
+            # naming its address to whoever sent the token.
+            try:
+                reason = str(response.json()["message"])
+            except (ValueError, KeyError, TypeError):
+                reason = "the API token was refused"
+            raise Unauthenticated(reason)
+        return principal_from_wire(response_body(response)["principal"])
 
     # -- users ------------------------------------------------------------------------------------------
     def bootstrap(self, name: str, password: str, *, email: str = "", code: str) -> User:

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from shipyard.cli import render
 from shipyard.cli.context import JsonOption, client
+from shipyard.cli.serve import AuthOption, InsecureOption
 from shipyard.entities import Batching, Deployment, DeploymentEvent, DeploymentStatus, Resources
 
 app = typer.Typer(
@@ -180,6 +181,8 @@ def run(
         "--log-predictions/--no-log-predictions",
         help="Keep every prediction in the artifact store (Parquet, see docs/predictions.md) and take "
              "POST /v1/feedback.")] = True,
+    auth: AuthOption = False,
+    insecure: InsecureOption = False,
 ) -> None:
     """Serve NAME over HTTP and follow its changes live: canary, shadow, promote, rollback, stop.
 
@@ -188,7 +191,10 @@ def run(
     shadows. A new revision is loaded in the background and swapped in without dropping a
     request. See docs/deployments.md.
 
-    Example: shipyard deploy run churn-api --host 0.0.0.0 --port 8080"""
+    Without --auth anyone who reaches the port may call NAME, so it then listens on this machine
+    only unless --insecure says that is meant. See docs/security.md.
+
+    Example: shipyard deploy run churn-api --host 0.0.0.0 --port 8080 --auth"""
     import json
     import os
     import tempfile
@@ -196,28 +202,43 @@ def run(
 
     from shipyard.cli import launch
     from shipyard.cli.context import state
+    from shipyard.cli.serve import serving_flags, tokens_line
 
     launch.require_server_extra("prometheus_client", "starlette")
     from shipyard.serving.deployment_app import create_deployment_app
 
     cli_state = state(ctx)
-    settings = cli_state.settings
+    settings = cli_state.settings.replace(**serving_flags(auth, insecure))
+    launch.check_exposure(host, port, auth=settings.serving_auth, insecure=settings.serving_insecure,
+                          what="model server", risk="call the deployment, send feedback into its prediction log "
+                                                    "and read its metrics")
+    guard, access = None, None
+    if settings.serving_auth:  # checked now: a store without users or a server without --auth stops here
+        from shipyard.serving.guard import ServingGuard, token_verifier
+
+        project = cli_state.client.store.deployments.get(name).project
+        guard = ServingGuard(token_verifier(cli_state.client.store), project,
+                             ttl_seconds=settings.serving_token_cache_seconds)
+        access = {"project": project, "ttl": settings.serving_token_cache_seconds}
     # Loaded here, before any port opens: a missing deployment or a broken package is one error line.
     served = create_deployment_app(cli_state.client, name, poll_seconds=poll_seconds,
                                    max_body_bytes=settings.server_max_body_bytes, prime=True,
-                                   prediction_log=cli_state.client.artifacts if log_predictions else None)
+                                   prediction_log=cli_state.client.artifacts if log_predictions else None, guard=guard)
     serving = served.state.serving
     deployment = serving.table.deployment
     render.info(Text.assemble("Serving ", (name, "bold"), f" revision {deployment.revision} "
                               f"({_serving(deployment)}) on ", (launch.listen_url(host, port), "bold green"),
                               f" · {workers} worker{'s' if workers > 1 else ''}"
-                              f" · checking for changes every {poll_seconds:g}s"))
+                              f" · checking for changes every {poll_seconds:g}s · ",
+                              tokens_line(access["project"] if access else None)))
     try:
         if workers == 1:
             launch.run(served, host=host, port=port, serving=True)
             return
     finally:
         serving.remove_files()
+    if guard is not None:  # each worker checks tokens through a store of its own
+        guard.close()
     del served, serving  # the workers load their own copies
     with tempfile.TemporaryDirectory(prefix="shipyard-deploy-run-") as scratch:
         metrics_dir = Path(scratch) / "metrics"
@@ -225,7 +246,7 @@ def run(
         os.environ[RUN_WORKER_ENV] = json.dumps({
             "tracking_uri": settings.tracking_uri, "artifact_uri": settings.artifact_uri, "name": name,
             "poll_seconds": poll_seconds, "max_body_bytes": settings.server_max_body_bytes,
-            "metrics_dir": str(metrics_dir), "log_predictions": log_predictions})
+            "metrics_dir": str(metrics_dir), "log_predictions": log_predictions, "access": access})
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by prometheus_client in each worker
         launch.run(RUN_WORKER_APP, host=host, port=port, workers=workers, serving=True)
 
@@ -235,6 +256,7 @@ def run_worker_app() -> object:
     import json
     import os
 
+    from shipyard.cli.serve import worker_guard
     from shipyard.serving.deployment_app import create_deployment_app
     from shipyard.tracking.client import Client
 
@@ -243,7 +265,8 @@ def run_worker_app() -> object:
     return create_deployment_app(shipyard, worker["name"], poll_seconds=worker["poll_seconds"],
                                  max_body_bytes=worker["max_body_bytes"], metrics_dir=worker["metrics_dir"],
                                  load_before_serving=True,
-                                 prediction_log=shipyard.artifacts if worker["log_predictions"] else None)
+                                 prediction_log=shipyard.artifacts if worker["log_predictions"] else None,
+                                 guard=worker_guard(worker["access"], shipyard.store))
 
 
 # -- reading ---------------------------------------------------------------------------------------

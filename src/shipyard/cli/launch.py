@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shipyard.errors import ShipyardError
+from shipyard.addresses import is_loopback
+from shipyard.errors import InvalidInput, ShipyardError
 
-__all__ = ["listen_url", "require_server_extra", "run"]
-
+__all__ = ["check_exposure", "is_loopback", "listen_url", "require_server_extra", "run"]
 
 def require_server_extra(*modules: str) -> None:
     """Import uvicorn (and ``modules``) now, so a missing extra is one clear message, not a traceback."""
@@ -28,6 +28,27 @@ def require_server_extra(*modules: str) -> None:
 
 def listen_url(host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def check_exposure(host: str, port: int, *, auth: bool, insecure: bool, risk: str, what: str) -> None:
+    """Refuse to let anyone who reaches a non-loopback address ``risk`` (what they could do), unless
+    ``auth`` protects it or ``insecure`` says it is meant (an authenticating proxy in front of the
+    ``what``, a lab network); then warn, saying what it means."""
+    if auth or is_loopback(host):
+        return
+    if not insecure:
+        raise InvalidInput(
+            f"refusing to listen on {host} without --auth: anyone who can reach port {port} could {risk}. Start "
+            f"with --auth (users, tokens and roles; see docs/security.md), or add --insecure if something in front "
+            f"of the {what} already checks who may use it")
+    from rich.text import Text
+
+    from shipyard.cli import render
+
+    render.info(Text(
+        f"Warning: --insecure: listening on {host} without authentication. Anyone who can reach port {port} can "
+        f"{risk}, and nothing records who did. Use --auth unless a proxy in front of the {what} authenticates "
+        "every request.", style="bold yellow"))
 
 
 def _serving_log_config() -> dict[str, Any]:

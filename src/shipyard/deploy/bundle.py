@@ -9,7 +9,8 @@
   not an exact pin is refused (the image would not be reproducible).
 - ``Dockerfile``: ``python:3.X-slim`` for the Python minor version the models were saved with,
   installing that file and nothing else, running as a non-root user, with a ``HEALTHCHECK``
-  and ``CMD shipyard deploy run NAME --host 0.0.0.0 --port 8080``.
+  and ``CMD shipyard deploy run NAME --host 0.0.0.0 --port 8080 --insecure`` (the network in
+  front decides who reaches it; ``SHIPYARD_SERVING_AUTH=true`` at run time requires tokens).
 - ``kubernetes.yaml`` and ``kserve.yaml``: see :mod:`shipyard.deploy.manifests`.
 - ``README.md``: how to build, push and apply.
 
@@ -251,7 +252,9 @@ def _roles(deployment: Deployment) -> list[tuple[str, str, str]]:
 def _dockerfile(deployment: Deployment, python: str, shipyard_version: str) -> str:
     serving = "\n".join(f"#   {role:<8} {uri} ({traffic})" for role, uri, traffic in _roles(deployment))
     probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}{HEALTH_LIVE}', timeout=4)")
-    command = ["shipyard", "deploy", "run", deployment.name, "--host", "0.0.0.0", "--port", str(PORT)]
+    # --insecure: in a container the orchestrator's network decides who reaches the port; tokens
+    # are switched on at run time (SHIPYARD_SERVING_AUTH), which --insecure does not weaken.
+    command = ["shipyard", "deploy", "run", deployment.name, "--host", "0.0.0.0", "--port", str(PORT), "--insecure"]
     return f"""\
 # Serving image for Shipyard deployment {deployment.name!r} (environment {deployment.environment}, revision \
 {deployment.revision}).
@@ -262,6 +265,9 @@ def _dockerfile(deployment: Deployment, python: str, shipyard_version: str) -> s
 #   SHIPYARD_TRACKING_URI  required: the Shipyard server (https://...) or database (postgresql://...)
 #                          the deployment and its models are read from
 #   SHIPYARD_ARTIFACT_URI  only with a database: where the model files are (s3://..., gs://...)
+#   SHIPYARD_SERVING_AUTH  true: every request but the health probes needs an API token with a role
+#                          in the deployment's project (docs/security.md); else anyone who reaches
+#                          the port may call it
 FROM python:{python}-slim
 
 LABEL org.opencontainers.image.title={json.dumps(deployment.name)} \\

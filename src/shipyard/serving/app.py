@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,6 +43,9 @@ from shipyard.serving.encoding import prediction_ids
 from shipyard.serving.metrics import CONTENT_TYPE, UNKNOWN, ServingMetrics
 from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
 from shipyard.serving.responses import error_response, json_response
+
+if TYPE_CHECKING:
+    from shipyard.serving.guard import ServingGuard
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "INLINE_BODY_BYTES", "Serving", "create_serving_app", "http_error"]
 
@@ -315,34 +318,35 @@ def serving_routes(h: Handlers, *, versioned: bool) -> list[Route]:
     """The routes every serving app answers; ``versioned`` adds ``/v2/models/{name}/versions/…``
     (a deployment chooses the version itself, so it leaves them out)."""
 
-    def route(path: str, handler: Handler, method: str, protocol: str | None = None) -> Route:
-        return Route(path, _endpoint(protocol, handler), methods=[method])
+    def route(path: str, name: str, handler: Handler, method: str, protocol: str | None = None) -> Route:
+        # The name is what the permission table of serving with --auth declares (serving/guard.py).
+        return Route(path, _endpoint(protocol, handler), methods=[method], name=name)
 
     routes = [
-        route("/v2/health/live", _live, "GET"),
-        route("/v2/health/ready", h.ready, "GET"),
-        route("/ping", h.ping, "GET"),
-        route("/health", h.ping, "GET"),
-        route("/metrics", _metrics, "GET"),
-        route("/v2", _server_metadata, "GET"),
-        route("/v1/models", _list_models, "GET"),
-        route("/v1/models/{name}/predict", h.native, "POST", "native"),
-        route("/v2/models/{name}", _model_metadata, "GET"),
-        route("/v2/models/{name}/ready", h.model_ready, "GET"),
-        route("/v2/models/{name}/infer", h.infer, "POST", "v2"),
+        route("/v2/health/live", "health_live", _live, "GET"),
+        route("/v2/health/ready", "health_ready", h.ready, "GET"),
+        route("/ping", "ping", h.ping, "GET"),
+        route("/health", "health", h.ping, "GET"),
+        route("/metrics", "metrics", _metrics, "GET"),
+        route("/v2", "server_metadata", _server_metadata, "GET"),
+        route("/v1/models", "list_models", _list_models, "GET"),
+        route("/v1/models/{name}/predict", "predict", h.native, "POST", "native"),
+        route("/v2/models/{name}", "model_metadata", _model_metadata, "GET"),
+        route("/v2/models/{name}/ready", "model_ready", h.model_ready, "GET"),
+        route("/v2/models/{name}/infer", "infer", h.infer, "POST", "v2"),
     ]
     if versioned:
         routes += [
-            route("/v2/models/{name}/versions/{version}", _model_metadata, "GET"),
-            route("/v2/models/{name}/versions/{version}/ready", h.model_ready, "GET"),
-            route("/v2/models/{name}/versions/{version}/infer", h.infer, "POST", "v2"),
+            route("/v2/models/{name}/versions/{version}", "version_metadata", _model_metadata, "GET"),
+            route("/v2/models/{name}/versions/{version}/ready", "version_ready", h.model_ready, "GET"),
+            route("/v2/models/{name}/versions/{version}/infer", "version_infer", h.infer, "POST", "v2"),
         ]
-    return [*routes, route("/invocations", h.invocations, "POST", "mlflow")]
+    return [*routes, route("/invocations", "invocations", h.invocations, "POST", "mlflow")]
 
 
 def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
                        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, metrics_dir: str | None = None,
-                       load_before_serving: bool = False) -> Starlette:
+                       load_before_serving: bool = False, guard: ServingGuard | None = None) -> Starlette:
     """The ASGI app serving ``served``: loaded models, or a function (run in a thread at startup)
     returning them. ``max_batch_size`` rows / ``max_wait_ms`` bound each batch (1 or 0 turn
     batching off); bodies over ``max_body_bytes`` get 413. ``metrics_dir``: the
@@ -352,7 +356,10 @@ def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_
     readiness 503 until the models are in. ``load_before_serving=True`` makes startup wait for it
     instead (a failed load fails startup), so the server accepts no connection before it can
     predict: what worker processes sharing one listening socket need, since a request must never
-    reach a worker that is still loading while its siblings report ready."""
+    reach a worker that is still loading while its siblings report ready.
+
+    ``guard``: who may call which route (``shipyard serve --auth``); without it every caller may
+    call every route, and nothing is checked per request."""
     if max_body_bytes < 1:
         raise InvalidInput("max_body_bytes must be at least 1")
     serving = Serving(served, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
@@ -372,12 +379,16 @@ def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_
             if not loading.done():
                 loading.cancel()
             await serving.close()
+            if guard is not None:
+                await asyncio.to_thread(guard.close)
 
+    routes = serving_routes(Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations), versioned=True)
     app = Starlette(
-        routes=serving_routes(Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations), versioned=True),
+        routes=routes if guard is None else guard.protect(routes),
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.serving = serving
+    app.state.guard = guard
     app.add_middleware(AccessMiddleware)
     return app

@@ -37,6 +37,7 @@ from shipyard.serving.responses import json_response
 
 if TYPE_CHECKING:
     from shipyard.artifacts.protocol import ArtifactStore
+    from shipyard.serving.guard import ServingGuard
     from shipyard.tracking.client import Client
 
 __all__ = ["create_deployment_app"]
@@ -113,7 +114,8 @@ async def _invocations(request: Request, serving: DeploymentServing, call: Call)
 def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
                           on_predictions: OnPredictions | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                           metrics_dir: str | None = None, prime: bool = False,
-                          load_before_serving: bool = False, prediction_log: ArtifactStore | None = None) -> Starlette:
+                          load_before_serving: bool = False, prediction_log: ArtifactStore | None = None,
+                          guard: ServingGuard | None = None) -> Starlette:
     """The ASGI app serving deployment ``name`` from ``client``'s store, following its changes
     every ``poll_seconds``. ``on_predictions(records)``: called with the prediction-log records of
     each answer (see the module docstring). ``prime=True`` loads the deployment now, in this
@@ -122,7 +124,8 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
     (a failed load fails startup: what worker processes sharing a socket need). The caller keeps
     ownership of ``client``. ``prediction_log``: the artifact store to keep every prediction in
     (a :class:`~shipyard.predictions.writer.PredictionLogger` fed by the answers, flushed at
-    shutdown) and to take ``POST /v1/feedback`` into; ``on_predictions`` is then not given."""
+    shutdown) and to take ``POST /v1/feedback`` into; ``on_predictions`` is then not given.
+    ``guard``: who may call which route (``shipyard deploy run --auth``); none: anyone, unchecked."""
     if max_body_bytes < 1:
         raise InvalidInput("max_body_bytes must be at least 1")
     if prediction_log is not None and on_predictions is not None:
@@ -159,16 +162,20 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
             await serving.close()
             if logger is not None:  # after the last answer: everything answered is logged
                 await asyncio.to_thread(logger.close)
+            if guard is not None:
+                await asyncio.to_thread(guard.close)
             serving.remove_files()
 
     # The handlers take the DeploymentServing that is this app's Serving.
     handlers = Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations)  # type: ignore[arg-type]
+    routes = [*serving_routes(handlers, versioned=False),
+              *([feedback_route(logger, deployment=name)] if logger is not None else [])]
     app = Starlette(
-        routes=[*serving_routes(handlers, versioned=False),
-                *([feedback_route(logger, deployment=name)] if logger is not None else [])],
+        routes=routes if guard is None else guard.protect(routes),
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.serving = serving
+    app.state.guard = guard
     app.add_middleware(AccessMiddleware)
     return app
