@@ -296,6 +296,45 @@ class AuthStoreContract:
         assert auth.grants(user.name) == expected
         assert auth.grants(_name("ghost")) == []
 
+    # -- single sign-on identities ---------------------------------------------------------------
+    def test_linked_user_is_made_with_its_identity_and_grants_at_once(self, store: SqlStore) -> None:
+        auth = self.auth(store)
+        issuer, subject, name = "https://id.example/" + _name("realm"), _name("sub"), _name("ada")
+        project = self.new_project(store)
+        made = auth.create_linked_user(User(name, email="ada@example.com"), issuer=issuer, subject=subject,
+                                       grants=[(project.name, Role.EDITOR), (DEFAULT_PROJECT, Role.VIEWER)])
+        assert made.creation_time > 0
+        assert auth.get_user(name) == made
+        assert auth.password_hash(name) is None
+        assert auth.user_by_identity(issuer, subject) == made
+        assert {(m.project, m.role) for m in auth.grants(name)} == {(project.name, Role.EDITOR),
+                                                                    (DEFAULT_PROJECT, Role.VIEWER)}
+        with pytest.raises(NotFound):
+            auth.user_by_identity(issuer + "/other", subject)  # the same subject at another provider is another person
+        with pytest.raises(NotFound):
+            auth.user_by_identity(issuer, subject + "x")
+
+    def test_linked_user_refusals_leave_nothing_behind(self, store: SqlStore) -> None:
+        auth = self.auth(store)
+        issuer, subject = "https://id.example/" + _name("realm"), _name("sub")
+        local = self.new_user(store)
+        with pytest.raises(AlreadyExists) as taken:
+            auth.create_linked_user(User(local.name), issuer=issuer, subject=subject)
+        assert taken.value.details["user"] == local.name
+        fresh = _name("bea")
+        with pytest.raises(NotFound):  # an unknown project: neither the user nor its link is kept
+            auth.create_linked_user(User(fresh), issuer=issuer, subject=subject, grants=[(_name("ghost"), Role.VIEWER)])
+        with pytest.raises(NotFound):
+            auth.get_user(fresh)
+        with pytest.raises(NotFound):
+            auth.user_by_identity(issuer, subject)
+        auth.create_linked_user(User(fresh), issuer=issuer, subject=subject)
+        with pytest.raises(AlreadyExists) as linked:
+            auth.create_linked_user(User(_name("cid")), issuer=issuer, subject=subject)
+        assert linked.value.details["subject"] == subject
+        with pytest.raises(InvalidInput, match="issuer"):
+            auth.create_linked_user(User(_name("dee")), issuer="https://" + "x" * 600, subject=subject)
+
     # -- audit -----------------------------------------------------------------------------------
     def test_audit_record_and_read_back_newest_first(self, store: SqlStore) -> None:
         auth = self.auth(store)

@@ -47,7 +47,7 @@ def test_rows_older_than_projects_are_in_the_default_project(tmp_path: Path) -> 
     from shipyard.entities.monitor import Monitor
     from shipyard.store.sql.database import Database
     from shipyard.store.sql.engine import normalize_url
-    from shipyard.store.sql.schema import alembic_config, upgrade_database
+    from shipyard.store.sql.schema import HEAD_REVISION, alembic_config, upgrade_database
     from shipyard.wire import deployment_spec_to_wire, monitor_spec_to_wire
 
     uri = f"sqlite:///{tmp_path / 'v12.db'}"
@@ -76,7 +76,7 @@ def test_rows_older_than_projects_are_in_the_default_project(tmp_path: Path) -> 
         for statement, values in rows:
             conn.execute(sa.text(statement), values)
     db.dispose()
-    assert upgrade_database(uri) == ("0012", "0013")
+    assert upgrade_database(uri) == ("0012", HEAD_REVISION)
     store = SqlStore(uri)
     try:
         old = store.experiments.get("7")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from threading import Lock
@@ -46,7 +46,7 @@ from shipyard.auth.tokens import hash_secret, new_secret, new_token_id, parse_se
 from shipyard.auth.wire import role_from_wire
 from shipyard.clock import now_ms
 from shipyard.entities.auth import ApiToken, AuditEvent, AuditQuery, Membership, Project, Role, User
-from shipyard.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from shipyard.store.not_found import project_not_found, token_not_found
 
 if TYPE_CHECKING:
@@ -284,6 +284,41 @@ class AuthService:
             self.store.touch_token(token_id, now)
         scope = None if token.project is None else (token.project, token.role or Role.OWNER)
         return self.principal_for(user, scope=scope, token_id=token_id, project=project, memberships=memberships)
+
+    def authenticate_identity(self, issuer: str, subject: str, *, names: Sequence[str], email: str = "",
+                              grants: Sequence[tuple[str, Role]] = ()) -> Principal:
+        """The principal of the user linked to the single sign-on identity ``(issuer, subject)``
+        (the provider checked who it is). At its first sign-in the user is made: named by the first
+        of ``names`` that is a valid user name, with ``email`` if it is an address, holding
+        ``grants``, without password or admin. A user is found by that identity only, never by a
+        name or e-mail address that happens to match (whoever controls a provider account with
+        that name would take the Shipyard account over): ``Conflict`` when the name is another
+        user's. ``Unauthenticated`` for a disabled user or when no name is usable."""
+        try:
+            user = self.store.user_by_identity(issuer, subject)
+        except NotFound:
+            user = self._first_sign_in(issuer, subject, names, email, grants)
+        if user.disabled:
+            raise Unauthenticated(f"user {user.name!r} is disabled: ask an admin to enable it")
+        return self.principal_for(user)
+
+    def _first_sign_in(self, issuer: str, subject: str, names: Sequence[str], email: str,
+                       grants: Sequence[tuple[str, Role]]) -> User:
+        name = next((n for n in names if isinstance(n, str) and _USER_NAME.fullmatch(n)), None)
+        if name is None:
+            raise Unauthenticated("the sign-in provider gave no usable user name (tried: " + ", ".join(
+                repr(n)[:80] for n in names) + "): a name is 1 to 64 letters, digits and _ . @ + -; ask the "
+                "operator to choose another claim (SHIPYARD_SERVER_OIDC_USERNAME_CLAIM)")
+        email = email if isinstance(email, str) and _EMAIL.fullmatch(email) and len(email) <= 320 else ""
+        user = User(name=name, email=email)
+        try:
+            return self.store.create_linked_user(user, issuer=issuer, subject=subject, grants=grants)
+        except AlreadyExists as err:
+            if "user" in err.details:
+                raise Conflict(f"the user name {name!r} belongs to another Shipyard user, who is not linked to this "
+                               "sign-in: sign in with that user's password, or ask the operator to name users by "
+                               "another claim (SHIPYARD_SERVER_OIDC_USERNAME_CLAIM, e.g. email)", user=name) from None
+            return self.store.user_by_identity(issuer, subject)  # a concurrent first sign-in made it
 
     def principal_for(self, user: User, *, scope: tuple[str, Role] | None = None, token_id: str | None = None,
                       project: str | None = None, memberships: list[Membership] | None = None) -> Principal:

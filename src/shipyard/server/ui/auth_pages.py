@@ -5,7 +5,8 @@ A sign-in trades the user name and password, once, for a *session token* (an API
 authenticator (:mod:`shipyard.server.authentication`) reads that cookie like a bearer token, so a
 browser is one more client of the same rules. The cookie is ``HttpOnly`` (no script reads it),
 ``SameSite=Lax`` (not sent on another site's posts), ``Secure`` over HTTPS, ``Path=/``. Signing
-out revokes the token on the server, so a copied cookie stops working too.
+out revokes the token on the server, so a copied cookie stops working too. A single sign-on
+(:mod:`shipyard.server.ui.oidc_pages`) ends in the same session, made by :func:`new_session`.
 
 Every form here checks the CSRF token like every other UI form; a sign-in refused answers 401 (or
 429 while throttled) with the form again, so the audit log records it as a refusal.
@@ -27,7 +28,7 @@ from shipyard.server.authentication import SESSION_COOKIE, VISITOR, Authenticato
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.ui.rendering import UIRoute, page, read_form, safe_next
 
-__all__ = ["SESSION_MS", "router"]
+__all__ = ["SESSION_MS", "login_form", "new_session", "refused", "router", "session_response"]
 
 router = PrefixRouter(prefixes=("/ui/login", "/ui/logout", "/ui/setup"), route_class=UIRoute,
                       include_in_schema=False)
@@ -45,7 +46,7 @@ def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _refused(request: Request, name: str, err: ShipyardError) -> None:
+def refused(request: Request, name: str, err: ShipyardError) -> None:
     """Audit a refused form under the name it tried (as a refused Basic sign-in is), with its reason."""
     request.scope.setdefault("state", {}).pop("principal", None)
     request.scope["state"][AUDIT_NAME_KEY] = name[:200] or "anonymous"
@@ -64,10 +65,34 @@ def _signed_in(request: Request) -> Principal | None:
     return principal if principal is not None and not principal.anonymous else None
 
 
+def login_form(request: Request, status: int = 200, *, next_page: str, username: str = "", error: str = "",
+               signed_in: Principal | None = None) -> Response:
+    """The sign-in page: the password form, and the single sign-on button when it is configured."""
+    oidc = getattr(request.app.state, "oidc", None)
+    return page(request, "login.html", status, auth=_authenticator(request) is not None, next=next_page,
+                username=username, error=error, signed_in=signed_in,
+                oidc=oidc.config.provider_name if oidc is not None else "")
+
+
+def new_session(authenticator: Authenticator, principal: Principal) -> tuple[ApiToken, str]:
+    """A web session of ``principal``: a session token and its secret, for the cookie."""
+    return authenticator.service(principal).create_token("web session", expires_in_ms=SESSION_MS, kind="session")
+
+
+def session_response(request: Request, principal: Principal, token: ApiToken, secret: str, target: str) -> Response:
+    """Go to ``target`` signed in: the session cookie set, and the audit log naming who signed in
+    (not the visitor who asked) and the session made."""
+    request.state.principal = principal
+    _note(request, f"token:{token.token_id}")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="lax", path="/",
+                        secure=request.url.scheme == "https")
+    return response
+
+
 @router.get("/ui/login", name="ui_login")
 def login_page(request: Request) -> Response:
-    return page(request, "login.html", auth=_authenticator(request) is not None, next=safe_next(
-        request.query_params.get("next")), username="", error="", signed_in=_signed_in(request))
+    return login_form(request, next_page=safe_next(request.query_params.get("next")), signed_in=_signed_in(request))
 
 
 @router.post("/ui/login", name="ui_sign_in")
@@ -85,26 +110,18 @@ async def sign_in(request: Request) -> Response:
 
     def session() -> tuple[Principal, ApiToken, str]:
         principal = authenticator.service(VISITOR).authenticate_password(name, password, address=address)
-        token, secret = authenticator.service(principal).create_token("web session", expires_in_ms=SESSION_MS,
-                                                                      kind="session")
-        return principal, token, secret
+        return principal, *new_session(authenticator, principal)
 
     try:
         principal, token, secret = await run_in_threadpool(session)
     except (Unauthenticated, TooManyAttempts) as err:
-        _refused(request, name, err)
-        response = page(request, "login.html", err.http_status, auth=True, next=target, username=name,
-                        error=err.message, signed_in=None)
+        refused(request, name, err)
+        response = login_form(request, err.http_status, next_page=target, username=name, error=err.message)
         retry = err.details.get("retry_after") if isinstance(err, TooManyAttempts) else None
         if retry is not None:
             response.headers["retry-after"] = str(math.ceil(float(retry)))
         return response
-    request.state.principal = principal  # the audit log records who signed in, not the visitor
-    _note(request, f"token:{token.token_id}")
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="lax", path="/",
-                        secure=request.url.scheme == "https")
-    return response
+    return session_response(request, principal, token, secret, target)
 
 
 @router.post("/ui/logout", name="ui_sign_out")
@@ -155,7 +172,7 @@ async def bootstrap(request: Request) -> Response:
         await run_in_threadpool(make)
     except (Unauthenticated, InvalidInput) as err:
         if isinstance(err, Unauthenticated):
-            _refused(request, name, err)
+            refused(request, name, err)
         return page(request, "setup.html", err.http_status, auth=True, open=True, name=name, email=email,
                     error=err.message, signed_in=None)
     return RedirectResponse("/ui/login?done=setup", status_code=303)

@@ -17,10 +17,10 @@ from sqlalchemy import exc as sa_exc
 
 from shipyard.clock import now_ms
 from shipyard.entities.auth import ApiToken, AuditEvent, AuditQuery, Membership, Project, Role, User
-from shipyard.errors import AlreadyExists, InvalidInput
+from shipyard.errors import AlreadyExists, InvalidInput, NotFound
 from shipyard.store.not_found import project_not_found, token_not_found, user_not_found
 from shipyard.store.sql.database import Database
-from shipyard.store.sql.tables import api_tokens, audit_events, project_members, projects, users
+from shipyard.store.sql.tables import api_tokens, audit_events, project_members, projects, user_identities, users
 from shipyard.store.sql.upsert import upsert
 
 __all__ = ["SqlAuthStore"]
@@ -35,6 +35,8 @@ _TOKEN_ID = 64
 _KIND = 16
 _SECRET_HASH = 128
 _DESCRIPTION = 5000
+_ISSUER = 512
+_SUBJECT = 256
 _AUDIT_WIDTHS = {"principal": 256, "action": 256, "method": 16, "path": 2000, "project": 256,
                  "object": 1000, "address": 256, "request_id": 256, "detail": 5000}
 
@@ -97,6 +99,16 @@ def _token_row(conn: sa.Connection, token_id: str) -> Any:
 
 def _cut(field: str, value: str | None) -> str | None:
     return None if value is None else value[:_AUDIT_WIDTHS[field]]
+
+
+_TOKEN_HOLDER = (
+    sa.select(api_tokens,
+              *(column.label(f"holder_{column.name}") for column in users.c if column.name != "password_hash"),
+              project_members.c.project.label("member_project"), project_members.c.role.label("member_role"))
+    .select_from(api_tokens.join(users, users.c.name == api_tokens.c.user_name)
+                 .outerjoin(project_members, project_members.c.user_name == api_tokens.c.user_name))
+    .where(api_tokens.c.token_id == sa.bindparam("token_id"))
+    .order_by(project_members.c.project))
 
 
 class SqlAuthStore:
@@ -188,14 +200,19 @@ class SqlAuthStore:
             return _token(row), row.secret_hash
 
     def token_holder(self, token_id: str) -> tuple[ApiToken, str, User, list[Membership]]:
-        # One read for what every request signed in with a token needs.
+        # What every request signed in with a token needs, in one statement built once: this runs
+        # per request, where building the query each time cost more than running it.
         with self._db.read() as conn:
-            row = _token_row(conn, token_id)
-            user = _user(_user_row(conn, row.user_name))
-            members = conn.execute(sa.select(project_members).where(project_members.c.user_name == row.user_name)
-                                   .order_by(project_members.c.project))
-            return (_token(row), row.secret_hash, user,
-                    [Membership(r.project, r.user_name, Role(r.role)) for r in members])
+            rows = conn.execute(_TOKEN_HOLDER, {"token_id": token_id}).all()
+        if not rows:
+            raise token_not_found(token_id)
+        first = rows[0]
+        user = User(name=first.holder_name, email=first.holder_email, admin=bool(first.holder_admin),
+                    service=bool(first.holder_service), disabled=bool(first.holder_disabled),
+                    creation_time=first.holder_creation_time, last_update_time=first.holder_last_update_time)
+        return (_token(first), first.secret_hash, user,
+                [Membership(r.member_project, first.user_name, Role(r.member_role)) for r in rows
+                 if r.member_project is not None])
 
     def list_tokens(self, user: str | None = None, *, kind: str | None = None) -> list[ApiToken]:
         stmt = sa.select(api_tokens)
@@ -271,6 +288,48 @@ class SqlAuthStore:
             rows = conn.execute(sa.select(project_members).where(project_members.c.user_name == user)
                                 .order_by(project_members.c.project))
             return [Membership(r.project, r.user_name, Role(r.role)) for r in rows]
+
+    # -- single sign-on identities ----------------------------------------------------------
+    def user_by_identity(self, issuer: str, subject: str) -> User:
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(users).join(user_identities, user_identities.c.user_name == users.c.name)
+                               .where(user_identities.c.issuer == issuer, user_identities.c.subject == subject)
+                               ).first()
+        if row is None:
+            raise NotFound(f"no user is linked to subject {subject!r} of {issuer}", issuer=issuer, subject=subject)
+        return _user(row)
+
+    def create_linked_user(self, user: User, *, issuer: str, subject: str,
+                           grants: Sequence[tuple[str, Role]] = ()) -> User:
+        _fits("name", user.name, _NAME)
+        _fits("email", user.email, _EMAIL)
+        _fits("issuer", issuer, _ISSUER)
+        _fits("subject", subject, _SUBJECT)
+        now = now_ms()
+        stored = replace(user, creation_time=now, last_update_time=now)
+        taken = AlreadyExists(f"user {user.name!r} already exists; see: shipyard users list", user=user.name)
+        linked = AlreadyExists(f"subject {subject!r} of {issuer} is linked to a user already", issuer=issuer,
+                               subject=subject)
+        try:
+            with self._db.write() as conn:
+                if conn.execute(sa.select(users.c.name).where(users.c.name == user.name)).first():
+                    raise taken
+                if conn.execute(sa.select(user_identities.c.user_name).where(
+                        user_identities.c.issuer == issuer, user_identities.c.subject == subject)).first():
+                    raise linked
+                for project, _ in grants:
+                    _project_row(conn, project)
+                conn.execute(users.insert().values(
+                    name=stored.name, email=stored.email, password_hash=None, admin=stored.admin,
+                    service=stored.service, disabled=stored.disabled, creation_time=now, last_update_time=now))
+                conn.execute(user_identities.insert().values(issuer=issuer, subject=subject, user_name=stored.name,
+                                                             creation_time=now))
+                for project, role in grants:
+                    conn.execute(project_members.insert().values(project=project, user_name=stored.name,
+                                                                 role=_role(role)))
+        except sa_exc.IntegrityError:  # a concurrent first sign-in won the INSERT of the name or the identity
+            raise linked from None
+        return stored
 
     # -- audit -------------------------------------------------------------------------------
     def record_audit(self, events: Sequence[AuditEvent]) -> None:

@@ -21,7 +21,7 @@ from shipyard.store.sql import tables
 from shipyard.store.sql.database import Database
 
 # The newest migration in migrations/versions; tests/unit/test_migrations.py keeps it honest.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -484,6 +484,18 @@ project_members = sa.Table(
     sa.Index("ix_project_members_user_name", "user_name", "project"),
 )
 
+# A user signed in through an OpenID Connect provider: the provider's (issuer, subject) pair names
+# the person for good (an e-mail address or user name there may change hands), so it is the key.
+user_identities = sa.Table(
+    "user_identities",
+    metadata,
+    sa.Column("issuer", sa.String(512), primary_key=True),
+    sa.Column("subject", sa.String(256), primary_key=True),
+    sa.Column("user_name", sa.String(256), sa.ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Index("ix_user_identities_user_name", "user_name"),
+)
+
 # No foreign keys: an event outlives what it names, and a refusal may name a project that never existed.
 audit_events = sa.Table(
     "audit_events",
