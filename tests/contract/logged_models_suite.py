@@ -13,6 +13,7 @@ from shipyard.entities import (
     Comparison,
     LifecycleStage,
     LoggedModel,
+    LoggedModelDataset,
     LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
@@ -323,6 +324,24 @@ class LoggedModelStoreContract:
         assert math.isnan(next(m.value for m in got if m.key == "loss"))
         found = store.logged_models.search(LoggedModelQuery((exp_id,))).items
         assert [len(m.metrics) for m in found] == [3]
+
+    def test_logged_model_search_by_dataset(self, store: Store) -> None:
+        exp_id = self.new_experiment(store)
+        rid = self.new_run(store, exp_id).info.run_id
+        on_eval, on_other, untested = (self.new_logged_model(store, exp_id) for _ in range(3))
+        store.logged_models.log_metrics(on_eval.model_id, [LoggedModelMetric("acc", 0.9, 0, 1, rid, "eval", "d1")])
+        store.logged_models.log_metrics(on_other.model_id, [LoggedModelMetric("acc", 0.7, 0, 1, rid, "eval", "d2"),
+                                                            LoggedModelMetric("acc", 0.6, 0, 2, rid, "test", "d3")])
+
+        def found(*datasets: LoggedModelDataset) -> set[str]:
+            return {m.model_id for m in store.logged_models.search(models_where(exp_id, datasets=datasets)).items}
+
+        assert found() == {on_eval.model_id, on_other.model_id, untested.model_id}
+        assert found(LoggedModelDataset("eval", "d1")) == {on_eval.model_id}
+        assert found(LoggedModelDataset("eval")) == {on_eval.model_id, on_other.model_id}  # any digest
+        assert found(LoggedModelDataset("eval", "d1"), LoggedModelDataset("test")) == {on_eval.model_id,
+                                                                                      on_other.model_id}
+        assert found(LoggedModelDataset("eval", "nope")) == set()
 
     def test_logged_model_metrics_refusals(self, store: Store) -> None:
         model = self.new_logged_model(store)

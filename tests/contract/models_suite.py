@@ -323,6 +323,32 @@ class ModelStoreContract:
         found = store.models.search_versions(versions_where(f"name = '{name}' and status = 'READY'"))
         assert len(found.items) == 3
 
+    def test_search_versions_ties_fall_to_name_then_newest_version(self, store: Store) -> None:
+        prefix = _name("ties")
+        for suffix in ("b", "a"):  # created in the reverse of name order
+            store.models.create_model(f"{prefix}-{suffix}")
+            for _ in range(2):
+                store.models.create_version(f"{prefix}-{suffix}", source=self.model_source(store))
+        newest_number = parse_order_by(["version_number DESC"], VERSION_GRAMMAR)
+        found = store.models.search_versions(versions_where(f"name LIKE '{prefix}%'", order_by=newest_number))
+        assert [(v.name[-1], v.version) for v in found.items] == [("a", 2), ("b", 2), ("a", 1), ("b", 1)]
+        by_source = store.models.search_versions(versions_where(f"name = '{prefix}-a' and source_path LIKE 'runs:/%'"))
+        assert [v.version for v in by_source.items] == [2, 1]  # MLflow's name for the source
+
+    def test_version_edits_move_the_version_not_the_model(self, store: Store) -> None:
+        import time
+
+        name = self.new_model(store, versions=1)
+        before = store.models.get_model(name).last_update_time
+        time.sleep(0.01)
+        store.models.update_version(name, 1, description="edited")
+        assert store.models.get_model(name).last_update_time == before
+        edited = store.models.get_version(name, 1).last_update_time
+        time.sleep(0.01)
+        store.models.set_version_tags(name, 1, {"stage": "Staging"})
+        assert store.models.get_version(name, 1).last_update_time > edited
+        assert store.models.get_model(name).last_update_time > before
+
     def test_registry_filters_are_checked(self, store: Store) -> None:
         with pytest.raises(InvalidInput, match="cannot filter on metrics"):
             parse_filter("metrics.acc > 1", VERSION_GRAMMAR)

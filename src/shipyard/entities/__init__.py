@@ -15,6 +15,7 @@ from shipyard.entities.deployment import (
 from shipyard.entities.experiment import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, Experiment
 from shipyard.entities.logged_model import (
     LoggedModel,
+    LoggedModelDataset,
     LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
@@ -81,6 +82,7 @@ __all__ = [
     "Grammar",
     "LifecycleStage",
     "LoggedModel",
+    "LoggedModelDataset",
     "LoggedModelMetric",
     "LoggedModelQuery",
     "LoggedModelStatus",

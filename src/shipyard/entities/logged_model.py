@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from shipyard.entities.run import LifecycleStage, ViewType
 from shipyard.entities.search import OrderBy, RunFilter
 
-__all__ = ["LoggedModel", "LoggedModelMetric", "LoggedModelQuery", "LoggedModelStatus", "RunLink", "RunLinkKind"]
+__all__ = ["LoggedModel", "LoggedModelDataset", "LoggedModelMetric", "LoggedModelQuery", "LoggedModelStatus", "RunLink",
+           "RunLinkKind"]
 
 
 class LoggedModelStatus(enum.StrEnum):
@@ -77,10 +78,20 @@ class RunLink:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedModelDataset:
+    """A dataset a logged-model search asks about: the models with a metric logged on it
+    (any digest of that name when ``digest`` is ``None``)."""
+
+    name: str
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LoggedModelQuery:
     """A search of the logged models of ``experiment_ids``. ``filter`` is parsed with
     :data:`~shipyard.entities.search.LOGGED_MODEL_GRAMMAR`; ``order_by`` takes attributes
-    (default: newest first, then by id)."""
+    (default: newest first, then by id); with ``datasets``, only the models that have a metric
+    logged on one of them."""
 
     experiment_ids: tuple[str, ...]
     filter: RunFilter = field(default_factory=RunFilter)
@@ -88,3 +99,4 @@ class LoggedModelQuery:
     view: ViewType = ViewType.ACTIVE_ONLY
     max_results: int = 100
     page_token: str | None = None
+    datasets: tuple[LoggedModelDataset, ...] = ()

@@ -93,7 +93,8 @@ DEFAULT_PROTECTED_ALIASES = ("production",)
 class RegistryQuery:
     """A search of models or versions. ``filter`` is parsed with
     :data:`~shipyard.entities.search.MODEL_GRAMMAR` or ``VERSION_GRAMMAR``; ``order_by`` takes
-    their attributes; without it models come by name, versions newest first. ``projects``
+    their attributes; without it models come by name, versions newest first (versions that tie
+    on every order come by model name, then newest version first, as in MLflow). ``projects``
     keeps the models in those projects (and their versions): ``None`` every project, an empty
     tuple none."""
 

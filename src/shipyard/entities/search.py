@@ -69,7 +69,7 @@ MODEL_GRAMMAR = Grammar("registered model", frozenset({"tag", "attribute"}),
 VERSION_GRAMMAR = Grammar("model version", frozenset({"tag", "attribute"}),
                           frozenset({"version", "creation_time", "last_update_time"}),
                           frozenset({"name", "run_id", "status", "source"}),
-                          (*_REGISTRY_ALIASES, ("version_number", "version")))
+                          (*_REGISTRY_ALIASES, ("version_number", "version"), ("source_path", "source")))
 # MLflow spells the times creation_timestamp_ms / last_updated_timestamp_ms; both spellings work.
 LOGGED_MODEL_GRAMMAR = Grammar("logged model", frozenset({"tag", "param", "attribute"}),
                                frozenset({"creation_time", "last_update_time"}),

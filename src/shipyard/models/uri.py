@@ -52,3 +52,22 @@ def resolve_model_version(models: ModelStore, uri: str) -> ModelVersion:
             raise NotFound(f"model {name!r} has no versions yet")
         version = latest
     return models.get_version(name, version)
+
+
+MAX_COPY_DEPTH = 10  # a chain of copies longer than this is not followed further
+
+
+def copied_version(models: ModelStore, version: ModelVersion) -> ModelVersion:
+    """The version whose package ``version`` stands for: ``version`` itself, or, when it was
+    registered from ``models:/<name>/<version>`` or ``models:/<name>@<alias>`` of this registry
+    (a copy, as MLflow's ``copy_model_version`` makes one), the version that URI names,
+    followed to the end of the chain. A logged model (``models:/m-…``) or a URI naming nothing
+    here ends the chain."""
+    for _ in range(MAX_COPY_DEPTH):
+        if not version.source.startswith("models:/") or version.source.startswith("models:/m-"):
+            break
+        try:
+            version = resolve_model_version(models, version.source)
+        except (InvalidInput, NotFound):
+            break
+    return version

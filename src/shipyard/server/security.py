@@ -9,7 +9,9 @@ In order, for each HTTP request:
    CSRF token before changing anything. The other exception is a PUT to MLflow's artifact
    proxy, whose client sends each file with its guessed type (``text/plain``, ``image/png``):
    a PUT is never a CORS "simple" request, so a browser cannot send one cross-site without a
-   preflight whatever its type;
+   preflight whatever its type. Last, MLflow's ``upload-artifact`` call may send its bytes with
+   no media type at all, as MLflow's clients do, when the request has no ``Origin`` header: a
+   browser sends one with every cross-site POST, so a page still cannot write a file this way;
 3. a JSON body over the size limit is refused with 413 (declared or actually sent);
 4. every response carries ``X-Content-Type-Options: nosniff`` and ``X-Frame-Options: DENY`` (no
    page of this server may be framed, by another site or by itself: HTML artifact previews are
@@ -27,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.errors import RequestTooLarge
 from shipyard.server.errors import error_response, too_large_response
-from shipyard.server.mlflow_compat.errors import MLFLOW_ARTIFACT_PATHS
+from shipyard.server.mlflow_compat.errors import MLFLOW_ARTIFACT_PATHS, MLFLOW_UNTYPED_UPLOADS
 from shipyard.server.ui.rendering import CONTENT_SECURITY_POLICY
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -59,6 +61,10 @@ def host_without_port(host: str) -> str:
 
 def _is_mlflow_upload(scope: Scope) -> bool:
     return scope["method"] == "PUT" and scope["path"].startswith(MLFLOW_ARTIFACT_PATHS)
+
+
+def _is_untyped_script_upload(scope: Scope, given: str) -> bool:
+    return given == "" and scope["path"] in MLFLOW_UNTYPED_UPLOADS and _header(scope, b"origin") is None
 
 
 class RequestGuard:
@@ -109,7 +115,7 @@ class RequestGuard:
             given = _content_type(scope)
             if given == FORM and path.startswith(UI_PREFIX):
                 pass  # the web UI's forms: each one's CSRF token is checked (server/ui/rendering.read_form)
-            elif given not in (JSON, STREAM):
+            elif given not in (JSON, STREAM) and not _is_untyped_script_upload(scope, given):
                 return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
                                       f"send request bodies as {JSON} (or {STREAM} for uploads), "
                                       f"not {given or 'no type'}", path=path)

@@ -45,6 +45,7 @@ def _search_body(query: LoggedModelQuery) -> dict[str, Any]:
         "view": ViewType(query.view).value,
         "max_results": query.max_results,
         "page_token": query.page_token,
+        "datasets": [{"name": d.name, "digest": d.digest} for d in query.datasets],
     }
 
 

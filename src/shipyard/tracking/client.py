@@ -642,11 +642,13 @@ class Client:
         raise InvalidInput(f"cannot load model {model_uri!r}: expected {SUPPORTED}")
 
     def model_source(self, model_uri: str) -> tuple[str, str]:
-        """(run id, artifact path) of the package a ``runs:/`` or ``models:/`` URI names."""
+        """(run id, artifact path) of the package a ``runs:/`` or ``models:/`` URI names (a
+        version copied from another version of this registry names that one's package)."""
         from shipyard.models.sources import check_version_source
+        from shipyard.models.uri import copied_version
 
         if model_uri.startswith("models:/"):
-            version = self.resolve_model_version(model_uri)
+            version = copied_version(self.store.models, self.resolve_model_version(model_uri))
             model_uri = version.source
             if not model_uri.startswith("runs:/") or self._external(version):
                 raise InvalidInput(

@@ -14,8 +14,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 PREFIXES = ("/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/",
-            "/ajax-api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/")
+            "/ajax-api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/",
+            "/get-artifact", "/model-versions/get-artifact", "//model-versions/get-artifact")
 MLFLOW_ARTIFACT_PATHS = ("/api/2.0/mlflow-artifacts/artifacts/", "/ajax-api/2.0/mlflow-artifacts/artifacts/")
+# MLflow's single-file upload call, whose clients send the bytes with no media type.
+MLFLOW_UNTYPED_UPLOADS = ("/api/2.0/mlflow/upload-artifact", "/ajax-api/2.0/mlflow/upload-artifact")
 
 # Shipyard code -> (MLflow code, HTTP status), as MLflow's own server answers.
 _BY_CODE = {
@@ -87,6 +90,14 @@ _NOT_FOUND: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
      lambda m: f"Model Version (name={m[1]}, version={m[2]}) not found"),
 ]
 
+# Shipyard's "already exists" sentences -> MLflow's.
+_ALREADY_EXISTS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"^registered model '(.*)' already exists$"),
+     lambda m: f"Registered Model (name={m[1]}) already exists."),
+    (re.compile(r"^experiment '(.*)' already exists"), lambda m: f"Experiment '{m[1]}' already exists."),
+]
+_ENTITY_TEXTS = {"NOT_FOUND": _NOT_FOUND, "ALREADY_EXISTS": _ALREADY_EXISTS}
+
 _DELETED_RUN = re.compile(r"^run '([^']*)' is deleted")
 
 
@@ -106,11 +117,10 @@ def mlflow_error_body(code: str, status: int, message: str,
     if deleted:
         return (mlflow_code, mlflow_status,
                 f"The run {deleted[1]} must be in the 'active' state. Current state is deleted.")
-    if code == "NOT_FOUND":
-        for pattern, say in _NOT_FOUND:
-            found = pattern.match(message)
-            if found:
-                return mlflow_code, mlflow_status, say(found)
+    for pattern, say in _ENTITY_TEXTS.get(code, ()):
+        found = pattern.match(message)
+        if found:
+            return mlflow_code, mlflow_status, say(found)
     return mlflow_code, mlflow_status, message
 
 
@@ -122,7 +132,7 @@ _UNSUPPORTED = (
     ("webhooks", "MLflow webhooks"), ("datasets", "MLflow GenAI evaluation datasets"),
     ("review-queues", "MLflow review queues"), ("label-schemas", "MLflow label schemas"),
     ("issues", "MLflow issues"), ("presigned", "presigned artifact URLs"), ("mpu", "multipart uploads"),
-    ("get-history-bulk-interval", "bulk metric-history sampling"), ("log-model", "the MLflow 1.x log-model call"),
+    ("log-model", "the MLflow 1.x log-model call"),
 )
 
 

@@ -15,8 +15,10 @@ from shipyard.entities import (
     LOGGED_MODEL_GRAMMAR,
     LifecycleStage,
     LoggedModel,
+    LoggedModelDataset,
     LoggedModelQuery,
     OrderBy,
+    Run,
     RunStatus,
 )
 from shipyard.errors import InvalidInput, NotFound
@@ -47,6 +49,15 @@ def _folder(c: Client, run_id: str, name: str, model_id: str) -> str:
     return folder if folder not in taken else f"{folder}-{model_id}"
 
 
+def _run_here(c: Client, run_id: str | None) -> Run | None:
+    if not run_id:
+        return None
+    try:
+        return c.get_run(run_id)
+    except NotFound:
+        return None
+
+
 def create_logged_model(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     c = client(request)
     experiment_id = p.required("experiment_id")
@@ -54,13 +65,15 @@ def create_logged_model(request: Request, p: Params = Depends(mlflow_params)) ->
     name = p.str("name") or model_id
     tags = p.key_values("tags")
     source_run_id = p.str("source_run_id")
-    if source_run_id:
-        run = c.get_run(source_run_id)
+    run = _run_here(c, source_run_id)
+    if run is not None:
         if run.info.experiment_id != experiment_id:
             raise InvalidInput(f"run {source_run_id} belongs to experiment {run.info.experiment_id}, "
                                f"not {experiment_id}")
-        holder = source_run_id
+        holder = run.info.run_id
     else:
+        # No source run, or one that is not a run of this server: MLflow stores the id as given,
+        # so Shipyard does too, and keeps the files in a run made for the model.
         run = c.create_run(experiment_id, name, tags={HOLDER_TAG: model_id})
         c.set_terminated(run.info.run_id, RunStatus.FINISHED)
         holder = run.info.run_id
@@ -132,10 +145,18 @@ def _order_by(p: Params) -> tuple[OrderBy, ...]:
     return tuple(orders)
 
 
+def _datasets(p: Params) -> tuple[LoggedModelDataset, ...]:
+    found = []
+    for item in p.list("datasets"):
+        given = Params(item if isinstance(item, dict) else {"datasets": item})
+        found.append(LoggedModelDataset(given.required("dataset_name"), given.str("dataset_digest")))
+    return tuple(found)
+
+
 def search_logged_models(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     query = LoggedModelQuery(tuple(str(e) for e in p.list("experiment_ids")),
                              parse_filter(p.str("filter"), LOGGED_MODEL_GRAMMAR), _order_by(p),
-                             view_type(p, "view_type"), max_results(p, 100), p.str("page_token"))
+                             view_type(p, "view_type"), max_results(p, 100), p.str("page_token"), _datasets(p))
     page = client(request).store.logged_models.search(query)
     return ok({"models": [wire.logged_model(m) for m in page.items], "next_page_token": page.next_page_token})
 

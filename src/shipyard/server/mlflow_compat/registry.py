@@ -10,6 +10,7 @@ any other version; the source MLflow sent is given back on the MLflow side.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from fastapi import Depends, Request
@@ -28,6 +29,7 @@ from shipyard.entities import (
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.filters import parse_filter, parse_order_by
 from shipyard.models.sources import EXTERNAL_TAG, plan_version_source
+from shipyard.models.uri import copied_version
 from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.artifacts import locate
 from shipyard.server.mlflow_compat.common import max_results, ok
@@ -198,14 +200,30 @@ def delete_model_version(request: Request, p: Params = Depends(mlflow_params)) -
     return ok()
 
 
+def _given_run_ids(c: Client, query: RegistryQuery) -> RegistryQuery:
+    """A version's ``run_id`` on the MLflow side is the one the client gave. Shipyard links a
+    version to a run it holds (the ``run_id`` attribute) and keeps an id naming no run here as
+    a hidden tag, so ``run_id = '<id>'`` of an absent run searches that tag."""
+    comparisons = []
+    for cmp in query.filter:
+        if cmp.kind == "attribute" and cmp.key == "run_id" and cmp.op is Op.EQ and isinstance(cmp.value, str):
+            try:
+                c.store.runs.get(cmp.value)
+            except NotFound:
+                cmp = Comparison("tag", wire.RUN_ID_TAG, Op.EQ, cmp.value)
+        comparisons.append(cmp)
+    return dataclasses.replace(query, filter=RunFilter(tuple(comparisons)))
+
+
 def search_model_versions(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    page = client(request).store.models.search_versions(_query(p, VERSION_GRAMMAR, 10_000))
+    c = client(request)
+    page = c.store.models.search_versions(_given_run_ids(c, _query(p, VERSION_GRAMMAR, 10_000)))
     return ok({"model_versions": [wire.model_version(v) for v in page.items], "next_page_token": page.next_page_token})
 
 
 def get_model_version_download_uri(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     c = client(request)
-    version = c.get_model_version(p.required("name"), _version(p))
+    version = copied_version(c.store.models, c.get_model_version(p.required("name"), _version(p)))
     if version.tags.get(EXTERNAL_TAG) == "true" and version.run_id is None:
         return ok({"artifact_uri": version.tags.get(wire.SOURCE_TAG, version.source)})  # where it lives
     run_id, path = c.model_source(f"models:/{version.name}/{version.version}")

@@ -102,6 +102,14 @@ class Params:
             raise _invalid(name, value, "a list")
         return value
 
+    def strings(self, name: str, *, required: bool = False) -> list[str]:
+        """A repeated string field (a GET's repeated query parameter or a JSON list), empty
+        values left out; with ``required``, MLflow's message when none is given."""
+        values = [str(v) for v in self.list(name) if v not in (None, "")]
+        if required and not values:
+            raise _missing(name)
+        return values
+
     def key_values(self, name: str) -> dict[str, str]:
         """A repeated ``{key, value}`` field as a dict (later duplicates win, as in MLflow)."""
         result: dict[str, str] = {}

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shipyard._version import __version__
-from shipyard.server.mlflow_compat import artifacts, experiments, logged_models, registry, runs
+from shipyard.server.mlflow_compat import artifacts, experiments, logged_models, registry, runs, ui_calls
 from shipyard.server.mlflow_compat.common import ok
 from shipyard.server.routing import PrefixRouter
 
@@ -38,6 +38,10 @@ TRACKING: list[tuple[str, str, Callable[..., Any]]] = [
     ("POST", "runs/log-inputs", runs.log_inputs),
     ("POST", "runs/outputs", runs.log_outputs),
     ("GET", "metrics/get-history", runs.get_metric_history),
+    ("GET", "metrics/get-history-bulk", ui_calls.get_metric_history_bulk),
+    ("GET", "metrics/get-history-bulk-interval", ui_calls.get_metric_history_bulk_interval),
+    ("POST", "experiments/search-datasets", ui_calls.search_datasets),
+    ("POST", "upload-artifact", ui_calls.upload_run_artifact),
     ("GET", "artifacts/list", runs.list_artifacts),
     ("POST", "logged-models", logged_models.create_logged_model),
     ("POST", "logged-models/search", logged_models.search_logged_models),
@@ -71,6 +75,13 @@ TRACKING: list[tuple[str, str, Callable[..., Any]]] = [
     ("POST", "model-versions/set-tag", registry.set_model_version_tag),
     ("DELETE", "model-versions/delete-tag", registry.delete_model_version_tag),
     ("POST", "model-versions/transition-stage", registry.transition_model_version_stage),
+]
+# MLflow's UI serves two downloads outside its API prefixes; its tests (and some scripts) reach
+# the second with a doubled slash, which MLflow's server accepts too.
+ROOT: list[tuple[str, Callable[..., Any]]] = [
+    ("/get-artifact", ui_calls.get_run_artifact),
+    ("/model-versions/get-artifact", ui_calls.get_model_version_artifact),
+    ("//model-versions/get-artifact", ui_calls.get_model_version_artifact),
 ]
 ARTIFACTS: list[tuple[str, str, Callable[..., Any]]] = [
     ("GET", "artifacts", artifacts.list_artifacts),
@@ -113,4 +124,7 @@ def build_routers() -> list[PrefixRouter]:
         for method, path, handler in ARTIFACTS:
             add(f"{ui}/2.0/mlflow-artifacts", path, handler, method, route_name(handler))
         add(f"{ui}/3.0/mlflow", "server-info", server_info, "GET", "mlflow_server_info")
-    return list(groups.values())
+    root = PrefixRouter(include_in_schema=False, prefixes=tuple(path for path, _ in ROOT))
+    for path, handler in ROOT:
+        root.add_api_route(path, handler, methods=["GET"], name=route_name(handler))
+    return [*groups.values(), root]

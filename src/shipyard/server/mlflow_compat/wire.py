@@ -122,13 +122,13 @@ def version_tags(v: ModelVersion) -> dict[str, str]:
 
 
 def model_version(v: ModelVersion) -> dict[str, Any]:
-    return compact({"name": v.name, "version": str(v.version), "creation_timestamp": v.creation_time,
-                    "last_updated_timestamp": v.last_update_time,
-                    "current_stage": v.tags.get(STAGE_TAG, "None"), "description": v.description,
-                    "source": v.tags.get(SOURCE_TAG, v.source), "run_id": v.run_id or v.tags.get(RUN_ID_TAG),
-                    "status": v.status.value,
-                    "tags": key_values(version_tags(v)), "aliases": list(v.aliases),
-                    "model_id": v.tags.get(MODEL_ID_TAG)})
+    fields = compact({"name": v.name, "version": str(v.version), "creation_timestamp": v.creation_time,
+                      "last_updated_timestamp": v.last_update_time, "current_stage": v.tags.get(STAGE_TAG, "None"),
+                      "source": v.tags.get(SOURCE_TAG, v.source), "run_id": v.run_id or v.tags.get(RUN_ID_TAG),
+                      "status": v.status.value, "tags": key_values(version_tags(v)), "aliases": list(v.aliases),
+                      "model_id": v.tags.get(MODEL_ID_TAG)})
+    # Sent even when empty: MLflow's server does, and its client reads an absent one as None.
+    return {**fields, "description": v.description}
 
 
 def registered_model(m: RegisteredModel, latest: Iterable[ModelVersion] = ()) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from shipyard.entities import (
     LOGGED_MODEL_GRAMMAR,
     LoggedModel,
+    LoggedModelDataset,
     LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
@@ -76,6 +77,13 @@ class LoggedModelParams(Body):
     params: KeyValues
 
 
+class DatasetIn(Body):
+    """A dataset the models must have a metric logged on (any digest when none is given)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    digest: Annotated[str, Field(max_length=64)] | None = None
+
+
 class SearchLoggedModels(Body):
     """A structured ``filter`` (what the SDK sends) or a ``filter_string`` in MLflow's grammar,
     not both; ``order_by`` takes attributes."""
@@ -87,6 +95,7 @@ class SearchLoggedModels(Body):
     view: ViewType = ViewType.ACTIVE_ONLY
     max_results: Annotated[int, Field(ge=1, le=10_000)] = 100
     page_token: Text | None = None
+    datasets: Annotated[list[DatasetIn], Field(max_length=100)] = []
 
 
 class LoggedModelMetricIn(Body):
@@ -145,7 +154,8 @@ def search_logged_models(body: SearchLoggedModels, request: Request) -> Response
         flt = parse_filter(body.filter_string, LOGGED_MODEL_GRAMMAR)
     query = LoggedModelQuery(tuple(body.experiment_ids), flt,
                              tuple(OrderBy(o.kind, o.key, o.ascending) for o in body.order_by), body.view,
-                             body.max_results, body.page_token)
+                             body.max_results, body.page_token,
+                             tuple(LoggedModelDataset(d.name, d.digest) for d in body.datasets))
     page = _store(request).search(query)
     return json_response({"logged_models": [logged_model_to_wire(m) for m in page.items],
                           "next_page_token": page.next_page_token})

@@ -22,6 +22,7 @@ from shipyard.entities import (
     Comparison,
     LifecycleStage,
     LoggedModel,
+    LoggedModelDataset,
     LoggedModelMetric,
     LoggedModelQuery,
     LoggedModelStatus,
@@ -194,6 +195,14 @@ def _clause(cmp: Comparison) -> sa.ColumnElement[bool]:
                        table.c.value, cmp)
 
 
+def _on_datasets(datasets: Sequence[LoggedModelDataset]) -> sa.ColumnElement[bool]:
+    """The models with a metric logged on one of ``datasets``."""
+    m = logged_model_metrics
+    wanted = [sa.and_(m.c.dataset_name == d.name, *([m.c.dataset_digest == d.digest] if d.digest else []))
+              for d in datasets]
+    return logged_models.c.model_id.in_(sa.select(m.c.model_id).where(sa.or_(*wanted)))
+
+
 def _ordering(order_by: Sequence[OrderBy]) -> list[Any]:
     ordering = []
     for order in order_by:
@@ -312,6 +321,8 @@ class SqlLoggedModelStore:
                                               logged_models.c.lifecycle_stage.in_(stages))
         for cmp in query.filter:
             stmt = stmt.where(_clause(cmp))
+        if query.datasets:
+            stmt = stmt.where(_on_datasets(query.datasets))
         stmt = stmt.order_by(*_ordering(query.order_by)).limit(query.max_results + 1).offset(offset)
         with self._db.read() as conn:
             rows = conn.execute(stmt).all()

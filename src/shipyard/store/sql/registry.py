@@ -45,6 +45,10 @@ from shipyard.store.sql.tables import (
 from shipyard.store.sql.upsert import upsert
 from shipyard.tracking.validation import check_project
 
+# Events that change only one version's own record: they move that version's last_update_time,
+# not the model's (as in MLflow, where editing a version's description leaves its model alone).
+_VERSION_ONLY_EVENTS = frozenset({"version_updated", "version_approved"})
+
 
 def _record(conn: sa.Connection, model: Any, kind: str, user: str, *, version: int | None = None,
             alias: str | None = None, previous_version: int | None = None, detail: str = "",
@@ -53,8 +57,9 @@ def _record(conn: sa.Connection, model: Any, kind: str, user: str, *, version: i
     conn.execute(registry_events.insert().values(
         model_id=model.model_id, model_name=name or model.name, kind=kind, timestamp=now, user_id=user or "",
         version=version, alias=alias, previous_version=previous_version, detail=detail[:5000]))
-    conn.execute(registered_models.update().where(registered_models.c.model_id == model.model_id)
-                 .values(last_update_time=now))
+    if kind not in _VERSION_ONLY_EVENTS:
+        conn.execute(registered_models.update().where(registered_models.c.model_id == model.model_id)
+                     .values(last_update_time=now))
 
 
 def _aliases_of(conn: sa.Connection, model_id: int, version: int | None = None) -> dict[str, int]:
@@ -232,6 +237,10 @@ class SqlModelStore:
                    [{"model_id": model.model_id, "version": version, "key": k, "value": v} for k, v in tags.items()],
                    keys=("model_id", "version", "key"))
             if tags:
+                # A version's tags (its stage on the MLflow side among them) are part of it.
+                conn.execute(model_versions.update().where(model_versions.c.model_id == model.model_id,
+                                                           model_versions.c.version == version)
+                             .values(last_update_time=now_ms()))
                 _record(conn, model, "version_tag_set", user, version=version, detail=", ".join(tags))
 
     def delete_version_tag(self, name: str, version: int, key: str, *, user: str = "") -> None:

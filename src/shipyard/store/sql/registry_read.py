@@ -180,8 +180,10 @@ def search_versions(conn: sa.Connection, query: RegistryQuery) -> Page[ModelVers
 
     for cmp in query.filter:
         stmt = stmt.where(_clause(cmp, _VERSION_COLUMNS, tag_match))
-    stmt = stmt.order_by(*_ordering(query, _VERSION_COLUMNS), model_versions.c.creation_time.desc(),
-                         registered_models.c.name, model_versions.c.version.desc())
+    # Newest first unless told otherwise; ties of any order fall to the model's name, then its
+    # newest version, so a page never depends on when rows happened to be written.
+    ordering = _ordering(query, _VERSION_COLUMNS) or [model_versions.c.creation_time.desc()]
+    stmt = stmt.order_by(*ordering, registered_models.c.name, model_versions.c.version.desc())
     rows = conn.execute(stmt.limit(query.max_results + 1).offset(offset)).all()
     return _page(load_versions(conn, rows[:query.max_results]), len(rows) > query.max_results,
                  offset + query.max_results)
