@@ -23,8 +23,10 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
+# Two workers, one test file each at a time (module fixtures stay in one process): the suite is
+# mostly servers and subprocesses waiting on each other, so two halve its time on two cores.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/tracking.py

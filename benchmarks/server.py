@@ -90,7 +90,7 @@ ACCESS_PATTERNS: dict[str, dict[str, str]] = {
     "shipyard": {
         "search": r'"POST /api/v1/runs/search HTTP/1\.1"',
         "get_run": r'"GET /api/v1/runs/{run_id} HTTP/1\.1"',
-        "log_batch": r'"POST /api/v1/runs/[^/?" ]+/metrics HTTP/1\.1"',
+        "log_batch": r'"POST /api/v1/runs/[^/?" ]+/write HTTP/1\.1"',  # RunStore.write: one transaction
     },
     "mlflow": {
         "search": r'"POST /api/2\.0/mlflow/runs/search HTTP/1\.1"',
@@ -135,8 +135,9 @@ def shipyard_cli_works() -> bool:
     return probe.returncode == 0
 
 
-def shipyard_server(workdir: Path, port: int, *, auth: bool = False) -> ServerSpec:
-    db, artifacts = workdir / w.SEARCH_DB, workdir / "artifacts"
+def shipyard_server(workdir: Path, port: int, *, auth: bool = False, db: Path | None = None) -> ServerSpec:
+    """``shipyard server`` on ``db`` (default: the search corpus in ``workdir``)."""
+    db, artifacts = db or workdir / w.SEARCH_DB, workdir / "artifacts"
     if shipyard_cli_works():
         cmd = [str(Path(sys.executable).parent / "shipyard"), "server", "--backend-store-uri", f"sqlite:///{db}",
                "--artifacts-destination", str(artifacts), "--host", HOST, "--port", str(port),
@@ -151,8 +152,9 @@ def shipyard_server(workdir: Path, port: int, *, auth: bool = False) -> ServerSp
                       f"http://{HOST}:{port}")
 
 
-def mlflow_server(python: Path, workdir: Path, port: int) -> ServerSpec:
-    cmd = [str(python.parent / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{workdir / w.SEARCH_DB}",
+def mlflow_server(python: Path, workdir: Path, port: int, *, db: Path | None = None) -> ServerSpec:
+    """``mlflow server`` on ``db`` (default: the search corpus in ``workdir``)."""
+    cmd = [str(python.parent / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{db or workdir / w.SEARCH_DB}",
            "--default-artifact-root", str(workdir / "mlartifacts"), "--host", HOST, "--port", str(port),
            "--workers", "1", "--allowed-hosts", ",".join(f"{h}:{port}" for h in ALLOWED_HOSTS)]
     env = t.mlflow_env()

@@ -102,6 +102,28 @@ SETTINGS: tuple[Setting, ...] = (
             "The server evaluates due monitors itself, in the background of each worker (a lease keeps it once)."),
     Setting("server_monitor_interval_seconds", _parse_positive_float, 60.0,
             "How often the server looks for due monitor windows."),
+    Setting("serving_auth", _parse_bool, False,
+            "Serving (shipyard serve, deploy run) needs an API token for all but its health probes (--auth)."),
+    Setting("serving_insecure", _parse_bool, False,
+            "Let serving listen beyond this machine without --auth: anyone who reaches it may call the model."),
+    Setting("serving_token_cache_seconds", _parse_positive_float, 5.0,
+            "How long serving with --auth trusts a token it checked; a revoked token is refused after at most this."),
+    Setting("server_oidc_issuer", str, "",
+            "OpenID Connect provider for single sign-on in the web UI (its issuer URL); empty: off. Needs --auth."),
+    Setting("server_oidc_client_id", str, "",
+            "The client id this server was registered with at the OpenID Connect provider."),
+    Setting("server_oidc_client_secret", str, "",
+            "The client secret from the provider; empty: a public client (PKCE alone)."),
+    Setting("server_oidc_scopes", str, "openid email profile",
+            "Scopes asked of the OpenID Connect provider (space-separated; openid is always sent)."),
+    Setting("server_oidc_username_claim", str, "preferred_username",
+            "ID token claim that names a user made at first single sign-on (then email, then sub)."),
+    Setting("server_oidc_provider_name", str, "",
+            "Name on the web UI's 'Sign in with …' button; empty: the issuer's host name."),
+    Setting("server_oidc_redirect_uri", str, "",
+            "Callback URL registered at the provider; empty: this server's URL + /ui/oidc/callback."),
+    Setting("server_oidc_grants", str, "",
+            "Roles of a user made at first single sign-on, as PROJECT:ROLE,...; empty: none."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -132,6 +154,17 @@ class Settings:
     server_insecure: bool = _BY_NAME["server_insecure"].default
     server_run_monitors: bool = _BY_NAME["server_run_monitors"].default
     server_monitor_interval_seconds: float = _BY_NAME["server_monitor_interval_seconds"].default
+    serving_auth: bool = _BY_NAME["serving_auth"].default
+    serving_insecure: bool = _BY_NAME["serving_insecure"].default
+    serving_token_cache_seconds: float = _BY_NAME["serving_token_cache_seconds"].default
+    server_oidc_issuer: str = _BY_NAME["server_oidc_issuer"].default
+    server_oidc_client_id: str = _BY_NAME["server_oidc_client_id"].default
+    server_oidc_client_secret: str = field(default=_BY_NAME["server_oidc_client_secret"].default, repr=False)
+    server_oidc_scopes: str = _BY_NAME["server_oidc_scopes"].default
+    server_oidc_username_claim: str = _BY_NAME["server_oidc_username_claim"].default
+    server_oidc_provider_name: str = _BY_NAME["server_oidc_provider_name"].default
+    server_oidc_redirect_uri: str = _BY_NAME["server_oidc_redirect_uri"].default
+    server_oidc_grants: str = _BY_NAME["server_oidc_grants"].default
     sources: Mapping[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

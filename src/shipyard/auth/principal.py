@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from shipyard.auth.roles import Permission, minimum_role
 from shipyard.entities.auth import DEFAULT_PROJECT, Role
 
-__all__ = ["ANONYMOUS", "Principal", "current_user", "local_principal"]
+__all__ = ["ANONYMOUS", "VISITOR", "Principal", "current_user", "local_principal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,8 @@ class Principal:
 
 # A server without authentication: every request acts as this principal.
 ANONYMOUS = Principal("local")
+# Who sends no credentials where sign-in is required (a server or serving with --auth): no role anywhere.
+VISITOR = Principal("anonymous", anonymous=True, grants=())
 
 
 def current_user() -> str:

@@ -30,9 +30,10 @@ PERMISSION_TABLE: Mapping[Permission, tuple[Role | None, str]] = {
     Permission.PUBLIC: (None, "health, version, the API schema, signing in: anyone, no credentials"),
     Permission.SIGNED_IN: (None, "who am I, one's own tokens and password: any signed-in user"),
     Permission.READ: (Role.VIEWER, "read and search experiments, runs, metrics, artifacts, models, datasets, "
-                                   "lineage, deployments, monitors"),
+                                   "lineage, deployments, monitors; call served models and deployments"),
     Permission.WRITE: (Role.EDITOR, "create experiments and runs, log params, metrics and artifacts, register "
-                                    "models and versions, move unprotected aliases, log datasets, create monitors"),
+                                    "models and versions, move unprotected aliases, log datasets, create monitors, "
+                                    "send prediction feedback"),
     Permission.MAINTAIN: (Role.MAINTAINER, "approve model versions, protect aliases, create and change "
                                            "deployments (canary, promote, rollback)"),
     Permission.DELETE: (Role.OWNER, "delete experiments, runs, artifacts, models, versions, deployments and "

@@ -21,7 +21,7 @@ app = typer.Typer(
 
 _SOURCE_STYLES = {"argument": "bold magenta", "env": "bold cyan", "default": "dim"}
 # Shown only as set or not: terminals are shared, scrolled back and pasted into bug reports.
-SECRET_SETTINGS = frozenset({"tracking_token"})
+SECRET_SETTINGS = frozenset({"tracking_token", "server_oidc_client_secret"})
 
 
 def _shown(name: str, value: object) -> object:

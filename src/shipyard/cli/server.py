@@ -9,7 +9,6 @@ stops the command with one message (exit 6) instead of crashing every worker.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 from typing import Annotated
@@ -26,7 +25,6 @@ from shipyard.errors import InvalidInput
 __all__ = ["redact", "serve", "worker_environment"]
 
 APP_FACTORY = "shipyard.server.app:app_from_environment"
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 def serve(
@@ -75,11 +73,15 @@ def serve(
                  "server_allowed_hosts": allowed_hosts, "server_cors_origins": cors_origins,
                  "server_auth": auth or None, "server_insecure": insecure or None}
     settings = state(ctx).settings.replace(**{k: v for k, v in overrides.items() if v is not None})
-    _check_exposure(settings, host, port)
+    launch.check_exposure(host, port, auth=settings.server_auth, insecure=settings.server_insecure, what="server",
+                          risk="read, change and delete everything on this server")
+    from shipyard.server.app import single_sign_on
+
+    single_sign_on(settings)  # a wrong SHIPYARD_SERVER_OIDC_* setting stops here, not in every worker
     environment = worker_environment(settings)
     store, code = _check_store(Settings.resolve(env=environment))
 
-    if not _is_loopback(host) and settings.sources.get("server_allowed_hosts", "default") == "default":
+    if not launch.is_loopback(host) and settings.sources.get("server_allowed_hosts", "default") == "default":
         render.info(Text(
             f"Warning: listening on {host}, but only requests with a Host header of "
             f"{settings.server_allowed_hosts.replace(',', ', ')} are answered (a defence against DNS "
@@ -138,37 +140,11 @@ def _check_store(settings: Settings) -> tuple[str, str | None]:
     return redact(settings.tracking_uri), code
 
 
-def _check_exposure(settings: Settings, host: str, port: int) -> None:
-    """Refuse to serve everything to anyone who reaches a non-loopback address, unless --auth
-    protects it or --insecure says it is meant (an authenticating proxy in front, a lab network)."""
-    if settings.server_auth or _is_loopback(host):
-        return
-    if not settings.server_insecure:
-        raise InvalidInput(
-            f"refusing to listen on {host} without --auth: anyone who can reach port {port} could read, change "
-            "and delete every run, model, dataset and deployment. Start with --auth (users, tokens and roles; "
-            "see docs/security.md), or add --insecure if something in front of the server already checks who "
-            "may use it")
-    render.info(Text(
-        f"Warning: --insecure: listening on {host} without authentication. Anyone who can reach port {port} "
-        "can read, change and delete everything on this server, and nothing records who did. Use --auth unless "
-        "a proxy in front of the server authenticates every request.", style="bold yellow"))
-
-
 def _announce_bootstrap(code: str, url: str) -> None:
     render.info(Text.assemble(
         "No user exists yet. Create the first admin with this one-time code (it works until the first user "
         "exists, and a restart prints a new one): ", (code, "bold magenta"), "\n  at ", (f"{url}/ui/setup", "bold"),
         ", or with ", ("shipyard users bootstrap", "bold"), f" against {url}"))
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name other than localhost: it may resolve anywhere
-        return False
 
 
 def redact(uri: str) -> str:

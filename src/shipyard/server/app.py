@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from shipyard._version import __version__
 from shipyard.config import Settings
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, MissingDependency
 from shipyard.monitoring.prometheus import MonitorCollector
 from shipyard.monitoring.scheduler import MonitorScheduler
 from shipyard.server.audit import AuditMiddleware
@@ -42,6 +43,9 @@ from shipyard.server.routers import (
 from shipyard.server.security import RequestGuard
 from shipyard.server.ui import routers as ui_routers
 from shipyard.tracking.client import Client
+
+if TYPE_CHECKING:
+    from shipyard.server.oidc import OidcClient
 
 ROUTERS = (meta.router, experiments.router, runs.router, artifacts.router, models.router,
            models.versions_router, datasets.router, lineage.router, logged_models.router, logged_models.runs_router,
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
                   openapi_url=None, docs_url=None, redoc_url=None,  # served by meta.router, guarded
                   redirect_slashes=False, lifespan=_lifespan)
     app.state.settings = settings
+    app.state.oidc = single_sign_on(settings)  # before the store opens: a wrong setting leaks nothing
     app.state.schedule_monitors = schedule_monitors
     app.state.client = client or Client(settings=settings)
     app.state.authenticator = _authenticator(app.state.client, bootstrap_hash) if settings.server_auth else None
@@ -114,6 +119,23 @@ def _authenticator(client: Client, bootstrap_hash: str | None) -> Authenticator:
         raise InvalidInput(f"--auth needs a SQL tracking store that keeps users (sqlite:// or postgresql://), "
                            f"not {client.settings.tracking_uri}")
     return Authenticator(auth_store, bootstrap_hash=bootstrap_hash)
+
+
+def single_sign_on(settings: Settings) -> OidcClient | None:
+    """The OpenID Connect client of ``settings`` (``None``: single sign-on is off). Raises
+    ``InvalidInput`` for a wrong setting or without ``--auth``, ``MissingDependency`` without authlib."""
+    if not settings.server_oidc_issuer.strip():
+        return None
+    if not settings.server_auth:
+        raise InvalidInput("single sign-on (SHIPYARD_SERVER_OIDC_ISSUER) signs users in: start the server with --auth "
+                           "(SHIPYARD_SERVER_AUTH=true), or unset SHIPYARD_SERVER_OIDC_ISSUER")
+    try:
+        from shipyard.server.oidc import OidcClient, OidcConfig
+    except ImportError as err:
+        raise MissingDependency(f"single sign-on needs authlib ({err}): pip install 'shipyard-mlops[oidc]'") from None
+    config = OidcConfig.from_settings(settings)
+    assert config is not None
+    return OidcClient(config)
 
 
 def app_from_environment() -> FastAPI:

@@ -9,7 +9,8 @@ server requires sign-in. For each HTTP request it
    (:func:`shipyard.auth.scoped.scoped_store`, through ``responses.client``) notes each
    ``(project, object)`` it reaches;
 3. once the response is sent, records one :class:`~shipyard.entities.auth.AuditEvent` for every
-   mutating request (whatever its status) and for every refusal (401, 403, 429), in a worker
+   mutating request and every single sign-on callback (whatever its status) and for every
+   refusal (401, 403, 429), in a worker
    thread: the database write neither blocks the event loop nor delays the response.
 
 A refusal's event carries its error message as ``detail``, and the name a failed sign-in tried
@@ -52,6 +53,9 @@ READ_ONLY_POSTS = frozenset({
     "search_logged_models", "query_run_links", "mlflow_search_runs", "mlflow_search_experiments",
     "mlflow_search_logged_models", "mlflow_get_latest_versions",
 })
+
+# GETs that sign someone in: recorded whatever they answer, like the POST of the password form.
+SIGN_IN_GETS = frozenset({"ui_oidc_callback"})
 
 
 def request_id_of(scope: Scope) -> str:
@@ -109,11 +113,12 @@ class AuditMiddleware:
 
     @staticmethod
     def _worth_recording(scope: Scope, status: int) -> bool:
-        if status in REFUSED:
+        name = getattr(scope.get("route"), "name", None)
+        if status in REFUSED or name in SIGN_IN_GETS:
             return True
         if scope["method"] not in MUTATING:
             return False
-        return getattr(scope.get("route"), "name", None) not in READ_ONLY_POSTS
+        return name not in READ_ONLY_POSTS
 
     def _event(self, scope: Scope, status: int, started: int, body: bytes) -> AuditEvent:
         state: dict[str, Any] = scope["state"]

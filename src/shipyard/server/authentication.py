@@ -36,7 +36,7 @@ from starlette.requests import cookie_parser
 from starlette.types import Scope
 
 from shipyard.auth.passwords import VerifiedPasswords
-from shipyard.auth.principal import Principal
+from shipyard.auth.principal import VISITOR, Principal
 from shipyard.auth.service import AuthService
 from shipyard.auth.throttle import Throttle
 from shipyard.auth.tokens import PREFIX as TOKEN_PREFIX
@@ -56,8 +56,6 @@ QUERY_TOKEN_NAMES = frozenset({"token", "access_token", "api_key", "apikey"})
 SIGN_IN_MESSAGE = ("sign in to use this server: send an API token as 'Authorization: Bearer shy_…' (`shipyard "
                    "login URL` makes one; MLflow clients: MLFLOW_TRACKING_TOKEN) or a user name and password as "
                    "HTTP Basic (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)")
-# The requester without credentials on a server with --auth: no role in any project.
-VISITOR = Principal("anonymous", anonymous=True, grants=())
 _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

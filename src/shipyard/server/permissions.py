@@ -134,6 +134,8 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "ui_sign_out": Permission.PUBLIC,
     "ui_setup": Permission.PUBLIC,
     "ui_bootstrap": Permission.PUBLIC,
+    "ui_oidc_login": Permission.PUBLIC,  # single sign-on: to the provider and back (server/ui/oidc_pages.py)
+    "ui_oidc_callback": Permission.PUBLIC,
     "ui_experiments": Permission.READ,
     "ui_runs": Permission.READ,
     "ui_run": Permission.READ,
@@ -182,6 +184,10 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "mlflow_get_latest_versions": Permission.READ,
     "mlflow_get_logged_model": Permission.READ,
     "mlflow_get_metric_history": Permission.READ,
+    "mlflow_get_metric_history_bulk": Permission.READ,
+    "mlflow_get_metric_history_bulk_interval": Permission.READ,
+    "mlflow_get_model_version_artifact": Permission.READ,
+    "mlflow_get_run_artifact": Permission.READ,
     "mlflow_get_model_version": Permission.READ,
     "mlflow_get_model_version_by_alias": Permission.READ,
     "mlflow_get_model_version_download_uri": Permission.READ,
@@ -198,6 +204,7 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "mlflow_rename_registered_model": Permission.WRITE,
     "mlflow_restore_experiment": Permission.WRITE,
     "mlflow_restore_run": Permission.WRITE,
+    "mlflow_search_datasets": Permission.READ,
     "mlflow_search_experiments": Permission.READ,
     "mlflow_search_logged_models": Permission.READ,
     "mlflow_search_model_versions": Permission.READ,
@@ -216,6 +223,7 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "mlflow_update_registered_model": Permission.WRITE,
     "mlflow_update_run": Permission.WRITE,
     "mlflow_upload_artifact": Permission.WRITE,
+    "mlflow_upload_run_artifact": Permission.WRITE,
     # access control (server/routers/auth.py); each service call checks the object too
     # (one's own tokens, the project whose members change, the project whose audit log is read)
     "auth_bootstrap": Permission.PUBLIC,

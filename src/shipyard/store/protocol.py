@@ -43,9 +43,10 @@ from shipyard.entities import (
     VersionStatus,
     ViewType,
 )
-from shipyard.entities.auth import DEFAULT_PROJECT, ApiToken, AuditEvent, AuditQuery, Membership, Project, Role, User
+from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
 from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
+from shipyard.store.auth_protocol import AuthStore
 
 __all__ = ["AuthStore", "DatasetStore", "DeploymentStore", "ExperimentStore", "LineageStore", "LoggedModelStore",
            "MetricStore", "ModelStore", "MonitorStore", "RunStore", "Store"]
@@ -224,7 +225,8 @@ class ModelStore(Protocol):
     def update_version(self, name: str, version: int, *, description: str | None = None,
                        status: VersionStatus | None = None, card: str | None = None,
                        user: str = "") -> ModelVersion:
-        """Change what is given (``card`` is the version's Markdown model card). Raises ``NotFound``."""
+        """Change what is given (``card`` is the version's Markdown model card); the version's
+        ``last_update_time`` moves, its model's does not. Raises ``NotFound``."""
         ...
 
     def delete_version(self, name: str, version: int, *, force: bool = False, user: str = "") -> None:
@@ -233,7 +235,8 @@ class ModelStore(Protocol):
         ...
 
     def set_version_tags(self, name: str, version: int, tags: Mapping[str, str], *, user: str = "") -> None:
-        """Insert or overwrite. Raises ``NotFound``."""
+        """Insert or overwrite; the version's and the model's ``last_update_time`` move. Raises
+        ``NotFound``."""
         ...
 
     def delete_version_tag(self, name: str, version: int, key: str, *, user: str = "") -> None:
@@ -491,92 +494,6 @@ class MonitorStore(Protocol):
     def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
         """The latest ``limit`` alerts of ``name`` (all when ``None``), oldest first. Raises
         ``NotFound``."""
-        ...
-
-
-class AuthStore(Protocol):
-    """Users, API tokens, projects with their members, and the audit log. The rules (password
-    policy, hashing, token secrets, who may grant what) live in
-    :class:`~shipyard.auth.service.AuthService`; the store keeps hashes it is given, unique
-    names, and an audit log that nothing can edit or delete."""
-
-    def create_user(self, user: User, *, password_hash: str | None = None) -> User:
-        """Store ``user`` (times become now) with its password hash (``None``: no password, e.g.
-        a service account). Raises ``AlreadyExists``."""
-        ...
-
-    def get_user(self, name: str) -> User:
-        """Raises ``NotFound`` naming it."""
-        ...
-
-    def list_users(self) -> list[User]:
-        """Every user, by name."""
-
-    def update_user(self, name: str, *, email: str | None = None, admin: bool | None = None,
-                    disabled: bool | None = None, password_hash: str | None = None) -> User:
-        """Change what is given. Raises ``NotFound``."""
-        ...
-
-    def password_hash(self, name: str) -> str | None:
-        """The stored password hash of ``name`` (``None``: it has none). Raises ``NotFound``."""
-        ...
-
-    def count_users(self) -> int:
-        """How many users exist (zero: the server still waits for its first admin)."""
-
-    def create_token(self, token: ApiToken, *, secret_hash: str) -> ApiToken:
-        """Store ``token`` with the hash of its secret (creation time becomes now). Raises
-        ``NotFound`` for an unknown user or project, ``AlreadyExists`` for a taken token id."""
-        ...
-
-    def get_token(self, token_id: str) -> tuple[ApiToken, str]:
-        """The token and its stored secret hash. Raises ``NotFound``."""
-        ...
-
-    def token_holder(self, token_id: str) -> tuple[ApiToken, str, User, list[Membership]]:
-        """The token, its secret hash, its user and the user's memberships, in one read. Raises ``NotFound``."""
-        ...
-
-    def list_tokens(self, user: str | None = None, *, kind: str | None = None) -> list[ApiToken]:
-        """Tokens (of ``user``, of ``kind``), newest first, revoked ones included."""
-        ...
-
-    def revoke_token(self, token_id: str) -> None:
-        """Revoke it for good. Raises ``NotFound``."""
-        ...
-
-    def touch_token(self, token_id: str, when: int) -> None:
-        """Record ``when`` as the token's last use (nothing happens for an unknown id)."""
-        ...
-
-    def create_project(self, project: Project) -> Project:
-        """Store ``project`` (creation time becomes now). Raises ``AlreadyExists``."""
-        ...
-
-    def get_project(self, name: str) -> Project:
-        """Raises ``NotFound`` naming it."""
-
-    def list_projects(self) -> list[Project]:
-        """Every project, by name."""
-
-    def set_member(self, project: str, user: str, role: Role | None) -> None:
-        """Give ``user`` ``role`` in ``project`` (``None`` removes the member). Raises
-        ``NotFound`` for an unknown project or user."""
-        ...
-
-    def members(self, project: str) -> list[Membership]:
-        """The members of ``project``, by user. Raises ``NotFound``."""
-        ...
-
-    def grants(self, user: str) -> list[Membership]:
-        """Every project ``user`` is a member of, by project."""
-
-    def record_audit(self, events: Sequence[AuditEvent]) -> None:
-        """Append ``events`` (their ids are assigned here)."""
-        ...
-
-    def audit(self, query: AuditQuery) -> list[AuditEvent]:
-        """The events that match ``query``, newest first."""
         ...
 
 
