@@ -370,6 +370,20 @@ def test_creating_is_refused_without_the_editor_role_there(world: World) -> None
     assert world.store.experiments.get_by_name("x") is None
 
 
+def test_a_hidden_experiments_taken_name_tells_no_id(world: World) -> None:
+    editor = scoped(world, Role.EDITOR, Permission.WRITE)
+    hidden_id = world.store.experiments.get_by_name("exp-b").experiment_id
+    for attempt in (lambda: editor.experiments.create("exp-b"),
+                    lambda: editor.experiments.rename(editor.experiments.get_by_name("exp-a").experiment_id, "exp-b")):
+        with pytest.raises(AlreadyExists) as refused:
+            attempt()
+        assert "'exp-b' already exists in a project bob cannot see" in str(refused.value)
+        assert hidden_id not in str(refused.value)
+    editor.experiments.create("exp-a2")
+    with pytest.raises(AlreadyExists, match=r"'exp-a2' already exists with id \d+"):  # its own: the store's words
+        editor.experiments.create("exp-a2")
+
+
 def test_what_a_new_object_names_must_be_visible(world: World) -> None:
     editor = scoped(world, Role.EDITOR, Permission.WRITE)
     with pytest.raises(NotFound, match="deployment 'dep-b' does not exist"):

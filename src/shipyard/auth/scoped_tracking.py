@@ -29,6 +29,7 @@ from shipyard.entities import (
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
+from shipyard.errors import AlreadyExists
 from shipyard.store.not_found import experiment_not_found, logged_model_not_found, run_not_found, runs_not_found
 
 __all__ = ["ScopedExperiments", "ScopedLoggedModels", "ScopedMetrics", "ScopedRuns"]
@@ -49,7 +50,10 @@ class ScopedExperiments:
     def create(self, name: str, tags: Mapping[str, str] | None = None, *,
                project: str = DEFAULT_PROJECT) -> Experiment:
         home = self._guard.home(project, "experiment")
-        made = self._store.create(name, tags, project=home)
+        try:
+            made = self._store.create(name, tags, project=home)
+        except AlreadyExists as taken:
+            raise self._taken(name, taken) from None
         self._guard.learn_experiment(made)
         self._guard.record(made.project, f"experiment:{made.experiment_id}")
         return made
@@ -76,7 +80,20 @@ class ScopedExperiments:
 
     def rename(self, experiment_id: str, new_name: str) -> Experiment:
         self._check(experiment_id, W)
-        return self._store.rename(experiment_id, new_name)
+        try:
+            return self._store.rename(experiment_id, new_name)
+        except AlreadyExists as taken:
+            raise self._taken(new_name, taken) from None
+
+    def _taken(self, name: str, taken: AlreadyExists) -> AlreadyExists:
+        """Names are unique across projects, so a taken name must be said; of an experiment the
+        principal cannot see, nothing more (the store's message names its id and whether it is
+        deleted)."""
+        holder = self._store.get_by_name(name)
+        if holder is not None and self._guard.visible(holder.project, f"experiment:{holder.experiment_id}"):
+            return taken
+        return AlreadyExists(f"experiment {name!r} already exists in a project {self._guard.principal.name} cannot "
+                             "see; choose another name")
 
     def delete(self, experiment_id: str) -> None:
         self._check(experiment_id, D)
