@@ -104,13 +104,24 @@ def web(browser: Any) -> Iterator[Watched]:
 
     page.on("console", console)
     page.on("pageerror", lambda err: watched.problems.append(f"uncaught exception: {err}"))
+    # A fetch still under way when the test moves to another page (a chart's series, the icon) is
+    # dropped by the browser: that abort is the navigation's doing, not a failure of the page.
+    # (A navigation's own request starts before the old page's fetches are dropped.)
+    navigations = [0]
+    started_at: dict[Any, int] = {}
+
+    def requested(req: Any) -> None:
+        if req.is_navigation_request() and req.frame == page.main_frame:
+            navigations[0] += 1
+        started_at[req] = navigations[0]
+
     def failed(req: Any) -> None:
-        # Chromium fetches the icon after the page loaded and drops the fetch when the test navigates on
-        # (a redirect to the sign-in page): that abort is the browser's, not a failure of the page.
-        if "/favicon.svg" in req.url and "ERR_ABORTED" in str(req.failure):
+        if "ERR_ABORTED" in str(req.failure) and started_at.pop(req, navigations[0]) != navigations[0]:
             return
         watched.problems.append(f"request failed: {req.url} ({req.failure})")
 
+    page.on("request", requested)
+    page.on("requestfinished", lambda req: started_at.pop(req, None))
     page.on("requestfailed", failed)
     page.on("response", response)
     yield watched
