@@ -213,6 +213,7 @@ class ServerProcess:
                 if httpx.get(f"{self.url}{self.health}", timeout=1).status_code == 200:
                     return True
             time.sleep(0.05)
+        self.stop()  # `with` never reaches __exit__ when __enter__ fails: nothing else would end it
         pytest.fail(f"{self.name} did not answer {self.health} within {timeout:g}s:\n{self.logs(tail=4000)}")
 
     def assert_alive(self) -> None:

@@ -97,6 +97,16 @@ def test_a_server_that_exits_fails_with_its_output(tmp_path: Path) -> None:
         server.start()
 
 
+def test_a_server_that_never_gets_healthy_is_stopped_before_the_test_fails(tmp_path: Path) -> None:
+    # ``with server:`` never reaches __exit__ when the start fails: the launcher itself must end it
+    server = ServerProcess([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path, name="stuck",
+                           timeout=0.5)
+    with pytest.raises(pytest.fail.Exception, match=r"stuck did not answer /health within 0.5s"):
+        server.start()
+    assert server.proc is not None
+    assert server.proc.poll() is not None
+
+
 def envelope(status: int, body: dict[str, object], **headers: str) -> httpx.Response:
     return httpx.Response(status, json=body, headers={"x-content-type-options": "nosniff", **headers})
 
