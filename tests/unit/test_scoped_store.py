@@ -34,7 +34,7 @@ from shipyard.entities import (
 from shipyard.entities.auth import Role
 from shipyard.entities.monitor import Monitor
 from shipyard.entities.registry import RegistryQuery
-from shipyard.errors import AlreadyExists, NotFound, PermissionDenied
+from shipyard.errors import AlreadyExists, Conflict, NotFound, PermissionDenied
 from shipyard.store.protocol import Store
 from shipyard.store.sql import SqlStore
 
@@ -316,6 +316,22 @@ def test_deleting_needs_an_owner(world: World, delete: Callable[[Store, World], 
     with pytest.raises(PermissionDenied, match=r"maintainer in project 'team-a'.*needs owner"):
         delete(scoped(world, Role.MAINTAINER, Permission.DELETE), world)
     delete(scoped(world, Role.OWNER, Permission.DELETE), world)
+
+
+def test_a_refused_delete_names_no_deployment_of_a_hidden_project(world: World) -> None:
+    # team-b's maintainers deploy team-a's model (they were shown it); team-a's owner must not learn their names
+    world.store.deployments.create(Deployment("dep-b-uses-a", "prod", (Route("model-a", 1, 100),), project=B))
+    owner = scoped(world, Role.OWNER, Permission.DELETE)
+    for attempt in (lambda: owner.models.delete_model("model-a", force=True),
+                    lambda: owner.models.delete_version("model-a", 1, force=True),
+                    lambda: owner.models.rename_model("model-a", "model-a2")):
+        with pytest.raises(Conflict) as refused:
+            attempt()
+        told = str(refused.value) + repr(refused.value.details)
+        assert "dep-b-uses-a" not in told
+        assert "dep-a" in told  # its own project's deployment is still named
+        assert "1 deployment in a project bob cannot see" in told
+    assert world.store.models.get_model("model-a") is not None
 
 
 def test_a_wrapper_for_a_write_route_needs_the_write_role_to_read(world: World) -> None:

@@ -6,7 +6,8 @@ a lineage node to the project of the object it names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -25,8 +26,8 @@ from shipyard.entities import (
     VersionStatus,
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
-from shipyard.errors import AlreadyExists
-from shipyard.store.not_found import dataset_not_found, model_not_found, run_not_found
+from shipyard.errors import AlreadyExists, Conflict
+from shipyard.store.not_found import dataset_not_found, deployed_model_conflict, model_not_found, run_not_found
 
 __all__ = ["ScopedDatasets", "ScopedLineage", "ScopedModels"]
 
@@ -45,6 +46,23 @@ class ScopedModels:
         g = self._guard
         obj = f"model:{name}" if version is None else f"model:{name}/{version}"
         return g.allow(g.model_project(name), obj, lambda: model_not_found(name), floor, record=record)
+
+    @contextmanager
+    def _deployments_told(self) -> Iterator[None]:
+        """A change refused because deployments use the model names them; those in projects the
+        principal cannot see (their maintainers were shown the model) are counted, not named."""
+        try:
+            yield
+        except Conflict as refused:
+            names = refused.details.get("deployed_by") or []
+            g = self._guard
+            hidden = [n for n in names if not g.visible(g.deployment_project(n), f"deployment:{n}")]
+            if not hidden:
+                raise
+            shown = [n for n in names if n not in hidden]
+            others = f"{len(hidden)} deployment{'s' if len(hidden) > 1 else ''} in a project {g.principal.name} " \
+                     "cannot see"
+            raise deployed_model_conflict(refused.details["refused"], [*shown, others], shown) from None
 
     def _alias_floor(self, name: str, alias: str) -> Permission:
         """Moving an alias is a write; moving a protected one is a maintainer's (as approving)."""
@@ -75,14 +93,16 @@ class ScopedModels:
 
     def rename_model(self, name: str, new_name: str, *, user: str = "") -> RegisteredModel:
         project = self._check(name, W)
-        renamed = self._store.rename_model(name, new_name, user=user)
+        with self._deployments_told():
+            renamed = self._store.rename_model(name, new_name, user=user)
         self._guard.learn(NodeKind.MODEL, name, None)
         self._guard.learn(NodeKind.MODEL, new_name, project)
         return renamed
 
     def delete_model(self, name: str, *, force: bool = False, user: str = "") -> None:
         self._check(name, D)
-        self._store.delete_model(name, force=force, user=user)
+        with self._deployments_told():
+            self._store.delete_model(name, force=force, user=user)
         self._guard.learn(NodeKind.MODEL, name, None)
 
     def set_model_tags(self, name: str, tags: Mapping[str, str], *, user: str = "") -> None:
@@ -121,7 +141,8 @@ class ScopedModels:
 
     def delete_version(self, name: str, version: int, *, force: bool = False, user: str = "") -> None:
         self._check(name, D, version)
-        self._store.delete_version(name, version, force=force, user=user)
+        with self._deployments_told():
+            self._store.delete_version(name, version, force=force, user=user)
 
     def set_version_tags(self, name: str, version: int, tags: Mapping[str, str], *, user: str = "") -> None:
         self._check(name, W, version)

@@ -1,4 +1,5 @@
-"""The ``NotFound`` of each kind of stored object, written once.
+"""The ``NotFound`` of each kind of stored object, written once (and the one refusal whose words
+the access-scoped store rewrites: a model that deployments use).
 
 The SQL store raises these for an object that is absent, and the access-scoped store
 (:mod:`shipyard.auth.scoped`) raises the same ones for an object in a project the principal has
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shipyard.errors import NotFound
+from shipyard.errors import Conflict, NotFound
 
-__all__ = ["dataset_not_found", "deployment_history_not_found", "deployment_not_found", "experiment_not_found",
-           "logged_model_not_found", "model_not_found", "monitor_not_found", "project_not_found", "run_not_found",
-           "runs_not_found", "token_not_found", "user_not_found"]
+__all__ = ["dataset_not_found", "deployed_model_conflict", "deployment_history_not_found", "deployment_not_found",
+           "experiment_not_found", "logged_model_not_found", "model_not_found", "monitor_not_found",
+           "project_not_found", "run_not_found", "runs_not_found", "token_not_found", "user_not_found"]
 
 
 def experiment_not_found(experiment_id: str) -> NotFound:
@@ -65,3 +66,11 @@ def project_not_found(name: str) -> NotFound:
 
 def token_not_found(token_id: str) -> NotFound:
     return NotFound(f"token {token_id!r} does not exist; see: shipyard tokens list", token=token_id)
+
+
+def deployed_model_conflict(refused: str, deployed: Iterable[str], named: Iterable[str]) -> Conflict:
+    """``refused`` (e.g. "delete model 'churn'") is not possible while deployments use it:
+    ``deployed`` as said (each may carry its state), ``named`` the deployments' names."""
+    return Conflict(f"cannot {refused}: it is deployed by {', '.join(deployed)}; move their routes and shadows to "
+                    "other versions (shipyard deploy canary, promote) or delete them (shipyard deploy delete) first",
+                    deployed_by=list(named), refused=refused)

@@ -28,6 +28,7 @@ from shipyard.entities import (
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import AlreadyExists, ApprovalRequired, Conflict, InvalidInput, NotFound
+from shipyard.store.not_found import deployed_model_conflict
 from shipyard.store.sql import registry_read as read
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.deployments import deployments_running
@@ -330,7 +331,5 @@ def _refuse_if_deployed(conn: sa.Connection, name: str, version: int | None = No
     what = f"version {version} of model {name!r}" if version is not None else f"model {name!r}"
     serving = deployments_running(conn, name, version)
     if serving:
-        names = ", ".join(f"{d.name} ({d.status.value.lower()})" for d in serving)
-        raise Conflict(f"cannot {action} {what}: it is deployed by {names}; move their routes and shadows to "
-                       "other versions (shipyard deploy canary, promote) or delete them (shipyard deploy delete) "
-                       "first")
+        raise deployed_model_conflict(f"{action} {what}", (f"{d.name} ({d.status.value.lower()})" for d in serving),
+                                      (d.name for d in serving))
