@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from fastapi import Request
 
 from shipyard.errors import InvalidInput, RequestTooLarge
@@ -133,12 +134,24 @@ async def mlflow_params(request: Request) -> Params:
         except RequestTooLarge:
             raise
         if body.strip():
-            try:
-                parsed = json.loads(body)
-            except (ValueError, RecursionError) as err:
-                what = "nested too deeply" if isinstance(err, RecursionError) else str(err)
-                raise InvalidInput(f"Malformed JSON request body: {what}") from None
+            parsed = _parse(body)
             if not isinstance(parsed, dict):
                 raise InvalidInput("Malformed request body: expected a JSON object")
             data.update(parsed)
     return Params(data, lists)
+
+
+def _parse(body: bytes) -> Any:
+    """The JSON document in ``body``: orjson first (a log-batch body of 1,000 metrics parses
+    several times faster), the standard library for what orjson refuses and it accepts (``NaN``
+    literals, integers past 64 bits) and for the error message, so the accepted bodies and the
+    errors stay the ones of :func:`json.loads`."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as err:
+        what = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise InvalidInput(f"Malformed JSON request body: {what}") from None

@@ -128,6 +128,19 @@ def _metric(p: Params | dict[str, Any]) -> tuple[Metric, str | None, LoggedModel
                                                params.str("dataset_digest", default="") or "")
 
 
+def _batch_metric(item: Any) -> tuple[Metric, str | None, LoggedModelMetric | None]:
+    """:func:`_metric` of one ``log-batch`` item, without its typed getters for the shape the
+    ``mlflow`` client sends (a key, a number, integer step and timestamp, no model): a batch is
+    a thousand items, and the getters were a third of the request's time. Anything else takes
+    :func:`_metric`, so what is accepted and every message stay the same."""
+    if type(item) is dict:
+        key, value, step, timestamp = item.get("key"), item.get("value"), item.get("step", 0), item.get("timestamp")
+        if (type(key) is str and key and type(value) in (float, int) and type(step) is int
+                and type(timestamp) is int and timestamp and item.get("model_id") in (None, "")):
+            return Metric(rules.check_metric_key(key), float(value), step, timestamp), None, None
+    return _metric(_object("metrics", item))
+
+
 def _log_metrics(c: Client, run_id: str, parsed: list[tuple[Metric, str | None, LoggedModelMetric | None]],
                  params: list[Param] | None = None) -> None:
     """Log to the run; values logged with a ``model_id`` are recorded for that model too (its
@@ -205,7 +218,7 @@ def log_batch(request: Request, p: Params = Depends(mlflow_params)) -> Response:
                                "See the API docs for more information about request parameters.")
     parsed_params = Params({"params": params}).key_values("params")
     c = client(request)
-    _log_metrics(c, run_id, [_metric(_object("metrics", m)) for m in metrics],
+    _log_metrics(c, run_id, [_batch_metric(m) for m in metrics],
                  [Param(k, _param_value(k, v)) for k, v in parsed_params.items()])
     if tags:
         _set_tags(c, run_id, Params({"tags": tags}).key_values("tags"))

@@ -8,6 +8,7 @@ shown as those tags too, because the ``mlflow`` client reads them there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from math import isfinite
 from typing import Any
 
 from shipyard.entities import (
@@ -108,13 +109,27 @@ def dataset_input(version: DatasetVersion, tags: Mapping[str, str]) -> dict[str,
 
 def run(r: Run, *, datasets: Iterable[tuple[DatasetVersion, Mapping[str, str]]] = (),
         outputs: Iterable[tuple[str, int]] = (), model_inputs: Iterable[str] = ()) -> dict[str, Any]:
-    data = compact({"metrics": [metric(m) for m in r.data.latest_metrics.values()],
-                    "params": key_values(r.data.params), "tags": key_values(run_tags(r))})
-    inputs = compact({"dataset_inputs": [dataset_input(v, t) for v, t in datasets],
-                      "model_inputs": [{"model_id": m} for m in model_inputs]})
-    model_outputs = [{"model_id": m, "step": step} for m, step in outputs]
+    """What :func:`compact` would make of each part, with the empty lists left out as they are
+    built: a search page is up to a thousand of these."""
+    data: dict[str, Any] = {}
+    if r.data.latest_metrics:
+        data["metrics"] = [{"key": m.key, "value": m.value if isfinite(m.value) else encode_float(m.value),
+                            "timestamp": m.timestamp, "step": m.step} for m in r.data.latest_metrics.values()]
+    if r.data.params:
+        data["params"] = [{"key": k, "value": v} for k, v in r.data.params.items()]
+    tags = run_tags(r)
+    if tags:
+        data["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+    inputs: dict[str, Any] = {}
+    dataset_inputs = [dataset_input(v, t) for v, t in datasets]
+    if dataset_inputs:
+        inputs["dataset_inputs"] = dataset_inputs
+    used = [{"model_id": m} for m in model_inputs]
+    if used:
+        inputs["model_inputs"] = used
+    produced = [{"model_id": m, "step": step} for m, step in outputs]
     return {"info": run_info(r.info), "data": data, "inputs": inputs,
-            "outputs": compact({"model_outputs": model_outputs})}
+            "outputs": {"model_outputs": produced} if produced else {}}
 
 
 def version_tags(v: ModelVersion) -> dict[str, str]:

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from shipyard.clock import now_ms
 from shipyard.entities import Edge, Node, Relation
 from shipyard.store.sql.database import Database
+from shipyard.store.sql.id_lists import among, bound_ids
 from shipyard.store.sql.tables import lineage_edges
 from shipyard.store.sql.upsert import insert_new
 
 # Nodes per IN list when walking a wide level of the graph.
 _CHUNK = 500
+
+
+@functools.cache
+def _edges_at(dialect: str, upstream: bool) -> sa.Select[Any]:
+    """The edges into (``upstream``) or out of the nodes ``:nodes``, built once per dialect: a
+    search page asks for the edges of every run it returns, and building the statement cost
+    more than running it."""
+    column = lineage_edges.c.target if upstream else lineage_edges.c.source
+    return (sa.select(lineage_edges.c.source, lineage_edges.c.target, lineage_edges.c.relation,
+                      lineage_edges.c.context, lineage_edges.c.timestamp, lineage_edges.c.edge_id)
+            .where(among(dialect, column, "nodes")))
 
 
 def record_edges(conn: sa.Connection, edges: Sequence[Edge]) -> None:
@@ -41,14 +55,12 @@ class SqlLineageStore:
 
     def edges(self, nodes: Sequence[Node], *, upstream: bool) -> list[Edge]:
         keys = sorted({str(n) for n in nodes})
-        column = lineage_edges.c.target if upstream else lineage_edges.c.source
         rows = []
         with self._db.read() as conn:
+            dialect = conn.dialect.name
+            stmt = _edges_at(dialect, upstream)
             for start in range(0, len(keys), _CHUNK):
-                rows += conn.execute(
-                    sa.select(lineage_edges.c.source, lineage_edges.c.target, lineage_edges.c.relation,
-                              lineage_edges.c.context, lineage_edges.c.timestamp, lineage_edges.c.edge_id)
-                    .where(column.in_(keys[start:start + _CHUNK]))).all()
+                rows += conn.execute(stmt, {"nodes": bound_ids(dialect, keys[start:start + _CHUNK])}).all()
         rows.sort(key=lambda r: r[5])
         return [Edge(Node.parse(source), Node.parse(target), Relation(relation), context, ts)
                 for source, target, relation, context, ts, _ in rows]

@@ -7,6 +7,7 @@ one comparison compiler and one token format.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,7 @@ from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from shipyard.store.not_found import experiment_not_found, logged_model_not_found, runs_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
+from shipyard.store.sql.id_lists import among, bound_ids
 from shipyard.store.sql.search import condition, decode_page_token, encode_page_token, keyed_match
 from shipyard.store.sql.tables import (
     experiments,
@@ -59,6 +61,13 @@ _MAX_DATASET_DIGEST = 64
 _MAX_LINK_REF = 300
 # Children of many models are loaded with IN (...) lists of at most this many ids.
 _CHUNK = 1000
+
+
+@functools.cache
+def _links_of(dialect: str) -> sa.Select[Any]:
+    """Built once per dialect: runs/get and runs/search ask for the links of the runs they return."""
+    return sa.select(run_links).where(among(dialect, run_links.c.run_id, "run_ids"))
+
 
 _COLUMNS: dict[str, Any] = {
     "model_id": logged_models.c.model_id,
@@ -361,7 +370,8 @@ class SqlLoggedModelStore:
         with self._db.read() as conn:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start:start + _CHUNK]
-                rows += conn.execute(sa.select(run_links).where(run_links.c.run_id.in_(chunk))).all()
+                rows += conn.execute(_links_of(conn.dialect.name),
+                                     {"run_ids": bound_ids(conn.dialect.name, chunk)}).all()
         for row in sorted(rows, key=lambda r: r.link_id):
             found[row.run_id].append(RunLink(row.run_id, RunLinkKind(row.kind), row.ref, row.step,
                                              json.loads(row.tags)))

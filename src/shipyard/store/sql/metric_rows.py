@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -18,6 +19,14 @@ def _not_older(table: sa.Table, excluded: sa.ColumnCollection) -> sa.ColumnEleme
                   sa.and_(excluded.step == table.c.step, excluded.timestamp >= table.c.timestamp))
 
 
+@functools.cache
+def _sqlite_insert(dialect: sa.Dialect) -> str:
+    return str(metrics.insert().compile(dialect=dialect, column_keys=list(_COLUMNS)))
+
+
+_COLUMNS = ("run_id", "key", "value", "step", "timestamp")
+
+
 def append_metrics(conn: sa.Connection, run_id: str, metrics_: Sequence[Metric], *, new_run: bool = False) -> None:
     """Append the values with one executemany and move each key's latest value with one upsert
     that only wins over the stored latest when its (step, timestamp) is not older. For a run
@@ -25,15 +34,23 @@ def append_metrics(conn: sa.Connection, run_id: str, metrics_: Sequence[Metric],
     if not metrics_:
         return
     isnan = math.isnan
-    rows = [{"run_id": run_id, "key": m.key, "value": None if isnan(m.value) else m.value,
-             "step": m.step, "timestamp": m.timestamp} for m in metrics_]
-    latest: dict[str, dict] = {}
-    for row in rows:
-        best = latest.get(row["key"])
-        if best is None or (row["step"], row["timestamp"]) >= (best["step"], best["timestamp"]):
-            latest[row["key"]] = row
-    conn.execute(metrics.insert(), rows)
-    if new_run:
-        conn.execute(latest_metrics.insert(), list(latest.values()))
+    latest: dict[str, Metric] = {}
+    for m in metrics_:
+        best = latest.get(m.key)
+        if best is None or (m.step, m.timestamp) >= (best.step, best.timestamp):
+            latest[m.key] = m
+    if conn.dialect.name == "sqlite":
+        # The statement SQLAlchemy compiles, given to the driver with tuples: its per-row
+        # parameter processing was a third of a 1,000-metric log_batch (nothing to convert here).
+        conn.exec_driver_sql(_sqlite_insert(conn.dialect),
+                             [(run_id, m.key, None if isnan(m.value) else m.value, m.step, m.timestamp)
+                              for m in metrics_])
     else:
-        upsert(conn, latest_metrics, list(latest.values()), keys=("run_id", "key"), where=_not_older)
+        conn.execute(metrics.insert(), [{"run_id": run_id, "key": m.key, "value": None if isnan(m.value) else m.value,
+                                         "step": m.step, "timestamp": m.timestamp} for m in metrics_])
+    rows = [{"run_id": run_id, "key": m.key, "value": None if isnan(m.value) else m.value, "step": m.step,
+             "timestamp": m.timestamp} for m in latest.values()]
+    if new_run:
+        conn.execute(latest_metrics.insert(), rows)
+    else:
+        upsert(conn, latest_metrics, rows, keys=("run_id", "key"), where=_not_older)

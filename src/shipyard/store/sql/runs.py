@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -16,7 +16,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql
 
 from shipyard.clock import now_ms
 from shipyard.entities import (
@@ -39,6 +38,7 @@ from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Run
 from shipyard.store.not_found import experiment_not_found, run_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
+from shipyard.store.sql.id_lists import among, bound_ids
 from shipyard.store.sql.lineage import record_edges
 from shipyard.store.sql.metric_rows import append_metrics
 from shipyard.store.sql.planner import find_runs
@@ -64,14 +64,17 @@ _STATUS = {s.value: s for s in RunStatus}
 _STAGE = {s.value: s for s in LifecycleStage}
 
 
-def _among(conn: sa.Connection, column: sa.Column[str], ids: list[str]) -> sa.ColumnElement[bool]:
-    """``column IN ids`` with the ids bound as ONE parameter (a JSON array on SQLite, an array on
-    PostgreSQL): a page of a thousand runs would otherwise be a thousand bind parameters to
-    render on every query."""
-    if conn.dialect.name == "sqlite":
-        listed = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids", json.dumps(ids))))
-        return column.in_(listed)
-    return column == sa.func.any(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.String)))
+@functools.cache
+def _children(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
+    """The params, tags and latest metrics of the runs ``:ids``, built once per dialect: building
+    a statement and its cache key took longer than SQLite took to answer it for one run."""
+    return (sa.select(params.c.run_id, params.c.key, params.c.value).where(among(dialect, params.c.run_id)),
+            sa.select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(among(dialect, run_tags.c.run_id)),
+            sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value, latest_metrics.c.step,
+                      latest_metrics.c.timestamp).where(among(dialect, latest_metrics.c.run_id)))
+
+
+_RUN_BY_ID = sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id", type_=sa.String))
 
 
 def _info(row: Any) -> RunInfo:
@@ -109,20 +112,15 @@ def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
     latest: dict[str, dict[str, Metric]] = {run_id: {} for run_id in ids}
     nan = float("nan")
+    dialect = conn.dialect.name
+    params_of, tags_of, latest_of = _children(dialect)
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        for run_id, key, value in conn.execute(
-                sa.select(params.c.run_id, params.c.key, params.c.value)
-                .where(_among(conn, params.c.run_id, chunk))).all():
+        bound = {"ids": bound_ids(dialect, ids[start:start + _CHUNK])}
+        for run_id, key, value in conn.execute(params_of, bound).all():
             run_params[run_id][key] = value
-        for run_id, key, value in conn.execute(
-                sa.select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
-                .where(_among(conn, run_tags.c.run_id, chunk))).all():
+        for run_id, key, value in conn.execute(tags_of, bound).all():
             tags[run_id][key] = value
-        for run_id, key, value, step, ts in conn.execute(
-                sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value,
-                          latest_metrics.c.step, latest_metrics.c.timestamp)
-                .where(_among(conn, latest_metrics.c.run_id, chunk))).all():
+        for run_id, key, value, step, ts in conn.execute(latest_of, bound).all():
             latest[run_id][key] = Metric(key, nan if value is None else value, step, ts)
     out = []
     for row in rows:
@@ -198,7 +196,7 @@ class SqlRunStore:
 
     def get(self, run_id: str) -> Run:
         with self._db.read() as conn:
-            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+            row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
             if row is None:
                 raise run_not_found(run_id)
             return load_runs(conn, [row])[0]
