@@ -32,11 +32,34 @@ def test_describe_table_equals_the_separate_calls(rows: int, workers: int | None
     assert profile == profile_table(data)
 
 
+@pytest.mark.parametrize("shape", ["nan-inf-float32", "floats-only", "every-other-row", "all-nan", "nullable-float",
+                                   "int-names", "named-index"])
+def test_describe_table_equals_the_separate_calls_for_float_columns(shape: str) -> None:
+    # describe_table reads a frame's float columns without to_arrow's NaN mask and makes NaN missing
+    # itself: every shape of float column must still give what digest_table and profile_table give
+    rng = np.random.default_rng(8)
+    data = pd.DataFrame({"a": rng.standard_normal(60_000), "b": rng.standard_normal(60_000).astype(np.float32),
+                         "s": rng.choice(["x", "y"], 60_000), "i": rng.integers(0, 9, 60_000)})
+    data.loc[rng.random(60_000) < 0.1, "a"] = np.nan
+    data.loc[rng.random(60_000) < 0.1, "b"] = np.nan
+    data.loc[::1000, "a"] = np.inf
+    data = {"nan-inf-float32": data, "floats-only": data[["a", "b"]], "every-other-row": data.iloc[::2],
+            "all-nan": data.assign(a=np.nan), "nullable-float": data.assign(a=data["a"].astype("Float64")),
+            "int-names": data.set_axis(range(4), axis=1), "named-index": data.set_index("i")}[shape]
+    for workers in (1, None):
+        assert describe_table(data, workers=workers) == (digest_table(data), profile_table(data))
+
+
 def test_describe_table_refuses_what_digest_table_refuses() -> None:
     with pytest.raises(InvalidInput, match="unsupported data"):
         describe_table({"x": [1]})
     with pytest.raises(InvalidInput, match="workers"):
         describe_table(frame(3), workers=0)
+    duplicated = frame(3).set_axis(["x", "x", "flag", "city", "seg"], axis=1)
+    with pytest.raises(InvalidInput, match="Duplicate column names"):
+        digest_table(duplicated)
+    with pytest.raises(InvalidInput, match="Duplicate column names"):
+        describe_table(duplicated)
 
 
 def test_describe_file_equals_the_separate_calls(tmp_path: Path) -> None:

@@ -220,3 +220,25 @@ def test_summary_of_a_large_array_matches_numpy() -> None:
     assert summary.quantiles == tuple(np.quantile(values, QUANTILES))
     ints = np.random.default_rng(9).integers(-(10**12), 10**12, 200_000)
     assert summarize(ints, QUANTILES).std == pytest.approx(ints.std(ddof=1), rel=1e-12)
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["all-early", "one-late"])
+def test_large_categorical_top_values_in_first_appearance_order(late: bool) -> None:
+    # past the row count where categories are counted by np.bincount; with "one-late" a category
+    # first appears after the rows read for the order of first appearance
+    rng = np.random.default_rng(12)
+    codes = np.repeat(np.arange(-1, 40), 2_439)  # missing (-1) and 40 categories, all tied: first appearance decides
+    rng.shuffle(codes)
+    if late:
+        codes[codes == 37] = 3
+        codes[90_000] = 37
+    values = pd.Categorical.from_codes(codes, [f"k{i:02d}" for i in range(45)])  # 5 unused categories
+    got = column(profile_table(pd.DataFrame({"c": values})), "c")
+    present = [f"k{c:02d}" for c in codes if c >= 0]
+    counted: dict[str, int] = {}
+    for value in present:  # a dict keeps first-appearance order: the tie-break the profile promises
+        counted[value] = counted.get(value, 0) + 1
+    expected = sorted(counted.items(), key=lambda item: -item[1])[:10]
+    assert got["distinct"] == len(counted) == 40
+    assert got["nulls"] == int((codes < 0).sum())
+    assert got["top"] == [[value, n] for value, n in expected]

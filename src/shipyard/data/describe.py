@@ -1,7 +1,9 @@
 """What logging a dataset computes, in one go: the digest and the profile of a table or a file.
 
 ``describe_table(obj)`` equals ``(digest_table(obj), profile_table(obj))`` exactly, but converts to
-Arrow once, brings each column to its canonical form once for both, and runs the column digests
+Arrow once (a pandas frame's float columns without a copy: NaN is made missing per column, on the
+pool's threads, not by a serial scan in the conversion), brings each column to its canonical form
+once for both, and runs the column digests
 and the column profiles as separate jobs on one thread pool, the most expensive first. Hashing
 releases the GIL and so do the array kernels of the profile, so every core stays busy until the
 last job is done; with one job per column (its digest, then its profile), a frame whose columns
@@ -20,8 +22,8 @@ from typing import Any
 from shipyard.data.digest import digest_file
 from shipyard.data.profile import FORMAT as PROFILE_FORMAT
 from shipyard.data.profile import profile_column, profile_file
-from shipyard.data.table_digest import RECIPE, column_digest, combine, prepare, worker_count
-from shipyard.data.tables import pyarrow, to_arrow
+from shipyard.data.table_digest import RECIPE, column_digest, combine, nan_as_null, prepare, worker_count
+from shipyard.data.tables import pyarrow, to_arrow_keeping_nan
 from shipyard.errors import InvalidInput
 
 __all__ = ["describe_file", "describe_table"]
@@ -48,12 +50,17 @@ def _cost(array: Any, profile: bool) -> float:
     return 0.05 * array.nbytes
 
 
+def _ready(column: Any) -> Any:
+    """The column as both the digest and the profile read it: :func:`prepare`, NaN as missing."""
+    return nan_as_null(prepare(column, RECIPE))
+
+
 def describe_table(obj: Any, *, workers: int | None = None) -> tuple[str, dict[str, Any]]:
     """``(digest_table(obj), profile_table(obj))``, computed together on up to ``workers`` threads
     (default ``os.cpu_count()``). Takes what :func:`shipyard.data.digest_table` takes and raises
     what it raises (``InvalidInput``)."""
     pa = pyarrow()
-    table = to_arrow(obj)
+    table = to_arrow_keeping_nan(obj)  # NaN made missing below, once for both, on the pool's threads
     names, columns = table.column_names, list(table.columns)
     threads = min(worker_count(workers), 2 * len(columns))
     serial = threads <= 1 or table.num_rows * table.num_columns < _PARALLEL_MIN_CELLS
@@ -66,12 +73,12 @@ def describe_table(obj: Any, *, workers: int | None = None) -> tuple[str, dict[s
 
     try:
         if serial:
-            prepared = [prepare(c, RECIPE) for c in columns]
+            prepared = [_ready(c) for c in columns]
             digests = [job((i, False)) for i in range(len(columns))]
             profiles = [job((i, True)) for i in range(len(columns))]
         else:
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shipyard-describe") as pool:
-                prepared = list(pool.map(lambda c: prepare(c, RECIPE), columns))
+                prepared = list(pool.map(_ready, columns))
                 tasks = sorted(((i, profile) for i in range(len(columns)) for profile in (False, True)),
                                key=lambda task: _cost(prepared[task[0]], task[1]), reverse=True)
                 done = dict(zip(tasks, pool.map(job, tasks), strict=True))

@@ -86,8 +86,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["FORMAT", "FORMATS", "RECIPE", "column_digest", "combine", "digest_table", "prepare", "recipe_of",
-           "verify_table", "worker_count"]
+__all__ = ["FORMAT", "FORMATS", "RECIPE", "column_digest", "combine", "digest_table", "nan_as_null", "prepare",
+           "recipe_of", "verify_table", "worker_count"]
 
 RECIPE = 2  # what digest_table uses unless told otherwise
 FORMATS = {1: "shipyard-table-v1", 2: "shipyard-table-v2"}  # each recipe's preamble
@@ -213,7 +213,7 @@ def _frame(digest: Any, data: Any) -> None:
     digest.update(view)
 
 
-def _nan_as_null(array: pa.Array) -> pa.Array:
+def nan_as_null(array: pa.Array) -> pa.Array:
     """The array with NaN (in floats) made missing, the rule for every float column."""
     import pyarrow.compute as pc
 
@@ -318,7 +318,7 @@ def _encode(digest: Any, array: pa.Array) -> None:
     import pyarrow.compute as pc
 
     pa = pyarrow()
-    array = _nan_as_null(array)
+    array = nan_as_null(array)
     t = array.type
     types = pa.types
     _frame(digest, _validity(array))
@@ -358,9 +358,9 @@ def _encode_dictionary(digest: Any, array: pa.DictionaryArray) -> None:
 
     pa = pyarrow()
     categories, indices = array.dictionary, array.indices
-    if categories.null_count or _nan_as_null(categories).null_count \
+    if categories.null_count or nan_as_null(categories).null_count \
             or len(pc.unique(categories)) != len(categories):
-        rebuilt = pc.dictionary_encode(_nan_as_null(array.cast(categories.type)))
+        rebuilt = pc.dictionary_encode(nan_as_null(array.cast(categories.type)))
         categories, indices = rebuilt.dictionary, rebuilt.indices
     _frame(digest, _validity(indices))  # a row is missing when its code is
     position = None

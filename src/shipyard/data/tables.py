@@ -33,7 +33,7 @@ from shipyard.errors import InvalidInput, ShipyardError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SUPPORTED", "canonical_column", "canonical_type", "pyarrow", "to_arrow"]
+__all__ = ["SUPPORTED", "canonical_column", "canonical_type", "pyarrow", "to_arrow", "to_arrow_keeping_nan"]
 
 SUPPORTED = ("a pandas DataFrame or Series, a polars DataFrame or Series, a pyarrow Table or RecordBatch, "
              "or a numpy array")
@@ -79,6 +79,33 @@ def to_arrow(obj: Any) -> pa.Table:
         raise InvalidInput(f"cannot represent the {type(obj).__name__} as an Arrow table: {exc}") from None
     kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
     raise InvalidInput(f"unsupported data: {kind}; expected {SUPPORTED}")
+
+
+def to_arrow_keeping_nan(obj: Any) -> pa.Table:
+    """:func:`to_arrow`, except that the float32 and float64 columns of a pandas DataFrame (with
+    unique string column names and no named index) keep NaN where ``to_arrow`` has a missing value.
+
+    Those columns are then the frame's own memory, not copied nor scanned for NaN (the scan that
+    builds their validity was most of the conversion's cost). For callers that treat NaN as
+    missing themselves (:func:`shipyard.data.table_digest.nan_as_null`), as the digest and the
+    profile do; anything else gets :func:`to_arrow`'s table."""
+    import numpy as np
+
+    pa = pyarrow()
+    if not _instance(obj, "pandas", "DataFrame") or any(name is not None for name in obj.index.names) \
+            or not all(isinstance(name, str) for name in obj.columns) or not obj.columns.is_unique:
+        return to_arrow(obj)  # what to_arrow names, or refuses (duplicate names), stays its own
+    floats = [isinstance(t, np.dtype) and t.kind == "f" and t.itemsize in (4, 8) for t in obj.dtypes]
+    if not any(floats):
+        return to_arrow(obj)
+    others = [i for i, is_float in enumerate(floats) if not is_float]
+    try:
+        rest = pa.Table.from_pandas(obj.iloc[:, others], preserve_index=False).columns if others else []
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise InvalidInput(f"cannot represent the {type(obj).__name__} as an Arrow table: {exc}") from None
+    converted = iter(rest)
+    arrays = [pa.array(obj.iloc[:, i].to_numpy()) if is_float else next(converted) for i, is_float in enumerate(floats)]
+    return pa.Table.from_arrays(arrays, names=list(obj.columns))
 
 
 def _from_pandas(pa: Any, frame: Any) -> pa.Table:
