@@ -1,5 +1,6 @@
-"""The ``NotFound`` of each kind of stored object, written once (and the one refusal whose words
-the access-scoped store rewrites: a model that deployments use).
+"""The ``NotFound`` of each kind of stored object, written once (and two refusals said by more
+than the store: a model that deployments use, whose words the access-scoped store rewrites, and a
+changed run param, which the SDK says of a run it has not written yet).
 
 The SQL store raises these for an object that is absent, and the access-scoped store
 (:mod:`shipyard.auth.scoped`) raises the same ones for an object in a project the principal has
@@ -14,7 +15,8 @@ from shipyard.errors import Conflict, NotFound
 
 __all__ = ["dataset_not_found", "deployed_model_conflict", "deployment_history_not_found", "deployment_not_found",
            "experiment_not_found", "logged_model_not_found", "model_not_found", "monitor_not_found",
-           "project_not_found", "run_not_found", "runs_not_found", "token_not_found", "user_not_found"]
+           "param_change_conflict", "project_not_found", "run_not_found", "runs_not_found", "token_not_found",
+           "user_not_found"]
 
 
 def experiment_not_found(experiment_id: str) -> NotFound:
@@ -74,3 +76,8 @@ def deployed_model_conflict(refused: str, deployed: Iterable[str], named: Iterab
     return Conflict(f"cannot {refused}: it is deployed by {', '.join(deployed)}; move their routes and shadows to "
                     "other versions (shipyard deploy canary, promote) or delete them (shipyard deploy delete) first",
                     deployed_by=list(named), refused=refused)
+
+
+def param_change_conflict(run_id: str, key: str, old: str, new: str) -> Conflict:
+    return Conflict(f"param {key!r} of run '{run_id}' is already {old!r}; it cannot change to {new!r} (params are "
+                    "immutable: use a new key, or a new run)", key=key, old_value=old, new_value=new)

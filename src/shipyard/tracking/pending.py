@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.entities import Metric, Param, RunInfo, RunStatus, RunTag
-from shipyard.errors import Conflict, InvalidInput
+from shipyard.errors import InvalidInput
+from shipyard.store.not_found import param_change_conflict
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
 
@@ -82,9 +83,7 @@ class PendingRuns:
             for p in params:
                 old = wanted.setdefault(p.key, p.value)
                 if old != p.value:
-                    raise Conflict(f"param {p.key!r} of run '{run_id}' is already {old!r}; it cannot change "
-                                   f"to {p.value!r} (params are immutable: use a new key, or a new run)",
-                                   key=p.key, old_value=old, new_value=p.value)
+                    raise param_change_conflict(run_id, p.key, old, p.value)
             pending.params = wanted
             return True
 

@@ -34,8 +34,8 @@ from shipyard.entities import (
     RunStatus,
     RunTag,
 )
-from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, RunNotActive
-from shipyard.store.not_found import experiment_not_found, run_not_found
+from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive
+from shipyard.store.not_found import experiment_not_found, param_change_conflict, run_not_found
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
 from shipyard.store.sql.id_lists import among, bound_ids
@@ -310,10 +310,7 @@ def _insert_params(conn: sa.Connection, run_id: str, wanted: Mapping[str, str], 
         .where(params.c.run_id == run_id, params.c.key.in_(list(wanted)))).all())
     for key, value in wanted.items():
         if key in existing and existing[key] != value:
-            raise Conflict(
-                f"param {key!r} of run '{run_id}' is already {existing[key]!r}; it cannot change "
-                f"to {value!r} (params are immutable: use a new key, or a new run)",
-                key=key, old_value=existing[key], new_value=value)
+            raise param_change_conflict(run_id, key, existing[key], value)
     new = [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
     if new:
         conn.execute(params.insert(), new)
