@@ -21,7 +21,7 @@ from shipyard.auth.principal import Principal
 from shipyard.auth.roles import Permission, minimum_role
 from shipyard.entities import Experiment, Node, NodeKind, ViewType
 from shipyard.entities.auth import DEFAULT_PROJECT, Role
-from shipyard.errors import NotFound, PermissionDenied
+from shipyard.errors import AlreadyExists, NotFound, PermissionDenied
 from shipyard.store.not_found import (
     dataset_not_found,
     deployment_not_found,
@@ -168,6 +168,12 @@ class ProjectGuard:
             self.record(chosen, f"project:{chosen}")
             raise self._refusal(chosen, f"creating a new {what} there", role, needed)
         return chosen
+
+    def taken_elsewhere(self, what: str, name: str, advice: str) -> AlreadyExists:
+        """Names are unique across projects, so a name held in a project the principal cannot see
+        must be refused as taken; it is said so, and nothing more about the object."""
+        return AlreadyExists(f"{what} {name!r} already exists in a project {self.principal.name} cannot see; "
+                             f"{advice}")
 
     def _refusal(self, project: str, action: str, role: Role | None, needed: Role) -> PermissionDenied:
         who = self.principal.name

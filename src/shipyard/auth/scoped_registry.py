@@ -26,7 +26,7 @@ from shipyard.entities import (
     VersionStatus,
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
-from shipyard.errors import AlreadyExists, Conflict
+from shipyard.errors import Conflict
 from shipyard.store.not_found import dataset_not_found, deployed_model_conflict, model_not_found, run_not_found
 
 __all__ = ["ScopedDatasets", "ScopedLineage", "ScopedModels"]
@@ -199,8 +199,7 @@ class ScopedDatasets:
         else:
             # The name is taken, as for an experiment or a model, and it cannot move here:
             # saying so tells no more than a taken name does.
-            raise AlreadyExists(f"dataset {name!r} already exists in a project {g.principal.name} cannot see; "
-                                "log this data under another name")
+            raise g.taken_elsewhere("dataset", name, "log this data under another name")
         logged, created = self._store.log_version(
             name, digest=digest, source=source, kind=kind, num_rows=num_rows, size_bytes=size_bytes, schema=schema,
             profile=profile, snapshot_uri=snapshot_uri, user=user, project=home)

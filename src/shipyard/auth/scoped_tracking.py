@@ -92,8 +92,7 @@ class ScopedExperiments:
         holder = self._store.get_by_name(name)
         if holder is not None and self._guard.visible(holder.project, f"experiment:{holder.experiment_id}"):
             return taken
-        return AlreadyExists(f"experiment {name!r} already exists in a project {self._guard.principal.name} cannot "
-                             "see; choose another name")
+        return self._guard.taken_elsewhere("experiment", name, "choose another name")
 
     def delete(self, experiment_id: str) -> None:
         self._check(experiment_id, D)
