@@ -109,6 +109,7 @@ def web(browser: Any) -> Iterator[Watched]:
     # (A navigation's own request starts before the old page's fetches are dropped.)
     navigations = [0]
     started_at: dict[Any, int] = {}
+    closing = False
 
     def requested(req: Any) -> None:
         if req.is_navigation_request() and req.frame == page.main_frame:
@@ -116,7 +117,12 @@ def web(browser: Any) -> Iterator[Watched]:
         started_at[req] = navigations[0]
 
     def failed(req: Any) -> None:
-        if "ERR_ABORTED" in str(req.failure) and started_at.pop(req, navigations[0]) != navigations[0]:
+        aborted = "ERR_ABORTED" in str(req.failure)
+        if aborted and (closing or started_at.pop(req, navigations[0]) != navigations[0]):
+            return
+        # The browser fetches the icon on its own schedule and drops it whenever it likes (a
+        # redirect, a form post); an aborted icon is never the page's failure, a refused one is.
+        if aborted and "/favicon" in req.url:
             return
         watched.problems.append(f"request failed: {req.url} ({req.failure})")
 
@@ -125,6 +131,7 @@ def web(browser: Any) -> Iterator[Watched]:
     page.on("requestfailed", failed)
     page.on("response", response)
     yield watched
+    closing = True  # closing the context drops whatever is still in flight
     context.close()
     assert watched.problems == [], "the page reported problems:\n" + "\n".join(watched.problems)
 
