@@ -204,6 +204,27 @@ def test_a_user_name_another_user_holds_is_not_taken_over(site: Site, provider: 
     assert site.events("ui_oidc_callback")[-1].principal == "ada"
 
 
+def test_an_admin_links_an_older_password_account_to_its_sign_on(site: Site, provider: Provider) -> None:
+    site.operator().create_user("ada", password=PASSWORD)
+    site.operator().create_user("root", password=PASSWORD, admin=True)
+    _, secret = site.operator().create_token("admin", user="root")
+    with site.browser() as api:
+        api.headers["Authorization"] = f"Bearer {secret}"
+        linked = api.post("/api/v1/users/ada/identities", json={"subject": "u-1"})  # the server's own issuer
+        assert linked.status_code == 201, linked.text
+    assert site.store.user_by_identity(provider.url, "u-1").name == "ada"
+    with site.browser() as browser:
+        assert sign_in(browser).status_code == 303
+        assert browser.get("/api/v1/auth/whoami").json()["principal"]["name"] == "ada"
+    assert [u.name for u in site.store.list_users()] == ["ada", "root"]  # no second ada
+    assert site.events("link_user_identity")[-1].principal == "root"
+    with site.browser() as api:
+        api.headers["Authorization"] = f"Bearer {secret}"
+        assert api.delete("/api/v1/users/ada/identities", params={"subject": "u-1"}).status_code == 200
+    with site.browser() as browser:
+        assert_signed_in_nobody(site, sign_in(browser), 409, "belongs to another Shipyard user", callbacks=2)
+
+
 def test_another_subject_with_the_same_name_is_another_person(site: Site, provider: Provider) -> None:
     with site.browser() as browser:
         assert sign_in(browser).status_code == 303

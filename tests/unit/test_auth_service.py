@@ -212,6 +212,52 @@ def test_the_last_enabled_admin_cannot_be_disabled(ops: AuthService) -> None:
     ops.disable_user("root")
 
 
+def test_an_existing_user_is_made_an_admin_and_back(ops: AuthService) -> None:
+    ops.create_user("root", password=PASSWORD, admin=True)
+    ops.create_user("ana", password=PASSWORD)
+    ops.create_user("ci", service=True)
+    ana = as_user(ops, "ana")
+    with pytest.raises(PermissionDenied, match="needs a server admin"):
+        ana.set_admin("ana")
+    assert ops.set_admin("ana").admin
+    assert as_user(ops, "ana").list_users()  # an admin's principal now
+    with pytest.raises(InvalidInput, match="service account"):
+        ops.set_admin("ci")
+    assert not ops.set_admin("root", False).admin
+    with pytest.raises(Conflict, match="only enabled admin"):
+        ops.set_admin("ana", False)
+    assert ops.get_user("ana").admin
+    with pytest.raises(NotFound):
+        ops.set_admin("nobody")
+
+
+def test_a_password_account_is_linked_to_a_sign_on_identity(ops: AuthService) -> None:
+    issuer = "https://id.example.com"
+    ops.create_user("ana", password=PASSWORD)
+    ops.create_user("bob", password=PASSWORD)
+    with pytest.raises(Conflict, match="belongs to another Shipyard user"):  # unlinked: her name is taken
+        ops.authenticate_identity(issuer, "sub-ana", names=["ana"])
+    with pytest.raises(PermissionDenied, match="needs a server admin"):
+        as_user(ops, "ana").link_identity("ana", issuer=issuer, subject="sub-ana")
+    ops.link_identity("ana", issuer=issuer, subject="sub-ana")
+    assert ops.authenticate_identity(issuer, "sub-ana", names=["whatever-the-claim-says"]).name == "ana"
+    assert ops.authenticate_password("ana", PASSWORD).name == "ana"  # the password still works
+    with pytest.raises(AlreadyExists, match="linked to a user already"):
+        ops.link_identity("bob", issuer=issuer, subject="sub-ana")
+    with pytest.raises(InvalidInput, match="is not a URL"):
+        ops.link_identity("bob", issuer="id.example.com", subject="sub-bob")
+    with pytest.raises(InvalidInput, match="subject is empty"):
+        ops.link_identity("bob", issuer=issuer, subject=" ")
+    with pytest.raises(NotFound):
+        ops.link_identity("nobody", issuer=issuer, subject="sub-nobody")
+    with pytest.raises(NotFound, match="'bob' is not linked"):
+        ops.unlink_identity("bob", issuer=issuer, subject="sub-ana")
+    ops.unlink_identity("ana", issuer=issuer, subject="sub-ana")
+    with pytest.raises(Conflict, match="belongs to another Shipyard user"):
+        ops.authenticate_identity(issuer, "sub-ana", names=["ana"])
+    assert ops.get_user("ana").name == "ana"  # the user stays
+
+
 def test_a_user_changes_their_own_password_with_the_current_one(ops: AuthService) -> None:
     ops.create_user("ana", password=PASSWORD)
     ops.create_user("bob", password=PASSWORD)

@@ -95,6 +95,11 @@ def test_users_projects_and_tokens_on_the_database(cli: Cli) -> None:
     assert cli.json("tokens", "list", "--user", "ci-bot")[0]["revoked"] is True
     assert "--expires" in cli.refused(2, "tokens", "create", "--name", "x", "--user", "alice", "--expires", "soon")
 
+    cli.ok("users", "set-admin", "alice")
+    assert {u["name"]: u["admin"] for u in cli.json("users", "list")}["alice"] is True
+    cli.ok("users", "set-admin", "alice", "--revoke")
+    assert "give --issuer" in cli.refused(2, "users", "link", "alice", "--subject", "s-1")
+    cli.ok("users", "link", "alice", "--subject", "s-1", "--issuer", "https://id.example.com")
     cli.ok("users", "disable", "alice")
     assert {u["name"]: u["disabled"] for u in cli.json("users", "list")}["alice"] is True
     cli.ok("users", "enable", "alice")
@@ -186,6 +191,21 @@ def test_login_keeps_a_token_never_the_password_and_the_sdk_uses_it(
         {"project": "churn", "user": "alice", "role": "viewer"}]
     assert entry["token_id"] in [t["token_id"] for t in cli.json("tokens", "list", uri=server)]
 
+    # An existing user made an admin and back, and linked to a single sign-on identity, over the API.
+    cli.ok("users", "set-admin", "alice", uri=server)
+    assert {u["name"]: u["admin"] for u in cli.json("users", "list", uri=server)}["alice"] is True
+    cli.ok("users", "set-admin", "alice", "--revoke", uri=server)
+    assert {u["name"]: u["admin"] for u in cli.json("users", "list", uri=server)}["alice"] is False
+    assert "only enabled admin" in cli.refused(4, "users", "set-admin", "admin", "--revoke", uri=server)
+    assert "no single sign-on provider" in cli.refused(2, "users", "link", "alice", "--subject", "s-1", uri=server)
+    issuer = "https://id.example.com"
+    cli.ok("users", "link", "alice", "--subject", "s-1", "--issuer", issuer, uri=server)
+    assert "linked to a user already" in cli.refused(4, "users", "link", "admin", "--subject", "s-1", "--issuer",
+                                                     issuer, uri=server)
+    cli.ok("users", "unlink", "alice", "--subject", "s-1", "--issuer", issuer, uri=server)
+    assert "is not linked" in cli.refused(3, "users", "unlink", "alice", "--subject", "s-1", "--issuer", issuer,
+                                          uri=server)
+
     # The SDK finds the token `shipyard login` kept for its tracking URI.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(cli.config_home))
     monkeypatch.delenv("SHIPYARD_TRACKING_TOKEN", raising=False)
@@ -203,7 +223,8 @@ def test_login_keeps_a_token_never_the_password_and_the_sdk_uses_it(
 
     events = wait_for(lambda: [e for e in audited() if e["action"] == "create_user"] and audited(),
                       what="the audit log to record create_user")
-    assert {"create_user", "create_project", "create_token"} <= {e["action"] for e in events}
+    assert {"create_user", "create_project", "create_token", "set_user_admin", "link_user_identity",
+            "unlink_user_identity"} <= {e["action"] for e in events}
 
     cli.ok("logout", server)
     assert server not in json.loads(path.read_text())["servers"]

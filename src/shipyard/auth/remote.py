@@ -21,6 +21,10 @@ omitted or ``null``)::
     set_password    PUT    /users/{name}/password {password, current}    → {"user": USER}
     disable_user    POST   /users/{name}/disable                         → {"user": USER}
     enable_user     POST   /users/{name}/enable                          → {"user": USER}
+    set_admin       PUT    /users/{name}/admin {admin}                   → {"user": USER}
+    link_identity   POST   /users/{name}/identities {issuer, subject}    → {"user": USER}
+    unlink_identity DELETE /users/{name}/identities?issuer=&subject=     → {"user": USER}
+                    (``issuer`` may be left out: the server's own sign-on provider)
     create_project  POST   /projects        {name, description}          → {"project": PROJECT}
     list_projects   GET    /projects                                     → {"projects": [PROJECT]}
     members         GET    /projects/{project}/members                   → {"members": [MEMBER]}
@@ -132,6 +136,17 @@ class RemoteAuth:
 
     def enable_user(self, name: str) -> User:
         return user_from_wire(self._call("POST", _user(name, "enable"))["user"])
+
+    def set_admin(self, name: str, admin: bool = True) -> User:
+        return user_from_wire(self._call("PUT", _user(name, "admin"), json={"admin": admin})["user"])
+
+    def link_identity(self, name: str, *, issuer: str | None, subject: str) -> User:
+        body = {"issuer": issuer, "subject": subject}
+        return user_from_wire(self._call("POST", _user(name, "identities"), json=body)["user"])
+
+    def unlink_identity(self, name: str, *, issuer: str | None, subject: str) -> User:
+        params = {"subject": subject, **({"issuer": issuer} if issuer else {})}
+        return user_from_wire(self._call("DELETE", _user(name, "identities"), params=params)["user"])
 
     # -- tokens -----------------------------------------------------------------------------------------
     def create_token(self, name: str, *, user: str | None = None, expires_in_ms: int | None = None,

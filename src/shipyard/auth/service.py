@@ -93,6 +93,17 @@ def _role(value: Role | str | int) -> Role:
     return role
 
 
+def _identity(issuer: str, subject: str) -> tuple[str, str]:
+    issuer, subject = (issuer or "").strip(), (subject or "").strip()
+    if not issuer.startswith(("https://", "http://")):
+        raise InvalidInput(f"issuer {issuer!r} is not a URL: give the provider's issuer as its discovery document "
+                           "names it (by default the server's SHIPYARD_SERVER_OIDC_ISSUER)", field="issuer")
+    if not subject:
+        raise InvalidInput("subject is empty: give the provider's `sub` claim for the person (its admin console "
+                           "shows it)", field="subject")
+    return issuer, subject
+
+
 def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -210,13 +221,44 @@ class AuthService:
         """Refuse ``name`` from now on, by password and by every token it has (server admins only).
         Raises ``Conflict`` for the last admin who can sign in."""
         self._admin("disabling a user")
+        self._keep_an_admin(name)
+        return self.store.update_user(name, disabled=True)
+
+    def set_admin(self, name: str, admin: bool = True) -> User:
+        """Make ``name`` a server admin, or (``admin=False``) an ordinary user again (server admins
+        only). Raises ``Conflict`` when that would leave no enabled admin, ``InvalidInput`` for a
+        service account (it acts for one project's CI through scoped tokens, never as an admin)."""
+        self._admin("making or unmaking an admin")
+        user = self.store.get_user(name)
+        if admin and user.service:
+            raise InvalidInput(f"{name!r} is a service account: it cannot be an admin; make a person's account "
+                               "an admin instead", field="name")
+        if not admin:
+            self._keep_an_admin(name)
+        return self.store.update_user(name, admin=bool(admin))
+
+    def _keep_an_admin(self, name: str) -> None:
         user = self.store.get_user(name)
         if user.admin and not user.disabled:
             others = [u for u in self.store.list_users() if u.admin and not u.disabled and u.name != name]
             if not others:
                 raise Conflict(f"{name!r} is the only enabled admin: make another admin first, or nobody could "
                                "administer the server")
-        return self.store.update_user(name, disabled=True)
+
+    def link_identity(self, name: str, *, issuer: str, subject: str) -> User:
+        """Link the existing user ``name`` to the single sign-on identity ``(issuer, subject)`` (server
+        admins only): from then on, signing in through that provider account is signing in as
+        ``name``, password account or not. The subject is the provider's ``sub`` claim, never a
+        name or e-mail address (see :meth:`authenticate_identity`)."""
+        self._admin("linking a user to a sign-on identity")
+        issuer, subject = _identity(issuer, subject)
+        return self.store.link_identity(name, issuer=issuer, subject=subject)
+
+    def unlink_identity(self, name: str, *, issuer: str, subject: str) -> User:
+        """Undo :meth:`link_identity` (server admins only); the user and its password stay."""
+        self._admin("unlinking a user from a sign-on identity")
+        issuer, subject = _identity(issuer, subject)
+        return self.store.unlink_identity(name, issuer=issuer, subject=subject)
 
     def enable_user(self, name: str) -> User:
         self._admin("enabling a user")

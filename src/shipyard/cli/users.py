@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
 from shipyard.cli import render
-from shipyard.cli.access import OPERATOR_NOTE, auth_backend, read_secret, remote_auth, server_url
-from shipyard.cli.context import JsonOption
+from shipyard.cli.access import OPERATOR_NOTE, auth_backend, is_server, read_secret, remote_auth, server_url
+from shipyard.cli.context import JsonOption, state
+from shipyard.errors import InvalidInput
 
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Users and service accounts: create, list, disable, enable, set a password, and make the first admin.\n\n"
+    help="Users and service accounts: create, list, disable, enable, set a password, make an admin, link a "
+         "single sign-on identity, and make the first admin.\n\n"
          "A person signs in with a password (at least 12 characters, not a common one); a service account "
          "(--service, for CI) has no password and acts through the API tokens an admin makes for it. Disabling "
          "a user refuses its tokens at once.\n\n"
@@ -24,7 +26,9 @@ app = typer.Typer(
          "  shipyard users create alice --email alice@example.com\n"
          "  shipyard users create ci-bot --service\n"
          "  shipyard users list\n"
-         "  shipyard users disable alice",
+         "  shipyard users disable alice\n"
+         "  shipyard users set-admin alice\n"
+         "  shipyard users link alice --subject 248289761001",
     no_args_is_help=True,
 )
 
@@ -83,6 +87,57 @@ def enable(ctx: typer.Context, name: Name) -> None:
     """Enable a disabled user again (its unexpired, unrevoked tokens work again)."""
     auth_backend(ctx).enable_user(name)
     render.info(Text.assemble("Enabled ", (name, "bold")))
+
+
+@app.command("set-admin")
+def set_admin(
+    ctx: typer.Context, name: Name,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Make NAME an ordinary user again instead.")] = False,
+) -> None:
+    """Make an existing user a server admin (or, with --revoke, an ordinary user again).
+
+    The last enabled admin cannot be revoked: make another admin first."""
+    auth_backend(ctx).set_admin(name, not revoke)
+    render.info(Text.assemble((name, "bold"), " is an ordinary user now" if revoke else " is a server admin now"))
+
+
+Subject = Annotated[str, typer.Option("--subject", metavar="SUB", show_default=False,
+                                      help="The person's `sub` claim at the provider (its admin console shows it).")]
+Issuer = Annotated[str | None, typer.Option("--issuer", metavar="URL", show_default=False,
+                                            help="The provider's issuer, as its discovery document names it "
+                                                 "\\[default: the server's SHIPYARD_SERVER_OIDC_ISSUER].")]
+
+
+def _identity_backend(ctx: typer.Context, issuer: str | None) -> tuple[Any, str | None]:
+    backend = auth_backend(ctx)
+    settings = state(ctx).settings
+    if issuer is None and not is_server(settings.tracking_uri):  # a server fills in its own provider
+        issuer = settings.server_oidc_issuer.strip() or None
+        if issuer is None:
+            raise InvalidInput("give --issuer: no single sign-on provider is set (SHIPYARD_SERVER_OIDC_ISSUER)",
+                               field="issuer")
+    return backend, issuer
+
+
+@app.command()
+def link(ctx: typer.Context, name: Name, subject: Subject, issuer: Issuer = None) -> None:
+    """Link an existing user to a single sign-on identity: signing in through it is signing in as NAME.
+
+    For a person whose password account is older than single sign-on (unlinked, signing in is refused or
+    makes a second user).
+
+    The identity is the provider's subject, never a name or e-mail address (those can change hands)."""
+    backend, issuer = _identity_backend(ctx, issuer)
+    backend.link_identity(name, issuer=issuer, subject=subject)
+    render.info(Text.assemble("Linked ", (name, "bold"), f" to subject {subject!r}"))
+
+
+@app.command()
+def unlink(ctx: typer.Context, name: Name, subject: Subject, issuer: Issuer = None) -> None:
+    """Unlink a user from a single sign-on identity; the user, its password and tokens stay."""
+    backend, issuer = _identity_backend(ctx, issuer)
+    backend.unlink_identity(name, issuer=issuer, subject=subject)
+    render.info(Text.assemble("Unlinked ", (name, "bold"), f" from subject {subject!r}"))
 
 
 @app.command("set-password")

@@ -100,6 +100,16 @@ class AuthStore(Protocol):
         ``NotFound`` for an unknown project."""
         ...
 
+    def link_identity(self, name: str, *, issuer: str, subject: str) -> User:
+        """Link the existing user ``name`` to the identity ``(issuer, subject)``: signing in as it
+        is signing in as ``name``. Raises ``NotFound`` for an unknown user, ``AlreadyExists`` for
+        an identity linked already (to this user or another)."""
+        ...
+
+    def unlink_identity(self, name: str, *, issuer: str, subject: str) -> User:
+        """Undo :meth:`link_identity`. Raises ``NotFound`` when ``name`` is not linked to it."""
+        ...
+
     def record_audit(self, events: Sequence[AuditEvent]) -> None:
         """Append ``events`` (their ids are assigned here)."""
         ...

@@ -76,6 +76,15 @@ class SetPassword(Body):
     current: Secret | None = None
 
 
+class SetAdmin(Body):
+    admin: bool
+
+
+class Identity(Body):
+    issuer: Annotated[str, Field(max_length=512)] | None = None
+    subject: Annotated[str, Field(max_length=256)]
+
+
 class CreateProject(Body):
     name: Short
     description: Annotated[str, Field(max_length=5000)] = ""
@@ -182,6 +191,41 @@ def disable_user(name: Name, request: Request) -> Response:
 def enable_user(name: Name, request: Request) -> Response:
     _note(request, None, f"user:{name}")
     return json_response({"user": user_to_wire(_service(request).enable_user(name))})
+
+
+@router.put(f"{API}/users/{{name}}/admin", name="set_user_admin",
+            summary="Make a user a server admin, or an ordinary user again")
+def set_user_admin(name: Name, body: SetAdmin, request: Request) -> Response:
+    _note(request, None, f"user:{name}")
+    return json_response({"user": user_to_wire(_service(request).set_admin(name, body.admin))})
+
+
+def _issuer(request: Request, given: str | None) -> str:
+    """``given``, or the issuer this server signs people in with (SHIPYARD_SERVER_OIDC_ISSUER)."""
+    if given:
+        return given
+    oidc = getattr(request.app.state, "oidc", None)
+    if oidc is None:
+        raise InvalidInput("give the identity's issuer: this server has no single sign-on provider set "
+                           "(SHIPYARD_SERVER_OIDC_ISSUER) to take it from", field="issuer")
+    return str(oidc.config.issuer)
+
+
+@router.post(f"{API}/users/{{name}}/identities", name="link_user_identity", status_code=201,
+             summary="Link a user to a single sign-on identity (issuer and subject)")
+def link_user_identity(name: Name, body: Identity, request: Request) -> Response:
+    _note(request, None, f"user:{name}")
+    user = _service(request).link_identity(name, issuer=_issuer(request, body.issuer), subject=body.subject)
+    return json_response({"user": user_to_wire(user)}, 201)
+
+
+@router.delete(f"{API}/users/{{name}}/identities", name="unlink_user_identity",
+               summary="Unlink a user from a single sign-on identity")
+def unlink_user_identity(name: Name, request: Request, subject: Annotated[str, Query(max_length=256)],
+                         issuer: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    _note(request, None, f"user:{name}")
+    user = _service(request).unlink_identity(name, issuer=_issuer(request, issuer), subject=subject)
+    return json_response({"user": user_to_wire(user)})
 
 
 # -- projects --------------------------------------------------------------------------------------

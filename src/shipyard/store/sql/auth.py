@@ -331,6 +331,34 @@ class SqlAuthStore:
             raise linked from None
         return stored
 
+    def link_identity(self, name: str, *, issuer: str, subject: str) -> User:
+        _fits("issuer", issuer, _ISSUER)
+        _fits("subject", subject, _SUBJECT)
+        linked = AlreadyExists(f"subject {subject!r} of {issuer} is linked to a user already", issuer=issuer,
+                               subject=subject)
+        try:
+            with self._db.write() as conn:
+                user = _user(_user_row(conn, name))
+                if conn.execute(sa.select(user_identities.c.user_name).where(
+                        user_identities.c.issuer == issuer, user_identities.c.subject == subject)).first():
+                    raise linked
+                conn.execute(user_identities.insert().values(issuer=issuer, subject=subject, user_name=name,
+                                                             creation_time=now_ms()))
+        except sa_exc.IntegrityError:  # a concurrent link or first sign-in won the INSERT
+            raise linked from None
+        return user
+
+    def unlink_identity(self, name: str, *, issuer: str, subject: str) -> User:
+        with self._db.write() as conn:
+            user = _user(_user_row(conn, name))
+            gone = conn.execute(user_identities.delete().where(
+                user_identities.c.user_name == name, user_identities.c.issuer == issuer,
+                user_identities.c.subject == subject)).rowcount
+        if not gone:
+            raise NotFound(f"user {name!r} is not linked to subject {subject!r} of {issuer}", user=name,
+                           issuer=issuer, subject=subject)
+        return user
+
     # -- audit -------------------------------------------------------------------------------
     def record_audit(self, events: Sequence[AuditEvent]) -> None:
         rows = [{
