@@ -90,3 +90,42 @@ def test_deployment_and_dataset_changes_record_the_principal(app: FastAPI, http:
     finally:
         sdk.close()
         transport.close()
+
+
+def test_evaluation_promotion_and_card_edits_record_the_principal(app: FastAPI, http: httpx.Client) -> None:
+    """Evaluation, quality gates and cards are domain code on the registry service the request's
+    principal built: the SDK against the server, the native API and the MLflow API all record alice."""
+    from sklearn.linear_model import LogisticRegression
+
+    transport = ASGITransport(app)
+    sdk = shipyard.Client(settings=app.state.settings.replace(tracking_uri=BASE),
+                          store=RestStore(BASE, transport=transport))
+    try:
+        frame = pd.DataFrame({"x": [-2.0, -1.0, -0.5, 0.5, 1.0, 2.0]})
+        labels = (frame["x"] > 0).astype(int)
+        run_id = sdk.create_run("0", "train").info.run_id
+        sdk.log_model(run_id, LogisticRegression().fit(frame, labels), "model")
+        ok(http.post(f"{NATIVE}/registered-models", json={"name": "gated"}))
+        ok(http.post(f"{NATIVE}/registered-models/gated/versions", json={"source": f"runs:/{run_id}/model"}))
+
+        evaluation = sdk.evaluate_model("models:/gated/1", frame.assign(y=labels), target="y")  # tags the version
+        accuracy = evaluation.metrics["accuracy"]
+        refused = sdk.promote_model("gated", 1, "staging", require=[f"metrics.accuracy > {accuracy}"])
+        assert not refused.promoted
+        assert sdk.promote_model("gated", 1, "staging", require=[f"metrics.accuracy >= {accuracy}"]).promoted
+        sdk.model_card("gated", 1)  # rendered and stored
+        sdk.set_model_card("gated", 1, "# Edited by the SDK\n")
+        ok(http.patch(f"{NATIVE}/registered-models/gated/versions/1", json={"card": "# Edited over /api/v1\n"}))
+        ok(http.patch(f"{MLFLOW}/model-versions/update",
+                      json={"name": "gated", "version": "1", "description": "edited over MLflow"}))
+        ok(http.post(f"{MLFLOW}/registered-models/alias", json={"name": "gated", "alias": "champion", "version": "1"}))
+
+        events = ok(http.get(f"{NATIVE}/registered-models/gated/history"))["events"]
+        kinds = [e["kind"] for e in events]
+        assert kinds.count("version_updated") == 4  # the stored card, the SDK's, the native and MLflow edits
+        assert {"version_tag_set", "alias_set"} <= set(kinds)
+        assert {e["user"] for e in events} == {"alice"}
+        assert ok(http.get(f"{NATIVE}/registered-models/gated/versions/1"))["card"] == "# Edited over /api/v1\n"
+    finally:
+        sdk.close()
+        transport.close()

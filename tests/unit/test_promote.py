@@ -125,3 +125,29 @@ def test_gate_arithmetic() -> None:
                                  max_regression=0.01, champion_label="production")
     assert gate.passed
     assert "within tolerance" in gate.reason
+
+
+def test_gates_cards_and_evaluation_are_domain_code_recording_the_registry_principal(
+        fluent: str, client: shipyard.Client) -> None:
+    """They take the RegistryService an edge built for its principal (the server: the request's),
+    and record that principal, not the process's login."""
+    import pandas as pd
+
+    from shipyard.auth import Principal
+    from shipyard.models.card import card, set_card
+    from shipyard.models.evaluate import evaluate
+    from shipyard.models.gates import promote
+    from shipyard.models.registry import RegistryService
+
+    version = _version(0.9)
+    bob = RegistryService(client.store, client.artifacts, Principal("bob"))
+    result = evaluate(bob, f"models:/churn/{version}", pd.DataFrame({"x": [0, 1, 0, 1], "y": [0, 1, 0, 1]}),
+                      target="y")
+    assert result.metrics["accuracy"] == 1.0
+    assert client.get_run(result.run_id).info.user_id == "bob"
+    assert promote(bob, "churn", version, "staging", require=["metrics.accuracy >= 1"]).promoted
+    assert "accuracy" in card(bob, "churn", version)
+    set_card(bob, "churn", version, "# Edited by bob\n")
+    changes = [e for e in client.model_history("churn") if e.kind not in ("model_created", "version_created")]
+    assert [e.kind for e in changes] == ["version_tag_set", "alias_set", "version_updated", "version_updated"]
+    assert {e.user for e in changes} == {"bob"}

@@ -18,13 +18,16 @@ readable and deletable by its name.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import unicodedata
+from pathlib import Path
 from urllib.parse import unquote
 
 from shipyard.errors import InvalidInput
 
-__all__ = ["new_artifact_path", "normalize_artifact_path"]
+__all__ = ["download_destination", "new_artifact_path", "normalize_artifact_path"]
 
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -95,3 +98,10 @@ def new_artifact_path(path: str) -> str:
         raise _reject(path, "line separators and bidirectional control characters (U+2028, U+202E...) are "
                             "not allowed")
     return result
+
+
+def download_destination(dst_path: str | os.PathLike[str] | None) -> Path:
+    """Where a download goes: ``dst_path``, created if needed, or a new temporary folder."""
+    dest = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="shipyard-"))
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest

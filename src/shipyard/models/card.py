@@ -9,6 +9,10 @@ pickle-based). Only the ``MLmodel`` file of the package is downloaded, never the
 :func:`card` returns the stored card, rendering and storing it the first time (or on
 ``regenerate=True``); :func:`set_card` stores an edited one. Every value put in a table is
 escaped, so a ``|`` or a newline in a param cannot break the table.
+
+Domain code: every function takes the :class:`~shipyard.models.registry.RegistryService` of the
+acting principal (who is recorded as the card's editor), or a ``Client``, the SDK's spelling,
+whose registry is used (:func:`~shipyard.models.registry.as_registry`).
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.models.evaluate import EVALUATION_RUN_TAG
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 
 if TYPE_CHECKING:
     from shipyard.entities import ModelVersion, Run
     from shipyard.models.manifest import ModelManifest
     from shipyard.models.signature import Schema
-    from shipyard.tracking.client import Client
 
 __all__ = ["card", "escape_cell", "render_card", "set_card"]
 
@@ -35,32 +40,35 @@ _DATASET_WORDS = frozenset({"data", "dataset", "datasets"})
 _DIFF_ARTIFACT = "_shipyard/git.diff"
 
 
-def card(client: Client, name: str, version: int, *, regenerate: bool = False) -> str:
+def card(registry: RegistryService | HasRegistry, name: str, version: int, *, regenerate: bool = False) -> str:
     """The stored model card of ``name`` version ``version``; rendered with :func:`render_card`
     and stored when the version has none yet, or when ``regenerate`` (an edited card is then
     replaced). Raises ``NotFound`` for an unknown model or version."""
-    found = client.get_model_version(name, version)
+    service = as_registry(registry)
+    found = service.get_model_version(name, version)
     if found.card and not regenerate:
         return found.card
-    text = _render(client, found)
-    _store(client, found, text)
+    text = _render(service, found)
+    _store(service, found, text)
     return text
 
 
-def set_card(client: Client, name: str, version: int, text: str) -> ModelVersion:
+def set_card(registry: RegistryService | HasRegistry, name: str, version: int, text: str) -> ModelVersion:
     """Store ``text`` (Markdown) as the version's card, replacing the stored one; an empty text
     clears it, so the next :func:`card` renders a fresh one. Raises ``NotFound`` and
     ``InvalidInput`` when ``text`` is not a string."""
     if not isinstance(text, str):
         raise InvalidInput(f"a model card is Markdown text, got {type(text).__name__}")
-    return _store(client, client.get_model_version(name, version), text)
+    service = as_registry(registry)
+    return _store(service, service.get_model_version(name, version), text)
 
 
-def render_card(client: Client, name: str, version: int) -> str:
+def render_card(registry: RegistryService | HasRegistry, name: str, version: int) -> str:
     """A fresh Markdown card for ``name`` version ``version`` (nothing is stored). Raises
     ``NotFound`` for an unknown model or version; a missing run, evaluation run or manifest is
     said in the card instead."""
-    return _render(client, client.get_model_version(name, version))
+    service = as_registry(registry)
+    return _render(service, service.get_model_version(name, version))
 
 
 def escape_cell(value: Any) -> str:
@@ -69,26 +77,25 @@ def escape_cell(value: Any) -> str:
     return " ".join(_MARKUP.sub(lambda match: "\\" + match.group(0), str(value)).splitlines())
 
 
-def _store(client: Client, version: ModelVersion, text: str) -> ModelVersion:
-    return client.store.models.update_version(version.name, version.version, card=text, user=client.principal.name)
+def _store(registry: RegistryService, version: ModelVersion, text: str) -> ModelVersion:
+    return registry.store.models.update_version(version.name, version.version, card=text,
+                                                user=registry.principal.name)
 
 
 # -- rendering -------------------------------------------------------------------------------------
 
-def _render(client: Client, version: ModelVersion) -> str:
-    from shipyard.models.evaluate import EVALUATION_RUN_TAG
-
-    model = client.get_registered_model(version.name)
-    run = _find_run(client, version.run_id)
+def _render(registry: RegistryService, version: ModelVersion) -> str:
+    model = registry.get_registered_model(version.name)
+    run = _find_run(registry, version.run_id)
     evaluation_id = version.tags.get(EVALUATION_RUN_TAG)
-    evaluation = _find_run(client, evaluation_id)
-    manifest = _manifest(client, version.source)
+    evaluation = _find_run(registry, evaluation_id)
+    manifest = _manifest(registry, version.source)
     parts = [
         f"# {escape_cell(version.name)} — version {version.version}",
         "\n\n".join(d.strip() for d in (model.description, version.description) if d.strip()),
         _overview(version),
-        _training(client, version, run),
-        _code(client, run),
+        _training(registry, version, run),
+        _code(registry, run),
         _params(run),
         _metrics(run),
         _evaluation(evaluation_id, evaluation),
@@ -113,13 +120,13 @@ def _overview(version: ModelVersion) -> str:
     return "## Overview\n\n" + _table(("Field", "Value"), rows)
 
 
-def _training(client: Client, version: ModelVersion, run: Run | None) -> str:
+def _training(registry: RegistryService, version: ModelVersion, run: Run | None) -> str:
     if run is None:
         return (f"## Training run\n\nThe run that logged this version ({version.run_id or 'unknown'}) "
                 "is not in the store.")
     info = run.info
     try:
-        experiment = client.get_experiment(info.experiment_id).name
+        experiment = registry.store.experiments.get(info.experiment_id).name
     except NotFound:
         experiment = "(deleted)"
     rows: list[tuple[str, Any]] = [
@@ -133,7 +140,7 @@ def _training(client: Client, version: ModelVersion, run: Run | None) -> str:
     return "## Training run\n\n" + _table(("Field", "Value"), rows)
 
 
-def _code(client: Client, run: Run | None) -> str:
+def _code(registry: RegistryService, run: Run | None) -> str:
     if run is None:
         return ""
     tags = run.data.tags
@@ -146,7 +153,7 @@ def _code(client: Client, run: Run | None) -> str:
         changes = "no"
         if dirty == "true":
             changes = "yes"
-            if _has_artifact(client, run.info.run_id, _DIFF_ARTIFACT):
+            if _has_artifact(registry, run.info.run_id, _DIFF_ARTIFACT):
                 changes += f" (the diff is stored in the run as {_DIFF_ARTIFACT}"
                 changes += ", truncated)" if tags.get("shipyard.git.diff_truncated") == "true" else ")"
         rows.insert(1, ("Uncommitted changes", changes))
@@ -278,26 +285,26 @@ def _is_dataset_param(key: str) -> bool:
     return "dataset" in lowered or bool(_DATASET_WORDS & set(re.split(r"[_.\-/: ]", lowered)))
 
 
-def _find_run(client: Client, run_id: str | None) -> Run | None:
+def _find_run(registry: RegistryService, run_id: str | None) -> Run | None:
     if not run_id:
         return None
     try:
-        return client.get_run(run_id)
+        return registry.store.runs.get(run_id)
     except (NotFound, InvalidInput):
         return None
 
 
-def _has_artifact(client: Client, run_id: str, path: str) -> bool:
+def _has_artifact(registry: RegistryService, run_id: str, path: str) -> bool:
     folder, _, _ = path.rpartition("/")
     try:
-        return any(entry.path == path for entry in client.list_artifacts(run_id, folder))
+        return any(entry.path == path for entry in registry.artifacts.list(run_id, folder))
     except NotFound:
         return False
 
 
-def _manifest(client: Client, source: str) -> ModelManifest | None:
+def _manifest(registry: RegistryService, source: str) -> ModelManifest | None:
     """The ``MLmodel`` manifest of the package at ``source``; ``None`` when it cannot be read."""
     try:
-        return client.get_model_manifest(source)
+        return registry.get_model_manifest(source)
     except (NotFound, InvalidInput):
         return None

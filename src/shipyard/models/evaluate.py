@@ -19,26 +19,38 @@ Metrics, by model type:
 
 Plots are drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas: no screen and no
 ``pyplot`` state are involved.
+
+Domain code: :func:`evaluate` takes the :class:`~shipyard.models.registry.RegistryService` of the
+acting principal (the evaluation run's user, and who is recorded tagging the version), or a
+``Client``, the SDK's spelling, whose registry is used (:func:`~shipyard.models.registry.as_registry`).
+The run is written straight to the registry's store and artifact store.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import DEFAULT_EXPERIMENT_ID
+from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.clock import now_ms
+from shipyard.entities import DEFAULT_EXPERIMENT_ID, Metric, RunStatus
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
+from shipyard.tracking import validation as rules
+from shipyard.tracking.artifact_rules import check_artifact_write
+from shipyard.tracking.datasets import record_dataset
+from shipyard.tracking.pending import write_run
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from shipyard.entities import ModelVersion
-    from shipyard.tracking.client import Client
 
 __all__ = [
     "CONFUSION_MATRIX_ARTIFACT",
@@ -83,7 +95,7 @@ class Evaluation:
 
 
 def evaluate(
-    client: Client,
+    registry: RegistryService | HasRegistry,
     model_uri: str,
     data: pd.DataFrame | str | os.PathLike[str],
     *,
@@ -96,7 +108,7 @@ def evaluate(
 
     ``data`` is a pandas DataFrame or the path of a ``.parquet``/``.pq`` or ``.csv`` file; its
     ``target`` column holds the true labels and is dropped before ``predict``. ``model_uri`` is
-    anything :meth:`Client.load_model` takes (``models:/name/3``, ``models:/name@alias``,
+    anything :meth:`RegistryService.load_model` takes (``models:/name/3``, ``models:/name@alias``,
     ``models:/name/latest``, ``runs:/<id>/model``, a local package folder).
 
     ``model_type`` is ``"classifier"`` or ``"regressor"``. When ``None`` it is inferred: a
@@ -120,8 +132,7 @@ def evaluate(
     ``target`` column, missing labels, predictions that do not fit the labels) and an unknown
     ``model_type``, before any run is created; ``NotFound`` for an unknown model or experiment.
     """
-    from shipyard.tracking import validation as rules
-
+    service = as_registry(registry)
     if not isinstance(model_uri, str) or not model_uri:
         raise InvalidInput(f"model_uri must be a model URI string, got {model_uri!r}")
     if model_type is not None and model_type not in MODEL_TYPES:
@@ -137,15 +148,15 @@ def evaluate(
     lineage_input = (data, dataset_name) if is_file or dataset_name is not None else None
     labels, features = _split(frame, target)
 
-    version = client.resolve_model_version(model_uri) if model_uri.startswith("models:/") else None
+    version = service.resolve_model_version(model_uri) if model_uri.startswith("models:/") else None
     # The package is downloaded into a folder removed afterwards; it stays while predicting
     # because some flavors (pyfunc artifacts) read their files lazily.
     with tempfile.TemporaryDirectory(prefix="shipyard-evaluate-") as tmp:
         # The version pinned by number (an alias may move meanwhile), read through the registry: its
         # source text is only trusted as a package of this store (an external one can spell a local path).
         pinned = f"models:/{version.name}/{version.version}" if version is not None else model_uri
-        model = client.load_model(pinned, dst_path=tmp)
-        source_run = _source_run(client, model_uri, version, model)
+        model = service.load_model(pinned, dst_path=tmp)
+        source_run = _source_run(service, model_uri, version, model)
         raw = model.unwrap()
         kind = model_type or _infer_type(raw, labels)
         if kind == "classifier":
@@ -160,13 +171,13 @@ def evaluate(
         tags[MODEL_VERSION_TAG] = f"{version.name}/{version.version}"
     if source_run is not None:
         tags[SOURCE_RUN_TAG] = source_run
-    experiment = experiment_id if experiment_id is not None else _experiment_of(client, source_run)
-    run_id = _log_run(client, experiment, f"evaluate {model_uri}"[: rules.MAX_RUN_NAME_LENGTH], tags,
+    experiment = experiment_id if experiment_id is not None else _experiment_of(service, source_run)
+    run_id = _log_run(service, experiment, f"evaluate {model_uri}"[: rules.MAX_RUN_NAME_LENGTH], tags,
                       {"dataset": name, "dataset_digest": digest, "rows": len(frame), "target": target,
                        "model_type": kind}, metrics, {plot: figure}, lineage_input)
     if version is not None:
-        client.store.models.set_version_tags(version.name, version.version, {EVALUATION_RUN_TAG: run_id},
-                                             user=client.principal.name)
+        service.store.models.set_version_tags(version.name, version.version, {EVALUATION_RUN_TAG: run_id},
+                                              user=service.principal.name)
     return Evaluation(run_id, model_uri, kind, metrics, [plot])
 
 
@@ -233,7 +244,7 @@ def _split(frame: pd.DataFrame, target: str) -> tuple[pd.Series, pd.DataFrame]:
 
 # -- model -----------------------------------------------------------------------------------------
 
-def _source_run(client: Client, model_uri: str, version: ModelVersion | None, model: Any) -> str | None:
+def _source_run(registry: RegistryService, model_uri: str, version: ModelVersion | None, model: Any) -> str | None:
     """The run that logged the model: the version's, the ``runs:/`` URI's, or the package's own
     record when that run is in this store."""
     if version is not None:
@@ -246,16 +257,16 @@ def _source_run(client: Client, model_uri: str, version: ModelVersion | None, mo
     if run_id is None:
         return None
     try:
-        client.get_run(run_id)
+        registry.store.runs.get(run_id)
     except (NotFound, InvalidInput):  # a package logged to another store
         return None
     return run_id
 
 
-def _experiment_of(client: Client, run_id: str | None) -> str:
+def _experiment_of(registry: RegistryService, run_id: str | None) -> str:
     if run_id is None:
         return DEFAULT_EXPERIMENT_ID
-    return client.get_run(run_id).info.experiment_id
+    return registry.store.runs.get(run_id).info.experiment_id
 
 
 def _infer_type(raw: Any, labels: pd.Series) -> str:
@@ -427,22 +438,37 @@ def _residual_figure(y: np.ndarray, predicted: np.ndarray) -> Any:
 
 # -- logging ---------------------------------------------------------------------------------------
 
-def _log_run(client: Client, experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any],
-             metrics: dict[str, float], figures: dict[str, Any], dataset: tuple[Any, str | None] | None) -> str:
-    """Create the evaluation run, log everything (``dataset``: the data and its name, recorded
-    as the run's input), and end it (FAILED if logging breaks)."""
-    run_id = client.create_run(experiment_id, run_name, tags=tags, user_id=client.principal.name).info.run_id
+def _log_run(registry: RegistryService, experiment_id: str, run_name: str, tags: dict[str, str],
+             params: dict[str, Any], metrics: dict[str, float], figures: dict[str, Any],
+             dataset: tuple[Any, str | None] | None) -> str:
+    """Create the evaluation run as the registry's principal, log everything (``dataset``: the
+    data and its name, recorded as the run's input), and end it (FAILED if logging breaks)."""
+    store = registry.store
+    run = store.runs.create(str(experiment_id), run_name=rules.check_name("run name", run_name,
+                                                                          rules.MAX_RUN_NAME_LENGTH),
+                            start_time=now_ms(), user_id=registry.principal.name,
+                            tags={rules.check_key("tag", k): rules.tag_value(k, v) for k, v in tags.items()})
+    run_id = run.info.run_id
     try:
-        client.log_params(run_id, params)
-        client.log_metrics(run_id, metrics)
+        logged_at = now_ms()
+        write_run(store, run_id, params=params.items(),
+                  metrics=[Metric(k, v, 0, logged_at) for k, v in metrics.items()])
         for path, figure in figures.items():
-            client.log_figure(run_id, figure, path)
+            _log_figure(registry, run_id, figure, path)
         if dataset is not None:
             source, name = dataset
-            client.log_dataset(run_id, source, name, context="evaluation")
+            record_dataset(store, registry.principal, run_id, source, name, context="evaluation")
     except BaseException:
         with contextlib.suppress(ShipyardError):  # report the first failure, not this one
-            client.set_terminated(run_id, "FAILED")
+            store.runs.update(run_id, status=RunStatus.FAILED, end_time=now_ms())
         raise
-    client.set_terminated(run_id)
+    store.runs.update(run_id, status=RunStatus.FINISHED, end_time=now_ms())
     return run_id
+
+
+def _log_figure(registry: RegistryService, run_id: str, figure: Any, path: str) -> None:
+    """Store ``figure`` as the run's artifact ``path``, in the format its extension names."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png")
+    check_artifact_write(registry.store, registry.artifacts, run_id, normalize_artifact_path(path))
+    registry.artifacts.log_bytes(run_id, buffer.getvalue(), path)

@@ -7,6 +7,10 @@ alias now): the candidate may be worse than the champion by at most ``max_regres
 values, overridden by those of its latest evaluation run (``shipyard models evaluate``).
 Whether higher or lower is better comes from the requirement's operator (``>=`` means higher),
 else from the metric's name (losses and errors are better lower).
+
+Domain code: every function takes the :class:`~shipyard.models.registry.RegistryService` of the
+acting principal (who is recorded when :func:`promote` moves the alias), or a ``Client``, the
+SDK's spelling, whose registry is used (:func:`~shipyard.models.registry.as_registry`).
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
 
 from shipyard.entities import RUN_GRAMMAR, Comparison, ModelVersion, Op
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.filters import parse_filter
 from shipyard.models.evaluate import EVALUATION_RUN_TAG
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
+from shipyard.tracking import validation as rules
 
-if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+__all__ = ["GateResult", "PromotionResult", "check_requirement", "compare_with_champion", "evaluate_gates",
+           "lower_is_better", "parse_requirements", "promote", "version_metrics"]
 
 _LOWER_IS_BETTER = re.compile(r"(loss|error|mae|mse|rmse|mape|latency|_time$)", re.IGNORECASE)
 _CHECK = {Op.EQ: float.__eq__, Op.NE: float.__ne__, Op.LT: float.__lt__, Op.LE: float.__le__,
@@ -75,13 +80,14 @@ def parse_requirements(expressions: Sequence[str]) -> list[Comparison]:
     return out
 
 
-def version_metrics(client: Client, version: ModelVersion) -> dict[str, float]:
+def version_metrics(registry: RegistryService | HasRegistry, version: ModelVersion) -> dict[str, float]:
     """The version's source-run metrics, overridden by its latest evaluation run's."""
+    store = as_registry(registry).store
     metrics: dict[str, float] = {}
     for run_id in (version.run_id, version.tags.get(EVALUATION_RUN_TAG)):
         if run_id:
             try:
-                metrics.update(client.get_run(run_id).data.metrics)
+                metrics.update(store.runs.get(run_id).data.metrics)
             except NotFound:
                 continue  # a deleted evaluation run no longer counts
     return metrics
@@ -122,15 +128,31 @@ def compare_with_champion(metric: str, candidate: dict[str, float], champion: di
     return GateResult(gate, metric, mine, theirs, passed, reason)
 
 
-def evaluate_gates(client: Client, name: str, version: int, alias: str, *, require: Sequence[str] = (),
-                   compare_to: str | None = None, compare_metrics: Sequence[str] = (),
+def promote(registry: RegistryService | HasRegistry, name: str, version: int, to: str, *,
+            require: Sequence[str] = (), compare_to: str | None = None, compare_metrics: Sequence[str] = (),
+            max_regression: float = 0.01, dry_run: bool = False) -> PromotionResult:
+    """Point alias ``to`` at the version only if every gate of :func:`evaluate_gates` passes; the
+    move is recorded as the registry's principal. Nothing moves when a gate fails (or with
+    ``dry_run``); the result says which gates passed and why."""
+    service = as_registry(registry)
+    result = evaluate_gates(service, name, int(version), rules.check_alias(to), require=require,
+                            compare_to=compare_to, compare_metrics=compare_metrics, max_regression=max_regression)
+    if not result.passed or dry_run:
+        return result
+    service.set_alias(name, to, int(version))
+    return replace(result, promoted=True)
+
+
+def evaluate_gates(registry: RegistryService | HasRegistry, name: str, version: int, alias: str, *,
+                   require: Sequence[str] = (), compare_to: str | None = None, compare_metrics: Sequence[str] = (),
                    max_regression: float = 0.01) -> PromotionResult:
     """Check every gate without changing anything."""
+    service = as_registry(registry)
     if not 0 <= max_regression < 1:
         raise InvalidInput(f"max_regression must be a fraction in [0, 1), e.g. 0.01 for 1%; got {max_regression}")
     requirements = parse_requirements(require)
-    candidate = client.get_model_version(name, version)
-    metrics = version_metrics(client, candidate)
+    candidate = service.get_model_version(name, version)
+    metrics = version_metrics(service, candidate)
     gates = [check_requirement(cmp, metrics) for cmp in requirements]
     champion_version: int | None = None
     if compare_to is not None:
@@ -141,7 +163,7 @@ def evaluate_gates(client: Client, name: str, version: int, alias: str, *, requi
             raise InvalidInput("--compare-to needs metrics to compare: give --require expressions or "
                                "--compare-metric names")
         try:
-            champion = client.store.models.get_version_by_alias(name, compare_to)
+            champion = service.store.models.get_version_by_alias(name, compare_to)
         except NotFound:
             champion = None
         if champion is None:
@@ -149,12 +171,12 @@ def evaluate_gates(client: Client, name: str, version: int, alias: str, *, requi
                                     f"no version holds {compare_to!r} yet: nothing to compare with"))
         else:
             champion_version = champion.version
-            theirs = version_metrics(client, champion)
+            theirs = version_metrics(service, champion)
             label = f"{compare_to} (v{champion.version})"
             gates += [compare_with_champion(m, metrics, theirs, higher_is_better=higher,
                                             max_regression=max_regression, champion_label=label)
                       for m, higher in directions.items()]
-    model = client.store.models.get_model(name)
+    model = service.store.models.get_model(name)
     if alias in model.protected_aliases:
         approved = candidate.approval is not None
         gates.append(GateResult(f"approval ({alias} is protected)", None, None, None, approved,

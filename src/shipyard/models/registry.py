@@ -4,16 +4,21 @@
 recorded on every change (the SDK's ``Client`` builds one for its user; the server for each
 request, so the native API and the MLflow-compatible API record the same principal). It checks
 names and aliases, resolves what a version's source may be
-(:func:`shipyard.models.sources.plan_version_source`) and leaves integrity to the store.
-Evaluation, model cards and promotion through quality gates build on it
-(:mod:`shipyard.models.evaluate`, :mod:`shipyard.models.card`, :mod:`shipyard.models.gates`).
+(:func:`shipyard.models.sources.plan_version_source`), reads the packages versions and runs
+hold (:meth:`RegistryService.load_model`) and leaves integrity to the store. Evaluation, model
+cards and promotion through quality gates are domain code on it (:mod:`shipyard.models.evaluate`,
+:mod:`shipyard.models.card`, :mod:`shipyard.models.gates`): they take a ``RegistryService``, or a
+``Client`` as the SDK's spelling (:func:`as_registry`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from shipyard.artifacts.paths import download_destination
 from shipyard.artifacts.protocol import ArtifactStore
 from shipyard.auth import Principal
 from shipyard.entities import (
@@ -28,13 +33,19 @@ from shipyard.entities import (
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import AlreadyExists, InvalidInput, NotFound
 from shipyard.filters import parse_filter
-from shipyard.models.sources import plan_version_source
-from shipyard.models.uri import resolve_model_version
+from shipyard.models.sources import (
+    EXTERNAL_TAG,
+    check_version_source,
+    plan_version_source,
+    resolve_version_source,
+    stored_manifest,
+)
+from shipyard.models.uri import SUPPORTED, copied_version, is_local, local_path, resolve_model_version
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
 from shipyard.tracking.paged import PagedList
 
-__all__ = ["RegistryService"]
+__all__ = ["HasRegistry", "RegistryService", "as_registry"]
 
 
 def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
@@ -155,3 +166,73 @@ class RegistryService:
     def protect_alias(self, name: str, alias: str, protected: bool = True) -> RegisteredModel:
         """Require (or stop requiring) an approval before a version takes ``alias``."""
         return self.store.models.protect_alias(name, rules.check_alias(alias), protected, user=self.principal.name)
+
+    # -- model packages: what a run or a version holds ---------------------------------------------
+    def model_source(self, model_uri: str) -> tuple[str, str]:
+        """(run id, artifact path) of the package a ``runs:/`` or ``models:/`` URI names (a
+        version copied from another version of this registry names that one's package)."""
+        if model_uri.startswith("models:/"):
+            version = copied_version(self.store.models, self.resolve_model_version(model_uri))
+            model_uri = version.source
+            if not model_uri.startswith("runs:/") or self._external(version):
+                raise InvalidInput(
+                    f"model version {version.name}/{version.version} has the external source {model_uri!r}, which "
+                    "this store does not hold: Shipyard reads models only from its own artifact store. Download "
+                    "the package from where it lives and log it to a run (shipyard.log_model or log_artifacts), "
+                    "then register runs:/<run_id>/<path>", source=model_uri)
+        return check_version_source(model_uri)
+
+    def _external(self, version: ModelVersion) -> bool:
+        if version.tags.get(EXTERNAL_TAG) != "true":
+            return False
+        # The run may have logged the package since: resolve it through the store now.
+        try:
+            resolve_version_source(self.store, self.artifacts, version.source)
+        except (InvalidInput, NotFound):
+            return True
+        return False
+
+    def download_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Path:
+        """Download the package folder a ``runs:/`` or ``models:/`` URI names."""
+        run_id, path = self.model_source(model_uri)
+        # No run lookup first: a missing package is NotFound from the artifact store anyway.
+        return self.artifacts.download(run_id, path, download_destination(dst_path))
+
+    def load_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Any:
+        """Load ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+        ``models:/<name>/latest`` or a local package folder; every file's digest is checked, and
+        ``predict`` enforces the model's signature."""
+        from shipyard.models.package import load_model_folder  # the flavors: only when a model is loaded
+
+        if model_uri.startswith(("models:/", "runs:/")):
+            return load_model_folder(self.download_model(model_uri, dst_path))
+        if is_local(model_uri):
+            return load_model_folder(local_path(model_uri))
+        raise InvalidInput(f"cannot load model {model_uri!r}: expected {SUPPORTED}")
+
+    def get_model_manifest(self, model_uri: str) -> Any:
+        """The :class:`~shipyard.models.manifest.ModelManifest` of a logged or registered model
+        (flavor, signature, requirements, pickle-based), without downloading its files."""
+        run_id, path = self.model_source(model_uri)
+        self.store.runs.get(run_id)
+        return stored_manifest(self.artifacts, run_id, path)
+
+
+class HasRegistry(Protocol):
+    """What hands out a :class:`RegistryService`: the SDK's ``Client``, whose metric writer may
+    still hold values logged a moment ago."""
+
+    @property
+    def registry(self) -> RegistryService: ...
+
+    def flush(self) -> None: ...
+
+
+def as_registry(source: RegistryService | HasRegistry) -> RegistryService:
+    """``source`` itself, or the registry service of a ``Client`` (the SDK's spelling of the
+    evaluation, card and gate functions) after its queued metrics are written, so what the
+    registry reads includes them."""
+    if isinstance(source, RegistryService):
+        return source
+    source.flush()
+    return source.registry

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.artifacts.paths import download_destination
 from shipyard.artifacts.protocol import ArtifactStore
 from shipyard.auth import Principal, local_principal
 from shipyard.clock import now_ms
@@ -582,7 +583,7 @@ class Client:
                            dst_path: str | os.PathLike[str] | None = None) -> Path:
         """Download a file or folder (``""`` = all) into ``dst_path`` (default: a new temp folder)."""
         self._require_exists(run_id)
-        return self.artifacts.download(run_id, path or "", _destination(dst_path))
+        return self.artifacts.download(run_id, path or "", download_destination(dst_path))
 
     # -- datasets ----------------------------------------------------------------------
     def log_dataset(self, run_id: str, source: Any, name: str | None = None, *, context: str = "",
@@ -632,60 +633,21 @@ class Client:
         """Load ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
         ``models:/<name>/latest`` or a local package folder; every file's digest is checked, and
         ``predict`` enforces the model's signature."""
-        from shipyard.models.package import load_model_folder
-        from shipyard.models.uri import SUPPORTED, is_local, local_path
-
-        if model_uri.startswith(("models:/", "runs:/")):
-            return load_model_folder(self.download_model(model_uri, dst_path))
-        if is_local(model_uri):
-            return load_model_folder(local_path(model_uri))
-        raise InvalidInput(f"cannot load model {model_uri!r}: expected {SUPPORTED}")
+        return self.registry.load_model(model_uri, dst_path)
 
     def model_source(self, model_uri: str) -> tuple[str, str]:
         """(run id, artifact path) of the package a ``runs:/`` or ``models:/`` URI names (a
         version copied from another version of this registry names that one's package)."""
-        from shipyard.models.sources import check_version_source
-        from shipyard.models.uri import copied_version
-
-        if model_uri.startswith("models:/"):
-            version = copied_version(self.store.models, self.resolve_model_version(model_uri))
-            model_uri = version.source
-            if not model_uri.startswith("runs:/") or self._external(version):
-                raise InvalidInput(
-                    f"model version {version.name}/{version.version} has the external source {model_uri!r}, which "
-                    "this store does not hold: Shipyard reads models only from its own artifact store. Download "
-                    "the package from where it lives and log it to a run (shipyard.log_model or log_artifacts), "
-                    "then register runs:/<run_id>/<path>", source=model_uri)
-        return check_version_source(model_uri)
-
-    def _external(self, version: ModelVersion) -> bool:
-        from shipyard.models.sources import EXTERNAL_TAG
-
-        if version.tags.get(EXTERNAL_TAG) != "true":
-            return False
-        # The run may have logged the package since: resolve it through the store now.
-        from shipyard.models.sources import resolve_version_source
-
-        try:
-            resolve_version_source(self.store, self.artifacts, version.source)
-        except (InvalidInput, NotFound):
-            return True
-        return False
+        return self.registry.model_source(model_uri)
 
     def download_model(self, model_uri: str, dst_path: str | os.PathLike[str] | None = None) -> Path:
         """Download the package folder a ``runs:/`` or ``models:/`` URI names."""
-        run_id, path = self.model_source(model_uri)
-        # No run lookup first: a missing package is NotFound from the artifact store anyway.
-        return self.artifacts.download(run_id, path, _destination(dst_path))
+        return self.registry.download_model(model_uri, dst_path)
 
     def get_model_manifest(self, model_uri: str) -> Any:
         """The :class:`~shipyard.models.manifest.ModelManifest` of a logged or registered model
         (flavor, signature, requirements, pickle-based), without downloading its files."""
-        from shipyard.models.sources import stored_manifest
-
-        run_id, path = self.model_source(model_uri)
-        self._require_exists(run_id)
-        return stored_manifest(self.artifacts, run_id, path)
+        return self.registry.get_model_manifest(model_uri)
 
     # -- model registry: the same calls on this client's RegistryService -----------------
     def create_registered_model(self, name: str, *, description: str = "",
@@ -795,18 +757,12 @@ class Client:
         """Point alias ``to`` at the version only if every quality gate passes: each ``require``
         expression (``metrics.f1 >= 0.85``), no regression beyond ``max_regression`` against the
         version holding ``compare_to``, and an approval when ``to`` is protected. The result says
-        which gates passed and why; nothing moves when one fails (or with ``dry_run``)."""
-        from dataclasses import replace
+        which gates passed and why; nothing moves when one fails (or with ``dry_run``). See
+        :func:`shipyard.models.gates.promote`."""
+        from shipyard.models.gates import promote
 
-        from shipyard.models.gates import evaluate_gates
-
-        result = evaluate_gates(self, name, int(version), rules.check_alias(to), require=require,
-                                compare_to=compare_to, compare_metrics=compare_metrics,
-                                max_regression=max_regression)
-        if not result.passed or dry_run:
-            return result
-        self.set_alias(name, to, int(version))
-        return replace(result, promoted=True)
+        return promote(self, name, int(version), to, require=require, compare_to=compare_to,
+                       compare_metrics=compare_metrics, max_regression=max_regression, dry_run=dry_run)
 
     # -- helpers -----------------------------------------------------------------------
     def _require_running(self, run_id: str) -> None:
@@ -844,15 +800,6 @@ class Client:
     @staticmethod
     def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
         return {rules.check_key("tag", k): rules.tag_value(k, v) for k, v in (tags or {}).items()}
-
-
-def _destination(dst_path: str | os.PathLike[str] | None) -> Path:
-    """``dst_path`` created if needed, or a new temporary folder."""
-    import tempfile
-
-    dest = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="shipyard-"))
-    dest.mkdir(parents=True, exist_ok=True)
-    return dest
 
 
 def _join(prefix: str | None, name: str) -> str:

@@ -19,6 +19,10 @@ from shipyard.entities import DatasetVersion, Edge, Node, NodeKind, Relation
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shipyard.auth import Principal
+    from shipyard.store.protocol import Store
     from shipyard.tracking.client import Client
 
 SNAPSHOT_PREFIX = "_shipyard/datasets"
@@ -89,6 +93,19 @@ def _is_table(obj: Any) -> bool:
 
 def log_dataset(client: Client, run_id: str, source: Any, name: str | None = None, *, context: str = "",
                 snapshot: bool = False, output: bool = False) -> DatasetVersion:
+    def store_snapshot(described: Described, path: str) -> None:
+        _snapshot(client, run_id, described, path)
+
+    return record_dataset(client.store, client.principal, run_id, source, name, context=context, output=output,
+                          snapshot=store_snapshot if snapshot else None)
+
+
+def record_dataset(store: Store, principal: Principal, run_id: str, source: Any, name: str | None = None, *,
+                   context: str = "", output: bool = False,
+                   snapshot: Callable[[Described, str], None] | None = None) -> DatasetVersion:
+    """Record that run ``run_id`` read (or, with ``output``, wrote) ``source``, as ``principal``:
+    the dataset version (the existing one for the same name and content) and the lineage edge.
+    ``snapshot`` stores the data under the path it is given, when the version has no snapshot yet."""
     from shipyard.tracking import validation as rules
 
     if name is None:
@@ -96,20 +113,20 @@ def log_dataset(client: Client, run_id: str, source: Any, name: str | None = Non
             raise InvalidInput("name the dataset: log_dataset(frame, name='churn-train')")
         name = Path(os.fspath(source).rstrip("/*")).stem or "dataset"
     rules.check_dataset_name(name)
-    client.store.runs.get(run_id)  # NotFound before any hashing
+    store.runs.get(run_id)  # NotFound before any hashing
     described = describe(source)
-    store = client.store.datasets
-    version, _ = store.log_version(
+    datasets = store.datasets
+    version, _ = datasets.log_version(
         name, digest=described.digest, source=described.source, kind=described.kind, num_rows=described.num_rows,
-        size_bytes=described.size_bytes, schema=described.schema, profile=described.profile, user=client.principal.name)
-    if snapshot and version.snapshot_uri is None:
+        size_bytes=described.size_bytes, schema=described.schema, profile=described.profile, user=principal.name)
+    if snapshot is not None and version.snapshot_uri is None:
         path = f"{SNAPSHOT_PREFIX}/{name}/v{version.version}"
-        _snapshot(client, run_id, described, path)
-        version, _ = store.log_version(name, digest=described.digest, source=described.source,
-                                       kind=described.kind, snapshot_uri=f"runs:/{run_id}/{path}")
+        snapshot(described, path)
+        version, _ = datasets.log_version(name, digest=described.digest, source=described.source,
+                                          kind=described.kind, snapshot_uri=f"runs:/{run_id}/{path}")
     data, run = Node(NodeKind.DATASET, version.ref), Node(NodeKind.RUN, run_id)
     edge = Edge(run, data, Relation.OUTPUT, context) if output else Edge(data, run, Relation.INPUT, context)
-    client.store.lineage.add_edges([edge])
+    store.lineage.add_edges([edge])
     return version
 
 

@@ -71,18 +71,19 @@ def default_alias(model: RegisteredModel) -> str:
 
 
 def version_checks(shipyard: Client, model: RegisteredModel, version: ModelVersion, query: GateQuery) -> Checks:
+    registry = shipyard.registry
     evaluation_id = version.tags.get(EVALUATION_RUN_TAG)
     evaluation = _run(shipyard, evaluation_id)
     source = _run(shipyard, version.run_id)
     evaluated = dict(evaluation.data.metrics) if evaluation else {}
     metrics = [(k, v, "evaluation" if k in evaluated else "source run")
-               for k, v in sorted(version_metrics(shipyard, version).items())]
+               for k, v in sorted(version_metrics(registry, version).items())]
     params = [(k, evaluation.data.params[k]) for k in EVALUATION_PARAMS if evaluation and k in evaluation.data.params]
     alias = query.alias or default_alias(model)
     compared = sorted(evaluated or (source.data.metrics if source else {})) if query.compare else []
     checks = Checks(evaluation_id, evaluation, params, metrics, query, alias, compared_metrics=compared)
     try:
-        result = evaluate_gates(shipyard, model.name, version.version, alias,
+        result = evaluate_gates(registry, model.name, version.version, alias,
                                 require=[query.require] if query.require else [],
                                 compare_to=alias if query.compare and (compared or query.require) else None,
                                 compare_metrics=compared, max_regression=query.max_regression / 100)

@@ -73,7 +73,7 @@ def _version_page(request: Request, shipyard: Client, name: str, version: int, *
     asked = request.method == "GET" and "gate_alias" in request.query_params
     checks = version_checks(shipyard, model, found, GateQuery.parse(dict(request.query_params), asked))
     stored = bool(found.card)
-    card = found.card or render_card(shipyard, name, version)  # a preview: a GET page stores nothing
+    card = found.card or render_card(shipyard.registry, name, version)  # a preview: a GET page stores nothing
     events = [e for e in reversed(shipyard.model_history(name)) if e.version == version]
     aliases = sorted({*model.aliases, *model.protected_aliases})
     return page(request, "version.html", status, model=model, version=found, card_html=render_markdown(card),
