@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
 
-from shipyard.data import profile_file, profile_table, schema_of
+from shipyard.data import describe_table, numeric, profile_file, profile_table, schema_of
 from shipyard.data.numeric import quantiles, summarize
 from shipyard.data.profile import QUANTILES
 from shipyard.errors import InvalidInput, NotFound
@@ -242,3 +242,117 @@ def test_large_categorical_top_values_in_first_appearance_order(late: bool) -> N
     assert got["distinct"] == len(counted) == 40
     assert got["nulls"] == int((codes < 0).sum())
     assert got["top"] == [[value, n] for value, n in expected]
+
+
+# -- pinned profiles: the values profile_table gave before its 2026-12-07 speed-ups -----------------
+
+PINNED = Path(__file__).with_name("profile_pinned.json")
+
+
+def pinned_tables() -> dict[str, Any]:
+    """A mixed frame crossing every path of the profile: more than one 65,536-value chunk, floats
+    with NaN, infinities and nulls (signed, positive, two-valued, float32), narrow and wide integers,
+    unsigned, nullable, strings with ties and nulls, categoricals (counted on their codes, one first
+    seen late, more than 65,536 categories, a dictionary with a repeated value), booleans, datetimes,
+    decimals, binaries, lists and an all-null column; and a slice and a re-chunked copy of it."""
+    rng = np.random.default_rng(20261207)
+    n = 70_001
+    normal = rng.standard_normal(n)
+    normal[::7] = np.nan
+    spiky = rng.standard_normal(n) * 1e3
+    spiky[::97], spiky[5::89], spiky[3::13] = np.inf, -np.inf, np.nan
+    words = np.array([f"w{k:03d}" for k in range(300)])
+    late = rng.integers(0, 30, n)
+    late[late == 29] = 0
+    late[40_000] = 29  # first appears after the rows read for the order of first appearance
+    frame = pd.DataFrame({
+        "normal": normal,
+        "lognormal": rng.lognormal(2, 1.5, n),
+        "spiky": spiky,
+        "two": np.where(rng.random(n) < 0.4, -2.5, 7.0),
+        "f32": (rng.standard_normal(n) * 10).astype(np.float32),
+        "small_int": rng.integers(-20, 980, n),
+        "wide_int": rng.integers(-(2**50), 2**52, n),
+        "i32": rng.integers(-30_000, 30_000, n).astype(np.int32),
+        "u64": rng.integers(0, 2**64 - 1, n, dtype=np.uint64),
+        "nullable": pd.array(np.where(rng.random(n) < 0.15, None, rng.integers(0, 70_000, n)), dtype="Int64"),
+        "flag": rng.random(n) < 0.3,
+        "maybe_flag": pd.array(np.where(rng.random(n) < 0.1, None, rng.random(n) < 0.6), dtype="boolean"),
+        "word": pd.array(np.where(rng.random(n) < 0.05, None, words[rng.integers(0, 300, n)]), dtype="str"),
+        "few": pd.array(np.array(["x", "y", "z", "", "\u00e9t\u00e9"])[rng.integers(0, 5, n)], dtype="str"),
+        "segment": pd.Categorical.from_codes(np.where(rng.random(n) < 0.08, -1, rng.integers(0, 50, n)),
+                                             [f"s{k:02d}" for k in range(52)]),
+        "late": pd.Categorical.from_codes(late, [f"l{k:02d}" for k in range(30)]),
+        "many": pd.Categorical.from_codes(rng.permutation(n) % 69_000, [f"m{k}" for k in range(69_000)]),
+        "when": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 10**8, n), unit="s"),
+        "naive": (pd.Timestamp("2020-06-01") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="ms")).where(
+            rng.random(n) > 0.02),
+        "constant": np.full(n, 0.125),
+    })
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    extra = {
+        "both_missing": pa.array(np.where(np.arange(n) % 11 == 0, np.nan, rng.standard_normal(n)),
+                                 mask=np.arange(n) % 5 == 0),
+        "decimal": pa.array([None if i % 9 == 0 else (i * 37) % 1000 for i in range(n)]).cast(pa.decimal128(22, 2)),
+        "day": pa.array(rng.integers(0, 30_000, n).astype(np.int32), pa.date32()),
+        "binary": pa.array([None if i % 13 == 0 else bytes([i % 7, i % 3]) for i in range(n)]),
+        "list": pa.array([None if i % 17 == 0 else [i % 4] for i in range(n)]),
+        "nothing": pa.nulls(n, pa.float64()),
+        "dup_dict": pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, 4, n).astype(np.int8)),
+                                                   pa.array(["a", "b", "a", "c"])),
+    }
+    for name, array in extra.items():
+        table = table.append_column(name, array)
+    batches = table.to_batches()
+    rechunked = pa.Table.from_batches([b for batch in batches for b in (batch.slice(0, 30_000), batch.slice(30_000))])
+    return {"frame": frame, "table": table, "slice": table.slice(13, 3_000), "rechunked": rechunked}
+
+
+def test_profiles_equal_the_pinned_values() -> None:
+    # profile_table's results may not change with its implementation (logged profiles are compared
+    # across versions): these were written by the code before the 2026-12-07 changes
+    expected = json.loads(PINNED.read_text())
+    tables = pinned_tables()
+    assert set(expected) == {"frame", "table", "slice"}
+    for name in ("frame", "table", "slice"):
+        assert profile_table(tables[name]) == expected[name], name
+    assert profile_table(tables["rechunked"], workers=2) == expected["table"]
+    assert describe_table(tables["table"], workers=2)[1] == expected["table"]
+    assert describe_table(tables["frame"], workers=2)[1] == expected["frame"]
+
+
+def test_equal_width_buckets_give_the_quantiles_the_keys_give(monkeypatch: pytest.MonkeyPatch) -> None:
+    # floats not crowded near the quantiles are counted in equal-width buckets; any order-keeping
+    # map picks the same values, except which zero a partition returns among -0.0 and 0.0: then the
+    # quantiles are picked again through the keys, so the bits are what they were before
+    rng = np.random.default_rng(17)
+    normal = rng.standard_normal(60_001)
+    assert numeric._Linear.fit(normal, QUANTILES, normal.min(), normal.max()) is not None
+    skewed = rng.lognormal(2, 1.5, 60_001)
+    assert numeric._Linear.fit(skewed, QUANTILES, skewed.min(), skewed.max()) is None
+    cases = [normal, rng.standard_normal(200_000).astype(np.float32), rng.random(100_000) * 1e300]
+    for _ in range(6):  # ten zeros of either sign at the middle, quantiles between two of them
+        zeros = np.where(rng.random(10) < 0.5, -0.0, 0.0)
+        values = np.concatenate([-np.abs(rng.standard_normal(29_995)) - 1e-3, zeros,
+                                 np.abs(rng.standard_normal(29_996)) + 1e-3])
+        rng.shuffle(values)
+        cases.append(values)
+    qs = (*QUANTILES, *((29_995 + np.arange(10) + 0.75) / 60_000))
+    got = [np.array(summarize(values, qs).quantiles) for values in cases]
+    monkeypatch.setattr(numeric._Linear, "fit", classmethod(lambda cls, *args: None))
+    for values, linear in zip(cases, got, strict=True):
+        keys = np.array(summarize(values, qs).quantiles)
+        assert np.array_equal(linear.view(np.uint64), keys.view(np.uint64))
+        assert np.array_equal(linear, np.quantile(values, qs))
+
+
+def test_extremes_read_in_chunks_equal_numpy() -> None:
+    rng = np.random.default_rng(18)
+    nan = rng.standard_normal(150_000)
+    nan[100_000] = np.nan
+    zeros = np.concatenate([np.full(70_000, -0.0), np.full(70_000, 0.0), rng.random(10)])
+    for values in (rng.standard_normal(150_000), rng.integers(-9, 9, 150_000), nan, zeros, -zeros,
+                   rng.standard_normal(150_000).astype(np.float32), np.arange(10.0)):
+        low, high = numeric.extremes(values)
+        assert (low.dtype, high.dtype) == (values.dtype, values.dtype)
+        assert np.array([low, high]).tobytes() == np.array([values.min(), values.max()]).tobytes()

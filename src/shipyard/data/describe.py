@@ -23,7 +23,7 @@ from shipyard.data.digest import digest_file
 from shipyard.data.profile import FORMAT as PROFILE_FORMAT
 from shipyard.data.profile import profile_column, profile_file
 from shipyard.data.table_digest import RECIPE, column_digest, combine, nan_as_null, prepare, worker_count
-from shipyard.data.tables import pyarrow, to_arrow_keeping_nan
+from shipyard.data.tables import canonical_type, pyarrow, to_arrow_keeping_nan
 from shipyard.errors import InvalidInput
 
 __all__ = ["describe_file", "describe_table"]
@@ -36,11 +36,11 @@ def _cost(array: Any, profile: bool) -> float:
     for a profile, bytes read a few times over for numbers (the quantiles), and hashed into a
     table for strings, and next to nothing for a categorical (counted on its codes)."""
     pa = pyarrow()
-    t = array.type
     if not profile:
         return float(array.nbytes)
-    if pa.types.is_dictionary(t):
+    if pa.types.is_dictionary(array.type):
         return 0.5 * len(array)
+    t = canonical_type(array.type)
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         return 1.6 * array.nbytes
     if pa.types.is_integer(t):
@@ -67,9 +67,10 @@ def describe_table(obj: Any, *, workers: int | None = None) -> tuple[str, dict[s
 
     def job(task: tuple[int, bool]) -> Any:
         index, profile = task
+        array = prepared[index] if serial else ready[index].result()
         if profile:
-            return profile_column(names[index], columns[index], prepared[index])
-        return column_digest(columns[index], prepared[index], recipe=RECIPE)
+            return profile_column(names[index], columns[index], array)
+        return column_digest(columns[index], array, recipe=RECIPE)
 
     try:
         if serial:
@@ -78,9 +79,11 @@ def describe_table(obj: Any, *, workers: int | None = None) -> tuple[str, dict[s
             profiles = [job((i, True)) for i in range(len(columns))]
         else:
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shipyard-describe") as pool:
-                prepared = list(pool.map(_ready, columns))
+                # queued before every job, so a job only ever waits for one that is running: no
+                # barrier after them (a column with NaN to mask took several times the others)
+                ready = [pool.submit(_ready, c) for c in columns]
                 tasks = sorted(((i, profile) for i in range(len(columns)) for profile in (False, True)),
-                               key=lambda task: _cost(prepared[task[0]], task[1]), reverse=True)
+                               key=lambda task: _cost(columns[task[0]], task[1]), reverse=True)
                 done = dict(zip(tasks, pool.map(job, tasks), strict=True))
             digests = [done[i, False] for i in range(len(columns))]
             profiles = [done[i, True] for i in range(len(columns))]

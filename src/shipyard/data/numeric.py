@@ -18,6 +18,15 @@ the whole distribution, so the mean (exact, then rounded once), the deviation an
 come from them. When the wanted buckets hold most values anyway (e.g. two distinct values), it
 partitions the array directly, as numpy would.
 
+Floats whose values are not crowded near the quantiles (checked on a sample of 4,096 of them;
+normal-like data, not long tails) use 4,096 buckets of equal width instead, ``trunc((x - min) *
+scale)``: two array operations a chunk, and, 4 mantissa bits being too coarse where most values
+lie, far fewer values to pick (16,000 rather than 200,000 of 5,000,000 normal values). Any map
+that never decreases gives the same order statistics, so the results stay those of
+``np.quantile``; the one thing a partition can tell apart among equal values is the sign of a
+zero, so when a wanted value is zero and both ``-0.0`` and ``0.0`` are among those picked, the
+quantiles are picked again through the keys, as before.
+
 Expects a 1-D array of finite floats or of integers, without missing values, and not empty.
 """
 
@@ -30,11 +39,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["CHUNK", "Summary", "quantiles", "summarize"]
+__all__ = ["CHUNK", "Summary", "extremes", "quantiles", "summarize"]
 
 CHUNK = 1 << 16  # values per chunk: 512 KiB of float64, so that a chunk's passes stay in cache
 _BUCKET_BITS = 16
 _SMALL = 4096  # below this many values, numpy's own functions are as fast
+_LINEAR_BUCKETS = 1 << 12
+_SAMPLE = 4096  # values read to choose between equal-width buckets and the keys' buckets
+_CROWDED = _SAMPLE // 25  # sampled values near the quantiles past which equal-width buckets pick too many
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,25 @@ class Summary:
     mean: float | None  # None if it overflows float64
     std: float | None  # None below two values, or if it overflows float64
     quantiles: tuple[float, ...]
+
+
+def extremes(values: np.ndarray) -> tuple[Any, Any]:
+    """``(values.min(), values.max())`` of a non-empty array (NaN when it holds one), reading it from
+    memory once: both of a chunk's passes, the second in cache. When either is a zero, the whole
+    array's own reductions decide which zero (a chunk's may pick the other)."""
+    import numpy as np
+
+    if values.size <= CHUNK:
+        return values.min(), values.max()
+    lows, highs = [], []
+    for start in range(0, values.size, CHUNK):
+        chunk = values[start:start + CHUNK]
+        lows.append(chunk.min())
+        highs.append(chunk.max())
+    low, high = np.min(lows), np.max(highs)  # NaN propagates, as through values.min()
+    if values.dtype.kind == "f" and (low == 0 or high == 0):
+        return values.min(), values.max()
+    return low, high
 
 
 def _keys(values: np.ndarray) -> np.ndarray:
@@ -84,6 +115,47 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
+class _SignedZeros(Exception):
+    """A wanted order statistic is a zero, and both zeros are among the values picked for it."""
+
+
+class _Linear:
+    """Buckets of equal width in value, ``trunc((x - low) * scale)``, for floats; ``None`` from
+    :meth:`fit` when they would pick too many values (module docstring)."""
+
+    def __init__(self, low: Any, high: Any) -> None:
+        import numpy as np
+
+        self.size = _LINEAR_BUCKETS
+        self.low = np.float64(low)
+        # at high, (high - low) * scale is at most size - 1 and a few ulps: below size
+        self.scale = np.float64((self.size - 1) / (float(high) - float(low)))
+        self.diff = np.empty(CHUNK, np.float64)
+        self.ids = np.empty(CHUNK, np.intp)
+
+    @classmethod
+    def fit(cls, values: np.ndarray, qs: Sequence[float], low: Any, high: Any) -> _Linear | None:
+        import numpy as np
+
+        span = float(high) - float(low)
+        if not (0 < span < np.inf) or not np.isfinite((_LINEAR_BUCKETS - 1) / span):
+            return None
+        sample = np.sort(values[:: max(1, values.size // _SAMPLE)])
+        at = sample[(np.asarray(qs) * (sample.size - 1)).astype(np.intp)]
+        width = span / (_LINEAR_BUCKETS - 1)
+        near = np.searchsorted(sample, at + width, side="right") - np.searchsorted(sample, at - width)
+        return cls(low, high) if near.sum() <= _CROWDED else None
+
+    def of(self, chunk: np.ndarray) -> np.ndarray:
+        """The bucket of each value of ``chunk`` (a view of an internal buffer, valid until the next call)."""
+        import numpy as np
+
+        diff, ids = self.diff[: len(chunk)], self.ids[: len(chunk)]
+        np.subtract(chunk, self.low, out=diff)  # each step rounds monotonically: the map never decreases
+        np.multiply(diff, self.scale, out=ids, casting="unsafe")  # >= 0: truncation is the floor
+        return ids
+
+
 class _Buckets:
     """Bucket numbers of chunks of values, computed in place in two reused uint64 buffers."""
 
@@ -98,6 +170,7 @@ class _Buckets:
         span = int(ends[1] - self.low)
         self.shift = np.uint64(max(0, span.bit_length() - _BUCKET_BITS))
         self.size = (span >> int(self.shift)) + 1
+        self.exact = self.shift == 0  # one key per bucket
         # every value above zero: the float's bits alone order like the values (no sign to fold)
         self.positive = dtype.kind == "f" and low_value > 0
         self.low_bits = np.array([low_value], dtype=np.float64).view(np.uint64)[0] if self.positive else None
@@ -139,16 +212,17 @@ def _ranked(ranks: np.ndarray, buckets: _Buckets, counts: np.ndarray, dtype: np.
     return {int(rank): _value(int(buckets.low) + int(bucket), dtype) for rank, bucket in zip(ranks, where, strict=True)}
 
 
-def _order_statistics(values: np.ndarray, ranks: np.ndarray, buckets: _Buckets, counts: np.ndarray,
+def _order_statistics(values: np.ndarray, ranks: np.ndarray, buckets: _Buckets | _Linear, counts: np.ndarray,
                       ids: np.ndarray) -> dict[int, Any]:
     """``{rank: the rank-th smallest value}`` for the 0-based ``ranks`` (sorted, unique), from the
-    bucket ``counts`` and each value's bucket ``ids``."""
+    bucket ``counts`` and each value's bucket ``ids``. ``_SignedZeros`` (equal-width buckets
+    only) when a zero is wanted and both zeros were picked."""
     import numpy as np
 
     cumulative = np.cumsum(counts)
     where = np.searchsorted(cumulative, ranks, side="right")  # the bucket holding each rank
-    if buckets.shift == 0:  # one key per bucket (e.g. integers spanning <= 65,536 values): counting was enough
-        return _ranked(ranks, buckets, counts, values.dtype)
+    if isinstance(buckets, _Buckets) and buckets.exact:  # one key per bucket (e.g. integers spanning
+        return _ranked(ranks, buckets, counts, values.dtype)  # <= 65,536 values): counting was enough
     needed = np.unique(where)
     if counts[needed].sum() > values.size // 2:  # crowded buckets (e.g. two distinct values): select directly
         parted = np.partition(values, ranks)
@@ -158,11 +232,18 @@ def _order_statistics(values: np.ndarray, ranks: np.ndarray, buckets: _Buckets, 
     # One gather over the bucket numbers, then one partition of the few values picked: the buckets
     # are ranges of values in order, so sorted, the picked values run bucket after bucket, and a
     # rank's place among them is its place in its bucket plus the picked values of lower buckets.
-    picked = values[np.flatnonzero(wanted[ids])]
+    # A chunk at a time: the bucket numbers' cast to indices stays in cache.
+    picked = np.concatenate([values[start:start + CHUNK][wanted.take(ids[start:start + CHUNK])]
+                             for start in range(0, values.size, CHUNK)])
     picked_below = np.cumsum(counts[needed]) - counts[needed]
     local = (ranks - (cumulative[where] - counts[where]) + picked_below[np.searchsorted(needed, where)])
     parted = np.partition(picked, np.unique(local))
-    return {int(rank): parted[k] for rank, k in zip(ranks, local, strict=True)}
+    stats = {int(rank): parted[k] for rank, k in zip(ranks, local, strict=True)}
+    if isinstance(buckets, _Linear) and 0 in stats.values():
+        signs = np.signbit(picked[picked == 0])
+        if signs.any() and not signs.all():
+            raise _SignedZeros
+    return stats
 
 
 def _interpolate(values: np.ndarray, qs: Sequence[float], pick: Any) -> np.ndarray:
@@ -193,9 +274,11 @@ def summarize(values: np.ndarray, qs: Sequence[float], extremes: tuple[Any, Any]
         return Summary(n, values.min(), values.max(), mean if np.isfinite(mean) else None,
                        std if std is not None and np.isfinite(std) else None, small)
     low, high = extremes if extremes is not None else (values.min(), values.max())
-    buckets = _Buckets(values.dtype, low, high)
-    if buckets.shift == 0 and values.dtype.kind in "iu":
-        return _counted(values, qs, buckets, low, high)
+    keys = _Buckets(values.dtype, low, high)
+    if keys.exact and values.dtype.kind in "iu":
+        return _counted(values, qs, keys, low, high)
+    linear = _Linear.fit(values, qs, low, high) if values.dtype.kind == "f" and not keys.exact else None
+    buckets: _Buckets | _Linear = linear or keys
     counts = np.zeros(buckets.size, dtype=np.int64)
     ids = np.empty(n, np.uint16)  # < 65,536 buckets
     centred = np.empty(CHUNK, np.float64)
@@ -217,13 +300,26 @@ def summarize(values: np.ndarray, qs: Sequence[float], extremes: tuple[Any, Any]
             mean += delta * size / total
             squares += chunk_squares + delta * delta * seen * size / total
             seen = total
-            bucket = buckets.of(chunk)
-            counts += np.bincount(bucket, minlength=buckets.size)
-            ids[start:start + size] = bucket
-        result = _interpolate(values, qs, lambda ranks: _order_statistics(values, ranks, buckets, counts, ids))
+            _tally(buckets, chunk, counts, ids[start:start + size])
+        try:
+            result = _interpolate(values, qs, lambda ranks: _order_statistics(values, ranks, buckets, counts, ids))
+        except _SignedZeros:  # which zero a partition returns depends on the values around it: as before
+            counts = np.zeros(keys.size, dtype=np.int64)
+            for start in range(0, n, CHUNK):
+                _tally(keys, values[start:start + CHUNK], counts, ids[start:start + CHUNK])
+            result = _interpolate(values, qs, lambda ranks: _order_statistics(values, ranks, keys, counts, ids))
     std = float(np.sqrt(squares / (n - 1)))
     return Summary(n, low, high, mean if np.isfinite(mean) else None, std if np.isfinite(std) else None,
                    tuple(float(v) for v in result))
+
+
+def _tally(buckets: _Buckets | _Linear, chunk: np.ndarray, counts: np.ndarray, ids: np.ndarray) -> None:
+    """Count ``chunk``'s values into ``counts`` by bucket, and write each one's bucket into ``ids``."""
+    import numpy as np
+
+    bucket = buckets.of(chunk)
+    counts += np.bincount(bucket, minlength=buckets.size)
+    ids[:] = bucket
 
 
 def _counted(values: np.ndarray, qs: Sequence[float], buckets: _Buckets, low: Any, high: Any) -> Summary:

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.data.numeric import CHUNK, summarize
+from shipyard.data.numeric import CHUNK, extremes, summarize
 from shipyard.data.table_digest import worker_count
 from shipyard.data.tables import canonical_column, canonical_type, pyarrow, to_arrow
 from shipyard.errors import InvalidInput, NotFound
@@ -198,21 +198,20 @@ def _numbers(pa: Any, array: pa.Array) -> tuple[dict[str, Any], int]:
         array = array.cast(pa.float64())
     values = (array.drop_null() if array.null_count else array).to_numpy(zero_copy_only=False)
     nan = infinite = 0
-    extremes = (values.min(), values.max()) if values.size else None
-    if values.dtype.kind == "f" and extremes is not None and not (np.isfinite(extremes[0])
-                                                                  and np.isfinite(extremes[1])):
+    ends = extremes(values) if values.size else None
+    if values.dtype.kind == "f" and ends is not None and not (np.isfinite(ends[0]) and np.isfinite(ends[1])):
         nan = int(np.isnan(values).sum())  # NaN or infinities somewhere: count and drop them
         finite = np.isfinite(values)
         infinite = int(values.size - nan - finite.sum())
         values = values[finite]
-        extremes = (values.min(), values.max()) if values.size else None
+        ends = extremes(values) if values.size else None
     out: dict[str, Any] = {"count": int(values.size)}
     if infinite:
         out["infinite"] = infinite
     if not values.size:
         return {**out, "min": None, "max": None, "mean": None, "std": None,
                 "quantiles": {quantile_key(q): None for q in QUANTILES}}, nan
-    summary = summarize(values, QUANTILES, extremes)
+    summary = summarize(values, QUANTILES, ends)
     return {
         **out,
         "min": summary.min.item(),
