@@ -159,6 +159,12 @@ def test_a_deleted_experiment_goes_with_all_its_runs_and_its_id_is_never_reused(
     dry = collect_garbage(client, cutoff_ms=now_ms(), grace_seconds=0, dry_run=True)
     assert dry.experiments_purged == (experiment,)
     assert client.get_experiment(experiment).name == "old-project"
+    # Domain code: the registry service of the two stores plans the same (no Client).
+    from shipyard.auth import Principal
+    from shipyard.models.registry import RegistryService
+
+    service = RegistryService(client.store, client.artifacts, Principal("ops"))
+    assert collect_garbage(service, cutoff_ms=now_ms(), grace_seconds=0, dry_run=True).runs_purged == dry.runs_purged
     report = collect_garbage(client, cutoff_ms=now_ms(), grace_seconds=0)
 
     assert sorted(report.runs_purged) == sorted(runs)

@@ -108,6 +108,8 @@ def test_a_token_logs_a_whole_run(site: Site, signed_out: str, monkeypatch: pyte
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", secret)
     run_id = _log_a_run(tmp_path, f"bearer-{uuid.uuid4().hex[:8]}")
     _check_run(signed_out, run_id, tmp_path)
+    # With a token the client claims its OS login (no MLFLOW_TRACKING_USERNAME): the server records carol.
+    assert MlflowClient(tracking_uri=signed_out).get_run(run_id).info.user_id == "carol"
     events = site.call("GET", "/audit", auth=("admin", PASSWORD), params={"principal": "carol"})["events"]
     assert any(e["action"] == "mlflow_log_batch" or e["action"].startswith("mlflow_log") for e in events)
     assert any(e["object"] == f"run:{run_id}" for e in events)

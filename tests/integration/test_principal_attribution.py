@@ -129,3 +129,53 @@ def test_evaluation_promotion_and_card_edits_record_the_principal(app: FastAPI, 
     finally:
         sdk.close()
         transport.close()
+
+
+def _run_users(http: httpx.Client, run_ids: list[str]) -> list[str]:
+    return [ok(http.get(f"{NATIVE}/runs/{i}"))["info"]["user_id"] for i in run_ids]
+
+
+def test_runs_record_the_signed_in_principal_not_the_login_the_client_claims(
+        app: FastAPI, http: httpx.Client) -> None:
+    """A run's user is who the server authenticated, by every door: the SDK (a run written at
+    once, and a deferred one written with its first values), the native API (create and write) and
+    the MLflow API, whose client sends its OS login as user_id and as the mlflow.user tag."""
+    transport = ASGITransport(app)
+    settings = app.state.settings.replace(tracking_uri=BASE)
+    sdk = shipyard.Client(settings=settings, store=RestStore(BASE, transport=transport))
+    deferring = shipyard.Client(settings=settings, store=RestStore(BASE, transport=transport), defer_runs=True)
+    try:
+        run_ids = [sdk.create_run("0", "sdk", user_id="sdk-login").info.run_id,
+                   deferring.create_run("0", "deferred", user_id="sdk-login", defer=True).info.run_id]
+        deferring.flush()
+        run_ids.append(ok(http.post(f"{NATIVE}/runs", json={"experiment_id": "0", "user_id": "mallory"}))
+                       ["info"]["run_id"])
+        written = "0123456789abcdef0123456789abcdef"
+        ok(http.post(f"{NATIVE}/runs/{written}/write", json={"create": {
+            "experiment_id": "0", "run_name": "written", "start_time": 1, "user_id": "mallory"}}))
+        run_ids.append(written)
+        made = ok(http.post(f"{MLFLOW}/runs/create", json={
+            "experiment_id": "0", "user_id": "os-login", "tags": [{"key": "mlflow.user", "value": "os-login"}]}))
+        run_ids.append(made["run"]["info"]["run_id"])
+        assert made["run"]["info"]["user_id"] == "alice"
+        assert _run_users(http, run_ids) == ["alice"] * 5
+        mlflow_run = ok(http.get(f"{MLFLOW}/runs/get", params={"run_id": run_ids[-1]}))["run"]
+        assert mlflow_run["info"]["user_id"] == "alice"
+        # The tag is the client's claim, kept as sent (any tag can be set later anyway): docs/security.md
+        assert {"key": "mlflow.user", "value": "os-login"} in mlflow_run["data"]["tags"]
+    finally:
+        deferring.close()
+        sdk.close()
+        transport.close()
+
+
+def test_without_authentication_a_run_keeps_the_user_the_client_names(
+        app: FastAPI, http: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anonymous local principal of a server without --auth: the SDK's login, as sent."""
+    from shipyard.auth import ANONYMOUS
+
+    monkeypatch.setattr(perms, "resolve_principal", lambda scope: ANONYMOUS)
+    native = ok(http.post(f"{NATIVE}/runs", json={"experiment_id": "0", "user_id": "sdk-login"}))["info"]["run_id"]
+    made = ok(http.post(f"{MLFLOW}/runs/create", json={"experiment_id": "0", "user_id": "os-login"}))
+    assert _run_users(http, [native, made["run"]["info"]["run_id"]]) == ["sdk-login", "os-login"]
+    assert ok(http.post(f"{NATIVE}/runs", json={"experiment_id": "0"}))["info"]["user_id"] == ""

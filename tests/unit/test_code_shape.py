@@ -152,3 +152,19 @@ def test_modules_stay_small() -> None:
     long = {name: n for name, path in MODULES.items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES and name not in LONG_MODULES}
     assert not long, f"modules over {MAX_LINES} lines (split them, or list them in LONG_MODULES with a reason): {long}"
+
+
+# Domain code takes a Store, an ArtifactStore and the principal (or a service built from them, or a
+# Client where the docs pass one); only edges (the SDK's facades, the CLI, the server) reach for the
+# fluent SDK's client or build a Client (#14). Modules join this list as they move.
+DOMAIN_MODULES = ("shipyard.deploy.bundle", "shipyard.lineage.explain", "shipyard.lineage.graph",
+                  "shipyard.models.card", "shipyard.models.evaluate", "shipyard.models.gates",
+                  "shipyard.predictions.reader", "shipyard.tracking.gc")
+_EDGES = ("shipyard.tracking.fluent", "shipyard.tracking.client")
+
+
+@pytest.mark.parametrize("name", DOMAIN_MODULES)
+def test_domain_modules_do_not_import_the_sdk_client(name: str) -> None:
+    reached = {f"{module}.{imported}" if f"{module}.{imported}" in MODULES else module
+               for module, imported, _ in _imports(name, MODULES[name])}
+    assert not reached & set(_EDGES), f"{name} imports {sorted(reached & set(_EDGES))}"

@@ -350,6 +350,16 @@ def test_unknown_deployment_bad_image_and_replicas(registry: Registry, tmp_path:
         render_bundle(registry.client, "churn-api", max_replicas=1)
 
 
+def test_the_bundle_is_domain_code_on_a_registry_service(registry: Registry) -> None:
+    """Built from a Store and an ArtifactStore (no Client): the same bundle as the SDK's spelling."""
+    from shipyard.auth import Principal
+    from shipyard.models.registry import RegistryService
+
+    client = registry.client
+    service = RegistryService(client.store, client.artifacts, Principal("bob"))
+    assert render_bundle(service, "churn-api").files == render_bundle(client, "churn-api").files
+
+
 def test_defaults_and_a_deployment_without_cpu_or_replicas(registry: Registry) -> None:
     made = render_bundle(registry.client, "churn-api")
     assert made.image == "churn-api:rev3"

@@ -61,6 +61,32 @@ def test_explain_a_registered_model(chain: dict[str, str]) -> None:
     assert [m.version for m in why.models] == [1]
 
 
+def test_walk_and_explain_are_domain_code_on_a_registry_service(chain: dict[str, str], tracking_uri: str) -> None:
+    """Built from a Store and an ArtifactStore (as the server does per request), with no Client
+    and no fluent SDK state: the same walk and explanation as the SDK's spelling."""
+    from shipyard.auth import Principal
+    from shipyard.lineage.explain import describe, explain_ref
+    from shipyard.lineage.graph import walk
+    from shipyard.models.registry import RegistryService
+    from shipyard.tracking import fluent as fluent_module
+
+    client = shipyard.Client(tracking_uri=tracking_uri)
+    try:
+        registry = RegistryService(client.store, client.artifacts, Principal("bob"))
+        fluent_module._reset_for_tests()  # the fluent SDK's client is gone: nothing may reach for it
+        assert walk(registry, "models:/churn/1", upstream=True).depth == \
+            lineage.upstream("models:/churn/1", client=registry).depth
+        why = explain_ref(registry, "models:/churn/1")
+        assert why.data_digests == {chain["data"]: chain["digest"]}
+        assert [r.run_id for r in why.runs] == [chain["parent"]]
+        down = describe(walk(registry, f"dataset:{chain['data']}", upstream=False), registry, with_files=False)
+        assert {r.run_id for r in down.runs} == {chain["parent"], chain["child"]}
+        assert lineage.parse_ref(client, "models:/churn/1") == Node(NodeKind.MODEL, "churn/1")  # a Client too
+        assert fluent_module._state.client is None
+    finally:
+        client.close()
+
+
 def test_cycles_terminate_and_bad_refs(chain: dict[str, str]) -> None:
     from shipyard.tracking.fluent import default_client
 

@@ -360,6 +360,13 @@ def test_read_predictions_reads_only_the_hours_in_range_and_joins_the_latest_fee
         assert sorted(fb["value"]) == ['"yes"', "1"]
         with pytest.raises(NotFound, match="no deployment named 'nope'"):
             read_predictions(c, "nope")
+        # Domain code: the registry service of a Store and an ArtifactStore reads the same (no Client).
+        from shipyard.auth import Principal
+        from shipyard.models.registry import RegistryService
+
+        service = RegistryService(c.store, c.artifacts, Principal("bob"))
+        assert read_predictions(service, "churn-api").equals(everything)
+        assert read_feedback(service, "churn-api").equals(fb)
     finally:
         c.close()
 

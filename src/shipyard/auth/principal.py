@@ -87,6 +87,12 @@ class Principal:
         visible = self.visible_projects(permission)
         return visible is None or bool(visible)
 
+    def run_user(self, claimed: str) -> str:
+        """The user a new run records: a signed-in principal's own name, whatever the client
+        claimed (a login it read from its OS, which nothing checked); without authentication the
+        claimed one, as sent (the SDK's login; ``""`` when none was)."""
+        return claimed if self.anonymous else self.name
+
 
 # A server without authentication: every request acts as this principal.
 ANONYMOUS = Principal("local")

@@ -52,13 +52,14 @@ def show(
     (and uncommitted changes), params and environment, model versions. As a tree, or as JSON, DOT or
     Mermaid for other tools."""
     from shipyard.lineage import formats
-    from shipyard.lineage.explain import describe, explain
+    from shipyard.lineage.explain import describe, explain_ref
     from shipyard.lineage.graph import walk
 
+    registry = client(ctx).registry
     if downstream:
-        found = describe(walk(client(ctx), ref, upstream=False, depth=depth), client=client(ctx))
+        found = describe(walk(registry, ref, upstream=False, depth=depth), registry)
     else:  # resolves prediction:<id> through the prediction log
-        found = explain(ref, depth=depth, client=client(ctx))
+        found = explain_ref(registry, ref, depth=depth)
     if fmt is Format.JSON:
         render.print_json(formats.to_json(found.graph, found))
     elif fmt is Format.DOT:

@@ -17,6 +17,10 @@
 The same deployment revision gives the same bytes (nothing depends on the clock or the
 machine), so a bundle can be committed and diffed. :func:`render_bundle` computes it without
 writing anything.
+
+Domain code: both take the :class:`~shipyard.models.registry.RegistryService` (the deployment
+from its store, each version's manifest from its artifact store), or a ``Client``, the SDK's
+spelling (:func:`~shipyard.models.registry.as_registry`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from shipyard._version import __version__
 from shipyard.deploy.manifests import (
@@ -46,9 +49,7 @@ from shipyard.deploy.manifests import (
 )
 from shipyard.entities import Deployment, ModelRef
 from shipyard.errors import Conflict, InvalidInput
-
-if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 
 __all__ = ["DOCKERFILE", "KSERVE", "KUBERNETES", "README", "REQUIREMENTS", "SHIPYARD_DISTRIBUTION", "Bundle",
            "Pin", "build_bundle", "merge_requirements", "render_bundle"]
@@ -156,7 +157,7 @@ def _python_minor(found: Sequence[tuple[ModelRef, str]], override: str | None) -
     return chosen[1]
 
 
-def render_bundle(client: Client, deployment_name: str, *, image: str | None = None,
+def render_bundle(registry: RegistryService | HasRegistry, deployment_name: str, *, image: str | None = None,
                   shipyard_version: str = __version__, max_replicas: int | None = None, secret: str | None = None,
                   python_version: str | None = None) -> Bundle:
     """The bundle's files for deployment ``deployment_name`` as it is now, without writing them.
@@ -166,9 +167,10 @@ def render_bundle(client: Client, deployment_name: str, *, image: str | None = N
     ``artifact-uri``) to ``<name>-shipyard``; ``python_version`` to the models' own. Raises
     ``NotFound`` for an unknown deployment or a version since deleted, ``Conflict`` for
     conflicting pins or Python versions, ``InvalidInput`` for an unpinned requirement."""
-    from shipyard.deploy.rollout import get_deployment
+    from shipyard.deploy.rollout import DeploymentService
 
-    deployment = get_deployment(client, deployment_name)
+    service = as_registry(registry)
+    deployment = DeploymentService(service.store, service.principal).get(deployment_name)
     name = kubernetes_name(deployment.name)
     replicas = deployment.resources.replicas
     image = _check_image(image or f"{name}:rev{deployment.revision}")
@@ -178,7 +180,7 @@ def render_bundle(client: Client, deployment_name: str, *, image: str | None = N
                            f"{max(replicas, 1)} (the deployment's replicas), got {max_replicas!r}",
                            field="max_replicas")
     refs = list(dict.fromkeys(deployment.versions))
-    manifests = [(ref, client.get_model_manifest(ref.uri)) for ref in refs]
+    manifests = [(ref, service.get_model_manifest(ref.uri)) for ref in refs]
     python = _python_minor([(ref, m.python_version or "") for ref, m in manifests], python_version)
     pins = merge_requirements([*((str(ref), list(m.requirements)) for ref, m in manifests),
                                ("the serving image", [f"{SHIPYARD_DISTRIBUTION}[server]=={shipyard_version}"])])
@@ -203,13 +205,13 @@ def render_bundle(client: Client, deployment_name: str, *, image: str | None = N
     return Bundle(deployment, image, python, tuple(pins), files, tuple(warnings))
 
 
-def build_bundle(client: Client, deployment_name: str, out_dir: str | Path, *, image: str | None = None,
-                 shipyard_version: str = __version__, max_replicas: int | None = None, secret: str | None = None,
-                 python_version: str | None = None) -> Bundle:
+def build_bundle(registry: RegistryService | HasRegistry, deployment_name: str, out_dir: str | Path, *,
+                 image: str | None = None, shipyard_version: str = __version__, max_replicas: int | None = None,
+                 secret: str | None = None, python_version: str | None = None) -> Bundle:
     """Write :func:`render_bundle`'s files into ``out_dir`` (created when missing; files of the
     same names are replaced, each atomically, others left alone). Returns the bundle with the
     paths written, in order."""
-    bundle = render_bundle(client, deployment_name, image=image, shipyard_version=shipyard_version,
+    bundle = render_bundle(registry, deployment_name, image=image, shipyard_version=shipyard_version,
                            max_replicas=max_replicas, secret=secret, python_version=python_version)
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():

@@ -6,7 +6,8 @@ dataset version: the data digests, code commit (and uncommitted diff), params, s
 versions of every run behind it.
 """
 
-from shipyard.lineage.explain import Explanation, RunRecord, explain
-from shipyard.lineage.graph import Graph, downstream, parse_ref, upstream
+from shipyard.lineage.explain import Explanation, RunRecord
+from shipyard.lineage.graph import Graph, parse_ref
+from shipyard.lineage.sdk import downstream, explain, upstream
 
 __all__ = ["Explanation", "Graph", "RunRecord", "downstream", "explain", "parse_ref", "upstream"]

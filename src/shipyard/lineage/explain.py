@@ -1,4 +1,10 @@
-"""``explain``: where a model version, run, dataset version or logged prediction came from, back to raw data."""
+"""``explain``: where a model version, run, dataset version or logged prediction came from, back to raw data.
+
+Domain code: every function takes the :class:`~shipyard.models.registry.RegistryService` (its
+store and artifact store), or a ``Client``, the SDK's spelling
+(:func:`~shipyard.models.registry.as_registry`). ``shipyard.lineage.explain(ref)``
+(:mod:`shipyard.lineage.sdk`) defaults to the fluent SDK's client.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.entities import DatasetVersion, Edge, ModelVersion, Node, NodeKind, Relation
 from shipyard.errors import InvalidInput, NotFound
-from shipyard.lineage.graph import MAX_DEPTH, Graph, parse_ref, upstream
+from shipyard.lineage.graph import MAX_DEPTH, Graph, parse_ref, walk
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 
 if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+    from shipyard.artifacts.protocol import ArtifactStore
+    from shipyard.store.protocol import Store
 
 
 @dataclass(frozen=True)
@@ -51,26 +59,23 @@ class Explanation:
         return {d.ref: d.digest for d in self.datasets}
 
 
-def explain(ref: str | Node, *, depth: int = MAX_DEPTH, with_files: bool = True,
-            client: Client | None = None) -> Explanation:
+def explain_ref(registry: RegistryService | HasRegistry, ref: str | Node, *, depth: int = MAX_DEPTH,
+                with_files: bool = True) -> Explanation:
     """Walk upstream from ``ref`` (``models:/churn@production``, ``run:<id>``, ``dataset:train@3``...)
     and read every run, dataset version and model version met. ``with_files`` also reads each
-    run's package list and uncommitted diff. ``client``: the fluent SDK's, unless given."""
-    from shipyard.tracking.fluent import default_client
-
-    client = client or default_client()
-    graph, records = _resolved_upstream(client, ref, depth)
-    return describe(graph, with_files=with_files, client=client, records=records)
+    run's package list and uncommitted diff."""
+    service = as_registry(registry)
+    graph, records = _resolved_upstream(service, ref, depth)
+    return describe(graph, service, with_files=with_files, records=records)
 
 
-def describe(graph: Graph, *, with_files: bool = True, client: Client | None = None,
+def describe(graph: Graph, registry: RegistryService | HasRegistry, *, with_files: bool = True,
              records: list[dict[str, Any]] | None = None) -> Explanation:
     """Read the records behind every node of ``graph``, a walk in either direction: each run's
     commit, params, seed and environment, each dataset version's digest, each model version.
-    ``records``: what a resolver found for the root (see :func:`explain`)."""
-    from shipyard.tracking.fluent import default_client
-
-    client = client or default_client()
+    ``records``: what a resolver found for the root (see :func:`explain_ref`)."""
+    service = as_registry(registry)
+    store = service.store
     runs: list[RunRecord] = []
     datasets: list[DatasetVersion] = []
     models: list[ModelVersion] = []
@@ -78,43 +83,41 @@ def describe(graph: Graph, *, with_files: bool = True, client: Client | None = N
     for node in graph.nodes:
         try:
             if node.kind is NodeKind.RUN:
-                runs.append(_run_record(client, node.id, graph.edges, with_files))
+                runs.append(_run_record(store, service.artifacts, node.id, graph.edges, with_files))
             elif node.kind is NodeKind.DATASET:
                 name, _, version = node.id.rpartition("@")
-                datasets.append(client.store.datasets.get_version(name, int(version)))
+                datasets.append(store.datasets.get_version(name, int(version)))
             elif node.kind is NodeKind.MODEL:
                 name, _, version = node.id.rpartition("/")
-                models.append(client.store.models.get_version(name, int(version)))
+                models.append(store.models.get_version(name, int(version)))
         except NotFound:
             missing.append(str(node))
     return Explanation(graph.root, graph, runs, datasets, models, missing, list(records or []))
 
 
-# Nodes too many to record an edge each: kind -> "module:function(client, node)" returning how the
+# Nodes too many to record an edge each: kind -> "module:function(registry, node)" returning how the
 # node joins the graph (a ``shipyard.predictions.reader.ResolvedNode``); imported on first use.
 _RESOLVERS: dict[NodeKind, str] = {
     NodeKind.PREDICTION: "shipyard.predictions.reader:prediction_lineage",
 }
 
 
-def resolved_upstream(ref: str | Node, *, depth: int = MAX_DEPTH, client: Client | None = None) -> Graph:
-    """Like :func:`~shipyard.lineage.graph.upstream`, and for a node with no recorded edges whose
-    kind has a resolver (``prediction:<id>``), the resolver's edges then the walk from where it
-    leads (the model version that answered the prediction)."""
-    from shipyard.tracking.fluent import default_client
-
-    return _resolved_upstream(client or default_client(), ref, depth)[0]
+def resolved_upstream(registry: RegistryService | HasRegistry, ref: str | Node, *, depth: int = MAX_DEPTH) -> Graph:
+    """Like :func:`~shipyard.lineage.graph.walk` upstream, and for a node with no recorded edges
+    whose kind has a resolver (``prediction:<id>``), the resolver's edges then the walk from where
+    it leads (the model version that answered the prediction)."""
+    return _resolved_upstream(as_registry(registry), ref, depth)[0]
 
 
-def _resolved_upstream(client: Client, ref: str | Node, depth: int) -> tuple[Graph, list[dict[str, Any]]]:
-    root = parse_ref(client, ref)
+def _resolved_upstream(registry: RegistryService, ref: str | Node, depth: int) -> tuple[Graph, list[dict[str, Any]]]:
+    root = parse_ref(registry, ref)
     target = _RESOLVERS.get(root.kind)
-    if target is None or client.store.lineage.edges([root], upstream=True):
-        return upstream(root, depth=depth, client=client), []
+    if target is None or registry.store.lineage.edges([root], upstream=True):
+        return walk(registry, root, upstream=True, depth=depth), []
     if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_DEPTH:
         raise InvalidInput(f"depth must be a whole number from 1 to {MAX_DEPTH}, got {depth!r}")
     module, _, name = target.partition(":")
-    resolved = getattr(importlib.import_module(module), name)(client, root)
+    resolved = getattr(importlib.import_module(module), name)(registry, root)
     depths = {root: 0}
     edges = []
     for edge in resolved.edges:  # a chain from ``start`` up to ``root``, root side first
@@ -125,7 +128,7 @@ def _resolved_upstream(client: Client, ref: str | Node, depth: int) -> tuple[Gra
     start = resolved.start
     if start is not None and depths.get(start, depth) < depth:
         try:
-            rest = upstream(start, depth=depth - depths[start], client=client)
+            rest = walk(registry, start, upstream=True, depth=depth - depths[start])
         except NotFound:  # the version was deleted since: explain lists it as missing
             rest = None
         if rest is not None:
@@ -138,19 +141,20 @@ def _resolved_upstream(client: Client, ref: str | Node, depth: int) -> tuple[Gra
 _ENV_TAG = "shipyard.env."  # written by tracking.capture: python, platform, hostname
 
 
-def _run_record(client: Client, run_id: str, edges: tuple[Edge, ...], with_files: bool) -> RunRecord:
+def _run_record(store: Store, artifacts: ArtifactStore, run_id: str, edges: tuple[Edge, ...],
+                with_files: bool) -> RunRecord:
     from shipyard.tracking.capture import DIFF_ARTIFACT, REQUIREMENTS_ARTIFACT
 
-    run = client.store.runs.get(run_id)
+    run = store.runs.get(run_id)
     tags = run.data.tags
     target = Node(NodeKind.RUN, run_id)
     inputs = [(e.source.id, e.context) for e in edges if e.target == target and e.relation is Relation.INPUT]
     dirty = tags.get("shipyard.git.dirty")
     packages = diff = None
     if with_files:
-        text = _read_text(client, run_id, REQUIREMENTS_ARTIFACT)
+        text = _read_text(artifacts, run_id, REQUIREMENTS_ARTIFACT)
         packages = None if text is None else [line for line in text.splitlines() if line.strip()]
-        diff = _read_text(client, run_id, DIFF_ARTIFACT) if dirty == "true" else None
+        diff = _read_text(artifacts, run_id, DIFF_ARTIFACT) if dirty == "true" else None
     return RunRecord(run_id, run.info.run_name, run.info.experiment_id, run.info.status.value,
                      tags.get("shipyard.git.commit"), None if dirty is None else dirty == "true",
                      tags.get("shipyard.source.entry_point"), tags.get("shipyard.seed"), dict(run.data.params),
@@ -158,9 +162,9 @@ def _run_record(client: Client, run_id: str, edges: tuple[Edge, ...], with_files
                      {k.removeprefix(_ENV_TAG): v for k, v in sorted(tags.items()) if k.startswith(_ENV_TAG)})
 
 
-def _read_text(client: Client, run_id: str, path: str) -> str | None:
+def _read_text(artifacts: ArtifactStore, run_id: str, path: str) -> str | None:
     try:
-        with client.artifacts.open(run_id, path) as stream:
+        with artifacts.open(run_id, path) as stream:
             return stream.read().decode("utf-8", errors="replace")
     except NotFound:
         return None

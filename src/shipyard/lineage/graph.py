@@ -1,4 +1,11 @@
-"""Walking the lineage graph: breadth first, one store query per level, cycle-safe."""
+"""Walking the lineage graph: breadth first, one store query per level, cycle-safe.
+
+Domain code: :func:`walk` and :func:`parse_ref` take the
+:class:`~shipyard.models.registry.RegistryService` (its store, and how a ``models:/`` URI
+resolves), or a ``Client``, the SDK's spelling (:func:`~shipyard.models.registry.as_registry`).
+``shipyard.lineage.upstream`` and ``downstream`` (:mod:`shipyard.lineage.sdk`) default to the
+fluent SDK's client.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from shipyard.entities import Edge, Node, NodeKind
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 
 if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+    from shipyard.store.protocol import Store
 
 MAX_DEPTH = 100
 
@@ -34,7 +42,7 @@ class Graph:
         return [e for e in self.edges if e.source == node]
 
 
-def parse_ref(client: Client, ref: str | Node) -> Node:
+def parse_ref(registry: RegistryService | HasRegistry, ref: str | Node) -> Node:
     """A node from ``kind:id`` or from a URI people already use: ``models:/churn/3``,
     ``models:/churn@production`` (resolved to its version now), ``runs:/<id>`` or a bare run id,
     ``dataset:train@3``."""
@@ -42,7 +50,7 @@ def parse_ref(client: Client, ref: str | Node) -> Node:
         return ref
     text = str(ref).strip()
     if text.startswith("models:/"):
-        version = client.resolve_model_version(text)
+        version = as_registry(registry).resolve_model_version(text)
         return Node(NodeKind.MODEL, f"{version.name}/{version.version}")
     if text.startswith("runs:/"):
         return Node(NodeKind.RUN, text[len("runs:/"):].strip("/").partition("/")[0])
@@ -51,18 +59,24 @@ def parse_ref(client: Client, ref: str | Node) -> Node:
     return Node.parse(text)
 
 
-def walk(client: Client, ref: str | Node, *, upstream: bool, depth: int = MAX_DEPTH) -> Graph:
+def walk(registry: RegistryService | HasRegistry, ref: str | Node, *, upstream: bool,
+         depth: int = MAX_DEPTH) -> Graph:
+    """The walk from ``ref`` upstream (what it was made from) or downstream (what was made from
+    it), ``depth`` steps at most. Raises ``NotFound`` for an unknown run, dataset version or
+    model version, ``InvalidInput`` for a bad reference or depth."""
     if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= MAX_DEPTH:
         raise InvalidInput(f"depth must be a whole number from 1 to {MAX_DEPTH}, got {depth!r}")
-    root = parse_ref(client, ref)
-    _require_known(client, root)
+    service = as_registry(registry)
+    root = parse_ref(service, ref)
+    store = service.store
+    _require_known(store, root)
     seen: dict[Node, int] = {root: 0}
     edges: list[Edge] = []
     level = [root]
     for distance in range(1, depth + 1):
         if not level:
             break
-        found = client.store.lineage.edges(level, upstream=upstream)
+        found = store.lineage.edges(level, upstream=upstream)
         level = []
         for edge in found:
             edges.append(edge)
@@ -73,35 +87,20 @@ def walk(client: Client, ref: str | Node, *, upstream: bool, depth: int = MAX_DE
     return Graph(root, upstream, tuple(edges), seen)
 
 
-def upstream(ref: str | Node, *, depth: int = MAX_DEPTH, client: Client | None = None) -> Graph:
-    """Everything ``ref`` was made from: data, runs, parent runs... (``client``: the fluent
-    SDK's, unless given)."""
-    from shipyard.tracking.fluent import default_client
-
-    return walk(client or default_client(), ref, upstream=True, depth=depth)
-
-
-def downstream(ref: str | Node, *, depth: int = MAX_DEPTH, client: Client | None = None) -> Graph:
-    """Everything made from ``ref``: runs that read a dataset, versions registered from a run..."""
-    from shipyard.tracking.fluent import default_client
-
-    return walk(client or default_client(), ref, upstream=False, depth=depth)
-
-
-def _require_known(client: Client, node: Node) -> None:
+def _require_known(store: Store, node: Node) -> None:
     """An unknown run, dataset version or model version is NotFound, not an empty graph."""
     if node.kind is NodeKind.RUN:
-        client.store.runs.get(node.id)
+        store.runs.get(node.id)
     elif node.kind is NodeKind.DATASET:
         name, _, version = node.id.rpartition("@")
         if not name or not version.isdigit():
             raise InvalidInput(f"dataset reference {node} is not valid: expected dataset:<name>@<version>")
-        client.store.datasets.get_version(name, int(version))
+        store.datasets.get_version(name, int(version))
     elif node.kind is NodeKind.MODEL:
         name, _, version = node.id.rpartition("/")
         if not name or not version.isdigit():
             raise InvalidInput(f"model reference {node} is not valid: expected model:<name>/<version>")
-        client.store.models.get_version(name, int(version))
-    elif not client.store.lineage.edges([node], upstream=True) and \
-            not client.store.lineage.edges([node], upstream=False):
+        store.models.get_version(name, int(version))
+    elif not store.lineage.edges([node], upstream=True) and \
+            not store.lineage.edges([node], upstream=False):
         raise NotFound(f"{node} is not in the lineage graph")

@@ -7,6 +7,10 @@ deployment and reads only those that overlap the range asked for; feedback is jo
 prediction id (the latest value sent for each). :func:`prediction_lineage` lets
 ``shipyard lineage explain prediction:<id>`` continue from a logged prediction to the model
 version that answered it, without one lineage row per prediction in the database.
+
+Domain code: the functions that take more than an artifact store take the
+:class:`~shipyard.models.registry.RegistryService` (its store and artifact store), or a
+``Client``, the SDK's spelling (:func:`~shipyard.models.registry.as_registry`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import pyarrow.parquet as pq
 from shipyard.clock import TimeLike, parse_time
 from shipyard.entities import Edge, Node, NodeKind, Relation
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 from shipyard.predictions.format import (
     FEEDBACK_NAMESPACE,
     FEEDBACK_SCHEMA,
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.artifacts.protocol import ArtifactStore
-    from shipyard.tracking.client import Client
+    from shipyard.store.protocol import Store
 
 __all__ = ["EXPORT_FORMATS", "Partition", "ResolvedNode", "export_predictions", "find_prediction", "list_partitions",
            "prediction_lineage", "prediction_table", "read_feedback", "read_predictions"]
@@ -139,24 +144,24 @@ def _in_range(table: pa.Table, since: int | None, until: int | None) -> pa.Table
 
 # -- reading ---------------------------------------------------------------------------------------------
 
-def _require_known(client: Client, deployment: str) -> None:
+def _require_known(store: Store, artifacts: ArtifactStore, deployment: str) -> None:
     """NotFound for a name that is neither a deployment nor has a log (a deleted deployment's log
     stays readable)."""
     try:
-        client.store.deployments.get(deployment)
+        store.deployments.get(deployment)
     except NotFound:
-        if not _list(client.artifacts, PREDICTIONS_NAMESPACE, f"deployment={deployment}"):
+        if not _list(artifacts, PREDICTIONS_NAMESPACE, f"deployment={deployment}"):
             raise NotFound(f"no deployment named {deployment!r}, and no predictions logged under that name; "
                            "see: shipyard deploy list", deployment=deployment) from None
 
 
-def read_feedback(client: Client, deployment: str, since: TimeLike = None, until: TimeLike = None, *,
-                  latest: bool = True) -> pd.DataFrame:
+def read_feedback(registry: RegistryService | HasRegistry, deployment: str, since: TimeLike = None,
+                  until: TimeLike = None, *, latest: bool = True) -> pd.DataFrame:
     """Ground truth sent for ``deployment`` in ``[since, until)`` (by the time it was sent):
     ``prediction_id``, ``time``, ``deployment``, ``value`` (JSON text); with ``latest`` only the
     newest row per prediction id."""
     start, end = parse_time(since), parse_time(until, field="until")
-    table = _feedback_table(client.artifacts, deployment, start, end)
+    table = _feedback_table(as_registry(registry).artifacts, deployment, start, end)
     frame = table.to_pandas()
     if latest:
         frame = frame.sort_values("time", kind="stable").drop_duplicates("prediction_id", keep="last")
@@ -168,8 +173,8 @@ def _feedback_table(artifacts: ArtifactStore, deployment: str, since: int | None
     return _in_range(_read_all(artifacts, _files(artifacts, partitions), FEEDBACK_SCHEMA, None), since, until)
 
 
-def read_predictions(client: Client, deployment: str, since: TimeLike = None, until: TimeLike = None, *,
-                     with_feedback: bool = True, roles: Sequence[str] | None = None,
+def read_predictions(registry: RegistryService | HasRegistry, deployment: str, since: TimeLike = None,
+                     until: TimeLike = None, *, with_feedback: bool = True, roles: Sequence[str] | None = None,
                      progress: Progress | None = None) -> pd.DataFrame:
     """The predictions ``deployment`` answered in ``[since, until)``, oldest first, as a DataFrame.
 
@@ -182,9 +187,10 @@ def read_predictions(client: Client, deployment: str, since: TimeLike = None, un
     prediction id; ``roles=["primary", "canary"]`` leaves shadows out. ``progress(done, total)``
     is called as files are read. Raises ``NotFound`` for a name that is neither a deployment nor
     in the log."""
-    _require_known(client, deployment)
+    service = as_registry(registry)
+    _require_known(service.store, service.artifacts, deployment)
     start, end = parse_time(since), parse_time(until, field="until")
-    return prediction_table(client.artifacts, deployment, start, end, with_feedback=with_feedback, roles=roles,
+    return prediction_table(service.artifacts, deployment, start, end, with_feedback=with_feedback, roles=roles,
                             progress=progress).to_pandas()
 
 
@@ -218,15 +224,15 @@ def _join_feedback(table: pa.Table, feedback: pa.Table) -> pa.Table:
                  .append_column("feedback_time", latest.column("time").take(index)))
 
 
-def export_predictions(client: Client, deployment: str, out: str | Path, *, since: TimeLike = None,
-                       until: TimeLike = None, fmt: str = "parquet", with_feedback: bool = True,
+def export_predictions(registry: RegistryService | HasRegistry, deployment: str, out: str | Path, *,
+                       since: TimeLike = None, until: TimeLike = None, fmt: str = "parquet", with_feedback: bool = True,
                        progress: Progress | None = None) -> int:
     """Write :func:`read_predictions` to ``out`` as Parquet or CSV (times as ISO 8601 UTC); the
     number of rows. An empty range writes an empty file with every column (what a scheduled job
     reading it expects); the caller decides whether to warn. The file appears atomically."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput(f"format: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", field="format")
-    frame = read_predictions(client, deployment, since, until, with_feedback=with_feedback, progress=progress)
+    frame = read_predictions(registry, deployment, since, until, with_feedback=with_feedback, progress=progress)
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -271,12 +277,13 @@ class ResolvedNode:
     records: tuple[dict, ...] = ()
 
 
-def prediction_lineage(client: Client, node: Node) -> ResolvedNode:
+def prediction_lineage(registry: RegistryService | HasRegistry, node: Node) -> ResolvedNode:
     """``prediction:<id>`` (or ``prediction:<deployment>/<id>``, which searches one deployment's
     log only) joined to the graph: deployment -> prediction, model version -> deployment, and the
     walk continues from the model version. Raises ``NotFound`` when the log has no such id."""
+    service = as_registry(registry)
     deployment, _, prediction_id = node.id.rpartition("/")
-    rows = find_prediction(client.artifacts, prediction_id, deployment=deployment or None)
+    rows = find_prediction(service.artifacts, prediction_id, deployment=deployment or None)
     if not rows:
         where = f"the log of deployment {deployment!r}" if deployment else "the prediction log"
         raise NotFound(f"prediction {prediction_id!r} is not in {where}", prediction_id=prediction_id)
@@ -288,7 +295,7 @@ def prediction_lineage(client: Client, node: Node) -> ResolvedNode:
     start: Node | None = None
     if version.isdigit():
         start = Node(NodeKind.MODEL, f"{row['model']}/{version}")
-        recorded = [e for e in client.store.lineage.edges([served], upstream=True)
+        recorded = [e for e in service.store.lineage.edges([served], upstream=True)
                     if e.source == start and e.relation is Relation.DEPLOYED]
         edges.append(recorded[0] if recorded else Edge(start, served, Relation.DEPLOYED, "", when))
     elif re.fullmatch(r"[0-9a-f]{32}", version):  # a runs:/ model served outside a deployment

@@ -63,7 +63,7 @@ def make_plan(client: Client, run_id: str, *, repo: str | os.PathLike[str] | Non
     """Read run ``run_id`` and plan its reproduction; raises ``NotFound`` for an unknown run and
     ``InvalidInput``/``Conflict`` (saying what is missing and what is still possible) when it
     cannot be reproduced."""
-    from shipyard.lineage import explain
+    from shipyard.lineage.explain import explain_ref
 
     if not isinstance(run_id, str) or not run_id.strip():
         raise InvalidInput(f"run id must be a non-empty string, got {run_id!r}")
@@ -73,7 +73,7 @@ def make_plan(client: Client, run_id: str, *, repo: str | os.PathLike[str] | Non
     except NotFound:
         raise NotFound(f"run {run_id!r} does not exist in {client.tracking_uri}; list runs with "
                        "`shipyard runs list`") from None
-    found = explain(Node(NodeKind.RUN, run_id), depth=1, client=client)
+    found = explain_ref(client, Node(NodeKind.RUN, run_id), depth=1)
     record = next(r for r in found.runs if r.run_id == run_id)
     tags = run.data.tags
     warnings: list[str] = []

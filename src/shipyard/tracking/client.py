@@ -342,6 +342,7 @@ class Client:
             raise InvalidInput(f"parent run id {parent_run_id!r:.60} is not a run id (1 to 32 characters)")
         name = rules.check_name("run name", run_name, rules.MAX_RUN_NAME_LENGTH) if run_name is not None \
             else generate_run_name()
+        user_id = self.principal.run_user(user_id)  # a signed-in principal is the run's user (server --auth)
         if defer and self._defer_runs:
             return self._defer_run(RunInfo(secrets.token_hex(16), str(experiment_id), name, RunStatus.RUNNING,
                                            start_time or now_ms(), parent_run_id=parent_run_id, user_id=user_id,

@@ -8,6 +8,10 @@ Three steps, in an order that a crash at any point leaves safe to run again:
 
 It works on the stores themselves (the database and the artifact root), as ``shipyard db``
 does: a team server's administrator runs it where the server's credentials are.
+
+Domain code: :func:`collect_garbage` takes the
+:class:`~shipyard.models.registry.RegistryService` (its store and artifact store), or a
+``Client``, the SDK's spelling (:func:`~shipyard.models.registry.as_registry`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.clock import now_ms
 from shipyard.errors import InvalidInput
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 
 if TYPE_CHECKING:
+    from shipyard.artifacts.protocol import ArtifactStore
     from shipyard.artifacts.sweep import SweepReport
-    from shipyard.tracking.client import Client
+    from shipyard.store.protocol import Store
 
 __all__ = ["GcReport", "collect_garbage"]
 
@@ -40,21 +46,21 @@ class GcReport:
     experiments_purged: tuple[str, ...] = ()  # deleted experiments left with no run: gone, ids never reused
 
 
-def _stores(client: Client) -> tuple[Any, Any]:
+def _stores(store: Store, artifacts: ArtifactStore) -> tuple[Any, Any]:
     from shipyard.artifacts.cas import CasArtifactStore
     from shipyard.store.sql.store import SqlStore
 
-    if not isinstance(client.store, SqlStore):
-        raise InvalidInput(f"gc works on the database itself, not through a server ({client.store.uri}); "
+    if not isinstance(store, SqlStore):
+        raise InvalidInput(f"gc works on the database itself, not through a server ({getattr(store, 'uri', store)}); "
                            "run it with --tracking-uri set to the server's database (sqlite:/// or postgresql://)")
-    if not isinstance(client.artifacts, CasArtifactStore):
-        raise InvalidInput(f"gc works on the artifact storage itself, not through a server ({client.artifacts!r}); "
+    if not isinstance(artifacts, CasArtifactStore):
+        raise InvalidInput(f"gc works on the artifact storage itself, not through a server ({artifacts!r}); "
                            "run it with --artifact-uri set to the server's artifact root (a folder or s3://...)")
-    return client.store, client.artifacts
+    return store, artifacts
 
 
-def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 3600.0, dry_run: bool = False,
-                    progress: Progress | None = None) -> GcReport:
+def collect_garbage(registry: RegistryService | HasRegistry, *, cutoff_ms: int, grace_seconds: float = 3600.0,
+                    dry_run: bool = False, progress: Progress | None = None) -> GcReport:
     """Purge the runs deleted at or before ``cutoff_ms`` (epoch ms), and those of experiments
     deleted by then (then those experiments, once empty), and free the blobs nobody
     references. ``dry_run`` reports the same figures and changes nothing."""
@@ -65,7 +71,8 @@ def collect_garbage(client: Client, *, cutoff_ms: int, grace_seconds: float = 36
     if cutoff_ms > now_ms():
         raise InvalidInput("older-than: the cutoff is in the future; give a duration back from now (30d) "
                            "or a past time")
-    store, artifacts = _stores(client)
+    service = as_registry(registry)
+    store, artifacts = _stores(service.store, service.artifacts)
     plan = plan_purge(store.db, cutoff_ms=cutoff_ms)
     removed = 0
     if not dry_run:

@@ -67,7 +67,7 @@ def get_lineage_graph(request: Request, ref: Annotated[str, Query(min_length=1, 
     from shipyard.lineage import formats
     from shipyard.lineage.graph import walk
 
-    graph = walk(client(request), _ref("ref", ref), upstream=direction == "upstream", depth=depth)
+    graph = walk(client(request).registry, _ref("ref", ref), upstream=direction == "upstream", depth=depth)
     return json_response(formats.to_json(graph))
 
 
@@ -76,10 +76,11 @@ def get_lineage_graph(request: Request, ref: Annotated[str, Query(min_length=1, 
 def explain_lineage(request: Request, ref: Annotated[str, Query(min_length=1, max_length=300)]) -> Response:
     import dataclasses
 
-    from shipyard.lineage import explain, formats
+    from shipyard.lineage import formats
+    from shipyard.lineage.explain import explain_ref
     from shipyard.wire import dataset_version_to_wire, encode_float, model_version_to_wire
 
-    found = explain(_ref("ref", ref), client=client(request), with_files=False)
+    found = explain_ref(client(request).registry, _ref("ref", ref), with_files=False)
     runs = [{**dataclasses.asdict(r), "metrics": {k: encode_float(v) for k, v in r.metrics.items()}}
             for r in found.runs]
     return json_response({"root": str(found.root), "graph": formats.to_json(found.graph), "runs": runs,

@@ -29,11 +29,11 @@ def create_run(body: schemas.CreateRun, request: Request) -> Response:
 @router.post("/{run_id}/write", name="write_run",
              summary="Create (optionally) and write a run's params, tags, metrics and status in one transaction")
 def write_run(run_id: RunId, body: schemas.WriteRun, request: Request) -> Response:
-    new = body.create
+    new, shipyard = body.create, client(request)
     create = None if new is None else RunInfo(
         run_id, new.experiment_id, new.run_name, RunStatus.RUNNING, new.start_time, parent_run_id=new.parent_run_id,
-        user_id=new.user_id, source=new.source)
-    info = pending.write_run(client(request).store, run_id, create=create,
+        user_id=shipyard.principal.run_user(new.user_id), source=new.source)
+    info = pending.write_run(shipyard.store, run_id, create=create,
                              params=[(p.key, p.value) for p in body.params], tags=[(t.key, t.value) for t in body.tags],
                              metrics=[Metric(m.key, m.value, m.step, m.timestamp) for m in body.metrics],
                              status=body.status, end_time=body.end_time)

@@ -123,9 +123,9 @@ def lineage_page(request: Request, ref: Annotated[str, Query(min_length=1, max_l
                  direction: Annotated[str, Query(pattern="^(upstream|downstream)$")] = "upstream") -> Response:
     shipyard = client(request)
     if direction == "upstream":  # a logged prediction has no edges of its own: its log row leads on
-        graph = resolved_upstream(ref.strip(), client=shipyard)
+        graph = resolved_upstream(shipyard.registry, ref.strip())
     else:
-        graph = walk(shipyard, ref.strip(), upstream=False)
+        graph = walk(shipyard.registry, ref.strip(), upstream=False)
     names = {}
     for node in [n for n in graph.nodes if n.kind is NodeKind.RUN][:MAX_GRAPH_RUN_NAMES]:
         try:
