@@ -10,9 +10,10 @@ readiness and metrics requests (probes and scrapes, several a second, and 503 by
 the model loads) log at DEBUG.
 
 The lines are written by a background thread, not by the request: the event loop appends each
-request's fields to a list and hands the list of one loop turn to that thread in one step, so
-formatting, the handlers' locks and the write to the terminal or file stay off the request path.
-Everything queued is written before the app's shutdown completes.
+request's fields to a list and hands what gathered to that thread in one step, 50 ms after the
+first line (:data:`HAND_OVER_SECONDS`), so formatting, the handlers' locks and the write to the
+terminal or file stay off the request path and the thread wakes a few times a second, not once
+per turn of the loop. Everything queued is written before the app's shutdown completes.
 """
 
 from __future__ import annotations
@@ -23,17 +24,21 @@ import queue
 import re
 import threading
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REQUEST_ID_HEADER", "AccessMiddleware", "flush_access_log", "request_id_of"]
+from shipyard.serving.encoding import uuid4_hex
+
+__all__ = ["REQUEST_ID_HEADER", "AccessMiddleware", "begin_request", "flush_access_log", "log_request", "request_id_of"]
 
 REQUEST_ID_HEADER = "x-request-id"
 _USABLE_ID = re.compile(r"[!-~]{1,128}")
 _QUIET_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/metrics"})
 access_log = logging.getLogger("shipyard.serving.access")
+# Lines are handed to the writer thread at most this often: each hand-over wakes that thread, and
+# under load a wake-up per turn of the event loop cost more than writing the lines.
+HAND_OVER_SECONDS = 0.05
 
 
 def request_id_of(scope: Scope) -> str:
@@ -48,6 +53,7 @@ class _AccessWriter:
 
     def __init__(self) -> None:
         self._turn: list[_Line] = []
+        self._scheduled_on: asyncio.AbstractEventLoop | None = None  # the loop a hand-over is pending on
         self._queue: queue.SimpleQueue[list[_Line] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
@@ -55,13 +61,17 @@ class _AccessWriter:
 
     def add(self, line: _Line) -> None:
         self._turn.append(line)
-        if len(self._turn) == 1:
-            try:
-                asyncio.get_running_loop().call_soon(self._hand_over)
-            except RuntimeError:  # no running loop: write it now
-                self._hand_over()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no running loop: write it now
+            self._hand_over()
+            return
+        if self._scheduled_on is not loop:  # (a loop that closed with the hand-over pending is not this one)
+            self._scheduled_on = loop
+            loop.call_later(HAND_OVER_SECONDS, self._hand_over)
 
     def _hand_over(self) -> None:
+        self._scheduled_on = None
         lines, self._turn = self._turn, []
         if not lines:
             return
@@ -108,6 +118,24 @@ def flush_access_log(timeout: float = 5.0) -> None:
     _WRITER.drain(timeout)
 
 
+def begin_request(scope: Scope) -> str:
+    """The request's id (the caller's usable ``x-request-id``, else a new UUID4 hex), recorded in
+    ``scope["state"]`` for the handlers."""
+    given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+    request_id = given if _USABLE_ID.fullmatch(given) else uuid4_hex()
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id
+
+
+def log_request(scope: Scope, status: int, started: float, request_id: str) -> None:
+    """Queue the request's access line (written off the event loop, see the module docstring)."""
+    path = scope["path"]
+    level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
+    if access_log.isEnabledFor(level):
+        _WRITER.add((level, scope["method"], path, status, (time.perf_counter() - started) * 1000, request_id,
+                     scope.get("client")))
+
+
 class AccessMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -121,9 +149,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        request_id = given if _USABLE_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = begin_request(scope)
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -137,11 +163,7 @@ class AccessMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            path = scope["path"]
-            level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
-            if access_log.isEnabledFor(level):
-                self._writer.add((level, scope["method"], path, status, (time.perf_counter() - start) * 1000,
-                                  request_id, scope.get("client")))
+            log_request(scope, status, start, request_id)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app's lifespan, with the queued access lines written before shutdown completes."""

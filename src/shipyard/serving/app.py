@@ -1,4 +1,5 @@
-"""The serving app: a small Starlette (not FastAPI) ASGI app answering predictions for its models.
+"""The serving app: a small Starlette (not FastAPI) ASGI app answering predictions for its models;
+its POST prediction routes skip Starlette's routing and middleware (:mod:`.fast_path`).
 
 Routes::
 
@@ -32,7 +33,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from shipyard._version import __version__
 from shipyard.errors import InvalidInput, MethodNotAllowed, NotFound, NotReady, RequestTooLarge, ShipyardError
@@ -40,6 +41,7 @@ from shipyard.serving import oip, protocols
 from shipyard.serving.access import AccessMiddleware, request_id_of
 from shipyard.serving.batcher import Batcher, BatcherClosed
 from shipyard.serving.encoding import prediction_ids
+from shipyard.serving.fast_path import ServingApp
 from shipyard.serving.metrics import CONTENT_TYPE, UNKNOWN, ServingMetrics
 from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
 from shipyard.serving.responses import error_response, json_response
@@ -47,7 +49,7 @@ from shipyard.serving.responses import error_response, json_response
 if TYPE_CHECKING:
     from shipyard.serving.guard import ServingGuard
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "INLINE_BODY_BYTES", "Serving", "create_serving_app", "http_error"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "INLINE_BODY_BYTES", "Serving", "create_serving_app", "http_error", "serving_app"]
 
 log = logging.getLogger("shipyard.serving")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -137,17 +139,20 @@ class Serving:
                                limit=self.max_body_bytes)
 
     async def predict(self, served: ServedModel, body: bytes, decode: Callable[[bytes], Any],
-                      request_id: str) -> tuple[Any, list[str]]:
-        """Decode and check one request, predict it (batched), return (predictions, prediction ids)."""
+                      request_id: str, *, with_ids: bool = True) -> tuple[Any, list[str]]:
+        """Decode and check one request, predict it (batched), return (predictions, prediction ids).
+        ``with_ids=False``: the answer carries no ids (``/invocations``), so they are only made
+        if the prediction fails (the error names them)."""
         def prepare() -> Any:
             return served.prepare(decode(body))
 
         data = prepare() if len(body) <= INLINE_BODY_BYTES else await asyncio.to_thread(prepare)
-        ids = prediction_ids(row_count(data))
+        rows = row_count(data)
+        ids = prediction_ids(rows) if with_ids else []
         try:
-            predictions = await self.batchers[served].submit(data, len(ids))
+            predictions = await self.batchers[served].submit(data, rows)
         except Exception as exc:
-            raise predict_failure(exc, served, ids, request_id) from None
+            raise predict_failure(exc, served, ids or prediction_ids(rows), request_id) from None
         return predictions, ids
 
 
@@ -186,7 +191,7 @@ def _endpoint(protocol: str | None, handler: Handler) -> Callable[[Request], Awa
         started = time.perf_counter()
         call = Call()
         error_code = None
-        oip_route = request.url.path.startswith("/v2/")
+        oip_route = request.scope["path"].startswith("/v2/")
         try:
             response = await handler(request, serving, call)
         except ClientDisconnect:  # nobody to answer; not a server fault either
@@ -285,7 +290,7 @@ async def _invocations(request: Request, serving: Serving, call: Call) -> Respon
     body = await serving.read_body(request)
     content_type = request.headers.get("content-type")
     predictions, _ = await serving.predict(served, body, lambda raw: protocols.decode_mlflow(raw, content_type),
-                                           request_id_of(request.scope))
+                                           request_id_of(request.scope), with_ids=False)
     return json_response(protocols.encode_mlflow(predictions))
 
 
@@ -346,7 +351,7 @@ def serving_routes(h: Handlers, *, versioned: bool) -> list[Route]:
 
 def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
                        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, metrics_dir: str | None = None,
-                       load_before_serving: bool = False, guard: ServingGuard | None = None) -> Starlette:
+                       load_before_serving: bool = False, guard: ServingGuard | None = None) -> ServingApp:
     """The ASGI app serving ``served``: loaded models, or a function (run in a thread at startup)
     returning them. ``max_batch_size`` rows / ``max_wait_ms`` bound each batch (1 or 0 turn
     batching off); bodies over ``max_body_bytes`` get 413. ``metrics_dir``: the
@@ -383,11 +388,15 @@ def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_
                 await asyncio.to_thread(guard.close)
 
     routes = serving_routes(Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations), versioned=True)
-    app = Starlette(
-        routes=routes if guard is None else guard.protect(routes),
-        exception_handlers={HTTPException: http_error},
-        lifespan=lifespan,
-    )
+    return serving_app(routes, serving, guard, lifespan)
+
+
+def serving_app(routes: list[BaseRoute], serving: Serving, guard: ServingGuard | None,
+                lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]) -> ServingApp:
+    """The ASGI app of ``routes``: every route behind ``guard`` when there is one, else the
+    prediction routes on the fast path (:mod:`shipyard.serving.fast_path`)."""
+    app = ServingApp(routes=routes if guard is None else guard.protect(routes), fast=guard is None,
+                     exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.serving = serving
     app.state.guard = guard
     app.add_middleware(AccessMiddleware)

@@ -16,15 +16,14 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidInput, NotReady
 from shipyard.predictions.writer import PredictionLogger, feedback_route
 from shipyard.serving import oip, protocols
-from shipyard.serving.access import AccessMiddleware, request_id_of
-from shipyard.serving.app import DEFAULT_MAX_BODY_BYTES, Call, Handlers, http_error, serving_routes
+from shipyard.serving.access import request_id_of
+from shipyard.serving.app import DEFAULT_MAX_BODY_BYTES, Call, Handlers, serving_app, serving_routes
 from shipyard.serving.deployment import (
     DEFAULT_POLL_SECONDS,
     ROUTING_KEY_HEADER,
@@ -32,6 +31,7 @@ from shipyard.serving.deployment import (
     DeploymentServing,
     OnPredictions,
 )
+from shipyard.serving.fast_path import ServingApp
 from shipyard.serving.models import ServedModel
 from shipyard.serving.responses import json_response
 
@@ -115,7 +115,7 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
                           on_predictions: OnPredictions | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                           metrics_dir: str | None = None, prime: bool = False,
                           load_before_serving: bool = False, prediction_log: ArtifactStore | None = None,
-                          guard: ServingGuard | None = None) -> Starlette:
+                          guard: ServingGuard | None = None) -> ServingApp:
     """The ASGI app serving deployment ``name`` from ``client``'s store, following its changes
     every ``poll_seconds``. ``on_predictions(records)``: called with the prediction-log records of
     each answer (see the module docstring). ``prime=True`` loads the deployment now, in this
@@ -170,12 +170,4 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
     handlers = Handlers(_ready, _ping, _model_ready, _native, _infer, _invocations)  # type: ignore[arg-type]
     routes = [*serving_routes(handlers, versioned=False),
               *([feedback_route(logger, deployment=name)] if logger is not None else [])]
-    app = Starlette(
-        routes=routes if guard is None else guard.protect(routes),
-        exception_handlers={HTTPException: http_error},
-        lifespan=lifespan,
-    )
-    app.state.serving = serving
-    app.state.guard = guard
-    app.add_middleware(AccessMiddleware)
-    return app
+    return serving_app(routes, serving, guard, lifespan)

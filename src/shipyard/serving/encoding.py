@@ -19,7 +19,7 @@ try:
 except ImportError:  # the stdlib fallback below
     _orjson = None
 
-__all__ = ["JSON_BACKEND", "dumps", "jsonable", "loads", "prediction_ids"]
+__all__ = ["JSON_BACKEND", "dumps", "jsonable", "loads", "prediction_ids", "uuid4_hex"]
 
 JSON_BACKEND = "orjson" if _orjson is not None else "json"
 
@@ -100,9 +100,28 @@ def jsonable(values: Any) -> Any:
     return values
 
 
+def _uuid4_of(digits: str) -> str:
+    """32 random hex digits as a UUID4's hex: the version digit set to 4, the variant bits to 10."""
+    return f"{digits[:12]}4{digits[13:16]}{_VARIANT_DIGITS[int(digits[16], 16) & 3]}{digits[17:]}"
+
+
+_VARIANT_DIGITS = "89ab"
+# Up to this many ids, string slicing beats numpy's fixed cost (a one-row request is the common case).
+_SMALL_BATCH = 32
+
+
+def uuid4_hex() -> str:
+    """A fresh UUID4 as 32 hex digits, as ``uuid.uuid4().hex`` gives, without building a UUID."""
+    return _uuid4_of(os.urandom(16).hex())
+
+
 def prediction_ids(rows: int) -> list[str]:
     """``rows`` fresh UUID4s as 32-character hex strings: the random bytes for all of them come
-    from one ``os.urandom`` call and the version and variant bits are set in one numpy step."""
+    from one ``os.urandom`` call; the version and variant bits are set by string slicing for a
+    few rows, in one numpy step for many."""
+    if rows <= _SMALL_BATCH:
+        text = os.urandom(16 * rows).hex()
+        return [_uuid4_of(text[i:i + 32]) for i in range(0, 32 * rows, 32)]
     import numpy as np
 
     raw = np.frombuffer(os.urandom(16 * rows), dtype=np.uint8).reshape(rows, 16).copy()

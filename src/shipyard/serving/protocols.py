@@ -104,7 +104,8 @@ def _dataframe_split(value: Any) -> Split:
     data, columns = value["data"], value.get("columns")
     if not isinstance(data, list) or (data and not isinstance(data[0], list)):
         raise InvalidInput('"dataframe_split.data" must be a list of rows, each a list of values')
-    if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str | int) for c in columns)):
+    if columns is not None and (not isinstance(columns, list)
+                                or not all(type(c) is str or isinstance(c, str | int) for c in columns)):
         raise InvalidInput('"dataframe_split.columns" must be a list of column names')
     # Not a DataFrame yet: the model's signature decides whether one is built per request or per batch.
     return Split(columns, data)

@@ -35,6 +35,8 @@ __all__ = ["Split", "TableLayout", "TableRows"]
 _FLOAT, _INT, _BOOL, _STRING = "float64", "int64", "bool", "string"
 _FAST_TYPES = frozenset({_FLOAT, _INT, _BOOL, _STRING})
 _INT64_MIN, _INT64_END, _UINT64_END = -(2**63), 2**63, 2**64
+# The value types a column of each kind takes whatever the value (ints need a range check).
+_TAKEN_AS_IS = {_FLOAT: frozenset({float}), _BOOL: frozenset({bool})}
 
 
 class Split:
@@ -152,10 +154,14 @@ class TableLayout:
         kinds = self.kinds
         if self.dtype is not None:
             kind = kinds[0]
+            exact = _TAKEN_AS_IS.get(kind)
             for row in rows:
-                for value in row:
-                    if not _fits(kind, value):
-                        return None
+                # One set of the row's value types (C speed) settles the common case; the values of
+                # a row holding anything else are checked one by one.
+                if exact is None or not set(map(type, row)) <= exact:
+                    for value in row:
+                        if not _fits(kind, value):
+                            return None
             import numpy as np
 
             return TableRows(self, len(rows), array=np.array(rows, dtype=self.dtype))
