@@ -29,6 +29,16 @@ QUERIES: dict[str, dict] = {
     "b": {"filter_string": FILTER, "max_results": 100, "order_by": ["metrics.acc DESC"]},
     "c": {"filter_string": "", "max_results": 100, "order_by": ["start_time DESC"]},
 }
+
+
+def same_answer_query(n: int) -> dict:
+    """(a) with its metric bound scaled to a store of ``n`` runs (0.9 at 10k, 0.99 at 100k, 0.999
+    at 1M), so that about 250 runs match at every size: (a) itself matches 0.25 % of the runs, so
+    its answer grows with the store (250 -> 2,500 matches, a page of 250 -> 1,000 runs)."""
+    return {"filter_string": f"metrics.acc > {1 - 1000 / n:g} and params.model = 'rf'", "max_results": 1000,
+            "order_by": None}
+
+
 QUERY_LABELS = {
     "a": f"(a) {FILTER} (default order, max_results=1000)",
     "b": "(b) the same, order_by metrics.acc DESC, max_results=100",

@@ -92,6 +92,26 @@ class SearchEdgesContract:
         assert not names(("metric", "score", "!=", 0.5)) & nan_runs
         assert not names(("metric", "score", ">", -1e300)) & nan_runs
 
+    @pytest.mark.parametrize("size", [1, 4, 1000])
+    def test_equalities_probed_per_run_page_like_a_plain_sort(self, store: Store, ties, size: int) -> None:
+        """Equality terms checked run by run (on SQLite from the (key, value, run_id) index alone)
+        give the runs a plain filter gives, in the default order, ties on start time included;
+        NaN equals nothing, and IN lists mixing known and unknown values match the known ones."""
+        exp_id, _ids, rows = ties
+        newest_first = sorted(rows, key=lambda r: (-r[1], r[0]))
+        half = [r[0] for r in newest_first if r[2] == 0.5]
+        assert half
+        for terms in [(("param", "group", "=", "g"), ("metric", "score", "=", 0.5)),
+                      (("metric", "score", "=", 0.5), ("param", "group", "IN", ("g", "nope"))),
+                      (("metric", "score", ">=", 0.5), ("metric", "score", "<=", 0.5), ("param", "group", "=", "g"))]:
+            assert self._all_pages(store, exp_id, _where(*terms), (), size) == half
+        nan_equal = _where(("metric", "score", "=", math.nan), ("param", "group", "=", "g"))
+        try:
+            assert self._all_pages(store, exp_id, nan_equal, (), size) == []
+        except InvalidInput as err:  # over REST: JSON cannot carry NaN, and the client says so
+            assert "NaN" in str(err)
+        assert self._all_pages(store, exp_id, _where(("param", "group", "=", "G")), (), size) == []
+
     def test_start_time_order_pages_with_ties(self, store: Store, ties) -> None:
         exp_id, _ids, rows = ties
         for ascending in (False, True):

@@ -27,6 +27,7 @@ from shipyard.entities import (
     RunQuery,
     RunStatus,
     RunTag,
+    RunWrite,
     ViewType,
 )
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound, RunNotActive
@@ -269,6 +270,41 @@ class StoreContract(ModelStoreContract, DataStoreContract, SearchEdgesContract, 
         with pytest.raises(RunNotActive, match="deleted"):
             store.runs.write(run_id, metrics=[Metric("m", 2.0, 6, 40)], status=RunStatus.FINISHED)
         assert store.runs.write(run_id, status=RunStatus.KILLED).status is RunStatus.KILLED  # as update does
+
+    def test_write_many_is_all_or_nothing_per_run(self, store: Store) -> None:
+        exp_id = store.experiments.create(unique()).experiment_id
+        parent, child, bad = (uuid.uuid4().hex for _ in range(3))
+        running = self.new_run(store, exp_id).info.run_id
+        new = RunInfo(parent, exp_id, "p", RunStatus.RUNNING, 1, user_id="ana", source="tune.py")
+        outcomes = store.runs.write_many([
+            RunWrite(parent, new, [Param("lr", "0.1")], [RunTag("t", "1")],
+                     [Metric("m", 0.5, 0, 1), Metric("m", math.nan, 1, 2)]),
+            RunWrite(child, replace(new, run_id=child, run_name="c", parent_run_id=parent),
+                     status=RunStatus.FINISHED, end_time=9),
+            RunWrite(bad, replace(new, run_id=bad), params=[Param("a", "1"), Param("a", "2")]),
+            RunWrite(running, metrics=[Metric("m", 2.0, 3, 4)], status=RunStatus.KILLED, end_time=7),
+        ])
+        assert [type(o) for o in outcomes] == [RunInfo, RunInfo, InvalidInput, RunInfo]
+        assert outcomes[1] == RunInfo(child, exp_id, "c", RunStatus.FINISHED, 1, 9, LifecycleStage.ACTIVE, parent,
+                                      "ana", "tune.py")
+        with pytest.raises(NotFound):
+            store.runs.get(bad)  # that run alone is missing
+        got = store.runs.get(parent)
+        assert (dict(got.data.params), dict(got.data.tags)) == ({"lr": "0.1"}, {"t": "1"})
+        assert math.isnan(got.data.metrics["m"])  # step 1 is the latest
+        assert [e.source.id for e in store.lineage.edges([Node(NodeKind.RUN, child)], upstream=True)] == [parent]
+        assert store.runs.get(child).info == outcomes[1]
+        ended = store.runs.get(running)
+        assert (ended.info.status, ended.info.end_time, ended.data.metrics) == (RunStatus.KILLED, 7, {"m": 2.0})
+        fresh = uuid.uuid4().hex
+        taken, made = store.runs.write_many([RunWrite(parent, new), RunWrite(fresh, replace(new, run_id=fresh))])
+        assert isinstance(taken, AlreadyExists)
+        assert isinstance(made, RunInfo)
+        assert store.runs.get(fresh).info == made
+        assert store.runs.write_many([]) == []
+        with pytest.raises(InvalidInput, match="twice"):
+            store.runs.write_many([RunWrite(fresh, status=RunStatus.FAILED), RunWrite(fresh, end_time=3)])
+        assert store.runs.get(fresh).info.status is RunStatus.RUNNING
 
     # -- params and tags -----------------------------------------------------------------
     def test_params_are_immutable(self, store: Store) -> None:

@@ -336,3 +336,82 @@ def test_set_experiment_tolerates_a_concurrent_creator(fluent: str, monkeypatch:
 
     monkeypatch.setattr(client, "get_experiment_by_name", stale_once)
     assert shipyard.set_experiment("raced").experiment_id == created_elsewhere
+
+
+def _count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of runs in each RunStore.write_many call of the fluent client's store."""
+    from shipyard.tracking import fluent as fluent_module
+
+    runs = fluent_module.default_client()._open_store().runs
+    sizes: list[int] = []
+    real = runs.write_many
+
+    def counted(writes):
+        sizes.append(len(writes))
+        return real(writes)
+
+    monkeypatch.setattr(runs, "write_many", counted)
+    return sizes
+
+
+def test_short_runs_are_written_together_by_the_next_batch(fluent: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_WRITER_LINGER_SECONDS", "30")  # one batch, closed by flush()
+    shipyard.set_experiment("trials")
+    sizes = _count_batches(monkeypatch)
+    for i in range(40):
+        with shipyard.start_run(run_name=f"t{i}", capture=False):
+            shipyard.log_params({"i": i})
+            shipyard.log_metrics({"loss": 1.0 / (i + 1), "acc": math.nan}, step=0)
+        assert sizes == []  # end_run returned before anything was written
+    shipyard.flush()
+    assert sizes == [40]  # one transaction for the forty runs
+    runs = shipyard.search_runs(order_by=["params.i ASC"], max_results=100)
+    assert len(runs) == 40
+    assert {r.info.status for r in runs} == {RunStatus.FINISHED}
+    last = next(r for r in runs if r.info.run_name == "t39")
+    assert last.data.params == {"i": "39"}
+    assert last.data.metrics["loss"] == 1.0 / 40
+    assert math.isnan(last.data.metrics["acc"])
+
+
+def test_a_deferred_run_that_cannot_be_written_fails_at_the_next_call(fluent: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_WRITER_LINGER_SECONDS", "30")
+    experiment = shipyard.set_experiment("doomed")
+    kept = shipyard.set_experiment("kept")
+    with shipyard.start_run(run_name="fine", capture=False):
+        shipyard.log_metric("m", 1.0)
+    shipyard.set_experiment(experiment_id=experiment.experiment_id)
+    with shipyard.start_run(run_name="lost", capture=False):
+        shipyard.log_metric("m", 2.0)
+    other = shipyard.Client(tracking_uri=fluent)
+    other.delete_experiment(experiment.experiment_id)  # before the batch is written
+    other.close()
+    with pytest.raises(RunNotActive, match=r"was not ended as FINISHED \(with 1 metric value\(s\)\).*deleted"):
+        shipyard.flush()
+    shipyard.flush()  # raised once
+    assert [r.info.run_name for r in shipyard.search_runs([kept.experiment_id])] == ["fine"]
+
+
+def test_runs_ended_just_before_a_normal_exit_are_written(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'exit.db'}"
+    script = ("import sys, shipyard\nshipyard.set_tracking_uri(sys.argv[1])\nshipyard.set_experiment('exit')\n"
+              "for i in range(200):\n    with shipyard.start_run(run_name=f'r{i}', capture=False):\n"
+              "        shipyard.log_metric('m', float(i))\n")
+    done = subprocess.run([sys.executable, "-c", script, uri], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    client = shipyard.Client(tracking_uri=uri)
+    try:
+        experiment = client.get_experiment_by_name("exit")
+        assert experiment is not None
+        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        assert len(runs) == 200
+        assert {r.info.status for r in runs} == {RunStatus.FINISHED}
+        assert sorted(r.data.metrics["m"] for r in runs) == [float(i) for i in range(200)]
+    finally:
+        client.close()

@@ -12,9 +12,10 @@ import pytest
 from shipyard.config import Settings
 from shipyard.entities import Metric
 from shipyard.entities.history import MetricHistory
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.server import create_app
 from shipyard.store.rest import RestStore
+from shipyard.store.sql.engine import normalize_url
 from shipyard.testing import ASGITransport
 from shipyard.tracking.client import Client
 from shipyard.tracking.downsample import min_max
@@ -101,3 +102,70 @@ def test_server_thins_before_sending(tmp_path: Path) -> None:
         remote.close()
         transport.close()
         app.state.client.close()
+
+
+# -- the columns as the store reads them: each backend and path against the object path -------------
+_AWKWARD = [
+    # steps out of order in the log, ties on a step with timestamps and ids out of order, the
+    # extremes of int64, NaN and both infinities
+    Metric("m", 1.0, 5, 100), Metric("m", 2.0, -3, 50), Metric("m", math.nan, 5, 90), Metric("m", math.inf, 5, 90),
+    Metric("m", -math.inf, 2**63 - 1, 0), Metric("m", 0.1 + 0.2, -(2**63), 2**62), Metric("m", 3.0, 5, 100),
+    Metric("m", 5e-324, 7, -1), Metric("other", 9.0, 0, 0),
+]
+
+
+def _same(history: MetricHistory, objects: list[Metric]) -> None:
+    assert (history.steps.typecode, history.values.typecode, history.timestamps.typecode) == ("q", "d", "q")
+    assert list(history.steps) == [m.step for m in objects]
+    assert list(history.timestamps) == [m.timestamp for m in objects]
+    assert [repr(v) for v in history.values] == [repr(m.value) for m in objects]  # NaN too, bit for bit
+
+
+@pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql", "without-numpy"])
+def history_client(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    uri = {"sqlite-file": f"sqlite:///{tmp_path / 'h.db'}", "sqlite-memory": "sqlite://",
+           "without-numpy": f"sqlite:///{tmp_path / 'h.db'}"}.get(request.param)
+    if uri is None:
+        uri = request.getfixturevalue("postgres_uri")
+    from shipyard.store.sql import history_columns
+
+    if request.param == "without-numpy":
+        monkeypatch.setattr(history_columns, "_have", lambda module: module != "numpy")
+    assert history_columns.available(normalize_url(uri).get_backend_name()) is (request.param != "without-numpy")
+    client = Client(tracking_uri=uri, artifact_uri=str(tmp_path / "a"))
+    yield client
+    client.close()
+
+
+def test_columns_equal_the_objects_whatever_the_order_values_and_path(history_client: Client) -> None:
+    client = history_client
+    run_id = client.create_run(client.create_experiment("awkward"), "r").info.run_id
+    client.log_batch(run_id, metrics=_AWKWARD[:4])
+    client.log_batch(run_id, metrics=_AWKWARD[4:])  # later ids: the tie on step 5 at 100 is id-ordered
+    objects = client.get_metric_history(run_id, "m")
+    assert [(m.step, m.timestamp) for m in objects][:2] == [(-(2**63), 2**62), (-3, 50)]
+    _same(client.get_metric_history_columns(run_id, "m"), objects)
+    assert [m.value for m in objects if m.step == 5][-2:] == [1.0, 3.0]  # same step and time: logged order
+
+
+def test_columns_of_a_long_history_starting_with_nan(history_client: Client) -> None:
+    # More NaN (stored NULL) than one batch of a driver that would infer a column's type per batch.
+    client = history_client
+    run_id = client.create_run(client.create_experiment("nan-first"), "r").info.run_id
+    points = [Metric("loss", math.nan if i < 3000 else 1.0 / i, i, 10 * i) for i in range(5000)]
+    client.log_batch(run_id, metrics=points[::-1])  # logged backwards: ids against the step order
+    history = client.get_metric_history_columns(run_id, "loss")
+    _same(history, client.get_metric_history(run_id, "loss"))
+    steps, values, timestamps = history.to_numpy()
+    assert (steps.dtype.kind, values.dtype.kind, timestamps.dtype.kind) == ("i", "f", "i")
+    assert list(steps) == list(range(5000))
+
+
+def test_columns_of_a_missing_key_are_empty_and_of_a_missing_run_not_found(history_client: Client) -> None:
+    client = history_client
+    run_id = client.create_run(client.create_experiment("empty"), "r").info.run_id
+    empty = client.get_metric_history_columns(run_id, "never-logged")
+    assert (len(empty), empty.key, empty.to_numpy()[0].dtype.name) == (0, "never-logged", "int64")
+    assert client.get_metric_history_columns(run_id, "never-logged", max_points=4).metrics() == []
+    with pytest.raises(NotFound, match="ghost"):
+        client.get_metric_history_columns("ghost", "m")

@@ -25,12 +25,14 @@ from shipyard.entities import (
     RunQuery,
     RunStatus,
     RunTag,
+    RunWrite,
     ViewType,
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
-from shipyard.errors import AlreadyExists
+from shipyard.errors import AlreadyExists, ShipyardError
 from shipyard.store.not_found import experiment_not_found, logged_model_not_found, run_not_found, runs_not_found
+from shipyard.store.run_writes import write_each
 
 __all__ = ["ScopedExperiments", "ScopedLoggedModels", "ScopedMetrics", "ScopedRuns"]
 
@@ -174,6 +176,9 @@ class ScopedRuns:
         g.learn_run(info.run_id, info.experiment_id)
         g.record(project, f"run:{info.run_id}")
         return info
+
+    def write_many(self, writes: Sequence[RunWrite]) -> list[RunInfo | ShipyardError]:
+        return write_each(self, writes)  # each run's access checked as for write
 
     def get(self, run_id: str) -> Run:
         found = self._store.get(run_id)

@@ -41,6 +41,7 @@ from shipyard.entities.run import (
     RunInfo,
     RunStatus,
     RunTag,
+    RunWrite,
     ViewType,
 )
 from shipyard.entities.search import (
@@ -110,6 +111,7 @@ __all__ = [
     "RunQuery",
     "RunStatus",
     "RunTag",
+    "RunWrite",
     "VersionStatus",
     "ViewType",
 ]

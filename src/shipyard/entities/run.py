@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -95,3 +95,16 @@ class Run:
     @property
     def run_id(self) -> str:
         return self.info.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class RunWrite:
+    """One run's part of ``RunStore.write_many``: the arguments of one ``RunStore.write``."""
+
+    run_id: str
+    create: RunInfo | None = None
+    params: Sequence[Param] = ()
+    tags: Sequence[RunTag] = ()
+    metrics: Sequence[Metric] = ()
+    status: RunStatus | None = None
+    end_time: int | None = None

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shipyard.errors import Conflict, NotFound
+from shipyard.errors import Conflict, NotFound, RunNotActive
 
 __all__ = ["dataset_not_found", "deployed_model_conflict", "deployment_history_not_found", "deployment_not_found",
-           "experiment_not_found", "logged_model_not_found", "model_not_found", "monitor_not_found",
-           "param_change_conflict", "project_not_found", "run_not_found", "runs_not_found", "token_not_found",
-           "user_not_found"]
+           "experiment_deleted", "experiment_not_found", "logged_model_not_found", "model_not_found",
+           "monitor_not_found", "param_change_conflict", "project_not_found", "run_not_found", "runs_not_found",
+           "token_not_found", "user_not_found"]
 
 
 def experiment_not_found(experiment_id: str) -> NotFound:
     return NotFound(f"experiment '{experiment_id}' does not exist")
+
+
+def experiment_deleted(experiment_id: str) -> RunNotActive:
+    """A run to create in a deleted experiment (the store, and the SDK for a run it defers)."""
+    return RunNotActive(f"experiment '{experiment_id}' is deleted; restore it to add runs")
 
 
 def run_not_found(run_id: str) -> NotFound:

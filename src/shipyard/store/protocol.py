@@ -40,12 +40,14 @@ from shipyard.entities import (
     RunQuery,
     RunStatus,
     RunTag,
+    RunWrite,
     VersionStatus,
     ViewType,
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
 from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
+from shipyard.errors import ShipyardError
 from shipyard.store.auth_protocol import AuthStore
 
 __all__ = ["AuthStore", "DatasetStore", "DeploymentStore", "ExperimentStore", "LineageStore", "LoggedModelStore",
@@ -109,6 +111,15 @@ class RunStore(Protocol):
         Raises ``AlreadyExists`` (id taken), ``NotFound`` (experiment or run), ``RunNotActive`` (deleted
         experiment; deleted run given data, not for a status alone), ``Conflict`` (a param changes) and
         ``InvalidInput`` (a param twice with two values; ``create`` for another id)."""
+        ...
+
+    def write_many(self, writes: Sequence[RunWrite]) -> list[RunInfo | ShipyardError]:
+        """Each write as :meth:`write` makes it, all or nothing per run, in as few transactions as
+        the store can (SQL: one for all of them, or one per run after a failure, to tell which
+        failed; REST: one request per run). Returns, in order, each write's info or the
+        ``ShipyardError`` it met: one run's failure does not stop the others. Raises
+        ``StoreUnavailable`` only when nothing was written (then the whole batch may be retried),
+        and ``InvalidInput`` when two writes name the same run."""
         ...
 
     def get(self, run_id: str) -> Run:

@@ -22,11 +22,14 @@ from shipyard.entities import (
     RunQuery,
     RunStatus,
     RunTag,
+    RunWrite,
     ViewType,
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
+from shipyard.errors import ShipyardError
 from shipyard.store.http import API, HttpClient, segment, url_path
+from shipyard.store.run_writes import write_each
 from shipyard.tracking.validation import check_project, check_projects
 from shipyard.wire import (
     encode_float,
@@ -112,6 +115,9 @@ class RestRunStore:
                                     end_time if last else None)
         assert info is not None
         return info
+
+    def write_many(self, writes: Sequence[RunWrite]) -> list[RunInfo | ShipyardError]:
+        return write_each(self, writes)  # one request per run, each one transaction on the server
 
     def _write_once(self, run_id: str, create: RunInfo | None, params: Sequence[Param], tags: Sequence[RunTag],
                     metrics: Sequence[Metric], status: RunStatus | None, end_time: int | None) -> RunInfo:

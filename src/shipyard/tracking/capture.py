@@ -72,6 +72,10 @@ def capture_run_context(
     it. ``argv`` defaults to ``sys.argv``. The diff (``capture_diff``) is only taken when
     ``capture_git`` is on and the work tree is dirty.
     """
+    tags: dict[str, str] = {}
+    artifacts: dict[str, bytes] = {}
+    if not (settings.capture_git or settings.capture_system or settings.capture_packages):
+        return Capture(tags=tags, artifacts=artifacts)  # capture=False: a tuning loop's runs pay nothing
     if cwd is None:
         try:
             cwd = Path.cwd()
@@ -80,8 +84,6 @@ def capture_run_context(
     if argv is None:
         argv = list(getattr(sys, "argv", None) or [])
 
-    tags: dict[str, str] = {}
-    artifacts: dict[str, bytes] = {}
     if settings.capture_git and cwd is not None:
         git_tags, diff = _capture_git(cwd, settings.capture_diff, settings.capture_diff_max_bytes)
         tags.update(git_tags)

@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from shipyard.entities import (
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
 from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive, ShipyardError
+from shipyard.store.not_found import experiment_deleted
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
 from shipyard.tracking.names import generate_run_name
@@ -119,7 +121,7 @@ class Client:
     def _new_writer(self) -> MetricWriter:
         return MetricWriter(self._write_metrics, queue_size=self.settings.writer_queue_size,
                             batch_size=self.settings.writer_batch_size, linger=self.settings.writer_linger_seconds,
-                            end_sink=self._write_end)
+                            end_sink=self._write_end, runs_sink=self._write_runs)
 
     # -- backends, opened on first use -------------------------------------------------
     @property
@@ -226,6 +228,13 @@ class Client:
         store = self._open_store()
         if self._pending.write(store, run_id, metrics=metrics) is None:
             store.metrics.log(run_id, metrics)
+
+    def _write_runs(self, batch: list[tuple[str, list[Metric], RunEnd | None]]) -> dict[str, RunInfo | ShipyardError]:
+        """The writer's batch of deferred runs: all of them, with their metrics and ends, in one
+        ``RunStore.write_many``; the runs of the batch that were written before are not taken."""
+        if not self._pending:
+            return {}
+        return self._pending.write_many(self._open_store(), batch)
 
     def _write_end(self, run_id: str, metrics: Sequence[Metric], end: RunEnd) -> None:
         """The writer's end of a run: its last metrics, status and end time in one transaction. When
@@ -357,7 +366,7 @@ class Client:
         if info.experiment_id not in self._live_experiments:  # the errors create() would raise, now
             experiment = self._open_store().experiments.get(info.experiment_id)
             if experiment.lifecycle_stage.value == "deleted":
-                raise RunNotActive(f"experiment '{info.experiment_id}' is deleted; restore it to add runs")
+                raise experiment_deleted(info.experiment_id)
             self._live_experiments.add(info.experiment_id)
         self._writer.raise_pending()
         self._pending.add(info, tags)
@@ -380,6 +389,15 @@ class Client:
                 (run_id in self._pending or self._writer.running):
             # The last queued metrics and the status in one transaction, through the writer.
             end = RunEnd(new_status, end_time or now_ms())
+            created = self._pending.pending_info(run_id)
+            if created is not None:
+                # A deferred run: written with the writer's next batch, together with the other
+                # runs ended meanwhile (one transaction); durable at flush() or close() at the latest.
+                end.wait = False
+                self._writer.end_later(run_id, end)
+                self._running.discard(run_id)
+                self._writer.raise_pending()
+                return replace(created, status=new_status, end_time=end.end_time)
             self._writer.finish(run_id, end)
             self._running.discard(run_id)
             if end.error is not None:

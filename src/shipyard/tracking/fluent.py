@@ -39,6 +39,7 @@ class _State:
         self.experiment_id: str | None = None
         self.client: Client | None = None
         self.seed: int | None = None
+        self.user: str | None = None  # the process's login, looked up once (not per run)
         self.local = threading.local()
         self.stacks: list[list[ActiveRun]] = []
 
@@ -256,7 +257,7 @@ def _create(client: Client, experiment_id: str | None, run_name: str | None, par
         tags[REPRODUCES_TAG] = reproduces
     experiment = str(experiment_id or _state.experiment_id or DEFAULT_EXPERIMENT_ID)
     run = client.create_run(experiment, run_name, tags={**context.tags, **tags}, parent_run_id=parent,
-                            user_id=current_user(),
+                            user_id=_state.user or _remember_user(current_user()),
                             source=context.tags.get("shipyard.source.entry_point", ""), defer=True)
     if context.artifacts and default_artifact_uri(settings).lower().startswith(("http://", "https://")):
         client.flush()  # a server takes artifacts only for a run it has: write the deferred run now
@@ -268,6 +269,11 @@ def _create(client: Client, experiment_id: str | None, run_name: str | None, par
         client.store.lineage.add_edges([Edge(Node(NodeKind.RUN, reproduces), Node(NodeKind.RUN, run.info.run_id),
                                              Relation.REPRODUCED, "reproduce")])
     return run
+
+
+def _remember_user(user: str) -> str:
+    _state.user = user
+    return user
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
@@ -528,6 +534,7 @@ def _reset_for_tests() -> None:
         _state.tracking_uri = None
         _state.experiment_id = None
         _state.seed = None
+        _state.user = None
         _state.stacks.clear()
         _state.local = threading.local()
 

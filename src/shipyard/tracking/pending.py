@@ -16,14 +16,15 @@ it too): the shape rules of every name, key and value before the store is called
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.entities import Metric, Param, RunInfo, RunStatus, RunTag
-from shipyard.errors import InvalidInput
+from shipyard.entities import Metric, Param, RunInfo, RunStatus, RunTag, RunWrite
+from shipyard.errors import InvalidInput, ShipyardError, StoreUnavailable
 from shipyard.store.not_found import param_change_conflict
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
@@ -42,6 +43,9 @@ class RunEnd:
     end_time: int
     info: RunInfo | None = None
     error: BaseException | None = None
+    # False: nobody waits for this end (a deferred run's, written with others in one transaction);
+    # a failure is then kept by the writer and raised at the next call, like a failed metric write.
+    wait: bool = True
 
 
 @dataclass
@@ -120,6 +124,63 @@ class PendingRuns:
                 run_id, create=pending.info, params=[Param(k, v) for k, v in pending.params.items()],
                 tags=[RunTag(k, v) for k, v in pending.tags.items()], metrics=metrics, status=status,
                 end_time=end_time)
+
+    def pending_info(self, run_id: str) -> RunInfo | None:
+        """The info the run was created with, while it is pending."""
+        pending = self._runs.get(run_id)
+        return None if pending is None else pending.info
+
+    def write_many(self, store: Store, batch: Sequence[tuple[str, Sequence[Metric], RunEnd | None]]
+                   ) -> dict[str, RunInfo | ShipyardError]:
+        """Write the pending runs among ``batch`` ((run id, metrics, end or ``None``) each, as the
+        background writer gathered them) with one ``RunStore.write_many``: on SQL, one transaction
+        for all of them. A pending parent of one of them is written with them, before it. Returns
+        each written run's info or error; the runs of ``batch`` that were not pending are not in
+        it (write them one by one). Raises ``StoreUnavailable`` when nothing was written: the runs
+        are still pending then."""
+        with self._lock:
+            order: list[_Pending] = []
+            for run_id, _metrics, _end in batch:
+                self._with_parents(run_id, order)
+        wanted = {run_id: (metrics, end) for run_id, metrics, end in batch}
+        with contextlib.ExitStack() as held:
+            for pending in sorted(order, key=lambda p: p.info.run_id):  # one order for every taker
+                held.enter_context(pending.lock)
+            taken = [pending for pending in order if not pending.written]
+            writes = []
+            for pending in taken:
+                run_id = pending.info.run_id
+                metrics, end = wanted.get(run_id, ((), None))
+                writes.append(RunWrite(run_id, pending.info, [Param(k, v) for k, v in pending.params.items()],
+                                       [RunTag(k, v) for k, v in pending.tags.items()], metrics,
+                                       None if end is None else end.status, None if end is None else end.end_time))
+            if not writes:
+                return {}
+            try:
+                outcomes = store.runs.write_many(writes)
+            except StoreUnavailable:
+                raise  # nothing was written: they stay pending
+            except BaseException:
+                self._written(taken)
+                raise
+            self._written(taken)
+        return {write.run_id: outcome for write, outcome in zip(writes, outcomes, strict=True)}
+
+    def _written(self, runs: list[_Pending]) -> None:
+        """No longer pending, whatever the outcome (under each run's lock)."""
+        for pending in runs:
+            pending.written = True
+        with self._lock:
+            for pending in runs:
+                self._runs.pop(pending.info.run_id, None)
+
+    def _with_parents(self, run_id: str, order: list[_Pending]) -> None:
+        pending = self._runs.get(run_id)
+        if pending is None or pending in order:
+            return
+        if pending.info.parent_run_id is not None:
+            self._with_parents(pending.info.parent_run_id, order)
+        order.append(pending)
 
     def write_all(self, store: Store) -> None:
         """Write every pending run (each in its own transaction); raise the first failure after

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from shipyard.entities import Metric
 from shipyard.entities.history import MetricHistory
+from shipyard.store.sql import history_columns
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.metric_rows import append_metrics
 from shipyard.store.sql.runs import require_run
@@ -41,13 +42,17 @@ class SqlMetricStore:
         return [Metric(key, nan if v is None else v, step, ts) for v, step, ts in rows]
 
     def history_columns(self, run_id: str, key: str) -> MetricHistory:
-        # The driver's own cursor: its tuples go straight into three arrays, without a result
-        # row object per point (100,000 points: about 40% less time than history()).
+        # With NumPy, the database's own order and packed columns (history_columns.py); else the
+        # driver's own cursor: its tuples go straight into three arrays, without a result row
+        # object per point.
+        fast = history_columns.available(self._db.dialect)
         mark = "?" if self._db.dialect == "sqlite" else "%s"
         sql = (f"SELECT step, value, timestamp FROM metrics WHERE run_id = {mark} AND key = {mark} "
                "ORDER BY step, timestamp, id")
         with self._db.read() as conn:
             require_run(conn, run_id, writable=False)
+            if fast:
+                return history_columns.read(conn, run_id, key)
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql, (run_id, key))

@@ -33,15 +33,19 @@ from shipyard.entities import (
     RunQuery,
     RunStatus,
     RunTag,
+    RunWrite,
 )
-from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive
-from shipyard.store.not_found import experiment_not_found, param_change_conflict, run_not_found
+from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive, ShipyardError, StoreUnavailable
+from shipyard.store.not_found import experiment_deleted, experiment_not_found, param_change_conflict, run_not_found
+from shipyard.store.run_writes import check_distinct, write_each
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
 from shipyard.store.sql.id_lists import among, bound_ids
 from shipyard.store.sql.lineage import record_edges
 from shipyard.store.sql.metric_rows import append_metrics
 from shipyard.store.sql.planner import find_runs
+from shipyard.store.sql.records import maker
+from shipyard.store.sql.run_batch import create_runs
 from shipyard.store.sql.search import decode_page_token, encode_page_token
 from shipyard.store.sql.tables import experiments, latest_metrics, params, run_tags, runs
 from shipyard.store.sql.upsert import upsert
@@ -77,11 +81,24 @@ def _children(dialect: str) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[A
 _RUN_BY_ID = sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id", type_=sa.String))
 
 
+_run_info, _metric, _run_data, _run = maker(RunInfo), maker(Metric), maker(RunData), maker(Run)
+
+
 def _info(row: Any) -> RunInfo:
     # Positional unpacking (the column order of ``runs``) is much faster than attribute access.
     run_id, experiment_id, name, status, start, end, stage, parent, user, source, _deleted = row
-    return RunInfo(run_id, str(experiment_id), name, _STATUS[status], start, end, _STAGE[stage], parent,
-                   user, source)
+    return _run_info(run_id, str(experiment_id), name, _STATUS[status], start, end, _STAGE[stage], parent,
+                     user, source)
+
+
+def _tuples(conn: sa.Connection, stmt: sa.Select[Any], bound: Mapping[str, Any]) -> list[tuple]:
+    """The rows of ``stmt`` as the driver's tuples: none of its columns needs converting, and
+    building a ``Row`` for each of a page's 13,000 child rows cost more than reading them."""
+    result = conn.execute(stmt, bound)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 @contextlib.contextmanager
@@ -114,19 +131,16 @@ def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     nan = float("nan")
     dialect = conn.dialect.name
     params_of, tags_of, latest_of = _children(dialect)
+    metric = _metric
     for start in range(0, len(ids), _CHUNK):
         bound = {"ids": bound_ids(dialect, ids[start:start + _CHUNK])}
-        for run_id, key, value in conn.execute(params_of, bound).all():
+        for run_id, key, value in _tuples(conn, params_of, bound):
             run_params[run_id][key] = value
-        for run_id, key, value in conn.execute(tags_of, bound).all():
+        for run_id, key, value in _tuples(conn, tags_of, bound):
             tags[run_id][key] = value
-        for run_id, key, value, step, ts in conn.execute(latest_of, bound).all():
-            latest[run_id][key] = Metric(key, nan if value is None else value, step, ts)
-    out = []
-    for row in rows:
-        run_id = row[0]
-        out.append(Run(_info(row), RunData(run_params[run_id], tags[run_id], latest[run_id])))
-    return out
+        for run_id, key, value, step, ts in _tuples(conn, latest_of, bound):
+            latest[run_id][key] = metric(key, nan if value is None else value, step, ts)
+    return [_run(_info(row), _run_data(run_params[row[0]], tags[row[0]], latest[row[0]])) for row in rows]
 
 
 class SqlRunStore:
@@ -165,34 +179,27 @@ class SqlRunStore:
         status: RunStatus | None = None,
         end_time: int | None = None,
     ) -> RunInfo:
-        if create is not None and create.run_id != run_id:
-            raise InvalidInput(f"the run to create is '{create.run_id}', not '{run_id}'")
-        wanted = _unique(run_id, params)
-        tag_rows = list({t.key: {"run_id": run_id, "key": t.key, "value": t.value} for t in tags}.values())
+        write = RunWrite(run_id, create, params, tags, metrics, status, end_time)
+        wanted = _checked(write)
         with self._db.write() as conn:
-            if create is not None:
-                # Status and end time go into the new row itself: one statement fewer.
-                info = _insert_run(conn, replace(
-                    create, status=RunStatus(status) if status is not None else RunStatus.RUNNING,
-                    end_time=end_time, lifecycle_stage=LifecycleStage.ACTIVE))
-                if tag_rows:
-                    conn.execute(run_tags.insert(), tag_rows)
-            else:
-                # As update does, a status change alone is taken by a deleted run too.
-                require_run(conn, run_id, writable=bool(wanted or tag_rows or metrics))
-                upsert(conn, run_tags, tag_rows, keys=("run_id", "key"))
-            _insert_params(conn, run_id, wanted, new_run=create is not None)
-            append_metrics(conn, run_id, metrics, new_run=create is not None)
-            if create is None:
-                values: dict[str, Any] = {}
-                if status is not None:
-                    values["status"] = RunStatus(status).value
-                if end_time is not None:
-                    values["end_time"] = end_time
-                if values:
-                    conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
-                info = _info(conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one())
-        return info
+            return _write(conn, write, wanted)
+
+    def write_many(self, writes: Sequence[RunWrite]) -> list[RunInfo | ShipyardError]:
+        # One transaction; the runs to create are inserted together (run_batch.py). When it fails
+        # for another reason than the database, one transaction per run tells which run failed.
+        check_distinct(writes)
+        if not writes:
+            return []
+        try:
+            checked = [(write, _checked(write)) for write in writes]
+            with self._db.write() as conn:
+                made = iter(create_runs(conn, [(w, wanted) for w, wanted in checked if w.create is not None]))
+                return [next(made) if w.create is not None else _write(conn, w, wanted) for w, wanted in checked]
+        except StoreUnavailable:
+            raise
+        except ShipyardError:
+            pass
+        return write_each(self, writes)
 
     def get(self, run_id: str) -> Run:
         with self._db.read() as conn:
@@ -274,6 +281,43 @@ class SqlRunStore:
         return Page(found, token)
 
 
+def _checked(write: RunWrite) -> dict[str, str]:
+    """The write's params as key -> value; ``InvalidInput`` for a ``create`` of another run or
+    a param given twice with two values."""
+    if write.create is not None and write.create.run_id != write.run_id:
+        raise InvalidInput(f"the run to create is '{write.create.run_id}', not '{write.run_id}'")
+    return _unique(write.run_id, write.params)
+
+
+def _write(conn: sa.Connection, write: RunWrite, wanted: Mapping[str, str]) -> RunInfo:
+    """One ``RunStore.write`` inside the caller's transaction."""
+    run_id, create, metrics, status, end_time = write.run_id, write.create, write.metrics, write.status, write.end_time
+    tag_rows = list({t.key: {"run_id": run_id, "key": t.key, "value": t.value} for t in write.tags}.values())
+    if create is not None:
+        # Status and end time go into the new row itself: one statement fewer.
+        info = _insert_run(conn, replace(
+            create, status=RunStatus(status) if status is not None else RunStatus.RUNNING,
+            end_time=end_time, lifecycle_stage=LifecycleStage.ACTIVE))
+        if tag_rows:
+            conn.execute(run_tags.insert(), tag_rows)
+    else:
+        # As update does, a status change alone is taken by a deleted run too.
+        require_run(conn, run_id, writable=bool(wanted or tag_rows or metrics))
+        upsert(conn, run_tags, tag_rows, keys=("run_id", "key"))
+    _insert_params(conn, run_id, wanted, new_run=create is not None)
+    append_metrics(conn, run_id, metrics, new_run=create is not None)
+    if create is None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = RunStatus(status).value
+        if end_time is not None:
+            values["end_time"] = end_time
+        if values:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+        info = _info(conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one())
+    return info
+
+
 def _insert_run(conn: sa.Connection, info: RunInfo) -> RunInfo:
     """Insert the run ``info`` describes into its experiment; ``NotFound`` for an unknown
     experiment, ``RunNotActive`` for a deleted one, ``AlreadyExists`` when the id is taken."""
@@ -282,7 +326,7 @@ def _insert_run(conn: sa.Connection, info: RunInfo) -> RunInfo:
     if stage is None:
         raise experiment_not_found(info.experiment_id)
     if stage == LifecycleStage.DELETED.value:
-        raise RunNotActive(f"experiment '{info.experiment_id}' is deleted; restore it to add runs")
+        raise experiment_deleted(info.experiment_id)
     parent = info.parent_run_id
     # A parent that is not (or no longer) in this store is kept as given (MLflow clients
     # name parents from other servers); only a parent that is here gets a lineage edge.

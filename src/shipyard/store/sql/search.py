@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.selectable import Alias
 
 from shipyard.entities import Comparison, Op, RunQuery
 from shipyard.errors import InvalidInput
@@ -124,13 +126,34 @@ def matching_rows(cmp: Comparison, dialect: str) -> sa.Select[Any]:
     return sa.select(table.c.run_id).where(*_value_terms(table, cmp, dialect))
 
 
+class _KeyValueAlias(Alias):
+    """An alias of ``params``, ``run_tags`` or ``latest_metrics`` that SQLite reads through its
+    ``(key, value, run_id)`` index: ``INDEXED BY``, as PostgreSQL already chooses by itself."""
+
+    inherit_cache = True
+
+
+@compiles(_KeyValueAlias, "sqlite")
+def _indexed_by(element: _KeyValueAlias, compiler: Any, **kw: Any) -> str:
+    text = str(compiler.visit_alias(element, **kw))
+    if kw.get("asfrom"):
+        text += f" INDEXED BY ix_{element.element.name}_key_value_run"  # type: ignore[attr-defined]
+    return text
+
+
 def probe(cmp: Comparison, owner: Any = runs.c.run_id, dialect: str = "") -> sa.ColumnElement[bool]:
     """The WHERE term checking one run against ``cmp``: a run attribute, or a correlated
     (NOT) EXISTS on the metric, param or tag table for the run id ``owner`` (one index lookup
     per candidate; for an equality, on the (key, value, run_id) index alone)."""
     if cmp.kind == "attribute":
         return condition(attribute_column(cmp.key), cmp.op, _attribute_value(cmp.key, cmp.value))
-    table = _KIND_TABLES[cmp.kind].alias()
+    if cmp.op in (Op.EQ, Op.IN) and dialect == "sqlite":
+        # SQLite's statistics rank the primary key (run_id, key) as good as the covering index
+        # and then read the value from the table: a second, random page per candidate (measured:
+        # the 965 probes of 100,000 runs took 6.5 ms that way, 0.9 ms from the index alone).
+        table: Any = _KeyValueAlias._construct(_KIND_TABLES[cmp.kind], name=None)
+    else:
+        table = _KIND_TABLES[cmp.kind].alias()
     lookup = sa.select(sa.literal_column("1")).select_from(table).where(table.c.run_id == owner,
                                                                         *_value_terms(table, cmp, dialect))
     if dialect == "postgresql":

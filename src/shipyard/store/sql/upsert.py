@@ -1,7 +1,9 @@
-"""INSERT ... ON CONFLICT for the dialects we support (same construct in both)."""
+"""INSERT ... ON CONFLICT for the dialects we support (same construct in both), and plain
+INSERTs of many rows given as tuples."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,3 +42,31 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     else:
         from sqlalchemy.dialects.postgresql import insert
     return insert(table)
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...],
+                rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``) in one statement. SQLAlchemy's per-row
+    parameter processing cost more than the database's inserts (the columns written this way
+    need no conversion), so the driver gets the rows itself: on SQLite the compiled INSERT with
+    the tuples (one executemany); on PostgreSQL one ``INSERT ... SELECT FROM unnest(...)`` with
+    one array per column (one round trip, where an executemany is a statement per row)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_compiled_insert(conn.dialect, table, columns), list(rows))
+    else:
+        conn.exec_driver_sql(_unnest_insert(conn.dialect, table, columns),
+                             tuple(list(column) for column in zip(*rows, strict=True)))
+
+
+@functools.cache
+def _compiled_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> str:
+    return str(table.insert().compile(dialect=dialect, column_keys=list(columns)))
+
+
+@functools.cache
+def _unnest_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"%s::{table.c[name].type.compile(dialect=dialect)}[]" for name in columns)
+    names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
+    return f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) SELECT * FROM unnest({arrays})"
