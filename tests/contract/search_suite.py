@@ -13,6 +13,7 @@ import pytest
 from shipyard.entities import Comparison, Metric, Op, OrderBy, Param, RunFilter, RunQuery, RunTag
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.store import Store
+from shipyard.store.rest import RestStore
 
 # (name, start_time, score or None for no value, is it NaN)
 _TIES = [(f"t{i:02d}", 1000 + i // 3, [0.5, 0.9, 0.1, 0.5, None, 0.9, 0.5, 0.2][i % 8], i % 11 == 4)
@@ -106,10 +107,11 @@ class SearchEdgesContract:
                       (("metric", "score", ">=", 0.5), ("metric", "score", "<=", 0.5), ("param", "group", "=", "g"))]:
             assert self._all_pages(store, exp_id, _where(*terms), (), size) == half
         nan_equal = _where(("metric", "score", "=", math.nan), ("param", "group", "=", "g"))
-        try:
+        if isinstance(store, RestStore):  # JSON cannot carry NaN, and the client says so
+            with pytest.raises(InvalidInput, match="NaN"):
+                self._all_pages(store, exp_id, nan_equal, (), size)
+        else:
             assert self._all_pages(store, exp_id, nan_equal, (), size) == []
-        except InvalidInput as err:  # over REST: JSON cannot carry NaN, and the client says so
-            assert "NaN" in str(err)
         assert self._all_pages(store, exp_id, _where(("param", "group", "=", "G")), (), size) == []
 
     def test_start_time_order_pages_with_ties(self, store: Store, ties) -> None:
