@@ -67,6 +67,40 @@ def test_registry_changes_record_the_principal_through_both_apis(http: httpx.Cli
     assert history_users(http, "mlflow-m") == {"alice"}
 
 
+def test_mlflow_registry_edits_record_the_principal_as_the_native_api_does(http: httpx.Client) -> None:
+    """Every registry change the MLflow door makes, tag deletions among them (issue #14: they
+    recorded no user), is recorded under alice, as the same changes over /api/v1 are."""
+    for name in ("native-tags", "mlflow-tags"):
+        ok(http.post(f"{NATIVE}/registered-models", json={"name": name}))
+        for n in (1, 2):
+            ok(http.post(f"{NATIVE}/registered-models/{name}/versions", json={"source": f"s3://bucket/{name}/{n}"}))
+    models = f"{NATIVE}/registered-models/native-tags"
+    ok(http.put(f"{models}/tags", json={"tags": {"team": "x"}}))
+    ok(http.put(f"{models}/versions/1/tags", json={"tags": {"checked": "yes"}}))
+    ok(http.delete(f"{models}/tags/team"))
+    ok(http.delete(f"{models}/versions/1/tags/checked"))
+
+    m, v = {"name": "mlflow-tags"}, {"name": "mlflow-tags", "version": "1"}
+    ok(http.post(f"{MLFLOW}/registered-models/set-tag", json={**m, "key": "team", "value": "x"}))
+    ok(http.post(f"{MLFLOW}/model-versions/set-tag", json={**v, "key": "checked", "value": "yes"}))
+    ok(http.request("DELETE", f"{MLFLOW}/registered-models/delete-tag", json={**m, "key": "team"}))
+    ok(http.request("DELETE", f"{MLFLOW}/model-versions/delete-tag", json={**v, "key": "checked"}))
+    ok(http.post(f"{MLFLOW}/model-versions/transition-stage", json={**v, "stage": "Staging"}))
+    ok(http.patch(f"{MLFLOW}/model-versions/update", json={**v, "description": "checked"}))
+    ok(http.post(f"{MLFLOW}/registered-models/alias", json={**m, "alias": "champion", "version": "1"}))
+    ok(http.request("DELETE", f"{MLFLOW}/registered-models/alias", json={**m, "alias": "champion"}))
+    ok(http.request("DELETE", f"{MLFLOW}/model-versions/delete", json={"name": "mlflow-tags", "version": "2"}))
+    ok(http.post(f"{MLFLOW}/registered-models/rename", json={**m, "new_name": "mlflow-renamed"}))
+
+    native = ok(http.get(f"{models}/history"))["events"]
+    mlflow = ok(http.get(f"{NATIVE}/registered-models/mlflow-renamed/history"))["events"]
+    deletions = {"model_tag_deleted", "version_tag_deleted"}
+    assert deletions <= {e["kind"] for e in native}
+    assert deletions | {"version_tag_set", "version_updated", "alias_set", "alias_deleted", "version_deleted",
+                        "model_renamed"} <= {e["kind"] for e in mlflow}
+    assert {e["user"] for e in native} == {e["user"] for e in mlflow} == {"alice"}
+
+
 def test_deployment_and_dataset_changes_record_the_principal(app: FastAPI, http: httpx.Client) -> None:
     transport = ASGITransport(app)
     sdk = shipyard.Client(settings=app.state.settings.replace(tracking_uri=BASE),

@@ -145,6 +145,10 @@ class RegistryService:
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         self.store.models.set_model_tags(name, _tags({key: value}), user=self.principal.name)
 
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Raises ``NotFound`` when the model has no tag ``key``."""
+        self.store.models.delete_model_tag(name, rules.check_key("tag", key), user=self.principal.name)
+
     def update_model_version(self, name: str, version: int, *, description: str | None = None,
                              status: VersionStatus | str | None = None) -> ModelVersion:
         return self.store.models.update_version(
@@ -158,6 +162,11 @@ class RegistryService:
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: Any) -> None:
         self.store.models.set_version_tags(name, int(version), _tags({key: value}), user=self.principal.name)
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        """Raises ``NotFound`` when the version has no tag ``key``."""
+        self.store.models.delete_version_tag(name, int(version), rules.check_key("tag", key),
+                                             user=self.principal.name)
 
     def approve_model_version(self, name: str, version: int, *, comment: str = "") -> ModelVersion:
         """Approve a version for protected aliases (``production`` by default)."""

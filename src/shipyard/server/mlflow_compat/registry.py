@@ -124,7 +124,7 @@ def delete_registered_model_tag(request: Request, p: Params = Depends(mlflow_par
     # MLflow deletes an absent tag of a model that exists as a no-op (the native API says 404).
     c, name, key = client(request), p.required("name"), rules.check_key("tag", p.required("key"))
     if key in c.store.models.get_model(name).tags:
-        c.store.models.delete_model_tag(name, key)
+        c.registry.delete_registered_model_tag(name, key)
     return ok()
 
 
@@ -242,7 +242,7 @@ def delete_model_version_tag(request: Request, p: Params = Depends(mlflow_params
     c, name, version = client(request), p.required("name"), _version(p)
     key = rules.check_key("tag", p.required("key"))
     if key in c.store.models.get_version(name, version).tags:
-        c.store.models.delete_version_tag(name, version, key)
+        c.registry.delete_model_version_tag(name, version, key)
     return ok()
 
 
