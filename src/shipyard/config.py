@@ -15,11 +15,12 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from shipyard.errors import InvalidInput
 
-__all__ = ["SETTINGS", "Setting", "Settings", "Source"]
+__all__ = ["SETTINGS", "Setting", "Settings", "Source", "user_cache_folder"]
 
 Source = Literal["argument", "env", "default"]
 
@@ -204,3 +205,12 @@ class Settings:
         """``(name, value, source, help)`` for every setting, in table order."""
         return [(s.name, getattr(self, s.name), self.sources.get(s.name, "default"), s.help)
                 for s in SETTINGS]
+
+
+def user_cache_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/shipyard``, else ``~/.cache/shipyard``: caches that can be deleted at any
+    time (file digests, the installed distributions)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or ""
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"  # the spec ignores relative values
+    return root / "shipyard"

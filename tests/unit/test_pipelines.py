@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -168,6 +169,44 @@ def test_new_data_in_the_same_file_misses_the_cache(project) -> None:
     module.churn.run(path=str(path))
     pd.DataFrame({"a": np.arange(40.0) + 1, "b": np.arange(40) % 5}).to_csv(path, index=False)
     assert module.churn.run(path=str(path)).executed == list(module.churn.graph(path="x").order())
+
+
+def test_every_step_run_and_the_pipeline_run_are_recorded_whole(project, fluent: str) -> None:
+    module, folder = project
+    path = str(folder / "data.csv")
+    first = module.churn.run(path=path, cut=10.0)
+    again = module.churn.run(path=path, cut=10.0)
+    client = shipyard.Client(fluent)
+    for result, state in ((first, "executed"), (again, "cached")):
+        parent = client.get_run(result.run_id)
+        assert parent.info.status.value == "FINISHED"
+        assert parent.info.end_time is not None
+        assert parent.data.params["cut"] == "10.0"
+        assert parent.data.tags["shipyard.pipeline.status"] == "finished"
+        for call, outcome in result.steps.items():
+            run = client.get_run(outcome.run_id)
+            assert run.info.status.value == "FINISHED", call
+            assert run.info.parent_run_id == result.run_id
+            assert run.info.end_time is not None
+            assert (run.data.tags.get("shipyard.pipeline.cache") or "executed") == state
+            assert "shipyard.pipeline.outputs" in run.data.tags
+        evaluate = client.get_run(result.steps["evaluate"].run_id)
+        assert evaluate.data.metrics == {"positive_rate": 0.85, "rows": 40.0}
+    # an executed step's run has its arguments as params; a hit names the run that has them
+    assert client.get_run(first.steps["train"].run_id).data.params == {"cut": "10.0", "X": "join.output"}
+    assert client.get_run(again.steps["train"].run_id).data.tags["shipyard.pipeline.cached_from"] == \
+        first.steps["train"].run_id
+
+
+def test_defining_a_pipeline_imports_only_the_dsl() -> None:
+    # The runner, the store (SQLAlchemy) and the serializers come with the first run, not with the module.
+    code = ("import sys\nfrom shipyard import pipeline, step\n"
+            "@step\ndef one(n: int) -> int:\n    return n\n"
+            "@pipeline\ndef flow(n: int = 1):\n    one(n)\n"
+            "print(sorted(m for m in ('shipyard.pipelines.runner', 'shipyard.pipelines.serializers', 'sqlalchemy')"
+            " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_no_cache_rerun_and_invalidate(project, fluent: str) -> None:

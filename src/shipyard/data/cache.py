@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from shipyard.config import user_cache_folder
+
 __all__ = ["RACY_WINDOW_NS", "CachedDigest", "DigestCache", "Row", "default_cache_path"]
 
 RACY_WINDOW_NS = 2_000_000_000  # 2 s: covers FAT, HFS+ and NFS timestamp granularity
@@ -47,10 +49,7 @@ CREATE TABLE IF NOT EXISTS digests (
 
 def default_cache_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/shipyard/digests.db``, else ``~/.cache/shipyard/digests.db``."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_CACHE_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"  # the spec ignores relative values
-    return root / "shipyard" / "digests.db"
+    return user_cache_folder(environ) / "digests.db"
 
 
 class CachedDigest(NamedTuple):

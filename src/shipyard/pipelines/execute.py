@@ -24,6 +24,7 @@ from shipyard.pipelines.outputs import OutputRecord, encode_records, load_output
 from shipyard.pipelines.records import CACHE_KEY_TAG, KEY_TAG, OUTPUTS_TAG
 from shipyard.pipelines.steps import Step
 from shipyard.tracking import fluent
+from shipyard.tracking.pending import write_run
 
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
@@ -108,14 +109,13 @@ def execute(client: Client, step: Step, task: StepTask, live: dict[tuple[str, st
     for name, value in values.items():
         live[(task.run_id, records[name].path)] = value
     metrics = {k: v for k, v in numeric_items(values).items() if not math.isnan(v)}
-    now = now_ms()
-    if metrics:
-        client.log_batch(task.run_id, metrics=[Metric(k, v, 0, now) for k, v in metrics.items()])
     tags = {OUTPUTS_TAG: encode_records(records), ATTEMPTS_TAG: str(attempts)}
-    if task.cacheable:  # last: a run is a cache entry only once its outputs are all stored
+    if task.cacheable:  # with the outputs all stored: only then is the run a cache entry
         tags[CACHE_KEY_TAG] = task.key
-    client.set_tags(task.run_id, tags)
-    client.set_terminated(task.run_id, RunStatus.FINISHED)
+    client.flush()  # what the step logged itself (shipyard.log_metric) is written before its run ends
+    now = now_ms()  # metrics, tags and the end in one transaction
+    write_run(client.store, task.run_id, tags=tags.items(), metrics=[Metric(k, v, 0, now) for k, v in metrics.items()],
+              status=RunStatus.FINISHED, end_time=now)
     return TaskResult(task.call, True, records, metrics, attempts, time.perf_counter() - started)
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import json
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.clock import now_ms
-from shipyard.entities import Edge, Node, NodeKind, Relation, RunStatus
+from shipyard.entities import Edge, Metric, Node, NodeKind, Relation, RunInfo, RunStatus
 from shipyard.errors import GateFailed, InvalidInput, StepFailed
 from shipyard.pipelines import execute as ex
 from shipyard.pipelines.cache import step_key
@@ -36,6 +37,7 @@ from shipyard.pipelines.records import (
     read_params,
 )
 from shipyard.tracking.client import default_artifact_uri
+from shipyard.tracking.pending import write_run
 
 if TYPE_CHECKING:
     from shipyard.entities import ModelVersion, Run
@@ -216,19 +218,33 @@ class _Runner:
                                "at most 8000 are recorded (pass big values through a step that reads them)")
         tags = {**context.tags, ROLE_TAG: "pipeline", NAME_TAG: self.pipeline.name, PARAMS_TAG: text,
                 STATUS_TAG: "running", "shipyard.pipeline.steps": str(len(self.graph.calls))}
-        run = client.create_run(self.experiment_id, f"{self.pipeline.name}", tags=tags, user_id=current_user(),
-                                source=context.tags.get("shipyard.source.entry_point", ""))
-        self.run_id = run.info.run_id
+        params = {k: _param_text(v) for k, v in self.params.items()}
+        self.run_id = self._new_run(self.pipeline.name, tags, params=params, parent=None, user_id=current_user(),
+                                    source=context.tags.get("shipyard.source.entry_point", ""))
         for path, content in context.artifacts.items():
             client.artifacts.log_bytes(self.run_id, content, path)
-        client.log_params(self.run_id, {k: _param_text(v) for k, v in self.params.items()})
+
+    def _new_run(self, name: str, tags: dict[str, str], *, params: dict[str, str] | None = None,
+                 metrics: dict[str, float] | None = None, finished: bool = False, parent: str | None = "",
+                 user_id: str = "", source: str = "") -> str:
+        """Create a run of the pipeline's experiment with its tags, params and metrics in one transaction (a child
+        of the pipeline's run unless ``parent`` is None; ``finished``: ended at once, as a cache hit is)."""
+        run_id, now = secrets.token_hex(16), now_ms()
+        info = RunInfo(run_id, self.experiment_id, name, RunStatus.RUNNING, now,
+                       parent_run_id=self.run_id if parent == "" else parent, user_id=user_id, source=source)
+        write_run(self.client.store, run_id, create=info, tags=tags.items(), params=(params or {}).items(),
+                  metrics=[Metric(k, v, 0, now) for k, v in (metrics or {}).items()],
+                  status=RunStatus.FINISHED if finished else None, end_time=now_ms() if finished else None)
+        return run_id
 
     def _finish(self, status: RunStatus, error: str = "") -> None:
         tags = {STATUS_TAG: status.value.lower()}
         if error:
             tags[ex.ERROR_TAG] = error[:8000]
-        self.client.set_tags(self.run_id, tags)
-        self.client.set_terminated(self.run_id, status)
+        try:
+            self.client.flush()  # what steps logged in this process is written before the run ends
+        finally:
+            write_run(self.client.store, self.run_id, tags=tags.items(), status=status, end_time=now_ms())
 
     # -- scheduling ----------------------------------------------------------------------
     def run(self, pool: Executor | None) -> PipelineRun:
@@ -339,13 +355,9 @@ class _Runner:
 
     def _create_step_run(self, call: Call, key: str, inputs: dict[str, OutputRecord], files: dict[str, str]) -> str:
         client = self.client
-        run = client.create_run(self.experiment_id, f"{self.pipeline.name}.{call.id}", parent_run_id=self.run_id,
-                                tags=self._step_tags(call, key))
-        run_id = run.info.run_id
         params = {k: _param_text(v) for k, v in call.literals().items()}
         params.update({name: f"{call.args[name].call}.{r.name}" for name, r in inputs.items()})
-        if params:
-            client.log_params(run_id, params)
+        run_id = self._new_run(f"{self.pipeline.name}.{call.id}", self._step_tags(call, key), params=params)
         edges = self._edges(call, run_id, inputs)
         if edges:
             client.store.lineage.add_edges(edges)
@@ -358,24 +370,18 @@ class _Runner:
 
     def _record_hit(self, call: Call, key: str, inputs: dict[str, OutputRecord], found: Run,
                     status: str) -> Exception | None:
-        client = self.client
         tags = found.data.tags
         origin = tags.get(CACHED_FROM_TAG) or found.info.run_id
         outputs = decode_records(tags[ex.OUTPUTS_TAG])
         metrics = dict(found.data.metrics)
-        run = client.create_run(self.experiment_id, f"{self.pipeline.name}.{call.id}", parent_run_id=self.run_id,
-                                tags={**self._step_tags(call, key), CACHED_FROM_TAG: origin,
-                                      ex.OUTPUTS_TAG: tags[ex.OUTPUTS_TAG], "shipyard.pipeline.cache": status})
-        run_id = run.info.run_id
+        # One transaction for the run (tags, metrics, FINISHED) and one for its edges: a hit reads no outputs.
+        run_id = self._new_run(f"{self.pipeline.name}.{call.id}",
+                               {**self._step_tags(call, key), CACHED_FROM_TAG: origin,
+                                ex.OUTPUTS_TAG: tags[ex.OUTPUTS_TAG], "shipyard.pipeline.cache": status},
+                               metrics=metrics, finished=True)
         edges = self._edges(call, run_id, inputs)
         edges.append(Edge(Node(NodeKind.RUN, origin), Node(NodeKind.RUN, run_id), Relation.STEP, status))
-        client.store.lineage.add_edges(edges)
-        if metrics:
-            from shipyard.entities import Metric
-
-            now = now_ms()
-            client.log_batch(run_id, metrics=[Metric(k, v, 0, now) for k, v in metrics.items()])
-        client.set_terminated(run_id, RunStatus.FINISHED)
+        self.client.store.lineage.add_edges(edges)
         outcome = StepOutcome(call.id, status, run_id, key, outputs, metrics, cached_from=origin)
         self.outcomes[call.id] = outcome
         return self._check_gates(call, outcome)

@@ -300,27 +300,8 @@ def _join_argv(args: list[str]) -> str:
 
 @functools.lru_cache(maxsize=1)
 def installed_packages() -> bytes:
-    """``name==version`` lines of every installed distribution, sorted, one per name.
+    """``name==version`` lines of every installed distribution, sorted, one per name (when a name
+    is installed twice on ``sys.path``, the one imported); see :mod:`shipyard.installed`."""
+    from shipyard.installed import installed
 
-    Cached for the process: reading every distribution's metadata is slow and does not change.
-    When a name is installed twice on ``sys.path`` the first one (the one imported) wins.
-    """
-    import importlib.metadata
-    import re
-
-    seen: dict[str, str] = {}
-    try:
-        distributions = list(importlib.metadata.distributions())
-    except Exception:
-        return b""
-    for dist in distributions:
-        try:
-            name = dist.metadata["Name"]
-            version = dist.version
-        except Exception:  # broken metadata
-            continue
-        if not name or not version:
-            continue
-        key = re.sub(r"[-_.]+", "-", name).lower()
-        seen.setdefault(key, f"{name}=={version}")
-    return "".join(f"{seen[key]}\n" for key in sorted(seen)).encode("utf-8")
+    return installed().requirements

@@ -10,7 +10,6 @@ code on load: skops, XGBoost's UBJSON, LightGBM's text model, safetensors, Torch
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,23 +122,11 @@ def distributions_of(modules: set[str]) -> list[str]:
     return sorted({dist for module in modules for dist in provided.get(module.split(".")[0], ())}, key=str.lower)
 
 
-@functools.cache
 def _installed_distributions() -> dict[str, tuple[str, ...]]:
-    """Top-level module -> ``name==version`` of what provides it. Scanning every installed
-    distribution's metadata takes ~0.3 s, so it is done once per process (packages installed
-    while a process runs are not seen by it, as they would not be imported by it either)."""
-    from importlib.metadata import packages_distributions, version
+    """Top-level module -> ``name==version`` of what provides it (see :mod:`shipyard.installed`)."""
+    from shipyard.installed import installed
 
-    out: dict[str, tuple[str, ...]] = {}
-    for module, dists in packages_distributions().items():
-        pinned = []
-        for dist in dists:
-            try:
-                pinned.append(f"{dist}=={version(dist)}")
-            except Exception:  # a distribution without metadata: skip rather than fail the save
-                continue
-        out[module] = tuple(pinned)
-    return out
+    return installed().providers
 
 
 def comes_from(model: Any, package: str) -> bool:

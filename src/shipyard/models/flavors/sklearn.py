@@ -8,7 +8,9 @@ the files of MLflow's sklearn flavor (skops, cloudpickle, pickle; see ``models/m
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,34 @@ def _modules_of(model: Any) -> set[str]:
     return {m.split(".")[0] for m in modules} | {"sklearn", "numpy", "scipy"}
 
 
+class _WithoutTorch(importlib.abc.MetaPathFinder):
+    """Imports of torch fail, as if it were not installed."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def _skops_io() -> Any:
+    """``skops.io``. Importing it lists every scikit-learn estimator by walking scikit-learn's
+    packages, which imports the bundled array-API shim for torch and so torch itself when it is
+    installed: 1.3 s of a 1.8 s import, for nothing a scikit-learn model needs. Unless torch is
+    loaded already, it is hidden for that one import (the list of trusted types is the same; a
+    thread importing torch during those ~0.5 s would be refused, which is why it is only here)."""
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    hide = _WithoutTorch()
+    sys.meta_path.insert(0, hide)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(hide)
+    return skops.io
+
+
 class SklearnFlavor:
     name = "sklearn"
 
@@ -47,7 +77,7 @@ class SklearnFlavor:
     @staticmethod
     def _save_skops(model: Any, folder: Path, input_example: Any) -> bool:
         try:
-            import skops.io as sio
+            sio = _skops_io()
         except ImportError:
             return False
         path = folder / SKOPS_FILE
@@ -71,7 +101,7 @@ class SklearnFlavor:
     def load(self, folder: Path, options: dict[str, Any]) -> Any:
         path = folder / options["file"]
         if options["format"] == "skops":
-            import skops.io as sio
+            sio = _skops_io()
 
             # Shipyard's own packages trust no extra types (save refuses them); an MLflow-format
             # package may declare some (its ``skops_trusted_types``), and is then marked pickle-based.
