@@ -219,7 +219,8 @@ class _Runner:
         tags = {**context.tags, ROLE_TAG: "pipeline", NAME_TAG: self.pipeline.name, PARAMS_TAG: text,
                 STATUS_TAG: "running", "shipyard.pipeline.steps": str(len(self.graph.calls))}
         params = {k: _param_text(v) for k, v in self.params.items()}
-        self.run_id = self._new_run(self.pipeline.name, tags, params=params, parent=None, user_id=current_user(),
+        self.run_id = self._new_run(self.pipeline.name, tags, params=params, parent=None,
+                                    user_id=client.principal.run_user(current_user()),
                                     source=context.tags.get("shipyard.source.entry_point", ""))
         for path, content in context.artifacts.items():
             client.artifacts.log_bytes(self.run_id, content, path)
