@@ -198,7 +198,8 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values replaced (their source becomes ``argument``)."""
-        sources = {**self.sources, **dict.fromkeys(changes, "argument")}
+        argument: Source = "argument"
+        sources = {**self.sources, **dict.fromkeys(changes, argument)}
         return dataclasses.replace(self, **changes, sources=sources)
 
     def describe(self) -> list[tuple[str, Any, Source, str]]:

@@ -391,8 +391,8 @@ def check_comparison(kind: str, key: str, op: str, value: object, grammar: Gramm
     numeric = grammar.is_numeric(kind, key)
     allowed = _NUMERIC_OPS if numeric else _STRING_OPS
     if operator not in allowed:
-        raise InvalidInput(f"invalid filter {where}: operator not allowed for {_describe(kind, key)}; "
-                           "use one of " + ", ".join(o.value for o in allowed))  # type: ignore[arg-type]
+        raise InvalidInput(f"invalid filter {where}: operator not allowed for {_describe(kind, key)}; "  # type: ignore[arg-type]
+                           "use one of " + ", ".join(o.value for o in allowed))
     if numeric:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidInput(f"invalid filter {where}: the value must be a number, got {value!r}")

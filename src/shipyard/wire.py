@@ -90,7 +90,7 @@ def metric_from_wire(d: dict[str, Any]) -> Metric:
 
 def history_to_wire(h: MetricHistory) -> dict[str, Any]:
     """Columns as JSON arrays; NaN and infinities spelled as in :func:`encode_float`."""
-    values = h.values.tolist()
+    values: list[Any] = h.values.tolist()
     if not all(map(math.isfinite, values)):
         values = [encode_float(v) for v in values]
     return {"key": h.key, "steps": h.steps.tolist(), "values": values, "timestamps": h.timestamps.tolist()}

@@ -4,9 +4,12 @@ SQLite, PostgreSQL and the REST store)."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
+from shipyard.artifacts import open_artifact_store
+from shipyard.auth import Principal
 from shipyard.entities import (
     DEFAULT_PROTECTED_ALIASES,
     EVENT_KINDS,
@@ -17,6 +20,7 @@ from shipyard.entities import (
 )
 from shipyard.errors import AlreadyExists, ApprovalRequired, Conflict, InvalidInput, NotFound
 from shipyard.filters import parse_filter, parse_order_by
+from shipyard.models.registry import RegistryService
 from shipyard.store import Store
 
 
@@ -223,27 +227,41 @@ class ModelStoreContract:
             store.models.set_alias(name, "staging", 7)
         assert store.models.get_model(name).aliases == {"staging": 1}
 
-    def test_protected_alias_needs_approval(self, store: Store) -> None:
+    def test_approvals_and_protected_aliases_are_recorded(self, store: Store) -> None:
         name = self.new_model(store, versions=2)
-        with pytest.raises(ApprovalRequired, match=r"production.*version 1 must be approved"):
-            store.models.set_alias(name, "production", 1)
-        assert store.models.get_model(name).aliases == {}
         with pytest.raises(InvalidInput, match="who approves"):
             store.models.approve_version(name, 1, user="")
         approved = store.models.approve_version(name, 1, user="lead", comment="offline eval ok")
         assert (approved.approval.user, approved.approval.comment) == (self.user("lead"), "offline eval ok")
         assert approved.approval.timestamp > 0
         store.models.set_alias(name, "production", 1)
-        # Protecting another alias; unprotecting production lets version 2 in unapproved.
         assert store.models.protect_alias(name, "champion").protected_aliases == ("champion", "production")
-        with pytest.raises(ApprovalRequired):
-            store.models.set_alias(name, "champion", 2)
         store.models.protect_alias(name, "production", False, user="admin")
         store.models.set_alias(name, "production", 2)
         kinds = self.kinds(store, name)
         assert kinds[-4:] == ["alias_set", "alias_protected", "alias_unprotected", "alias_set"]
         assert "version_approved" in kinds
         assert set(kinds) <= set(EVENT_KINDS)
+
+    def test_protected_alias_needs_approval(self, store: Store, tmp_path: Path) -> None:
+        """The approval rule is the registry service's (#14), so it holds over every store."""
+        registry = RegistryService(store, open_artifact_store(str(tmp_path)), Principal("lead"))
+        name = self.new_model(store, versions=2)
+        with pytest.raises(ApprovalRequired, match=r"production.*version 1 must be approved"):
+            registry.set_alias(name, "production", 1)
+        assert store.models.get_model(name).aliases == {}
+        approved = registry.approve_model_version(name, 1, comment="offline eval ok")
+        assert (approved.approval.user, approved.approval.comment) == (self.user("lead"), "offline eval ok")
+        registry.set_alias(name, "production", 1)
+        # Protecting another alias; unprotecting production lets version 2 in unapproved.
+        assert registry.protect_alias(name, "champion").protected_aliases == ("champion", "production")
+        with pytest.raises(ApprovalRequired):
+            registry.set_alias(name, "champion", 2)
+        registry.protect_alias(name, "production", False)
+        registry.set_alias(name, "production", 2)
+        kinds = self.kinds(store, name)
+        assert kinds[-4:] == ["alias_set", "alias_protected", "alias_unprotected", "alias_set"]
+        assert "version_approved" in kinds
 
     def test_delete_aliased_version_refused_unless_forced(self, store: Store) -> None:
         name = self.new_model(store, versions=2)

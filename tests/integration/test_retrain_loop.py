@@ -23,6 +23,7 @@ from shipyard.auth import Principal
 from shipyard.entities import NodeKind, Relation
 from shipyard.errors import InvalidInput
 from shipyard.lineage import explain
+from shipyard.models.registry import RegistryService
 from shipyard.monitoring.retrain import Retrainer
 from shipyard.monitoring.service import MonitorService
 from shipyard.serving.deployment import VERSION_HEADER
@@ -93,7 +94,12 @@ def retrain_action(tmp_path: Path, *flags: str) -> str:
 
 
 def monitors(client: shipyard.Client, now: int) -> MonitorService:
-    return MonitorService(client.store, client.artifacts, Principal("ana"), retrainer=Retrainer(client),
+    """Monitors run as ana, whose retrainer is built from services (the CLI and the server build it
+    from a Client)."""
+    registry = RegistryService(client.store, client.artifacts, Principal("ana"))
+    retrainer = Retrainer(registry, tracking_uri=client.settings.tracking_uri,
+                          artifact_uri=client.settings.artifact_uri)
+    return MonitorService(client.store, client.artifacts, registry.principal, retrainer=retrainer,
                           clock=lambda: now)
 
 
@@ -172,6 +178,10 @@ def test_a_better_challenger_is_promoted_and_the_running_deployment_serves_it(wo
     assert retrain.info.status.value == "FINISHED"
     assert retrain.data.tags["shipyard.retrain.outcome"] == "promoted"
     assert retrain.data.metrics["challenger_f1"] == pytest.approx(record["challenger_score"])
+    assert retrain.info.user_id == "ana"  # the runner's principal, as are the alias move and the revisions
+    assert {world.get_run(r).info.user_id for r in record["evaluation_runs"].values()} == {"ana"}
+    assert moved[-1].user == "ana"
+    assert {e.user for e in world.deployments.history("churn-api")[1:]} == {"ana"}
     # The new version traced back to the alert that caused it.
     found = explain("models:/churn/2", client=world)
     nodes = {str(n) for n in found.graph.nodes}
@@ -251,6 +261,8 @@ def test_too_few_labels_and_a_missing_retrainer_fail_cleanly(world, tmp_path: Pa
     [result] = bare.run_due(names=["no-retrainer"])
     assert result.alerts[0].status == "failed"
     assert "built without a retrainer" in result.alerts[0].detail
+    with pytest.raises(InvalidInput, match="needs tracking_uri and artifact_uri"):
+        Retrainer(RegistryService(world.store, world.artifacts, Principal("ana")))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -326,3 +338,50 @@ def test_a_pipeline_can_be_the_retrain_command(world, tmp_path: Path) -> None:
     assert alert.status == "promoted", alert.detail
     assert world.get_model_version("churn", 2).aliases == ("champion",)
     assert f"alert:churn-f1/{alert.alert_id}" in {str(n) for n in explain("models:/churn/2", client=world).graph.nodes}
+
+
+def test_the_servers_scheduler_records_its_own_principal_not_the_os_login(world, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Background work acts as ``shipyard:monitor``: the retraining and evaluation runs, the alias
+    move and the deployment's revisions. The retrain command is the user's own program, run by the
+    server's OS account: the version it registers records that login."""
+    from shipyard.config import Settings
+    from shipyard.monitoring.scheduler import MONITOR_PRINCIPAL
+    from shipyard.server import create_app
+
+    monkeypatch.setenv("LOGNAME", "server-process-login")  # what background work used to record
+    hour = int(datetime.now(UTC).timestamp() * 1000) // 3_600_000 * 3_600_000
+    monitors(world, hour).create("churn-f1", deployment="churn-api", window="1h", start=hour - 3 * 3_600_000,
+                                 metrics=["f1"], minimums={"f1": 0.8}, actions=[retrain_action(tmp_path)],
+                                 retrain_alias="champion")
+    drifted_traffic(world, hour - 2 * 3_600_000)
+    settings = Settings.resolve(env={}, tracking_uri=world.settings.tracking_uri,
+                                artifact_uri=world.settings.artifact_uri, server_allowed_hosts="testserver",
+                                server_monitor_interval_seconds=3600, capture_packages=False, capture_git=False)
+    app = create_app(settings, schedule_monitors=True)
+
+    async def one_pass() -> None:
+        async with app.router.lifespan_context(app):
+            await wait_for_async(lambda: app.state.monitor_scheduler.passes >= 1, timeout=120)
+
+    try:
+        asyncio.run(one_pass())
+    finally:
+        app.state.client.close()
+    [alert] = world.store.monitors.alerts("churn-f1")
+    assert alert.status == "promoted", alert.detail
+    assert MONITOR_PRINCIPAL.name == "shipyard:monitor"
+    record = alert.payload["retrain"]
+    runs = [record["run_id"], *record["evaluation_runs"].values()]
+    assert {world.get_run(r).info.user_id for r in runs} == {"shipyard:monitor"}
+    [moved] = [e for e in world.model_history("churn") if e.alias == "champion" and e.version == 2]
+    assert moved.user == "shipyard:monitor"
+    assert [(e.revision, e.user) for e in world.deployments.history("churn-api")][1:] == \
+        [(2, "shipyard:monitor"), (3, "shipyard:monitor")]
+    [registered] = [e for e in world.model_history("churn") if e.kind == "version_created" and e.version == 2]
+    assert registered.user == "server-process-login"
+    from shipyard.auth.service import AuthService
+
+    admin = Principal("operator", anonymous=False, admin=True)
+    with pytest.raises(InvalidInput, match="is not valid"):  # no account can pass for the scheduler
+        AuthService(world.store.auth, admin).create_user(MONITOR_PRINCIPAL.name, service=True)

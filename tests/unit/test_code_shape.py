@@ -159,7 +159,8 @@ def test_modules_stay_small() -> None:
 # fluent SDK's client or build a Client (#14). Modules join this list as they move.
 DOMAIN_MODULES = ("shipyard.deploy.bundle", "shipyard.lineage.explain", "shipyard.lineage.graph",
                   "shipyard.models.card", "shipyard.models.evaluate", "shipyard.models.gates",
-                  "shipyard.predictions.reader", "shipyard.tracking.gc")
+                  "shipyard.monitoring.challenge", "shipyard.monitoring.retrain", "shipyard.predictions.reader",
+                  "shipyard.tracking.gc")
 _EDGES = ("shipyard.tracking.fluent", "shipyard.tracking.client")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shipyard import installed as module
+from tests.ci import require
 
 
 def _fake_distribution(folder: Path, version: str) -> None:
@@ -77,8 +78,8 @@ def test_an_unusable_cache_folder_is_only_a_slower_answer(fresh: Path, monkeypat
 
 
 def test_saving_a_scikit_learn_model_does_not_import_torch(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("skops")
+    require("torch")
+    require("skops")
     code = (
         "import sys\nimport numpy as np\nfrom sklearn.linear_model import LogisticRegression\n"
         "from shipyard.models.package import save_model, load_model_folder\n"

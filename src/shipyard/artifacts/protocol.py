@@ -9,6 +9,7 @@ a remote implementation (through the server) implements it over HTTP.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -74,7 +75,7 @@ class ArtifactStore(Protocol):
         neither the root nor an existing folder."""
         ...
 
-    def walk(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
+    def walk(self, run_id: str, path: str = "") -> builtins.list[ArtifactEntry]:
         """Every file below ``path`` (recursively), sorted by path."""
         ...
 

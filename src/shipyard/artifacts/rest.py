@@ -25,7 +25,7 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import httpx
 
@@ -244,7 +244,9 @@ class RestArtifactStore:
         except BaseException:
             response.close()
             raise
-        return VerifyingReader(_ResponseStream(response, run_id, path, sent.size), sent, run_id, path)
+        # Blocking, so its read() returns bytes, never RawIOBase's None: it reads as a BinaryIO.
+        stream = cast(BinaryIO, _ResponseStream(response, run_id, path, sent.size))
+        return VerifyingReader(stream, sent, run_id, path)
 
     def open(self, run_id: str, artifact_path: str) -> BinaryIO:
         """A binary stream of the file; ``ArtifactCorrupted`` when, read to its end, the bytes do

@@ -26,6 +26,8 @@ Lists and searches note nothing: what they return is filtered, not reached one b
 
 from __future__ import annotations
 
+import builtins
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -42,7 +44,18 @@ from shipyard.store.not_found import (
     model_not_found,
     monitor_not_found,
 )
-from shipyard.store.protocol import Store
+from shipyard.store.protocol import (
+    DatasetStore,
+    DeploymentStore,
+    ExperimentStore,
+    LineageStore,
+    LoggedModelStore,
+    MetricStore,
+    ModelStore,
+    MonitorStore,
+    RunStore,
+    Store,
+)
 
 __all__ = ["ScopedDeployments", "ScopedMonitors", "ScopedStore", "scoped_store"]
 
@@ -71,7 +84,7 @@ class ScopedDeployments:
         """The versions it serves are only read: any role in their models' projects will do."""
         g = self._guard
         for ref in deployment.versions:
-            g.refer(g.model_project(ref.model), f"model:{ref}", lambda m=ref.model: model_not_found(m))
+            g.refer(g.model_project(ref.model), f"model:{ref}", functools.partial(model_not_found, ref.model))
 
     def create(self, deployment: Deployment, *, user: str = "", detail: str = "") -> Deployment:
         home = self._guard.home(deployment.project, "deployment", M)
@@ -99,7 +112,7 @@ class ScopedDeployments:
         # a deployment belongs to its project from its creation on: a revision cannot move it
         return self._store.save(replace(deployment, project=project), kind=kind, user=user, detail=detail)
 
-    def history(self, name: str) -> list[DeploymentEvent]:
+    def history(self, name: str) -> builtins.list[DeploymentEvent]:
         events = self._store.history(name)  # a name never deployed: the store's own NotFound
         # a deleted deployment is judged by the project its history ends in
         self._guard.allow(events[-1].deployment.project, f"deployment:{name}",
@@ -173,7 +186,7 @@ class ScopedMonitors:
         return self._store.record_evaluation(evaluation, owner=owner)
 
     def evaluations(self, name: str, *, limit: int | None = None, since: int | None = None,
-                    with_report: bool = True) -> list[MonitorEvaluation]:
+                    with_report: bool = True) -> builtins.list[MonitorEvaluation]:
         self._check(name, R)
         return self._store.evaluations(name, limit=limit, since=since, with_report=with_report)
 
@@ -181,7 +194,7 @@ class ScopedMonitors:
         self._check(alert.monitor, W)
         return self._store.record_alert(alert)
 
-    def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
+    def alerts(self, name: str, *, limit: int | None = None) -> builtins.list[Alert]:
         self._check(name, R)
         return self._store.alerts(name, limit=limit)
 
@@ -195,15 +208,15 @@ class ScopedStore:
         self.inner = store
         self.principal = principal
         self.permission = permission
-        self.experiments = ScopedExperiments(guard)
-        self.runs = ScopedRuns(guard)
-        self.metrics = ScopedMetrics(guard)
-        self.models = ScopedModels(guard)
-        self.datasets = ScopedDatasets(guard)
-        self.lineage = ScopedLineage(guard)
-        self.logged_models = ScopedLoggedModels(guard)
-        self.deployments = ScopedDeployments(guard)
-        self.monitors = ScopedMonitors(guard)
+        self.experiments: ExperimentStore = ScopedExperiments(guard)
+        self.runs: RunStore = ScopedRuns(guard)
+        self.metrics: MetricStore = ScopedMetrics(guard)
+        self.models: ModelStore = ScopedModels(guard)
+        self.datasets: DatasetStore = ScopedDatasets(guard)
+        self.lineage: LineageStore = ScopedLineage(guard)
+        self.logged_models: LoggedModelStore = ScopedLoggedModels(guard)
+        self.deployments: DeploymentStore = ScopedDeployments(guard)
+        self.monitors: MonitorStore = ScopedMonitors(guard)
 
     def close(self) -> None:
         """Nothing to release: the wrapped store belongs to whoever opened it (the server keeps

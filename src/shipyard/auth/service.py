@@ -374,7 +374,7 @@ class AuthService:
 
     # -- tokens -------------------------------------------------------------------------------------------
     def create_token(self, name: str, *, user: str | None = None, expires_in_ms: int | None = None,
-                     project: str | None = None, role: Role | str | None = None,
+                     project: str | None = None, role: Role | str | int | None = None,
                      kind: str = "api") -> tuple[ApiToken, str]:
         """A new token of ``user`` (default: oneself; another user's, service accounts included, only
         for an admin) and its secret, which is shown this once. With ``project`` it acts only there,
@@ -480,7 +480,7 @@ class AuthService:
         projects = self.store.list_projects()
         return projects if visible is None else [p for p in projects if p.name in visible]
 
-    def grant(self, project: str, user: str, role: Role | str) -> Membership:
+    def grant(self, project: str, user: str, role: Role | str | int) -> Membership:
         """Give ``user`` ``role`` in ``project`` (replacing any other): its owners, or an admin."""
         chosen = _role(role)
         self._in_project(project, Permission.DELETE, "managing members")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.text import Text
 
@@ -35,7 +37,8 @@ def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     The source is argument (a command-line option), env or default.
     """
     env_vars = {s.name: s.env_var for s in SETTINGS}
-    rows = [{"name": name, "value": _shown(name, value), "source": source, "env_var": env_vars[name], "help": help_}
+    rows: list[dict[str, Any]] = [
+        {"name": name, "value": _shown(name, value), "source": source, "env_var": env_vars[name], "help": help_}
             for name, value, source, help_ in state(ctx).settings.describe()]
     if as_json:
         render.print_json(rows)

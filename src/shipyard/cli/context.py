@@ -9,7 +9,7 @@ a command asks for it: ``shipyard version`` and ``--help`` never import SQLAlche
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,7 +37,7 @@ class State:
     """What the global options resolve to, built once per invocation."""
 
     def __init__(self, tracking_uri: str | None = None, artifact_uri: str | None = None) -> None:
-        self._arguments = {"tracking_uri": tracking_uri, "artifact_uri": artifact_uri}
+        self._arguments: dict[str, Any] = {"tracking_uri": tracking_uri, "artifact_uri": artifact_uri}
         self._settings: Settings | None = None
         self._client: Client | None = None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -212,7 +212,8 @@ def run(
     launch.check_exposure(host, port, auth=settings.serving_auth, insecure=settings.serving_insecure,
                           what="model server", risk="call the deployment, send feedback into its prediction log "
                                                     "and read its metrics")
-    guard, access = None, None
+    guard = None
+    access: dict[str, Any] | None = None
     if settings.serving_auth:  # checked now: a store without users or a server without --auth stops here
         from shipyard.serving.guard import ServingGuard, token_verifier
 

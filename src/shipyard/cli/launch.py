@@ -60,7 +60,7 @@ def _serving_log_config() -> dict[str, Any]:
     return config
 
 
-def run(app: object, *, host: str, port: int, workers: int = 1, serving: bool = False) -> None:
+def run(app: Any, *, host: str, port: int, workers: int = 1, serving: bool = False) -> None:
     """Serve ``app`` until stopped. ``workers`` > 1 needs ``app`` to be the import string of a
     factory (each worker builds its own). ``serving``: a prediction server, which keeps uvicorn's
     access log off (the serving app writes its own, off the event loop) and logs ``shipyard.serving``."""

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import enum
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
 from shipyard.cli import render
 from shipyard.cli.context import JsonOption, client
+
+if TYPE_CHECKING:
+    from shipyard.entities import Node
+    from shipyard.lineage.graph import Graph
 
 app = typer.Typer(
     help="Walk the lineage graph: dataset → run → model version → deployment → prediction.\n\n"
@@ -79,7 +84,7 @@ def explain(ctx: typer.Context, ref: Ref, as_json: JsonOption = False) -> None:
     if as_json:
         render.print_json(found)
         return
-    parts: list = [_tree(found.graph)]
+    parts: list[RenderableType] = [_tree(found.graph)]
     for p in found.records:  # a logged prediction: what answered it, and how
         table = render.make_table("", "", title=f"Prediction {p['prediction_id']} ({p['role']})")
         table.show_header = False
@@ -115,12 +120,12 @@ def explain(ctx: typer.Context, ref: Ref, as_json: JsonOption = False) -> None:
     render.show(render.with_notes(render.stack(*parts), *notes))
 
 
-def _tree(graph, facts: dict | None = None) -> Tree:
+def _tree(graph: Graph, facts: dict[Node, list[str]] | None = None) -> Tree:
     """The walk as a tree; ``facts``: lines to show under each node (``formats.node_facts``)."""
     arrow = "←" if graph.upstream else "→"
     facts = facts or {}
 
-    def with_facts(label: Text, node) -> Text:
+    def with_facts(label: Text, node: Node) -> Text:
         for line in facts.get(node, ()):
             label.append("\n" + line, style="dim")
         return label
@@ -128,7 +133,7 @@ def _tree(graph, facts: dict | None = None) -> Tree:
     tree = Tree(with_facts(Text(str(graph.root), style="bold"), graph.root))
     seen = {graph.root}
 
-    def grow(branch: Tree, node) -> None:
+    def grow(branch: Tree, node: Node) -> None:
         for edge in graph.children(node):
             nxt = edge.source if graph.upstream else edge.target
             label = Text.assemble((f"{arrow} {edge.relation.value}", "dim"),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -257,7 +258,7 @@ def status(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:
     facts = render.make_table("", "", title=f"Monitor {m.name}")
     facts.show_header = False
     rules = [f"{k} ≥ {v:g}" for k, v in m.minimums.items()] + [f"{k} ≤ {v:g}" for k, v in m.maximums.items()]
-    for key, value in (
+    rows: list[tuple[str, RenderableType]] = [
             ("State", Text.assemble(_state(m.state.value), f" since {render.format_time(m.state_since)}")),
             ("Watches", m.target), ("Window", _window(m.window_seconds)),
             ("Reference", f"{m.reference} ({m.reference_dataset})" if m.reference == "training"
@@ -269,9 +270,10 @@ def status(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:
                               f"{m.retrain.holdout:.0%} of the window held back")]
               if any(a.startswith("retrain:") for a in m.actions) else []),
             ("Last evaluation", render.format_time(m.last_evaluation_time)),
-            ("Next window", render.format_time(m.next_window_start))):
+            ("Next window", render.format_time(m.next_window_start))]
+    for key, value in rows:
         facts.add_row(Text(key, style="bold"), value)
-    parts: list = [facts]
+    parts: list[RenderableType] = [facts]
     if latest:
         e = latest[0]
         notes = [*(f"Breach: {b}" for b in e.breaches), e.message or None]

@@ -186,7 +186,8 @@ def show_command(ctx: typer.Context, run_id: RunRef, as_json: JsonOption = False
     client = state(ctx).client
     summary = pipeline_run(client, run_id)
     steps = step_runs(client, run_id)
-    rows = [{"step": r.data.tags.get("shipyard.pipeline.step", ""), "status": status_of(r), "run_id": r.info.run_id,
+    rows: list[dict[str, Any]] = [
+        {"step": r.data.tags.get("shipyard.pipeline.step", ""), "status": status_of(r), "run_id": r.info.run_id,
              "start_time": r.info.start_time, "end_time": r.info.end_time,
              "cached_from": r.data.tags.get("shipyard.pipeline.cached_from"), "metrics": dict(r.data.metrics),
              "error": r.data.tags.get("shipyard.error")} for r in steps]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.status import Status
 from rich.text import Text
 
@@ -114,7 +114,7 @@ class RichProgress:
         self.console.print(Text(f"Warning: {message}", style="yellow"), soft_wrap=True)
 
 
-def _plan_view(plan: Plan):
+def _plan_view(plan: Plan) -> RenderableType:
     summary = render.make_table("", "", title=f"Plan: reproduce run {plan.run_id} ({plan.run_name})")
     summary.show_header = False
     if plan.checkout:
@@ -147,7 +147,7 @@ def _plan_view(plan: Plan):
     return render.with_notes(render.stack(*parts), *notes)
 
 
-def _result_view(result: ReproductionResult):
+def _result_view(result: ReproductionResult) -> RenderableType:
     tolerance = _percent(result.tolerance)
     heading = Text(f"Run {result.original_run_id} reproduced as {result.reproduction_run_id or '(no run)'}",
                    style="bold")

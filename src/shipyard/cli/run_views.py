@@ -41,7 +41,7 @@ def runs_table(runs: Sequence[Run], experiments: Sequence[Experiment], *, width:
         where = ", ".join(repr(e.name) for e in experiments)
         return Text(f"No runs found in {where}.", style="dim")
     names = {e.experiment_id: e.name for e in experiments}
-    rows = []
+    rows: list[list[RenderableType]] = []
     for run in runs:
         info = run.info
         rows.append([

@@ -86,7 +86,8 @@ def serve(
     max_body_bytes = settings.server_max_body_bytes
     with tempfile.TemporaryDirectory(prefix="shipyard-serve-") as scratch:
         served = load_served(cli_state.client, model_uri, name=name, dst_path=Path(scratch) / "model")
-        guard, access = None, None
+        guard = None
+        access: dict[str, Any] | None = None
         if settings.serving_auth:
             from shipyard.serving.guard import ServingGuard, served_project, token_verifier
 

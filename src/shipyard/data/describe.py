@@ -42,12 +42,12 @@ def _cost(array: Any, profile: bool) -> float:
         return 0.5 * len(array)
     t = canonical_type(array.type)
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return 1.6 * array.nbytes
+        return 1.6 * float(array.nbytes)
     if pa.types.is_integer(t):
-        return 0.6 * array.nbytes
+        return 0.6 * float(array.nbytes)
     if pa.types.is_large_string(t) or pa.types.is_large_binary(t):
-        return 1.5 * array.nbytes
-    return 0.05 * array.nbytes
+        return 1.5 * float(array.nbytes)
+    return 0.05 * float(array.nbytes)
 
 
 def _ready(column: Any) -> Any:

@@ -164,9 +164,9 @@ def _walk(root_real: bytes) -> list[_Listed]:
                     elif entry.is_dir(follow_symlinks=False):
                         pending.append((entry.path, folder_real + b"/" + entry.name, hops))
                     elif entry.is_symlink():
-                        info = _follow(entry, root_real, folder_real, hops, pending)
-                        if info is not None:
-                            append((entry.path, info.st_size, info.st_mtime_ns, info.st_ino))
+                        followed = _follow(entry, root_real, folder_real, hops, pending)
+                        if followed is not None:
+                            append((entry.path, followed.st_size, followed.st_mtime_ns, followed.st_ino))
                     else:
                         shown = _show(entry.path)
                         raise InvalidInput(f"{shown!r} is not a regular file (a FIFO, socket or device); it "

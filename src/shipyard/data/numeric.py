@@ -86,7 +86,8 @@ def _keys(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         bits = values.astype(np.float64).view(np.uint64)
         # negative floats: flip every bit (larger magnitude sorts first); positive: set the top bit
-        return bits ^ (np.negative(bits >> np.uint64(63)) | top)
+        keys: np.ndarray = bits ^ (np.negative(bits >> np.uint64(63)) | top)
+        return keys
     if values.dtype.kind == "i":
         return values.astype(np.int64).view(np.uint64) ^ top
     return values.astype(np.uint64)
@@ -112,7 +113,8 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     diff = b - a
     out = np.add(a, diff * t)
     np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5)
-    return out
+    result: np.ndarray = out
+    return result
 
 
 class _SignedZeros(Exception):
@@ -186,6 +188,7 @@ class _Buckets:
         if chunk.dtype.kind == "f":
             bits = chunk.astype(np.float64, copy=False).view(np.uint64)
             if self.positive:
+                assert self.low_bits is not None  # set whenever positive
                 np.subtract(bits, self.low_bits, out=key)
             else:
                 # the sign smeared over the word with the top bit set: XOR with it flips every bit

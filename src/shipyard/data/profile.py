@@ -162,6 +162,7 @@ def profile_column(name: str, column: pa.ChunkedArray, canonical: pa.Array | Non
 
     pa = pyarrow()
     categorical = pa.types.is_dictionary(column.type)
+    array: Any  # a pyarrow Array (the local ``pa`` hides the module's name from annotations)
     if categorical:  # counted on the dictionary's codes: no need to decode every value
         encoded = canonical is not None and pa.types.is_dictionary(canonical.type)
         array = canonical if encoded else canonical_column(column, dictionary=True)

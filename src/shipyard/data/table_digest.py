@@ -85,6 +85,7 @@ from shipyard.errors import InvalidInput
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+    from pyarrow import ChunkedArray
 
 __all__ = ["FORMAT", "FORMATS", "RECIPE", "column_digest", "combine", "digest_table", "nan_as_null", "prepare",
            "recipe_of", "verify_table", "worker_count"]
@@ -141,7 +142,7 @@ def digest_table(obj: Any, *, workers: int | None = None, recipe: int = RECIPE) 
     threads = min(worker_count(workers), table.num_columns)
     columns = list(table.columns)
 
-    def one(column: pa.ChunkedArray) -> bytes:
+    def one(column: ChunkedArray) -> bytes:
         return column_digest(column, prepare(column, recipe), recipe=recipe)
 
     try:
@@ -234,7 +235,7 @@ def nan_as_null(array: pa.Array) -> pa.Array:
     return pc.if_else(nan, pa.scalar(None, array.type), array)
 
 
-def _bitmap(buffer: pa.Buffer | None, offset: int, n: int) -> bytes | memoryview | None:
+def _bitmap(buffer: pa.Buffer, offset: int, n: int) -> bytes | memoryview | None:
     """The ``n`` bits from bit ``offset`` of an Arrow bitmap, least significant first, trailing bits 0;
     ``None`` when they do not start on a byte (the caller then packs them itself)."""
     if offset % 8:
@@ -286,7 +287,7 @@ def _fixed(array: pa.Array, width: int) -> memoryview | bytes:
             raw = np.frombuffer(array.buffers()[1], dtype=np.uint8, count=n * width,
                                 offset=array.offset * width).reshape(n, width).copy()
             raw[~np.asarray(pc.is_valid(array).to_numpy(zero_copy_only=False), dtype=bool)] = 0
-            return memoryview(raw).cast("B")
+            return memoryview(raw).cast("B")  # type: ignore[arg-type]  # ndarray has the buffer protocol
     return memoryview(array.buffers()[1])[array.offset * width:(array.offset + n) * width]
 
 

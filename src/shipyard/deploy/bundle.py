@@ -131,6 +131,7 @@ class Bundle:
 
 def _python_minor(found: Sequence[tuple[ModelRef, str]], override: str | None) -> str:
     """``3.X`` of the interpreter every version was saved with (``Conflict`` when they differ)."""
+    minors: list[tuple[ModelRef | None, str]]
     if override is not None:
         minors = [(None, override)]
     else:

@@ -18,11 +18,13 @@ a :class:`~shipyard.tracking.client.Client`'s store and user.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from shipyard.auth import Principal
+from shipyard.deploy.limits import check_deployment
 from shipyard.entities import (
     Batching,
     Deployment,
@@ -107,7 +109,7 @@ class DeploymentService:
     def list(self, environment: str | None = None) -> list[Deployment]:
         return self.store.deployments.list(environment)
 
-    def history(self, name: str) -> list[DeploymentEvent]:
+    def history(self, name: str) -> builtins.list[DeploymentEvent]:
         """Every revision, oldest first (kept after a delete)."""
         return self.store.deployments.history(name)
 
@@ -120,15 +122,28 @@ class DeploymentService:
         ref = self.resolve_version(model_uri)
         deployment = Deployment(name, environment, (Route(ref.model, ref.version, 100),),
                                 batching=batching or Batching(), resources=resources or Resources())
-        return self.store.deployments.create(deployment, user=self.principal.name,
+        return self.store.deployments.create(check_deployment(deployment), user=self.principal.name,
                                              detail=f"created in {environment}: {ref} at 100% ({model_uri})")
+
+    def create_deployment(self, deployment: Deployment, *, detail: str = "") -> Deployment:
+        """Create ``deployment`` as given, its routes and shadows naming concrete versions (the
+        native API's spelling). Raises ``InvalidInput`` naming a field out of
+        :mod:`shipyard.deploy.limits`, ``NotFound`` for a missing version, ``AlreadyExists``."""
+        return self.store.deployments.create(check_deployment(deployment), user=self.principal.name, detail=detail)
+
+    def save_revision(self, deployment: Deployment, *, kind: str, detail: str = "") -> Deployment:
+        """Write ``deployment`` as the revision after ``deployment.revision``, a change of
+        ``kind``. Raises ``InvalidInput`` as :meth:`create_deployment`, ``Conflict`` when that
+        revision is no longer the current one."""
+        return self.store.deployments.save(check_deployment(deployment), kind=kind, user=self.principal.name,
+                                           detail=detail)
 
     def _change(self, name: str, kind: str, step: Callable[[Deployment], tuple[Deployment, str]]) -> Deployment:
         current = self.store.deployments.get(name)
         new, detail = step(current)
         if new.same_state(current):
             return current
-        return self.store.deployments.save(new, kind=kind, user=self.principal.name, detail=detail)
+        return self.store.deployments.save(check_deployment(new), kind=kind, user=self.principal.name, detail=detail)
 
     def canary(self, name: str, model_uri: str, weight: int) -> Deployment:
         """Send ``weight`` percent of traffic to the version ``model_uri`` names, the primary keeping

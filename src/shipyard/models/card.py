@@ -305,6 +305,7 @@ def _has_artifact(registry: RegistryService, run_id: str, path: str) -> bool:
 def _manifest(registry: RegistryService, source: str) -> ModelManifest | None:
     """The ``MLmodel`` manifest of the package at ``source``; ``None`` when it cannot be read."""
     try:
-        return registry.get_model_manifest(source)
+        manifest: ModelManifest = registry.get_model_manifest(source)
+        return manifest
     except (NotFound, InvalidInput):
         return None

@@ -253,7 +253,7 @@ def _source_run(registry: RegistryService, model_uri: str, version: ModelVersion
         from shipyard.models.sources import check_version_source
 
         return check_version_source(model_uri)[0]
-    run_id = model.manifest.run_id
+    run_id: str | None = model.manifest.run_id
     if run_id is None:
         return None
     try:

@@ -99,6 +99,7 @@ def lower_is_better(metric: str) -> bool:
 
 def check_requirement(cmp: Comparison, metrics: dict[str, float]) -> GateResult:
     gate = f"metrics.{cmp.key} {cmp.op.value} {cmp.value:g}"
+    assert isinstance(cmp.value, int | float)  # the format above already refused anything else
     value = metrics.get(cmp.key)
     if value is None or math.isnan(value):
         return GateResult(gate, cmp.key, None, float(cmp.value), False,

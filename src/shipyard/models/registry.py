@@ -31,7 +31,7 @@ from shipyard.entities import (
     VersionStatus,
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
-from shipyard.errors import AlreadyExists, InvalidInput, NotFound
+from shipyard.errors import AlreadyExists, ApprovalRequired, InvalidInput, NotFound
 from shipyard.filters import parse_filter
 from shipyard.models.sources import (
     EXTERNAL_TAG,
@@ -98,6 +98,24 @@ class RegistryService:
                                                 description=description, tags={**_tags(tags), **planned.tags},
                                                 user=user)
 
+    def create_model_version(self, name: str, source: str, *, run_id: str | None = None, description: str = "",
+                             tags: Mapping[str, Any] | None = None,
+                             status: VersionStatus | str = VersionStatus.READY) -> ModelVersion:
+        """The next version of the existing model ``name`` from ``source`` (what
+        :func:`~shipyard.models.sources.plan_version_source` accepts). ``run_id`` may name the
+        run that made an external source; for a source in a run of this store it must be that
+        run. Raises ``NotFound`` for an unknown model (before ``source`` is judged) or run."""
+        self.store.models.get_model(name)
+        planned = plan_version_source(self.store, self.artifacts, source)
+        if run_id is not None and planned.run_id is not None and run_id != planned.run_id:
+            raise InvalidInput(f"run_id {run_id!r} is not the run of source {planned.source}; "
+                               "leave run_id out (the source names the run)")
+        # Unlike register_model, a run_id the store does not hold is refused, not dropped.
+        return self.store.models.create_version(
+            name, source=planned.source, run_id=planned.run_id or run_id, description=description,
+            tags={**_tags(tags), **planned.tags}, status=rules.check_choice("status", status, VersionStatus),
+            user=self.principal.name)
+
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return self.store.models.get_version(name, int(version))
 
@@ -106,8 +124,19 @@ class RegistryService:
         return resolve_model_version(self.store.models, model_uri)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
-        """Point ``alias`` (``staging``, ``production``...) at a version; the move is recorded."""
-        return self.store.models.set_alias(name, rules.check_alias(alias), int(version), user=self.principal.name)
+        """Point ``alias`` (``staging``, ``production``...) at a version; the move is recorded.
+        Raises ``NotFound`` for an unknown model or version, and ``ApprovalRequired`` when the
+        alias is protected and the version not approved."""
+        alias, version = rules.check_alias(alias), int(version)
+        # An approved version may take any alias: only an unapproved one costs the model's read.
+        if self.store.models.get_version(name, version).approval is None and \
+                alias in self.store.models.get_model(name).protected_aliases:
+            raise ApprovalRequired(
+                f"alias {alias!r} of model {name!r} is protected: version {version} must be approved first "
+                f"(shipyard models approve {name} {version})")
+        # Checked, then moved (not one transaction): an alias protected in between ends as if
+        # protected just after the move, since protecting never judges where an alias points.
+        return self.store.models.set_alias(name, alias, version, user=self.principal.name)
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.store.models.delete_alias(name, alias, user=self.principal.name)
@@ -143,25 +172,34 @@ class RegistryService:
         self.store.models.delete_model(name, force=force, user=self.principal.name)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
-        self.store.models.set_model_tags(name, _tags({key: value}), user=self.principal.name)
+        self.set_registered_model_tags(name, {key: value})
+
+    def set_registered_model_tags(self, name: str, tags: Mapping[str, Any]) -> None:
+        """Insert or overwrite ``tags``, recorded as one change."""
+        self.store.models.set_model_tags(name, _tags(tags), user=self.principal.name)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         """Raises ``NotFound`` when the model has no tag ``key``."""
         self.store.models.delete_model_tag(name, rules.check_key("tag", key), user=self.principal.name)
 
     def update_model_version(self, name: str, version: int, *, description: str | None = None,
-                             status: VersionStatus | str | None = None) -> ModelVersion:
+                             status: VersionStatus | str | None = None, card: str | None = None) -> ModelVersion:
+        """Change what is given (``card``: the version's Markdown model card)."""
         return self.store.models.update_version(
             name, int(version), description=description,
             status=None if status is None else rules.check_choice("status", status, VersionStatus),
-            user=self.principal.name)
+            card=card, user=self.principal.name)
 
     def delete_model_version(self, name: str, version: int, *, force: bool = False) -> None:
         """Refused while an alias points at it, unless ``force`` (which removes those aliases)."""
         self.store.models.delete_version(name, int(version), force=force, user=self.principal.name)
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: Any) -> None:
-        self.store.models.set_version_tags(name, int(version), _tags({key: value}), user=self.principal.name)
+        self.set_model_version_tags(name, version, {key: value})
+
+    def set_model_version_tags(self, name: str, version: int, tags: Mapping[str, Any]) -> None:
+        """Insert or overwrite ``tags``, recorded as one change."""
+        self.store.models.set_version_tags(name, int(version), _tags(tags), user=self.principal.name)
 
     def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
         """Raises ``NotFound`` when the version has no tag ``key``."""

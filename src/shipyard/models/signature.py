@@ -106,7 +106,7 @@ class Schema:
             if not names or not all(isinstance(n, str) for n in names):
                 raise InvalidInput("a columns schema needs at least one column, each with a name")
             if len(set(names)) != len(names):
-                duplicates = sorted({n for n in names if names.count(n) > 1})
+                duplicates = sorted({n for n in names if n is not None and names.count(n) > 1})
                 raise InvalidInput(f"duplicate column names in schema: {duplicates}")
             if any(c.shape is not None for c in self.columns):
                 raise InvalidInput("column shapes are only supported in tensor schemas")

@@ -10,11 +10,15 @@ that read the held-back dataset version. The score is the monitor's first metric
 The challenger must be **better by the margin**: ``challenger >= champion + margin`` for a
 score (``<= champion - margin`` for ``mae`` and ``rmse``), and strictly better when the margin
 is 0. A winner is then promoted through the registry's gates
-(:meth:`~shipyard.tracking.client.Client.promote_model`): the same score as a requirement, and
+(:func:`shipyard.models.gates.promote`): the same score as a requirement, and
 an approval when the alias is protected (``production`` is, by default), so a refusal there
 says which approval is missing. When the alias moves and the deployment served the champion,
 the deployment moves to the challenger too (a ``canary`` at 100% then ``promote``, two recorded
 revisions), since a deployment never follows an alias on its own.
+
+Domain code: both functions take the :class:`~shipyard.models.registry.RegistryService` of the
+acting principal, who is recorded on the evaluation runs, the alias move and the deployment's
+revisions, or a ``Client``, the SDK's spelling (:func:`~shipyard.models.registry.as_registry`).
 """
 
 from __future__ import annotations
@@ -22,27 +26,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipyard.entities import Edge, Node, NodeKind, Relation
+from shipyard.clock import now_ms
+from shipyard.deploy.rollout import DeploymentService
+from shipyard.entities import Edge, Metric, Node, NodeKind, Relation
 from shipyard.errors import NotFound, ShipyardError
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 from shipyard.monitoring.performance import REGRESSION_METRICS
+from shipyard.tracking import validation as rules
 
 if TYPE_CHECKING:
     from shipyard.entities import Deployment, ModelVersion
     from shipyard.entities.monitor import Monitor
     from shipyard.monitoring.retrain import RetrainOutcome
-    from shipyard.tracking.client import Client
 
 __all__ = ["champion_of", "judge_challenger"]
 
 
-def champion_of(client: Client, deployment: Deployment, alias: str) -> ModelVersion:
+def champion_of(registry: RegistryService | HasRegistry, deployment: Deployment, alias: str) -> ModelVersion:
     """The version holding ``alias`` of the model ``deployment`` serves, else the one it serves."""
+    service = as_registry(registry)
     primary = deployment.primary
     try:
-        holder = client.store.models.get_version_by_alias(primary.model, alias)
+        holder = service.store.models.get_version_by_alias(primary.model, alias)
     except NotFound:
         holder = None
-    return holder if holder is not None else client.get_model_version(primary.model, primary.version)
+    return holder if holder is not None else service.get_model_version(primary.model, primary.version)
 
 
 def _score(metrics: dict[str, float], metric: str, who: str) -> tuple[str, float]:
@@ -53,32 +61,36 @@ def _score(metrics: dict[str, float], metric: str, who: str) -> tuple[str, float
                         "monitor a metric both models can be scored on")
 
 
-def judge_challenger(client: Client, monitor: Monitor, deployment: Deployment, champion: ModelVersion,
-                     challenger: ModelVersion, holdout: Path, holdout_ref: str, target: str, run_id: str,
-                     outcome: RetrainOutcome) -> None:
+def judge_challenger(registry: RegistryService | HasRegistry, monitor: Monitor, deployment: Deployment,
+                     champion: ModelVersion, challenger: ModelVersion, holdout: Path, holdout_ref: str, target: str,
+                     run_id: str, outcome: RetrainOutcome) -> None:
     """Evaluate both on the held-back file (labels in column ``target``), decide, promote; the
     decision goes into ``outcome``."""
     from shipyard.models.evaluate import evaluate
+    from shipyard.models.gates import promote
 
+    service = as_registry(registry)
     metric, policy = monitor.metrics[0], monitor.retrain
-    experiment = client.get_run(run_id).info.experiment_id
+    experiment = service.store.runs.get(run_id).info.experiment_id
     dataset = holdout_ref.rpartition("@")[0]
     scores: dict[str, tuple[str, float]] = {}
     runs: dict[str, str] = {}
     for who, version in (("challenger", challenger), ("champion", champion)):
         try:
-            result = evaluate(client, version.uri, str(holdout), target=target, experiment_id=experiment,
+            result = evaluate(service, version.uri, str(holdout), target=target, experiment_id=experiment,
                               dataset_name=dataset)
         except ShipyardError as exc:
             raise ShipyardError(f"evaluating the {who} {version.name} v{version.version} on the held-back rows "
                                 f"failed: {exc.message}") from None
         runs[who] = result.run_id
         scores[who] = _score(result.metrics, metric, who)
-    client.store.lineage.add_edges([Edge(Node(NodeKind.RUN, run_id), Node(NodeKind.RUN, r), Relation.CHILD,
+    service.store.lineage.add_edges([Edge(Node(NodeKind.RUN, run_id), Node(NodeKind.RUN, r), Relation.CHILD,
                                          f"evaluation of the {who}") for who, r in runs.items()])
     key, mine = scores["challenger"]
     theirs = scores["champion"][1]
-    client.log_metrics(run_id, {f"challenger_{key}": mine, f"champion_{key}": theirs})
+    logged_at = now_ms()
+    service.store.metrics.log(run_id, [Metric(rules.check_metric_key(k), rules.metric_value(k, v), 0, logged_at)
+                                       for k, v in ((f"challenger_{key}", mine), (f"champion_{key}", theirs))])
     lower = metric in REGRESSION_METRICS
     bar = theirs - policy.margin if lower else theirs + policy.margin
     strict = policy.margin == 0
@@ -93,8 +105,8 @@ def judge_challenger(client: Client, monitor: Monitor, deployment: Deployment, c
         outcome.detail = (f"not promoted: {versus}; the challenger must be {'lower' if lower else 'higher'} by at "
                           f"least the margin {policy.margin:g}, so {policy.alias} stays on v{champion.version}")
         return
-    promotion = client.promote_model(challenger.name, challenger.version, policy.alias,
-                                     require=[f"metrics.{key} {op} {bar!r}"])
+    promotion = promote(service, challenger.name, challenger.version, policy.alias,
+                        require=[f"metrics.{key} {op} {bar!r}"])
     outcome.record["gates"] = [{"gate": g.gate, "passed": g.passed, "reason": g.reason} for g in promotion.gates]
     if not promotion.promoted:
         failed = "; ".join(f"{g.gate}: {g.reason}" for g in promotion.failures)
@@ -103,17 +115,17 @@ def judge_challenger(client: Client, monitor: Monitor, deployment: Deployment, c
         return
     outcome.status = "promoted"
     outcome.detail = (f"promoted: {versus} (margin {policy.margin:g}); {policy.alias} moved from "
-                      f"v{champion.version} to v{challenger.version}") + _follow(client, deployment, champion,
+                      f"v{champion.version} to v{challenger.version}") + _follow(service, deployment, champion,
                                                                                   challenger)
 
 
-def _follow(client: Client, deployment: Deployment, champion: ModelVersion, challenger: ModelVersion) -> str:
+def _follow(registry: RegistryService, deployment: Deployment, champion: ModelVersion, challenger: ModelVersion) -> str:
     """Move the deployment to the challenger when it served the champion; what happened, as a clause."""
     primary = deployment.primary
     if (primary.model, primary.version) != (champion.name, champion.version):
         return (f"; deployment {deployment.name} serves {primary.model} v{primary.version}, not the champion, "
                 "and was left as it is")
-    service = client.deployments
-    service.canary(deployment.name, challenger.uri, 100)
-    service.promote(deployment.name)
+    deployments = DeploymentService(registry.store, registry.principal)
+    deployments.canary(deployment.name, challenger.uri, 100)
+    deployments.promote(deployment.name)
     return f"; deployment {deployment.name} now serves v{challenger.version}"

@@ -355,7 +355,7 @@ def _decide(results: list[ColumnDrift], alpha: float, correction: str) -> list[C
     k = len(family)
     decided = list(results)
     if correction == "holm":
-        order = sorted(family, key=lambda i: results[i].p_value if results[i].p_value is not None else 1.0)
+        order = sorted(family, key=lambda i: p if (p := results[i].p_value) is not None else 1.0)
         rejecting = True
         for rank, i in enumerate(order):
             level = alpha / (k - rank)

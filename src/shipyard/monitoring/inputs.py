@@ -99,7 +99,8 @@ class TableSource:
         else:
             values = np.sort(values)
         # NaN sorts last, after +inf
-        return values[np.searchsorted(values, -np.inf, "right"):np.searchsorted(values, np.inf, "left")]
+        finite: np.ndarray = values[np.searchsorted(values, -np.inf, "right"):np.searchsorted(values, np.inf, "left")]
+        return finite
 
     def categories(self, name: str) -> Categories:
         import pyarrow.compute as pc

@@ -107,7 +107,8 @@ def _numbers(values: pa.Array) -> np.ndarray | None:
 
     t = values.type
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-        return values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        numbers: np.ndarray = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return numbers
     return None
 
 

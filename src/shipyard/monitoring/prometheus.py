@@ -66,7 +66,8 @@ class MonitorCollector:
                 if monitor.last_evaluation_time is None:
                     continue
                 evaluated.add_metric([monitor.name], monitor.last_evaluation_time / 1000)
-                [latest] = store.monitors.evaluations(monitor.name, limit=1, with_report=False) or [None]
+                evaluations = store.monitors.evaluations(monitor.name, limit=1, with_report=False)
+                latest = evaluations[0] if evaluations else None
                 if latest is None:
                     continue
                 rows.add_metric([monitor.name], float(latest.rows))

@@ -72,7 +72,8 @@ class ReferenceProfile:
             return column.categories
         import pyarrow as pa
 
-        values, counts = run_counts(column.sorted_values if column.sorted_values is not None else [])
+        # an empty list counts as an empty array does
+        values, counts = run_counts(column.sorted_values if column.sorted_values is not None else [])  # type: ignore[arg-type]
         return Categories(pa.array(values), counts, column.missing)
 
     def select(self, columns: Sequence[str] | None) -> ReferenceProfile:

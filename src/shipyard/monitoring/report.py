@@ -124,7 +124,8 @@ class DriftReport:
         """Plain JSON-ready data (NaN and infinities become ``None``), plot data included."""
         body = asdict(self)
         body["drifted_columns"] = self.drifted_columns
-        return _finite(body)
+        finite: dict[str, Any] = _finite(body)
+        return finite
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int | None = 2) -> str:
         """The report as JSON; also written to ``path`` when given."""

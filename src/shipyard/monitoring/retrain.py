@@ -25,6 +25,13 @@ When a monitor starts FIRING (not while it keeps firing, nor inside its cooldown
 
 The outcome is the alert's record: status ``promoted``, ``not_promoted`` or ``failed`` and a
 sentence saying why; nothing is promoted after any failure.
+
+Who is recorded: the retraining run, its datasets, the evaluation runs, the alias move and the
+deployment's revisions record the runner's principal (the :class:`Retrainer`'s registry; on the
+server, :data:`~shipyard.monitoring.scheduler.MONITOR_PRINCIPAL`). The command is the user's own
+program and is given no identity of its own: what it writes is recorded as for any SDK program,
+so the challenger version it registers records the OS login of its process for a database URI
+(the server's account, for the server's scheduler), the token in its environment for a server.
 """
 
 from __future__ import annotations
@@ -40,15 +47,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import Edge, Node, NodeKind, Relation
+from shipyard.artifacts.paths import normalize_artifact_path
+from shipyard.clock import now_ms
+from shipyard.entities import Edge, Node, NodeKind, Relation, RunStatus, RunTag
 from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.models.registry import HasRegistry, RegistryService, as_registry
+from shipyard.tracking import validation as rules
+from shipyard.tracking.artifact_rules import check_artifact_write
+from shipyard.tracking.datasets import record_dataset
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.entities import ModelVersion
-    from shipyard.tracking.client import Client
+    from shipyard.entities import DatasetVersion, ModelVersion
+    from shipyard.tracking.datasets import Described
 
 __all__ = ["ENV_ALIAS", "ENV_DATA", "ENV_DATASET", "ENV_MODEL", "ENV_RUN", "ENV_TARGET", "LABEL", "MIN_LABELLED",
            "RetrainOutcome", "Retrainer", "check_retrain", "is_retrain", "retrain_argv"]
@@ -124,11 +137,22 @@ class RetrainOutcome:
 
 
 class Retrainer:
-    """Runs retrain actions with ``client``'s store, artifact store, settings and principal (the
-    command is told the client's tracking and artifact URIs)."""
+    """Runs retrain actions with ``registry``'s store, artifact store and principal, who is
+    recorded on what the loop writes; the command is told ``tracking_uri`` and ``artifact_uri``,
+    so its ``shipyard`` calls reach the same store. A ``Client`` (the SDK's spelling) gives its
+    registry and, unless they are given, its settings' URIs."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, registry: RegistryService | HasRegistry, *, tracking_uri: str | None = None,
+                 artifact_uri: str | None = None) -> None:
+        settings = getattr(registry, "settings", None)
+        tracking_uri = tracking_uri if tracking_uri is not None else getattr(settings, "tracking_uri", None)
+        artifact_uri = artifact_uri if artifact_uri is not None else getattr(settings, "artifact_uri", None)
+        if tracking_uri is None or artifact_uri is None:
+            raise InvalidInput("a Retrainer built from a RegistryService needs tracking_uri and artifact_uri: the "
+                               "URIs the retrain command's shipyard calls use to reach the same store")
+        self.registry = as_registry(registry)
+        self.tracking_uri = tracking_uri
+        self.artifact_uri = artifact_uri
 
     def retrain(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str) -> RetrainOutcome:
         """Run the loop for ``action`` on the window of ``evaluation``. A step that fails raises a
@@ -146,8 +170,10 @@ class Retrainer:
             outcome.detail = f"retraining failed: {exc.message}; nothing was promoted"
         if outcome.run_id is not None:
             with contextlib.suppress(ShipyardError):
-                self.client.set_tags(outcome.run_id, {"shipyard.retrain.outcome": outcome.status})
-                self.client.set_terminated(outcome.run_id, "FAILED" if outcome.status == "failed" else "FINISHED")
+                self._set_tags(outcome.run_id, {"shipyard.retrain.outcome": outcome.status})
+                self.registry.store.runs.update(
+                    outcome.run_id, status=RunStatus.FAILED if outcome.status == "failed" else RunStatus.FINISHED,
+                    end_time=now_ms())
         return outcome
 
     def link(self, alert: Alert, outcome: RetrainOutcome, reasons: str) -> None:
@@ -155,19 +181,23 @@ class Retrainer:
         if outcome.run_id is None:
             return
         node = Node(NodeKind.ALERT, f"{alert.monitor}/{alert.alert_id}")
-        self.client.store.lineage.add_edges([Edge(node, Node(NodeKind.RUN, outcome.run_id), Relation.TRIGGERED,
-                                                  f"{alert.state.value}: {reasons}"[:1000])])
-        self.client.set_tags(outcome.run_id, {"shipyard.retrain.alert": str(node)})
+        self.registry.store.lineage.add_edges([Edge(node, Node(NodeKind.RUN, outcome.run_id), Relation.TRIGGERED,
+                                                    f"{alert.state.value}: {reasons}"[:1000])])
+        self._set_tags(outcome.run_id, {"shipyard.retrain.alert": str(node)})
+
+    def _set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.registry.store.runs.set_tags(run_id, [RunTag(rules.check_key("tag", k), rules.tag_value(k, v))
+                                                   for k, v in tags.items()])
 
     # -- the steps -------------------------------------------------------------------------------
     def _retrain(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str, outcome: RetrainOutcome) -> None:
         from shipyard.monitoring.challenge import champion_of, judge_challenger
 
-        client = self.client
+        registry = self.registry
         if monitor.deployment is None or not monitor.metrics:
             raise ShipyardError("a retrain action needs a deployment monitor with a metric")
-        deployment = client.store.deployments.get(monitor.deployment)
-        champion = champion_of(client, deployment, monitor.retrain.alias)
+        deployment = registry.store.deployments.get(monitor.deployment)
+        champion = champion_of(registry, deployment, monitor.retrain.alias)
         train, holdout = self._labelled_split(monitor, evaluation)
         outcome.record.update({"model": champion.name, "alias": monitor.retrain.alias, "champion": champion.version,
                                "train_rows": len(train), "holdout_rows": len(holdout)})
@@ -178,16 +208,14 @@ class Retrainer:
             train_path, holdout_path = Path(tmp) / "train.parquet", Path(tmp) / "holdout.parquet"
             train.to_parquet(train_path, index=False)
             holdout.to_parquet(holdout_path, index=False)
-            data = client.log_dataset(run_id, str(train_path), _dataset_name(monitor, "retrain"),
-                                      context="retraining", snapshot=True)
-            held = client.log_dataset(run_id, str(holdout_path), _dataset_name(monitor, "holdout"),
-                                      context="holdout", snapshot=True)
+            data = self._log_dataset(run_id, train_path, _dataset_name(monitor, "retrain"), "retraining")
+            held = self._log_dataset(run_id, holdout_path, _dataset_name(monitor, "holdout"), "holdout")
             outcome.record.update({"dataset": data.ref, "holdout": held.ref})
             self._run_command(action, monitor, champion.name, train_path, data.ref, run_id)
             challenger = self._challenger(champion.name, before, run_id)
             outcome.challenger = challenger
             outcome.record["challenger"] = challenger.version
-            judge_challenger(client, monitor, deployment, champion, challenger, holdout_path, held.ref, LABEL,
+            judge_challenger(registry, monitor, deployment, champion, challenger, holdout_path, held.ref, LABEL,
                              run_id, outcome)
 
     def _labelled_split(self, monitor: Monitor, evaluation: MonitorEvaluation) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -196,7 +224,7 @@ class Retrainer:
 
         from shipyard.monitoring.windows import read_window
 
-        window = read_window(self.client.artifacts, str(monitor.deployment), evaluation.window_start,
+        window = read_window(self.registry.artifacts, str(monitor.deployment), evaluation.window_start,
                              evaluation.window_end)
         if not isinstance(window.inputs, pa.Table):
             raise ShipyardError(f"the window's inputs could not be read as one table ({', '.join(window.invalid)} mix "
@@ -216,7 +244,7 @@ class Retrainer:
                 frame.iloc[np.sort(order[:held])].reset_index(drop=True))
 
     def _latest_version(self, model: str) -> int:
-        found = self.client.search_model_versions(f"name = '{model}'", max_results=1)
+        found = self.registry.search_model_versions(f"name = '{model}'", max_results=1)
         return max((v.version for v in found), default=0)
 
     def _start_run(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str, champion: ModelVersion) -> str:
@@ -225,19 +253,34 @@ class Retrainer:
         experiment = DEFAULT_EXPERIMENT_ID
         if champion.run_id:
             with contextlib.suppress(NotFound):
-                experiment = self.client.get_run(champion.run_id).info.experiment_id
-        run = self.client.create_run(
-            experiment, f"retrain {champion.name} ({monitor.name})"[:250], user_id=self.client.principal.name,
-            tags={"shipyard.retrain.monitor": monitor.name, "shipyard.retrain.command": action[:5000],
-                  "shipyard.retrain.window_start": str(evaluation.window_start),
-                  "shipyard.retrain.champion": f"{champion.name}/{champion.version}"})
+                experiment = self.registry.store.runs.get(champion.run_id).info.experiment_id
+        tags = {"shipyard.retrain.monitor": monitor.name, "shipyard.retrain.command": action[:5000],
+                "shipyard.retrain.window_start": str(evaluation.window_start),
+                "shipyard.retrain.champion": f"{champion.name}/{champion.version}"}
+        run = self.registry.store.runs.create(
+            experiment, run_name=rules.check_name("run name", f"retrain {champion.name} ({monitor.name})"[:250],
+                                                  rules.MAX_RUN_NAME_LENGTH),
+            start_time=now_ms(), user_id=self.registry.principal.name,
+            tags={rules.check_key("tag", k): rules.tag_value(k, v) for k, v in tags.items()})
         return run.info.run_id
 
+    def _log_dataset(self, run_id: str, file: Path, name: str, context: str) -> DatasetVersion:
+        """Record that the retraining run read ``file``, kept as the version's snapshot (the
+        layout :func:`shipyard.tracking.datasets.restore` reads back)."""
+        registry = self.registry
+
+        def snapshot(described: Described, path: str) -> None:
+            target = normalize_artifact_path(f"{path}/{file.name}")
+            check_artifact_write(registry.store, registry.artifacts, run_id, target)
+            registry.artifacts.log_file(run_id, file, target)
+
+        return record_dataset(registry.store, registry.principal, run_id, str(file), name, context=context,
+                              snapshot=snapshot)
+
     def _run_command(self, action: str, monitor: Monitor, model: str, data: Path, dataset: str, run_id: str) -> None:
-        settings = self.client.settings
         env = {**os.environ, ENV_DATA: str(data), ENV_DATASET: dataset, ENV_MODEL: model,
                ENV_ALIAS: monitor.retrain.alias, ENV_TARGET: LABEL, ENV_RUN: run_id, ENV_MONITOR: monitor.name,
-               "SHIPYARD_TRACKING_URI": settings.tracking_uri, "SHIPYARD_ARTIFACT_URI": settings.artifact_uri}
+               "SHIPYARD_TRACKING_URI": self.tracking_uri, "SHIPYARD_ARTIFACT_URI": self.artifact_uri}
         argv = retrain_argv(action, model)
         timeout = monitor.retrain.timeout_seconds
         try:
@@ -250,13 +293,15 @@ class Retrainer:
                 from None
         for name, text in (("stdout", done.stdout), ("stderr", done.stderr)):
             if text:
-                self.client.log_text(run_id, text, f"retrain/{name}.txt")
+                path = f"retrain/{name}.txt"
+                check_artifact_write(self.registry.store, self.registry.artifacts, run_id, path)
+                self.registry.artifacts.log_bytes(run_id, text.encode("utf-8"), path)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout or "").strip()[-_OUTPUT_TAIL:]
             raise ShipyardError(f"the command exited with status {done.returncode}" + (f": {tail}" if tail else ""))
 
     def _challenger(self, model: str, before: int, run_id: str) -> ModelVersion:
-        found = self.client.search_model_versions(f"name = '{model}' and version > {before}", max_results=1)
+        found = self.registry.search_model_versions(f"name = '{model}' and version > {before}", max_results=1)
         if not found:
             raise ShipyardError(f"the command registered no new version of {model!r}: it must register the model it "
                           f"trains as {model!r} (the name in ${ENV_MODEL})")
@@ -266,7 +311,7 @@ class Retrainer:
                     "retraining") if not source_run else \
             Edge(Node(NodeKind.RUN, run_id), Node(NodeKind.RUN, source_run), Relation.CHILD, "retraining")
         if source_run != run_id:
-            self.client.store.lineage.add_edges([edge])
+            self.registry.store.lineage.add_edges([edge])
         return challenger
 
 

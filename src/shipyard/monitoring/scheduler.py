@@ -17,14 +17,22 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from shipyard.auth.principal import Principal
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     from shipyard.monitoring.service import MonitorService, RunResult
 
-__all__ = ["MonitorScheduler"]
+__all__ = ["MONITOR_PRINCIPAL", "MonitorScheduler"]
 
 LOGGER = logging.getLogger("shipyard.monitoring")
+# Who background passes act as, and what the store records for their changes (runs, alias moves,
+# deployment revisions). Not a monitor's ``user``: that is whoever changed the definition last
+# (a pass that rebuilds a reference changes it too), and acting as a person for what nobody did
+# at the time would misstate the audit trail. Unrestricted, like the server process it runs in;
+# not anonymous, so a run it creates records this name (Principal.run_user). The ':' is outside
+# the user-name grammar, so no account can be confused with it.
+MONITOR_PRINCIPAL = Principal("shipyard:monitor", anonymous=False)
 
 
 class MonitorScheduler:

@@ -20,6 +20,7 @@ other domain services; the store only persists. What it decides:
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import re
@@ -129,6 +130,7 @@ class MonitorService:
         monitor = replace(monitor, retrain=self._retrain_policy(monitor, retrain_alias, retrain_margin,
                                                                 retrain_holdout, retrain_timeout))
         first = parse_time(start, field="start") if start is not None else self.clock()
+        assert first is not None  # parse_time gives None only for None
         monitor = replace(monitor, next_window_start=first // monitor.window_ms * monitor.window_ms)
         target = self._deployment(monitor) if deployment is not None else None
         if current is not None:
@@ -230,10 +232,11 @@ class MonitorService:
     def delete(self, name: str) -> None:
         self.store.monitors.delete(name)
 
-    def history(self, name: str, *, limit: int | None = None, with_report: bool = False) -> list[MonitorEvaluation]:
+    def history(self, name: str, *, limit: int | None = None,
+                with_report: bool = False) -> builtins.list[MonitorEvaluation]:
         return self.store.monitors.evaluations(name, limit=limit, with_report=with_report)
 
-    def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
+    def alerts(self, name: str, *, limit: int | None = None) -> builtins.list[Alert]:
         return self.store.monitors.alerts(name, limit=limit)
 
     # -- evaluating ----------------------------------------------------------------------------------------
@@ -311,7 +314,7 @@ class MonitorService:
 
     # -- running -------------------------------------------------------------------------------------------
     def run_due(self, *, names: Sequence[str] | None = None, owner: str | None = None,
-                lease_seconds: float = LEASE_SECONDS) -> list[RunResult]:
+                lease_seconds: float = LEASE_SECONDS) -> builtins.list[RunResult]:
         """Evaluate every due window of every monitor (of ``names`` only, when given) that no other
         runner is evaluating, oldest window first; record each evaluation, move the alert state and
         send its notifications. One monitor's failure does not stop the others (it is logged and
@@ -358,7 +361,7 @@ class MonitorService:
             self.store.monitors.release_lease(monitor.name, owner)
         return result
 
-    def _notify(self, monitor: Monitor, evaluation: MonitorEvaluation) -> list[Alert]:
+    def _notify(self, monitor: Monitor, evaluation: MonitorEvaluation) -> builtins.list[Alert]:
         previous = monitor.state
         if evaluation.state is previous:
             return []

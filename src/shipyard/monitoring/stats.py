@@ -108,7 +108,8 @@ def ks_pvalues(d: np.ndarray, n_ref: np.ndarray, n_cur: np.ndarray) -> np.ndarra
     near = ~far & np.isfinite(d)
     if near.any():
         out[near] = stats.kstwo.sf(d[near], n[near])
-    return np.clip(out, 0.0, 1.0)
+    clipped: np.ndarray = np.clip(out, 0.0, 1.0)
+    return clipped
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
@@ -119,7 +120,8 @@ def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
     pos = np.arange(1, bins) / bins * (len(values) - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+    edges: np.ndarray = values[lo] + (values[hi] - values[lo]) * (pos - lo)
+    return edges
 
 
 def sorted_bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -137,7 +139,8 @@ def psi(ref_counts: np.ndarray, cur_counts: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         p = np.maximum(ref_counts / ref_counts.sum(axis=-1, keepdims=True), PSI_FLOOR)
         q = np.maximum(cur_counts / cur_counts.sum(axis=-1, keepdims=True), PSI_FLOOR)
-        return np.sum((q - p) * np.log(q / p), axis=-1)
+        index: np.ndarray = np.sum((q - p) * np.log(q / p), axis=-1)
+        return index
 
 
 def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> np.ndarray:
@@ -150,7 +153,8 @@ def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> np.ndarray
         q = cur_counts / cur_counts.sum(axis=-1, keepdims=True)
         m = (p + q) / 2.0
         js = np.sum(special.rel_entr(p, m) + special.rel_entr(q, m), axis=-1) / 2.0
-        return np.sqrt(js / np.log(2.0))
+        distance: np.ndarray = np.sqrt(js / np.log(2.0))
+        return distance
 
 
 def chi2_homogeneity(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, int, float]:

@@ -87,8 +87,9 @@ def judge(monitor: Monitor, reference: ReferenceProfile, current: Any, rows: int
         verdict.breaches.append(_nothing_compared(report))
     elif report.dataset_drift:
         verdict.breaches.append(f"input drift in {', '.join(report.drifted_columns)}")
-    if n_out:
-        out_report = drift(output_reference, outputs, columns=list(output_reference.columns),
+    if n_out and output_reference is not None:
+        out_report = drift(
+output_reference, outputs, columns=list(output_reference.columns),
                            alpha=monitor.alpha - alpha_in)
         verdict.report["outputs"] = out_report.to_dict()
         _read_report(verdict, out_report, "")

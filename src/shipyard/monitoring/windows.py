@@ -47,7 +47,7 @@ class Window:
 
     @property
     def labelled(self) -> int:
-        return len(self.labels) - self.labels.null_count
+        return len(self.labels) - int(self.labels.null_count)
 
 
 def read_window(artifacts: ArtifactStore, deployment: str, start: int, end: int) -> Window:

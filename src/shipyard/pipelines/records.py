@@ -18,7 +18,8 @@ from shipyard.errors import InvalidInput
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
 
-__all__ = ["PipelineSummary", "find_finished_step", "invalidate", "list_pipeline_runs", "read_params", "step_runs"]
+__all__ = ["PipelineSummary", "find_finished_step", "invalidate", "list_pipeline_runs", "read_params", "step_runs",
+           "summarize"]
 
 ROLE_TAG = "shipyard.pipeline.role"  # pipeline | step
 NAME_TAG = "shipyard.pipeline.name"
@@ -55,7 +56,8 @@ def read_params(run: Run) -> dict[str, Any]:
     text = run.data.tags.get(PARAMS_TAG)
     if text is None:
         raise InvalidInput(f"run {run.info.run_id} has no recorded pipeline parameters; it cannot be resumed")
-    return json.loads(text)
+    params: dict[str, Any] = json.loads(text)
+    return params
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class PipelineSummary:
     params: dict[str, Any]
 
 
-def _summary(run: Run) -> PipelineSummary:
+def summarize(run: Run) -> PipelineSummary:
+    """The summary of pipeline run ``run`` (its name, status, step count and params, from its tags)."""
     tags = run.data.tags
     return PipelineSummary(run.info.run_id, tags.get(NAME_TAG, ""), run.info.status.value, run.info.start_time,
                            run.info.end_time, run.info.experiment_id, int(tags.get("shipyard.pipeline.steps", "0")),
@@ -86,14 +89,14 @@ def list_pipeline_runs(client: Client, *, pipeline: str | None = None, max_resul
     if not experiments:
         return []
     runs = client.search_runs(experiments, text, max_results=max_results, order_by=["attributes.start_time DESC"])
-    return [_summary(r) for r in runs]
+    return [summarize(r) for r in runs]
 
 
 def pipeline_run(client: Client, run_id: str) -> PipelineSummary:
     run = client.get_run(run_id)
     if run.data.tags.get(ROLE_TAG) != "pipeline":
         raise InvalidInput(f"run {run_id} is not a pipeline run (see `shipyard pipeline list`)")
-    return _summary(run)
+    return summarize(run)
 
 
 def step_runs(client: Client, run_id: str) -> list[Run]:

@@ -406,6 +406,7 @@ class _Runner:
             return failed
         outcome.status, outcome.outputs, outcome.metrics = "executed", result.outputs, result.metrics
         if outcome.metrics == {} and call.step.gates:  # metrics logged with shipyard.log_metric inside the step
+            assert outcome.run_id is not None  # an executed step has its run
             outcome.metrics = dict(self.client.get_run(outcome.run_id).data.metrics)
         return self._check_gates(call, outcome)
 

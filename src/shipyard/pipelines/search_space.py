@@ -32,7 +32,8 @@ class Float:
     step: float | None = None
 
     def suggest(self, trial: Any, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+        value: float = trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+        return value
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class Int:
     step: int = 1
 
     def suggest(self, trial: Any, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
+        value: int = trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
+        return value
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ def register_serializer(serializer: Serializer) -> Serializer:
 @functools.cache
 def _builtin(target: str) -> Serializer:
     module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)()
+    serializer: Serializer = getattr(importlib.import_module(module), attribute)()
+    return serializer
 
 
 def get_serializer(name: str) -> Serializer:

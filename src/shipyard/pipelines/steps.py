@@ -55,7 +55,7 @@ class Step:
         self.outputs = _check_outputs(self.name, outputs)
         self.signature = inspect.signature(fn)
         self.hints = hints(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
         return f"<Step {self.name}>"

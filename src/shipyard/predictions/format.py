@@ -173,7 +173,8 @@ def partitions(table: pa.Table) -> Iterable[tuple[str, pa.Table]]:
 def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def _write_table(artifacts: ArtifactStore, namespace: str, table: pa.Table) -> int:

@@ -122,7 +122,7 @@ def _read_all(artifacts: ArtifactStore, files: Sequence[tuple[str, str]], schema
         schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     tables = []
     with ThreadPoolExecutor(max_workers=min(_READERS, max(len(files), 1))) as pool:
-        for done, table in enumerate(pool.map(lambda f: _read_file(artifacts, *f, columns), files), start=1):
+        for done, table in enumerate(pool.map(lambda f: _read_file(artifacts, f[0], f[1], columns), files), start=1):
             tables.append(table)
             if progress is not None:
                 progress(done, len(files))
@@ -249,11 +249,12 @@ def export_predictions(registry: RegistryService | HasRegistry, deployment: str,
 
 # -- lineage ---------------------------------------------------------------------------------------------
 
-def find_prediction(artifacts: ArtifactStore, prediction_id: str, *, deployment: str | None = None) -> list[dict]:
+def find_prediction(artifacts: ArtifactStore, prediction_id: str, *,
+                    deployment: str | None = None) -> list[dict[str, Any]]:
     """Every logged row of ``prediction_id`` (the answer, and any shadows'), searching hour folders
     newest first (of ``deployment`` only, when given) and reading only the id column until a
     file has it. An answering row (not a shadow) ends the search. Empty when not found."""
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     for partition in reversed(list_partitions(artifacts, deployment)):
         for namespace, path in _files(artifacts, [partition]):
             ids = _read_file(artifacts, namespace, path, ["prediction_id"]).column("prediction_id")
@@ -274,7 +275,7 @@ class ResolvedNode:
 
     edges: tuple[Edge, ...]
     start: Node | None
-    records: tuple[dict, ...] = ()
+    records: tuple[dict[str, Any], ...] = ()
 
 
 def prediction_lineage(registry: RegistryService | HasRegistry, node: Node) -> ResolvedNode:

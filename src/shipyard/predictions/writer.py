@@ -254,7 +254,7 @@ class PredictionLogger:
                                               f"{folder}/{uuid.uuid4().hex}.parquet")
                 except Exception as exc:
                     failed.append((folder, chunk))
-                    error: Exception = exc
+                    error = exc
                 else:
                     self.written += chunk.num_rows
                     self.files += 1

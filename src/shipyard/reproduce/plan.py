@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -116,7 +117,7 @@ def _inputs(record: RunRecord, versions: list[DatasetVersion],
     return [(known[ref], ", ".join(found)) for ref, found in contexts.items()]
 
 
-def _code(client: Client, record: RunRecord, tags: dict[str, str], repo: str | os.PathLike[str] | None,
+def _code(client: Client, record: RunRecord, tags: Mapping[str, str], repo: str | os.PathLike[str] | None,
           checkout: bool, warnings: list[str]) -> tuple[Path | None, str | None, bytes | None]:
     """The repository, the commit to check out and the diff to apply on it."""
     start = Path(repo).expanduser() if repo is not None else Path.cwd()
@@ -154,7 +155,7 @@ def _code(client: Client, record: RunRecord, tags: dict[str, str], repo: str | o
     return root, record.commit, diff
 
 
-def _remote(tags: dict[str, str], *, bare: bool = False) -> str:
+def _remote(tags: Mapping[str, str], *, bare: bool = False) -> str:
     remote = tags.get("shipyard.git.remote")
     if not remote:
         return ""
@@ -185,7 +186,7 @@ def _untracked_warning(diff: bytes) -> list[str]:
             "the re-run will not find them"] if names else []
 
 
-def _entry_point(record: RunRecord, tags: dict[str, str]) -> tuple[str, list[str]]:
+def _entry_point(record: RunRecord, tags: Mapping[str, str]) -> tuple[str, list[str]]:
     from shipyard.tracking.capture import ARGV_MAX_CHARS
 
     entry_point = record.entry_point

@@ -20,7 +20,7 @@ from shipyard._version import __version__
 from shipyard.config import Settings
 from shipyard.errors import InvalidInput, MissingDependency
 from shipyard.monitoring.prometheus import MonitorCollector
-from shipyard.monitoring.scheduler import MonitorScheduler
+from shipyard.monitoring.scheduler import MONITOR_PRINCIPAL, MonitorScheduler
 from shipyard.server.audit import AuditMiddleware
 from shipyard.server.authentication import BOOTSTRAP_HASH_ENV, Authenticator
 from shipyard.server.errors import install_error_handlers
@@ -63,7 +63,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     scheduler = None
     if app.state.schedule_monitors and settings.server_run_monitors:
-        scheduler = MonitorScheduler(lambda: app.state.client.monitors, settings.server_monitor_interval_seconds)
+        # As its own principal: without one the server's client records the process's OS login.
+        scheduler = MonitorScheduler(lambda: app.state.client.acting_as(MONITOR_PRINCIPAL).monitors,
+                                     settings.server_monitor_interval_seconds)
         scheduler.start()
     app.state.monitor_scheduler = scheduler
     try:

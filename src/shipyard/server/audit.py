@@ -62,7 +62,7 @@ def request_id_of(scope: Scope) -> str:
     """The client's ``X-Request-Id`` when it is a sensible one, otherwise a new id."""
     for key, value in scope.get("headers", ()):
         if key == b"x-request-id":
-            given = value.decode("latin-1").strip()
+            given: str = value.decode("latin-1").strip()
             if _GOOD_ID.fullmatch(given):
                 return given
             break

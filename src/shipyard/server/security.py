@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.errors import RequestTooLarge
@@ -44,7 +45,8 @@ PAGE_POLICY = CONTENT_SECURITY_POLICY.encode("latin-1")
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            decoded: str = value.decode("latin-1")
+            return decoded
     return None
 
 
@@ -60,7 +62,7 @@ def host_without_port(host: str) -> str:
 
 
 def _is_mlflow_upload(scope: Scope) -> bool:
-    return scope["method"] == "PUT" and scope["path"].startswith(MLFLOW_ARTIFACT_PATHS)
+    return scope["method"] == "PUT" and bool(scope["path"].startswith(MLFLOW_ARTIFACT_PATHS))
 
 
 def _is_untyped_script_upload(scope: Scope, given: str) -> bool:
@@ -104,7 +106,7 @@ class RequestGuard:
         except RequestTooLarge:
             await self._too_large(scope)(scope, receive, send)
 
-    def _check(self, scope: Scope):
+    def _check(self, scope: Scope) -> Response | None:
         path = scope["path"]
         host = host_without_port(_header(scope, b"host") or "")
         if not self._any_host and host not in self._hosts:
@@ -129,7 +131,7 @@ class RequestGuard:
         length = _header(scope, b"content-length")
         return bool(length and length != "0") or _header(scope, b"transfer-encoding") is not None
 
-    def _too_large(self, scope: Scope):
+    def _too_large(self, scope: Scope) -> Response:
         return too_large_response(self._max_body, scope["path"])
 
     def _limited(self, receive: Receive) -> Receive:

@@ -391,7 +391,7 @@ def create_serving_app(served: ModelsOrLoader, *, max_batch_size: int = 64, max_
     return serving_app(routes, serving, guard, lifespan)
 
 
-def serving_app(routes: list[BaseRoute], serving: Serving, guard: ServingGuard | None,
+def serving_app(routes: Sequence[BaseRoute], serving: Serving, guard: ServingGuard | None,
                 lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]) -> ServingApp:
     """The ASGI app of ``routes``: every route behind ``guard`` when there is one, else the
     prediction routes on the fast path (:mod:`shipyard.serving.fast_path`)."""

@@ -137,7 +137,9 @@ class DeploymentServing(Serving):
                  time.perf_counter() - started)
         return served, folder
 
-    def _install(self, deployment: Deployment, loaded: Mapping[ModelRef, tuple[ServedModel, Path]]) -> None:
+    # Serving calls its own _install only for a loader, and this class never keeps one.
+    def _install(self, deployment: Deployment,  # type: ignore[override]
+                 loaded: Mapping[ModelRef, tuple[ServedModel, Path]]) -> None:
         """Build the table of ``deployment`` from the versions held and ``loaded``, and swap it in."""
         batching = deployment.batching
         split = TrafficSplit.of(deployment)
@@ -201,7 +203,7 @@ class DeploymentServing(Serving):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _spawn(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
@@ -464,7 +466,8 @@ def _input_rows(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, TableRows):  # no DataFrame per request just to log it
         return data.records()
     if hasattr(data, "columns"):
-        return jsonable(data)
+        rows: list[dict[str, Any]] = jsonable(data)
+        return rows
     return [{"input": row} for row in jsonable(data)]
 
 

@@ -17,7 +17,7 @@ from shipyard.errors import InvalidInput
 try:
     import orjson as _orjson
 except ImportError:  # the stdlib fallback below
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]  # None stands for "not installed"
 
 __all__ = ["JSON_BACKEND", "dumps", "jsonable", "loads", "prediction_ids", "uuid4_hex"]
 
@@ -86,7 +86,8 @@ def jsonable(values: Any) -> Any:
     if isinstance(values, np.ndarray):
         if values.dtype.kind == "f" and not np.isfinite(values).all():
             # JSON has no NaN/Infinity: null, as pandas' own to_json writes them.
-            return np.where(np.isfinite(values), values, None).tolist()
+            # numpy's stubs refuse None as a fill value; numpy takes it (an object array)
+            return np.where(np.isfinite(values), values, None).tolist()  # type: ignore[call-overload]
         if values.dtype.kind == "M":
             return np.datetime_as_string(values).tolist()
         if values.dtype.kind == "O":

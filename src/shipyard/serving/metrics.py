@@ -120,7 +120,7 @@ class ServingMetrics:
         from prometheus_client import multiprocess
 
         combined = CollectorRegistry()
-        multiprocess.MultiProcessCollector(combined, path=self._multiprocess_dir)
+        multiprocess.MultiProcessCollector(combined, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(combined)
 
 

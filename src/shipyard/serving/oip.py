@@ -15,8 +15,9 @@ of ``UINT8`` or a string in an ``FP32`` one is a 400, never a silent truncation.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
@@ -180,14 +181,19 @@ def _model_input(tensors: list[tuple[str, Any]], served: ServedModel) -> Any:
 
 # -- responses -----------------------------------------------------------------------------------------
 
+def _column_array(frame: Any, label: Any) -> Any:
+    return frame[label].to_numpy()
+
+
 def encode_infer(served: ServedModel, predictions: Any, ids: list[str], request_id: str,
                  requested: list[str] | None = None) -> dict[str, Any]:
     """The inference response; ``requested``: the output names the request asked for (all when None)."""
     import numpy as np
 
+    arrays: dict[str, Callable[[], Any]]
     if hasattr(predictions, "columns"):
         produced = {str(name): name for name in predictions.columns}
-        arrays = {str(name): lambda label=label: predictions[label].to_numpy() for name, label in produced.items()}
+        arrays = {str(name): functools.partial(_column_array, predictions, label) for name, label in produced.items()}
     else:
         arrays = {OUTPUT_NAME: lambda: predictions.to_numpy() if hasattr(predictions, "to_numpy")
                   else np.asarray(predictions)}

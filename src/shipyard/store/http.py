@@ -145,7 +145,8 @@ def response_body(response: httpx.Response) -> Any:
 
 
 def _sent_password(response: httpx.Response) -> bool:
-    return response.request.headers.get("authorization", "").lower().startswith("basic ")
+    authorization: str = response.request.headers.get("authorization", "")
+    return authorization.lower().startswith("basic ")
 
 
 def segment(value: str, kind: str = "experiment") -> str:

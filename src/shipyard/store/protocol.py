@@ -13,6 +13,7 @@ the objects of those projects, in the query itself: ``None`` every project, an e
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -260,14 +261,14 @@ class ModelStore(Protocol):
         ...
 
     def protect_alias(self, name: str, alias: str, protected: bool = True, *, user: str = "") -> RegisteredModel:
-        """Mark ``alias`` protected (only approved versions may take it) or unprotected.
-        Raises ``NotFound`` for an unknown model."""
+        """Mark ``alias`` protected or unprotected (that only approved versions may take a
+        protected alias is the registry service's rule). Raises ``NotFound`` for an unknown model."""
         ...
 
     def set_alias(self, name: str, alias: str, version: int, *, user: str = "") -> ModelVersion:
         """Point ``alias`` at ``version`` (moving it if it pointed elsewhere). Raises ``NotFound``
-        for an unknown model or version, ``ApprovalRequired`` when the alias is protected and the
-        version not approved."""
+        for an unknown model or version. Whether the version may take the alias (approvals) is
+        :meth:`shipyard.models.registry.RegistryService.set_alias`'s rule, not checked here."""
         ...
 
     def delete_alias(self, name: str, alias: str, *, user: str = "") -> None:
@@ -400,11 +401,11 @@ class DeploymentStore(Protocol):
     """Deployments and their history. Every write is one revision: the deployment's new state and
     its :class:`~shipyard.entities.DeploymentEvent` are written in one transaction, together with a
     lineage edge ``model:<name>/<version> -> deployment:<name>`` (``deployed``) for each version
-    that starts serving or shadowing. As for logged models, the shape rules are checked here
-    (``InvalidInput`` naming the field): the name (the registered model name rule), the
-    environment (a letter, then letters, digits, ``_`` and ``-``; at most 64), 1 to 10 routes
-    with whole weights of 0-100 summing to 100, at most 10 shadows, no version twice, batching
-    and resources in range. Every version named must exist (``NotFound`` naming it)."""
+    that starts serving or shadowing. The shape rules (name, environment, routes and weights,
+    shadows, batching, resources) are :mod:`shipyard.deploy.limits`, checked by the deployment
+    service before a store is asked; a store checks what its rows need (``InvalidInput`` for an
+    unknown status or project, a bad revision or change kind), and that every version named
+    exists (``NotFound`` naming it)."""
 
     def create(self, deployment: Deployment, *, user: str = "", detail: str = "") -> Deployment:
         """Store ``deployment`` as its first revision (1, or for a name deleted before, the one
@@ -428,7 +429,7 @@ class DeploymentStore(Protocol):
         was read (nothing is written: read it again and retry)."""
         ...
 
-    def history(self, name: str) -> list[DeploymentEvent]:
+    def history(self, name: str) -> builtins.list[DeploymentEvent]:
         """Every revision of ``name``, oldest first, including those before a delete and the
         delete itself. Raises ``NotFound`` for a name that was never deployed."""
         ...
@@ -491,7 +492,7 @@ class MonitorStore(Protocol):
         ...
 
     def evaluations(self, name: str, *, limit: int | None = None, since: int | None = None,
-                    with_report: bool = True) -> list[MonitorEvaluation]:
+                    with_report: bool = True) -> builtins.list[MonitorEvaluation]:
         """Evaluations of ``name`` in window order: the latest ``limit`` of those whose window
         starts at or after ``since`` (all when ``None``). ``with_report=False`` leaves each
         ``report`` empty (the time series without the plot data). Raises ``NotFound``."""
@@ -502,7 +503,7 @@ class MonitorStore(Protocol):
         ``NotFound`` for an unknown monitor."""
         ...
 
-    def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
+    def alerts(self, name: str, *, limit: int | None = None) -> builtins.list[Alert]:
         """The latest ``limit`` alerts of ``name`` (all when ``None``), oldest first. Raises
         ``NotFound``."""
         ...

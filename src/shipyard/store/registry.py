@@ -46,4 +46,5 @@ def resolve_store_factory(uri: str) -> Any:
 
 def open_store(uri: str, **options: Any) -> Store:
     """Open the Store for ``uri`` (``options`` go to the implementation)."""
-    return resolve_store_factory(uri)(uri, **options)
+    store: Store = resolve_store_factory(uri)(uri, **options)
+    return store

@@ -13,6 +13,7 @@ to see where it stands.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,7 +59,7 @@ class RestDeploymentStore:
         body = {**_state(deployment), "revision": deployment.revision, "kind": kind, "detail": detail}
         return deployment_from_wire(self._http.call("POST", _deployment(deployment.name, "revisions"), json=body))
 
-    def history(self, name: str) -> list[DeploymentEvent]:
+    def history(self, name: str) -> builtins.list[DeploymentEvent]:
         body = self._http.call("GET", _deployment(name, "history"))
         return [deployment_event_from_wire(e) for e in body["events"]]
 

@@ -11,6 +11,7 @@ for a call that did happen; the caller gets ``StoreUnavailable`` and reads the m
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,7 +85,7 @@ class RestMonitorStore:
                                                  json={"owner": owner, "evaluation": body}))
 
     def evaluations(self, name: str, *, limit: int | None = None, since: int | None = None,
-                    with_report: bool = True) -> list[MonitorEvaluation]:
+                    with_report: bool = True) -> builtins.list[MonitorEvaluation]:
         body = self._http.call("GET", _monitor(name, "evaluations"),
                                params=_params(limit=limit, since=since, with_report=str(with_report).lower()))
         return [evaluation_from_wire(e) for e in body["evaluations"]]
@@ -95,6 +96,6 @@ class RestMonitorStore:
         body.pop("monitor")
         return alert_from_wire(self._http.call("POST", _monitor(alert.monitor, "alerts"), json=body))
 
-    def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
+    def alerts(self, name: str, *, limit: int | None = None) -> builtins.list[Alert]:
         body = self._http.call("GET", _monitor(name, "alerts"), params=_params(limit=limit))
         return [alert_from_wire(a) for a in body["alerts"]]

@@ -277,6 +277,8 @@ def _entry_point(argv0: str, cwd: Path | None) -> str:
         base = Path(os.path.normpath(cwd))
         if absolute.is_relative_to(base):
             return absolute.relative_to(base).as_posix()
+        resolved: Path | None
+        resolved_base: Path | None
         try:  # the same folders seen through symlinks (/tmp vs /private/tmp)
             resolved, resolved_base = absolute.resolve(), base.resolve()
         except (OSError, RuntimeError):

@@ -642,8 +642,9 @@ class Client:
             self._require_running(run_id)
         with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
             folder = Path(tmp) / "model"
+            # list and dict are invariant: list[str] is not list[str | Path], though save_model only reads them
             manifest = save_model(model, folder, flavor=flavor, signature=signature, input_example=input_example,
-                                  code_paths=code_paths, artifacts=artifacts, run_id=run_id,
+                                  code_paths=code_paths, artifacts=artifacts, run_id=run_id,  # type: ignore[arg-type]
                                   artifact_path=artifact_path, flavor_options=flavor_options)
             self.log_artifacts(run_id, folder, artifact_path)
         return manifest

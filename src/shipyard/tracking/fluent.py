@@ -22,7 +22,17 @@ from types import TracebackType
 from typing import Any
 
 from shipyard.config import Settings
-from shipyard.entities import DEFAULT_EXPERIMENT_ID, ArtifactEntry, Experiment, Metric, Run, RunStatus, ViewType
+from shipyard.entities import (
+    DEFAULT_EXPERIMENT_ID,
+    ArtifactEntry,
+    Experiment,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    ViewType,
+)
 from shipyard.errors import InvalidInput, RunNotActive, ShipyardError
 from shipyard.tracking.client import Client, default_artifact_uri
 
@@ -68,12 +78,12 @@ class ActiveRun:
                 client.flush()
 
     @property
-    def info(self):
+    def info(self) -> RunInfo:
         self._observed()
         return self._run.info
 
     @property
-    def data(self):
+    def data(self) -> RunData:
         self._observed()
         return self._run.data
 
@@ -313,7 +323,8 @@ def _run_id(run_id: str | None = None) -> str:
         return run_id
     stack = getattr(_state.local, "stack", None)
     if stack:
-        return stack[-1]._id
+        active: str = stack[-1]._id
+        return active
     return start_run()._id
 
 

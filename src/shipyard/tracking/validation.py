@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from shipyard.errors import InvalidInput
 
@@ -56,10 +56,10 @@ def check_key(kind: str, key: Any) -> str:
 
 def check_metric_key(key: Any) -> str:
     if key in _valid_metric_keys:
-        return key
-    check_key("metric", key)
-    _valid_metric_keys.add(key)
-    return key
+        return cast(str, key)  # a member of a set of str
+    checked = check_key("metric", key)
+    _valid_metric_keys.add(checked)
+    return checked
 
 
 def metric_value(key: str, value: Any) -> float:
@@ -113,8 +113,8 @@ def check_deployment_name(name: Any) -> str:
     return _check_registry_name("deployment name", name)
 
 
-def _check_registry_name(kind: str, name: Any) -> str:
-    check_name(kind, name)
+def _check_registry_name(kind: str, value: Any) -> str:
+    name = check_name(kind, value)
     if not _MODEL_NAME.fullmatch(name) or name.strip() != name or not name.strip("."):
         raise InvalidInput(f"{kind} {name!r} is not valid: use letters, digits, spaces and _ - . "
                            "(no '/' or '@'), without leading or trailing spaces")

@@ -132,7 +132,7 @@ class MetricWriter:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
-            batch: list[tuple[str, Metric | Sequence[Metric]]] = []
+            batch: list[tuple[str, Metric | Sequence[Metric] | RunEnd]] = []
             taken = 1
             stop = item is _STOP
             if item not in (_FLUSH, _STOP):
@@ -145,7 +145,7 @@ class MetricWriter:
             if stop:
                 return
 
-    def _gather(self, batch: list) -> tuple[int, bool]:
+    def _gather(self, batch: list[tuple[str, Metric | Sequence[Metric] | RunEnd]]) -> tuple[int, bool]:
         """Add queued items to ``batch`` until it is full, the linger time is over, or a flush
         or stop marker arrives. Returns (items taken from the queue, stop seen)."""
         taken = 1
@@ -166,7 +166,7 @@ class MetricWriter:
                 break
             if item is _STOP:
                 return taken, True
-            batch.append(item)
+            batch.append(item)  # type: ignore[arg-type]  # the queue holds these tuples and the two markers
         return taken, False
 
     def _write(self, batch: list[tuple[str, Metric | Sequence[Metric] | RunEnd]]) -> None:

@@ -102,7 +102,8 @@ def get_flavor(name: str) -> Flavor:
     if target is None:
         raise InvalidInput(f"unknown model flavor {name!r}; supported flavors: {', '.join(flavor_names())}")
     module, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module), attribute)()
+    flavor: Flavor = getattr(importlib.import_module(module), attribute)()
+    return flavor
 
 
 def flavor_for(model: Any) -> Flavor:

@@ -139,7 +139,9 @@ class TorchFlavor:
 
         path = folder / options["file"]
         if options["format"] == "torchscript":
-            return _remember_dtype(torch.jit.load(str(path), map_location="cpu").eval(), options)
+            # torch.jit.load has no annotations
+            model = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+            return _remember_dtype(model.eval(), options)
         cls = import_class(options["class"], torch.nn.Module, "torch.nn.Module")
         call = f"{options['class']}(**{options.get('init_kwargs', {})})"
         hint = "pass the constructor's arguments as the init_kwargs flavor option"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable
@@ -115,7 +116,7 @@ def search_experiments(request: Request, p: Params = Depends(mlflow_params)) -> 
     for order in reversed(orders):
         present = [e for e in found if _field(e, order) is not None]
         missing = [e for e in found if _field(e, order) is None]
-        present.sort(key=lambda e, o=order: _field(e, o), reverse=not order.ascending)
+        present.sort(key=functools.partial(_field, cmp=order), reverse=not order.ascending)
         found = present + missing
     items, token = page(found, p, default_max=1000)
     return ok({"experiments": [wire.experiment(e) for e in items], "next_page_token": token})
@@ -126,7 +127,7 @@ def search_experiments(request: Request, p: Params = Depends(mlflow_params)) -> 
 def _field(e: Experiment, cmp: Any) -> Any:
     if cmp.kind == "tag":
         return e.tags.get(cmp.key)
-    value = {"name": e.name, "experiment_id": e.experiment_id, "creation_time": e.creation_time,
+    value: Any = {"name": e.name, "experiment_id": e.experiment_id, "creation_time": e.creation_time,
              "last_update_time": e.last_update_time}[cmp.key]
     return int(value) if cmp.key == "experiment_id" and getattr(cmp, "op", None) is None else value
 

@@ -7,6 +7,7 @@ parameter, so the ``mlflow`` client shows its users the errors they already know
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -52,12 +53,12 @@ class Params:
             raise _missing(name)
         return default
 
-    def required(self, name: str, *, aliases: tuple[str, ...] = ()) -> str:
+    def required(self, name: builtins.str, *, aliases: tuple[builtins.str, ...] = ()) -> builtins.str:
         value = self.str(name, required=True, aliases=aliases)
         assert value is not None
         return value
 
-    def int(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
+    def int(self, name: builtins.str, *, required: bool = False, default: int | None = None) -> int | None:
         value = self._data.get(name)
         if value in (None, ""):
             if required:
@@ -73,7 +74,7 @@ class Params:
             return int(value)
         raise _invalid(name, value, "an integer")
 
-    def float(self, name: str, *, required: bool = False) -> float | None:
+    def float(self, name: builtins.str, *, required: bool = False) -> float | None:
         value = self._data.get(name)
         if value in (None, ""):
             if required:
@@ -90,7 +91,7 @@ class Params:
                 pass
         raise _invalid(name, value, "a number")
 
-    def list(self, name: str) -> list[Any]:
+    def list(self, name: builtins.str) -> builtins.list[Any]:
         if name in self._lists:
             return self._lists[name]
         value = self._data.get(name)
@@ -103,7 +104,7 @@ class Params:
             raise _invalid(name, value, "a list")
         return value
 
-    def strings(self, name: str, *, required: bool = False) -> list[str]:
+    def strings(self, name: builtins.str, *, required: bool = False) -> builtins.list[builtins.str]:
         """A repeated string field (a GET's repeated query parameter or a JSON list), empty
         values left out; with ``required``, MLflow's message when none is given."""
         values = [str(v) for v in self.list(name) if v not in (None, "")]
@@ -111,7 +112,7 @@ class Params:
             raise _missing(name)
         return values
 
-    def key_values(self, name: str) -> dict[str, str]:
+    def key_values(self, name: builtins.str) -> dict[builtins.str, builtins.str]:
         """A repeated ``{key, value}`` field as a dict (later duplicates win, as in MLflow)."""
         result: dict[str, str] = {}
         for item in self.list(name):

@@ -137,7 +137,8 @@ def _batch_metric(item: Any) -> tuple[Metric, str | None, LoggedModelMetric | No
         key, value, step, timestamp = item.get("key"), item.get("value"), item.get("step", 0), item.get("timestamp")
         if (type(key) is str and key and type(value) in (float, int) and type(step) is int
                 and type(timestamp) is int and timestamp and item.get("model_id") in (None, "")):
-            return Metric(rules.check_metric_key(key), float(value), step, timestamp), None, None
+            # type() above admits only float and int (not bool), which isinstance would not narrow alike
+            return Metric(rules.check_metric_key(key), float(value), step, timestamp), None, None  # type: ignore[arg-type]
     return _metric(_object("metrics", item))
 
 
@@ -152,8 +153,8 @@ def _log_metrics(c: Client, run_id: str, parsed: list[tuple[Metric, str | None, 
     for model_id in by_model:
         c.store.logged_models.get(model_id)
     c.log_batch(run_id, metrics=[m for m, _, _ in parsed], params=params or [])
-    for model_id, measured in by_model.items():
-        c.store.logged_models.log_metrics(model_id, measured)
+    for model_id, model_metrics in by_model.items():
+        c.store.logged_models.log_metrics(model_id, model_metrics)
 
 
 def log_metric(request: Request, p: Params = Depends(mlflow_params)) -> Response:

@@ -33,7 +33,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path as LocalPath
-from typing import Annotated, BinaryIO
+from typing import IO, Annotated, BinaryIO
 from urllib.parse import quote
 
 from fastapi import Path, Query, Request
@@ -166,7 +166,7 @@ class Upload:
         self._digest = hashlib.sha256()
         self.size = 0
         self._pending = bytearray()
-        self._spool: BinaryIO | None = None
+        self._spool: IO[bytes] | None = None
 
     @property
     def hexdigest(self) -> str:

@@ -98,7 +98,8 @@ def _service(request: Request) -> AuthService:
     principal: Principal = getattr(request.state, "principal", None) or ANONYMOUS
     authenticator = request.app.state.authenticator
     if authenticator is not None:
-        return authenticator.service(principal)
+        service: AuthService = authenticator.service(principal)
+        return service
     auth_store = getattr(request.app.state.client.store, "auth", None)
     if auth_store is None:
         raise InvalidInput("this server's tracking store keeps no users: the auth API needs a SQL store "

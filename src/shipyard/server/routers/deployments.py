@@ -1,8 +1,9 @@
 """Deployments over the native API: create, read, write a revision, history, delete.
 
-A thin adapter over ``client.store.deployments`` (the
-:class:`~shipyard.store.protocol.DeploymentStore`), which checks names, weights, versions and
-revisions itself; pydantic only bounds the request's size and types here. Every revision is
+A thin adapter: creates and revisions go through
+:class:`~shipyard.deploy.rollout.DeploymentService`, which checks names and limits
+(:mod:`shipyard.deploy.limits`); the store checks versions and revisions; reads and deletes go to
+``client.store.deployments``. pydantic only bounds the request's size and types here. Every revision is
 recorded under the principal who made it (``request.state.principal.name``), never a user the
 client claims. The rollout rules (canary, promote, rollback) live in :mod:`shipyard.deploy`,
 above the store: a client applies them and sends the resulting revision, whose ``revision``
@@ -87,7 +88,8 @@ def _store(request: Request) -> DeploymentStore:
 
 
 def _user(request: Request) -> str:
-    return request.state.principal.name
+    name: str = request.state.principal.name
+    return name
 
 
 def _deployment(name: str, body: DeploymentState, revision: int = 0) -> Deployment:
@@ -97,13 +99,13 @@ def _deployment(name: str, body: DeploymentState, revision: int = 0) -> Deployme
         shadows=tuple(ModelRef(s.model, s.version) for s in body.shadows),
         batching=Batching(body.batching.max_batch_size, body.batching.max_wait_ms),
         resources=Resources(body.resources.replicas, body.resources.cpu, body.resources.memory),
-        status=body.status, revision=revision)  # type: ignore[arg-type]  # the store checks the status
+        status=body.status, revision=revision)  # type: ignore[arg-type]  # the service checks the status
 
 
 @router.post("", name="create_deployment", status_code=201, summary="Create a deployment (its revision 1)")
 def create_deployment(body: CreateDeployment, request: Request) -> Response:
     deployment = replace(_deployment(body.name, body), project=body.project)
-    made = _store(request).create(deployment, user=_user(request), detail=body.detail)
+    made = client(request).deployments.create_deployment(deployment, detail=body.detail)
     return json_response(deployment_to_wire(made), 201)
 
 
@@ -123,8 +125,8 @@ def get_deployment(name: Name, request: Request) -> Response:
 @router.post("/{name}/revisions", name="save_deployment_revision",
              summary="Write a deployment's next revision (409 when `revision` is not the current one)")
 def save_deployment_revision(name: Name, body: SaveRevision, request: Request) -> Response:
-    saved = _store(request).save(_deployment(name, body, body.revision), kind=body.kind, user=_user(request),
-                                 detail=body.detail)
+    saved = client(request).deployments.save_revision(_deployment(name, body, body.revision), kind=body.kind,
+                                                      detail=body.detail)
     return json_response(deployment_to_wire(saved))
 
 

@@ -1,11 +1,11 @@
 """The model registry over the native API: registered models, versions, aliases, approvals.
 
-A thin adapter: changes to models, aliases and approvals go through the registry's rules
-(:class:`~shipyard.models.registry.RegistryService`, acting as the request's principal); the
-store-level calls the REST store needs (versions with their computed source and tags, tag sets,
-typed searches) go to ``client.store.models``. Filters are parsed here into typed filters, and
-every change is recorded under the principal who made it (``request.state.principal``), never a
-user the client claims.
+A thin adapter: every change (models, versions, tags, aliases, approvals) goes through the
+registry's rules (:class:`~shipyard.models.registry.RegistryService`, acting as the request's
+principal), the same door the MLflow adapter uses; reads and typed searches go to
+``client.store.models``. Filters are parsed here into typed filters, and every change is
+recorded under the principal who made it (``request.state.principal``), never a user the
+client claims.
 
 A version's source follows the registry's one rule (:func:`shipyard.models.sources.plan_version_source`):
 a package a run of this server logged (``runs:/<run_id>/<path>``, canonicalised) or a remote URI
@@ -17,7 +17,6 @@ Model names cannot contain ``/`` (see ``check_model_name``), so ``{name}`` is on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Path, Query, Request
@@ -27,12 +26,10 @@ from shipyard.entities import MODEL_GRAMMAR, VERSION_GRAMMAR, Grammar, OrderBy, 
 from shipyard.errors import InvalidInput
 from shipyard.filters import check_comparison, parse_filter
 from shipyard.models.registry import RegistryService
-from shipyard.models.sources import plan_version_source
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
 from shipyard.store.protocol import ModelStore
-from shipyard.tracking import validation as rules
 from shipyard.wire import model_version_to_wire, registered_model_to_wire, registry_event_to_wire
 
 router = PrefixRouter(prefix="/api/v1/registered-models", tags=["model registry"])
@@ -53,14 +50,6 @@ def _models(request: Request) -> ModelStore:
 def _registry(request: Request) -> RegistryService:
     """The registry's rules, acting as the request's principal."""
     return client(request).registry
-
-
-def _user(request: Request) -> str:
-    return request.state.principal.name
-
-
-def _tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return {rules.check_key("tag", k): rules.tag_value(k, v) for k, v in tags.items()}
 
 
 def _query(grammar: Grammar, body: schemas.SearchRegistry) -> RegistryQuery:
@@ -123,14 +112,14 @@ def rename_registered_model(name: ModelName, body: schemas.RenameRegisteredModel
 
 @router.put("/{name}/tags", name="set_registered_model_tags", summary="Set registered model tags")
 def set_registered_model_tags(name: ModelName, body: schemas.RegistryTags, request: Request) -> Response:
-    _models(request).set_model_tags(name, _tags(body.tags), user=_user(request))
+    _registry(request).set_registered_model_tags(name, body.tags)
     return json_response(None)
 
 
 @router.delete("/{name}/tags/{key:path}", name="delete_registered_model_tag",
                summary="Delete a registered model tag")
 def delete_registered_model_tag(name: ModelName, key: str, request: Request) -> Response:
-    _models(request).delete_model_tag(name, key, user=_user(request))
+    _registry(request).delete_registered_model_tag(name, key)
     return json_response(None)
 
 
@@ -144,16 +133,9 @@ def get_registered_model_history(name: ModelName, request: Request) -> Response:
 @router.post("/{name}/versions", name="create_model_version", status_code=201,
              summary="Register a model logged to a run (`runs:/<run_id>/<path>`) as the next version")
 def create_model_version(name: ModelName, body: schemas.CreateModelVersion, request: Request) -> Response:
-    shipyard = client(request)
-    shipyard.store.models.get_model(name)  # the resource the URL names first: 404 before judging the body
-    planned = plan_version_source(shipyard.store, shipyard.artifacts, body.source)
-    if body.run_id is not None and planned.run_id is not None and body.run_id != planned.run_id:
-        raise InvalidInput(f"run_id {body.run_id!r} is not the run of source {planned.source}; "
-                           "leave run_id out (the source names the run)")
-    # An external source may name the run that made it; the store refuses a run it does not hold.
-    version = shipyard.store.models.create_version(
-        name, source=planned.source, run_id=planned.run_id or body.run_id, description=body.description,
-        tags={**_tags(body.tags), **planned.tags}, status=body.status, user=_user(request))
+    version = _registry(request).create_model_version(name, body.source, run_id=body.run_id,
+                                                      description=body.description, tags=body.tags,
+                                                      status=body.status)
     return json_response(model_version_to_wire(version), 201)
 
 
@@ -166,29 +148,29 @@ def get_model_version(name: ModelName, version: Version, request: Request) -> Re
               summary="Change a model version's description, status or model card")
 def update_model_version(name: ModelName, version: Version, body: schemas.UpdateModelVersion,
                          request: Request) -> Response:
-    updated = _models(request).update_version(name, version, description=body.description, status=body.status,
-                                              card=body.card, user=_user(request))
+    updated = _registry(request).update_model_version(name, version, description=body.description,
+                                                     status=body.status, card=body.card)
     return json_response(model_version_to_wire(updated))
 
 
 @router.delete("/{name}/versions/{version}", name="delete_model_version",
                summary="Delete a model version (force: also the aliases pointing to it)")
 def delete_model_version(name: ModelName, version: Version, request: Request, force: bool = False) -> Response:
-    _models(request).delete_version(name, version, force=force, user=_user(request))
+    _registry(request).delete_model_version(name, version, force=force)
     return json_response(None)
 
 
 @router.put("/{name}/versions/{version}/tags", name="set_model_version_tags", summary="Set model version tags")
 def set_model_version_tags(name: ModelName, version: Version, body: schemas.RegistryTags,
                            request: Request) -> Response:
-    _models(request).set_version_tags(name, version, _tags(body.tags), user=_user(request))
+    _registry(request).set_model_version_tags(name, version, body.tags)
     return json_response(None)
 
 
 @router.delete("/{name}/versions/{version}/tags/{key:path}", name="delete_model_version_tag",
                summary="Delete a model version tag")
 def delete_model_version_tag(name: ModelName, version: Version, key: str, request: Request) -> Response:
-    _models(request).delete_version_tag(name, version, key, user=_user(request))
+    _registry(request).delete_model_version_tag(name, version, key)
     return json_response(None)
 
 

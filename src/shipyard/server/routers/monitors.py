@@ -117,7 +117,8 @@ def _store(request: Request) -> MonitorStore:
 
 
 def _user(request: Request) -> str:
-    return request.state.principal.name
+    name: str = request.state.principal.name
+    return name
 
 
 def _spec(body: MonitorSpec) -> dict[str, Any]:

@@ -42,7 +42,7 @@ NOT_CONFIGURED = ("single sign-on is not configured on this server: sign in with
 
 
 def _oidc(request: Request) -> OidcClient:
-    oidc = getattr(request.app.state, "oidc", None)
+    oidc: OidcClient | None = getattr(request.app.state, "oidc", None)
     if oidc is None:
         raise NotFound(NOT_CONFIGURED)
     return oidc

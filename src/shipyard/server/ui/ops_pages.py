@@ -8,7 +8,7 @@ rollback is refused (``Conflict``), so a confirmation never applies to a state n
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Path, Query, Request
@@ -64,7 +64,7 @@ def deployments_page(request: Request) -> Response:
     return page(request, "deployments.html", deployments=client(request).deployments.list(), section="deployments")
 
 
-def _deployment_context(request: Request, name: str) -> dict[str, object]:
+def _deployment_context(request: Request, name: str) -> dict[str, Any]:
     service = client(request).deployments
     deployment = service.get(name)
     history = service.history(name)

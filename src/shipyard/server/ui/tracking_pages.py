@@ -94,8 +94,9 @@ def _child_runs(shipyard: Client, run: Run) -> Sequence[Run]:
 def _datasets(shipyard: Client, run_id: str) -> list[tuple[str, object]]:
     """(relation, dataset version or its node) of every dataset the run read or wrote."""
     node = Node(NodeKind.RUN, run_id)
-    edges = [(e.relation, e.source) for e in shipyard.store.lineage.edges([node], upstream=True)
-             if e.relation is Relation.INPUT]
+    edges: list[tuple[Relation, Node]] = [
+        (e.relation, e.source) for e in shipyard.store.lineage.edges([node], upstream=True)
+        if e.relation is Relation.INPUT]
     edges += [(e.relation, e.target) for e in shipyard.store.lineage.edges([node], upstream=False)
               if e.relation is Relation.OUTPUT]
     found: list[tuple[str, object]] = []

@@ -158,7 +158,8 @@ class SqlAuthStore:
 
     def password_hash(self, name: str) -> str | None:
         with self._db.read() as conn:
-            return _user_row(conn, name).password_hash
+            password_hash: str | None = _user_row(conn, name).password_hash
+            return password_hash
 
     def count_users(self) -> int:
         with self._db.read() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -58,6 +59,7 @@ class Database:
         with self._lock, translate_errors(self.display_url), self._write_engine.connect() as conn:
             # The pragma is a no-op inside a transaction, so it goes to the driver before BEGIN.
             raw = conn.connection.dbapi_connection
+            assert raw is not None  # a connection just checked out of the pool
             raw.execute("PRAGMA foreign_keys = OFF")
             try:
                 with conn.begin():
@@ -82,6 +84,13 @@ class Database:
                 conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
                 conn.exec_driver_sql("ANALYZE")
         self.engine.dispose()
+
+
+def inserted_key(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the one row an INSERT added."""
+    key = result.inserted_primary_key
+    assert key is not None  # None only for a statement that is not a one-row INSERT
+    return int(key[0])
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from shipyard.entities import DatasetVersion
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import NotFound
 from shipyard.store.not_found import dataset_not_found
-from shipyard.store.sql.database import Database
+from shipyard.store.sql.database import Database, inserted_key
 from shipyard.store.sql.tables import dataset_versions, datasets
 from shipyard.tracking.validation import check_project, check_projects
 
@@ -93,8 +93,8 @@ class SqlDatasetStore:
         """The dataset's key; a first use creates it in ``project`` (later ones keep that)."""
         pk = conn.execute(sa.select(datasets.c.dataset_id).where(datasets.c.name == name)).scalar()
         if pk is None:
-            pk = conn.execute(datasets.insert().values(name=name, creation_time=now, last_version=0, project=project)
-                              ).inserted_primary_key[0]
+            pk = inserted_key(conn.execute(datasets.insert().values(name=name, creation_time=now, last_version=0,
+                                                                    project=project)))
         return pk
 
     @staticmethod

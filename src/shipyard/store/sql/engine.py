@@ -44,6 +44,7 @@ def create_engine(url: URL, *, busy_timeout_seconds: float = 60.0) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
         if not is_memory_sqlite(url):  # a new embedded store may live in a folder not made yet
+            assert url.database is not None  # is_memory_sqlite covers no database
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url, busy_timeout_seconds)
     if backend == "postgresql":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from shipyard.entities import Experiment, LifecycleStage, ViewType
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import AlreadyExists, NotFound
 from shipyard.store.not_found import experiment_not_found
-from shipyard.store.sql.database import Database
+from shipyard.store.sql.database import Database, inserted_key
 from shipyard.store.sql.tables import experiment_tags, experiments
 from shipyard.store.sql.upsert import upsert
 from shipyard.tracking.validation import check_project, check_projects
@@ -37,9 +38,9 @@ class SqlExperimentStore:
         try:
             with self._db.write() as conn:
                 self._refuse_taken_name(conn, name)
-                pk = conn.execute(experiments.insert().values(
+                pk = inserted_key(conn.execute(experiments.insert().values(
                     name=name, lifecycle_stage=LifecycleStage.ACTIVE.value,
-                    creation_time=now, last_update_time=now, project=project)).inserted_primary_key[0]
+                    creation_time=now, last_update_time=now, project=project)))
                 if tags:
                     conn.execute(experiment_tags.insert(),
                                  [{"experiment_id": pk, "key": k, "value": v} for k, v in tags.items()])
@@ -62,7 +63,7 @@ class SqlExperimentStore:
 
     def list(self, view: ViewType = ViewType.ACTIVE_ONLY, *,
              projects: Sequence[str] | None = None) -> list[Experiment]:
-        where = experiments.c.lifecycle_stage.in_([s.value for s in view.stages()])
+        where: sa.ColumnElement[bool] = experiments.c.lifecycle_stage.in_([s.value for s in view.stages()])
         if (wanted := check_projects(projects)) is not None:
             where = sa.and_(where, experiments.c.project.in_(wanted))
         with self._db.read() as conn:
@@ -127,7 +128,7 @@ class SqlExperimentStore:
             raise AlreadyExists(f"experiment {name!r} already exists with id {row.experiment_id}{hint}")
 
     @staticmethod
-    def _select(conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Experiment]:
+    def _select(conn: sa.Connection, where: sa.ColumnElement[bool]) -> builtins.list[Experiment]:
         rows = conn.execute(sa.select(experiments).where(where)
                             .order_by(experiments.c.experiment_id)).all()
         if not rows:

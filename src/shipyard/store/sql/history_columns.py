@@ -112,9 +112,10 @@ def _in_order(steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray,
 def _history(key: str, steps: np.ndarray, values: np.ndarray, timestamps: np.ndarray) -> MetricHistory:
     import numpy as np
 
-    columns = []
+    columns: list[array[Any]] = []
     for typecode, column in (("q", steps), ("d", values), ("q", timestamps)):
         out = array(typecode)
-        out.frombytes(memoryview(np.ascontiguousarray(column)).cast("B"))  # one copy, no objects
+        # ndarray has the buffer protocol; numpy's stubs do not say so
+        out.frombytes(memoryview(np.ascontiguousarray(column)).cast("B"))  # type: ignore[arg-type]  # one copy, no objects
         columns.append(out)
     return MetricHistory(key, *columns)

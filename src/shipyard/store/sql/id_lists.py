@@ -22,7 +22,8 @@ __all__ = ["among", "bound_ids"]
 def among(dialect: str, column: sa.ColumnElement[str], name: str = "ids") -> sa.ColumnElement[bool]:
     """``column`` is one of the ids bound to ``name`` (see :func:`bound_ids`)."""
     if dialect == "sqlite":
-        listed = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(name, type_=sa.String)))
+        values = sa.func.json_each(sa.bindparam(name, type_=sa.String))
+        listed: sa.Select[Any] = sa.select(sa.column("value")).select_from(values)
         return column.in_(listed)
     return column == sa.func.any(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
 

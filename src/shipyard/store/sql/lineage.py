@@ -55,7 +55,7 @@ class SqlLineageStore:
 
     def edges(self, nodes: Sequence[Node], *, upstream: bool) -> list[Edge]:
         keys = sorted({str(n) for n in nodes})
-        rows = []
+        rows: list[Any] = []
         with self._db.read() as conn:
             dialect = conn.dialect.name
             stmt = _edges_at(dialect, upstream)

@@ -366,7 +366,7 @@ class SqlLoggedModelStore:
     def run_links(self, run_ids: Sequence[str]) -> dict[str, list[RunLink]]:
         found: dict[str, list[RunLink]] = {run_id: [] for run_id in run_ids}
         ids = sorted(found)
-        rows = []
+        rows: list[sa.Row[Any]] = []
         with self._db.read() as conn:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start:start + _CHUNK]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -13,7 +14,7 @@ from shipyard.store.sql.tables import latest_metrics, metrics
 from shipyard.store.sql.upsert import insert_rows, upsert
 
 
-def _not_older(table: sa.Table, excluded: sa.ColumnCollection) -> sa.ColumnElement[bool]:
+def _not_older(table: sa.Table, excluded: sa.ColumnCollection[str, Any]) -> sa.ColumnElement[bool]:
     return sa.or_(excluded.step > table.c.step,
                   sa.and_(excluded.step == table.c.step, excluded.timestamp >= table.c.timestamp))
 

@@ -9,6 +9,7 @@ is the last guard, so a window is evaluated once even when a lease expired mid-e
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from shipyard.entities.monitor import ALERT_STATUSES, EVALUATION_STATUSES, Alert, AlertState, Monitor, MonitorEvaluation
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput
 from shipyard.store.not_found import monitor_not_found
-from shipyard.store.sql.database import Database
+from shipyard.store.sql.database import Database, inserted_key
 from shipyard.store.sql.tables import monitor_alerts, monitor_evaluations, monitors
 from shipyard.tracking.validation import check_project, check_projects
 from shipyard.wire import (
@@ -206,7 +207,7 @@ class SqlMonitorStore:
                            monitor=e.monitor) from None
 
     def evaluations(self, name: str, *, limit: int | None = None, since: int | None = None,
-                    with_report: bool = True) -> list[MonitorEvaluation]:
+                    with_report: bool = True) -> builtins.list[MonitorEvaluation]:
         columns = [c for c in monitor_evaluations.c if with_report or c.name != "report"]
         stmt = sa.select(*columns).where(monitor_evaluations.c.monitor == name)
         if since is not None:
@@ -230,11 +231,11 @@ class SqlMonitorStore:
                 monitor=alert.monitor, time=alert.time or _now(), state=alert.state.value,
                 window_start=alert.window_start, action=alert.action[:_MAX_ACTION], status=alert.status,
                 attempts=alert.attempts, detail=alert.detail[:_MAX_DETAIL], payload=_json(body["payload"])))
-            alert_id = result.inserted_primary_key[0]
+            alert_id = inserted_key(result)
             return _alert(conn.execute(sa.select(monitor_alerts)
                                        .where(monitor_alerts.c.alert_id == alert_id)).one())
 
-    def alerts(self, name: str, *, limit: int | None = None) -> list[Alert]:
+    def alerts(self, name: str, *, limit: int | None = None) -> builtins.list[Alert]:
         stmt = sa.select(monitor_alerts).where(monitor_alerts.c.monitor == name) \
             .order_by(monitor_alerts.c.alert_id.desc())
         if _limit(limit) is not None:

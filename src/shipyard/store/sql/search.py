@@ -37,13 +37,13 @@ _ATTRIBUTE_COLUMNS: dict[str, sa.Column[Any]] = {
 }
 _KIND_TABLES = {"metric": latest_metrics, "param": params, "tag": run_tags}
 _DRIVING_OPS = frozenset({Op.EQ, Op.IN, Op.LT, Op.LE, Op.GT, Op.GE, Op.IS_NOT_NULL})
-_COMPARE: dict[Op, Callable[[Any, Any], Any]] = {
+_COMPARE: dict[Op, Callable[[Any, Any], sa.ColumnElement[bool]]] = {
     Op.EQ: operator.eq, Op.NE: operator.ne, Op.LT: operator.lt,
     Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge,
 }
 
 
-def condition(column: Any, op: Op, value: Any) -> sa.ColumnElement[bool]:
+def condition(column: sa.ColumnElement[Any], op: Op, value: Any) -> sa.ColumnElement[bool]:
     if op in _COMPARE:
         return _COMPARE[op](column, value)
     if op is Op.LIKE:
@@ -61,7 +61,7 @@ def condition(column: Any, op: Op, value: Any) -> sa.ColumnElement[bool]:
     raise InvalidInput(f"operator {op.value} is not supported here")
 
 
-def keyed_match(owner: Any, sub: sa.Select[Any], value_column: Any, cmp: Comparison, *,
+def keyed_match(owner: sa.ColumnElement[Any], sub: sa.Select[Any], value_column: Any, cmp: Comparison, *,
                 missing_is_unequal: bool = False) -> sa.ColumnElement[bool]:
     """``owner IN (sub)``, where ``sub`` selects the owners having key ``cmp.key`` (a metric,
     param or tag row), narrowed to the rows whose value matches; IS NULL is the owners with no
@@ -154,7 +154,7 @@ def probe(cmp: Comparison, owner: Any = runs.c.run_id, dialect: str = "") -> sa.
         table: Any = _KeyValueAlias._construct(_KIND_TABLES[cmp.kind], name=None)
     else:
         table = _KIND_TABLES[cmp.kind].alias()
-    lookup = sa.select(sa.literal_column("1")).select_from(table).where(table.c.run_id == owner,
+    lookup: sa.Select[Any] = sa.select(sa.literal_column("1")).select_from(table).where(table.c.run_id == owner,
                                                                         *_value_terms(table, cmp, dialect))
     if dialect == "postgresql":
         # OFFSET keeps PostgreSQL from turning the probe into a join it may reorder ahead of the

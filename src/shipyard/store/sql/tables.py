@@ -523,7 +523,7 @@ audit_events = sa.Table(
 # databases. A later migration that rebuilds this table (SQLite batch mode) must recreate them.
 _AUDIT_REFUSAL = "audit_events is append-only: its rows cannot be changed or deleted"
 for _verb in ("UPDATE", "DELETE"):
-    sa.event.listen(audit_events, "after_create", sa.DDL(
+    sa.event.listen(audit_events, "after_create", sa.DDL(  # type: ignore[no-untyped-call]  # DDL() is unannotated
         f"CREATE TRIGGER audit_events_no_{_verb.lower()} BEFORE {_verb} ON audit_events "
         f"BEGIN SELECT RAISE(ABORT, '{_AUDIT_REFUSAL}'); END").execute_if(dialect="sqlite"))
 for _statement in (
@@ -534,4 +534,5 @@ for _statement in (
     "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
     "FOR EACH STATEMENT EXECUTE FUNCTION shipyard_audit_events_append_only()",
 ):
-    sa.event.listen(audit_events, "after_create", sa.DDL(_statement).execute_if(dialect="postgresql"))
+    sa.event.listen(audit_events, "after_create",
+                    sa.DDL(_statement).execute_if(dialect="postgresql"))  # type: ignore[no-untyped-call]

@@ -38,10 +38,12 @@ def insert_new(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, An
 
 def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
-    return insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+    return postgresql_insert(table)
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...],

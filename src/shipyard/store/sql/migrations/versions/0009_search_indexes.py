@@ -26,7 +26,7 @@ depends_on = None
 
 # Must equal tables.INDEXED_VALUE_CHARS; spelled out so this migration never changes after release.
 _SHORT_VALUE = sa.text("length(value) <= 200")
-_RUNS_ORDER = ["experiment_id", "lifecycle_stage", sa.text("start_time DESC"), "run_id"]
+_RUNS_ORDER: list[str | sa.TextClause] = ["experiment_id", "lifecycle_stage", sa.text("start_time DESC"), "run_id"]
 
 
 def upgrade() -> None:
