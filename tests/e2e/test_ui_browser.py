@@ -369,6 +369,23 @@ def test_compare_plots_params_against_a_chosen_metric(site: Site, web: Watched) 
     web.shot("compare-parallel")
 
 
+def test_a_pipeline_run_is_drawn_as_a_dag_whose_nodes_open_the_step_runs(site: Site, web: Watched) -> None:
+    page = web.page
+    page.goto(site.url + "/ui/experiments")
+    page.get_by_role("link", name="Pipelines", exact=True).click()
+    page.locator(f"#pipelines tr[data-pipeline-run='{site.seeded.pipeline_run_id}']").get_by_role(
+        "link", name="ui_pipeline").click()
+    dag = page.locator("#pipeline-dag")
+    dag.wait_for()
+    assert dag.locator("g.node.status-executed").count() == 3
+    assert dag.locator("path.edge").count() == 3
+    web.shot("pipeline")
+    dag.get_by_label("step square: executed").click()
+    page.wait_for_url(re.compile(r"/ui/runs/[0-9a-f]{32}$"))
+    page.locator("#pipeline-link").click()
+    page.wait_for_url(re.compile(rf"/ui/pipelines/{site.seeded.pipeline_run_id}$"))
+
+
 def test_a_version_page_shows_its_quality_gates(site: Site, web: Watched) -> None:
     page = web.page
     page.goto(f"{site.url}/ui/models/{MODEL}/versions/2")
@@ -399,7 +416,8 @@ def _axe_pages(site: Site) -> list[tuple[str, str]]:
             ("dataset", f"/ui/datasets/{DATASET}/versions/1"),
             ("dataset-diff", f"/ui/datasets/{DATASET}/diff?old=1&new=2"),
             ("deployments", "/ui/deployments"), ("deployment", f"/ui/deployments/{DEPLOYMENT}"),
-            ("monitors", "/ui/monitors"), ("monitor", f"/ui/monitors/{MONITOR}"), ("sign-in", "/ui/login")]
+            ("monitors", "/ui/monitors"), ("monitor", f"/ui/monitors/{MONITOR}"), ("pipelines", "/ui/pipelines"),
+            ("pipeline", f"/ui/pipelines/{seeded.pipeline_run_id}"), ("sign-in", "/ui/login")]
 
 
 @pytest.fixture

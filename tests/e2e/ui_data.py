@@ -30,6 +30,7 @@ class Seeded:
     best_run_id: str = ""
     child_run_id: str = ""
     dataset_ref: str = ""
+    pipeline_run_id: str = ""
 
 
 def _png() -> bytes:
@@ -171,6 +172,30 @@ def seed_dataset_version(client: Client, run_id: str) -> None:
     client.log_dataset(run_id, frame, DATASET, context="training")
 
 
+def seed_pipeline(client: Client) -> str:
+    """A small pipeline run (three steps, one fanning out to two): its run id."""
+    from shipyard.pipelines import pipeline, step
+
+    @step
+    def prepare(n: int) -> int:
+        return n
+
+    @step
+    def square(x: int) -> int:
+        return x * x
+
+    @step
+    def score(x: int, y: int) -> dict:
+        return {"score": float(x + y)}
+
+    @pipeline
+    def ui_pipeline(n: int = 3):
+        a = prepare(n)
+        score(a, square(a))
+
+    return ui_pipeline.run(n=3, client=client).run_id
+
+
 @contextmanager
 def seeded_site() -> Iterator[tuple[str, Seeded]]:
     """Every seed above in a fresh SQLite store, served by uvicorn on a free loopback port: its URL
@@ -189,6 +214,7 @@ def seeded_site() -> Iterator[tuple[str, Seeded]]:
             seeded = seed(client, root)
             seed_monitor(client)
             seed_dataset_version(client, seeded.child_run_id)
+            seeded.pipeline_run_id = seed_pipeline(client)
             with uvicorn_thread(create_app(settings, client=client), name="ui-test-server") as url:
                 yield url, seeded
         finally:

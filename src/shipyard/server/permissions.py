@@ -158,6 +158,8 @@ ROUTE_PERMISSIONS: Mapping[str, Permission] = {
     "ui_rollback_deployment": Permission.MAINTAIN,
     "ui_monitors": Permission.READ,
     "ui_monitor": Permission.READ,
+    "ui_pipelines": Permission.READ,
+    "ui_pipeline": Permission.READ,
     # the MLflow-compatible API (server/mlflow_compat): the same rules, MLflow's routes
     "mlflow_create_experiment": Permission.WRITE,
     "mlflow_create_logged_model": Permission.WRITE,

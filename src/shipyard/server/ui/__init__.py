@@ -16,7 +16,15 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     """The UI's routers, for :func:`shipyard.server.app.create_app`."""
-    from shipyard.server.ui import auth_pages, monitor_pages, oidc_pages, ops_pages, registry_pages, tracking_pages
+    from shipyard.server.ui import (
+        auth_pages,
+        monitor_pages,
+        oidc_pages,
+        ops_pages,
+        pipeline_pages,
+        registry_pages,
+        tracking_pages,
+    )
 
     return [auth_pages.router, oidc_pages.router, tracking_pages.router, registry_pages.router, ops_pages.router,
-            monitor_pages.router, tracking_pages.root_router]
+            monitor_pages.router, pipeline_pages.router, tracking_pages.root_router]
