@@ -115,17 +115,21 @@ def uvicorn_thread(app: Any, *, name: str = "test-server", timeout: float = 10.0
         thread.join(timeout=10)
 
 
-def assert_error_envelope(response: httpx.Response, status: int) -> dict[str, Any]:
+def assert_error_envelope(response: httpx.Response, status: int, *, extra_keys: frozenset[str] = frozenset(),
+                          nosniff: bool = True) -> dict[str, Any]:
     """The pinned wire shape of every API error (datasette's test_error_shape, for our API):
     ``{error_code, message[, details]}`` as JSON, the status the error class declares, no traceback.
+    ``extra_keys`` are a protocol's own fields beside it (the Open Inference Protocol's ``error``);
+    ``nosniff=False`` for the serving app, which does not send the tracking server's security headers.
     Returns the body for further checks."""
     from shipyard.errors import ShipyardError, error_class_for_code
 
     assert response.status_code == status, response.text
     assert response.headers.get("content-type") == "application/json", response.headers
-    assert response.headers.get("x-content-type-options") == "nosniff", response.headers
+    if nosniff:
+        assert response.headers.get("x-content-type-options") == "nosniff", response.headers
     body = response.json()
-    assert ENVELOPE_KEYS <= set(body) <= ENVELOPE_KEYS | {"details"}, body
+    assert ENVELOPE_KEYS <= set(body) <= ENVELOPE_KEYS | {"details"} | extra_keys, body
     assert isinstance(body["error_code"], str)
     assert body["error_code"].isupper()
     assert isinstance(body["message"], str)

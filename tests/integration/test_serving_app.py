@@ -24,7 +24,9 @@ from shipyard.models import PythonModel
 from shipyard.models.package import load_model_folder, save_model
 from shipyard.serving import ServedModel, create_serving_app, load_served
 from shipyard.serving.access import flush_access_log
-from tests.support import wait_for_async
+from tests.support import assert_error_envelope, wait_for_async
+
+OIP_ERROR = frozenset({"error"})  # the message again, the one field Open Inference Protocol clients read
 
 
 class Echo(PythonModel):
@@ -79,13 +81,10 @@ def run(app: Any, scenario: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> An
 
 
 def assert_error(response: httpx.Response, status: int, code: str, *fragments: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) <= {"error_code", "message", "details", "error"}, body
+    body = assert_error_envelope(response, status, extra_keys=OIP_ERROR, nosniff=False)
     assert body["error_code"] == code
     for fragment in fragments:
         assert fragment in body["message"], body["message"]
-    assert "Traceback" not in response.text
     return body
 
 

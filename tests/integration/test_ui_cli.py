@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,14 +10,7 @@ import httpx
 from typer.testing import CliRunner
 
 from shipyard.cli import app
-
-LAUNCH = "from shipyard.cli import main; main()"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import clean_environment, free_port, shipyard_command
 
 
 def test_ui_serves_the_local_store_without_opening_a_browser(tmp_path: Path) -> None:
@@ -31,9 +21,9 @@ def test_ui_serves_the_local_store_without_opening_a_browser(tmp_path: Path) -> 
     client.create_experiment("from-the-cli")
     client.close()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env.update(SHIPYARD_TRACKING_URI=uri, BROWSER="false")  # webbrowser would run `false`: never a window
-    process = subprocess.Popen([sys.executable, "-c", LAUNCH, "ui", "--port", str(port), "--no-browser"], env=env,
+    # BROWSER: webbrowser would run `false`, never a window
+    env = clean_environment({"SHIPYARD_TRACKING_URI": uri, "BROWSER": "false"})
+    process = subprocess.Popen(shipyard_command("ui", "--port", str(port), "--no-browser"), env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -160,7 +160,8 @@ def test_modules_stay_small() -> None:
 DOMAIN_MODULES = ("shipyard.deploy.bundle", "shipyard.lineage.explain", "shipyard.lineage.graph",
                   "shipyard.models.card", "shipyard.models.evaluate", "shipyard.models.gates",
                   "shipyard.monitoring.challenge", "shipyard.monitoring.retrain", "shipyard.predictions.reader",
-                  "shipyard.tracking.gc")
+                  "shipyard.reproduce.plan", "shipyard.reproduce.runner", "shipyard.reproduce.workspace",
+                  "shipyard.tracking.datasets", "shipyard.tracking.gc")
 _EDGES = ("shipyard.tracking.fluent", "shipyard.tracking.client")
 
 

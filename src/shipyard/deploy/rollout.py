@@ -261,9 +261,9 @@ class DeploymentService:
                           detail=f"rolled back to revision {target.revision} (undoing revision {undone.revision}: "
                                  f"{undone.kind})")
 
-    def delete(self, name: str) -> None:
-        """Remove a deployment; its history and lineage stay."""
-        self.store.deployments.delete(name, user=self.principal.name, detail="deleted")
+    def delete(self, name: str, *, detail: str = "deleted") -> None:
+        """Remove a deployment; its history and lineage stay, the delete recorded with ``detail``."""
+        self.store.deployments.delete(name, user=self.principal.name, detail=detail)
 
 
 # -- the SDK's spelling: the same calls on a Client's store, as its user -------------------------

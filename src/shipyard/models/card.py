@@ -78,8 +78,7 @@ def escape_cell(value: Any) -> str:
 
 
 def _store(registry: RegistryService, version: ModelVersion, text: str) -> ModelVersion:
-    return registry.store.models.update_version(version.name, version.version, card=text,
-                                                user=registry.principal.name)
+    return registry.update_model_version(version.name, version.version, card=text)
 
 
 # -- rendering -------------------------------------------------------------------------------------

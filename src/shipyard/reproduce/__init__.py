@@ -9,7 +9,9 @@ compares every metric against a tolerance. ``shipyard reproduce RUN_ID`` is the 
 
 Modules: :mod:`.plan` (read the record, check what can be checked, make the plan),
 :mod:`.inputs` (datasets), :mod:`.environment` (current or venv), :mod:`.workspace` (worktree,
-diff, data placement), :mod:`.runner` (execute, find the new run), :mod:`.compare` (deltas, result).
+diff, data placement), :mod:`.runner` (execute, find the new run), :mod:`.compare` (deltas, result),
+all domain code on the registry service; :mod:`.sdk` (``reproduce``, the edge that builds it from a
+``Client``).
 """
 
 from shipyard.reproduce.compare import MetricComparison, ParamDifference, ReproductionResult
@@ -17,7 +19,7 @@ from shipyard.reproduce.environment import EnvironmentPlan
 from shipyard.reproduce.inputs import DataStep
 from shipyard.reproduce.plan import Plan
 from shipyard.reproduce.progress import PlainProgress, Progress, QuietProgress
-from shipyard.reproduce.runner import reproduce
+from shipyard.reproduce.sdk import reproduce
 
 __all__ = [
     "DataStep",

@@ -25,15 +25,26 @@ from shipyard.reproduce.inputs import DataStep, resolve_inputs
 from shipyard.reproduce.progress import Progress
 
 if TYPE_CHECKING:
+    from shipyard.artifacts.protocol import ArtifactStore
     from shipyard.lineage import RunRecord
-    from shipyard.tracking.client import Client
+    from shipyard.models.registry import HasRegistry, RegistryService
 
-__all__ = ["Plan", "make_plan", "read_diff"]
+__all__ = ["Plan", "StoreUris", "make_plan", "read_diff"]
 
 REPRODUCES_ENV = "SHIPYARD_REPRODUCES"
 SEED_ENV = "SHIPYARD_SEED"
 _NO_SCRIPT = ("<interactive>", "<notebook>")
 _UNTRACKED_HEADER = b"# Untracked files (names only, contents not stored):"
+
+
+@dataclass(frozen=True)
+class StoreUris:
+    """Where the re-run tracks to: the store the record was read from. The edge that opened that
+    store knows its URIs (the services do not), and the re-run is another process that opens it
+    again."""
+
+    tracking_uri: str
+    artifact_uri: str
 
 
 @dataclass(frozen=True)
@@ -59,28 +70,33 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
 
 
-def make_plan(client: Client, run_id: str, *, repo: str | os.PathLike[str] | None = None, env: str = "current",
-              checkout: bool = True, progress: Progress) -> Plan:
-    """Read run ``run_id`` and plan its reproduction; raises ``NotFound`` for an unknown run and
+def make_plan(registry: RegistryService | HasRegistry, run_id: str, *, uris: StoreUris,
+              repo: str | os.PathLike[str] | None = None, env: str = "current", checkout: bool = True,
+              progress: Progress) -> Plan:
+    """Read run ``run_id`` through ``registry`` (a ``RegistryService``, or a ``Client``'s) and
+    plan its reproduction, tracking to ``uris``; raises ``NotFound`` for an unknown run and
     ``InvalidInput``/``Conflict`` (saying what is missing and what is still possible) when it
     cannot be reproduced."""
     from shipyard.lineage.explain import explain_ref
+    from shipyard.models.registry import as_registry
+
+    service = as_registry(registry)
 
     if not isinstance(run_id, str) or not run_id.strip():
         raise InvalidInput(f"run id must be a non-empty string, got {run_id!r}")
     run_id = run_id.strip()
     try:
-        run = client.store.runs.get(run_id)
+        run = service.store.runs.get(run_id)
     except NotFound:
-        raise NotFound(f"run {run_id!r} does not exist in {client.tracking_uri}; list runs with "
+        raise NotFound(f"run {run_id!r} does not exist in {uris.tracking_uri}; list runs with "
                        "`shipyard runs list`") from None
-    found = explain_ref(client, Node(NodeKind.RUN, run_id), depth=1)
+    found = explain_ref(service, Node(NodeKind.RUN, run_id), depth=1)
     record = next(r for r in found.runs if r.run_id == run_id)
     tags = run.data.tags
     warnings: list[str] = []
-    child_env = {**_store_env(client), REPRODUCES_ENV: run_id, "PYTHONUNBUFFERED": "1"}
+    child_env = {**_store_env(uris), REPRODUCES_ENV: run_id, "PYTHONUNBUFFERED": "1"}
 
-    root, commit, diff = _code(client, record, tags, repo, checkout, warnings)
+    root, commit, diff = _code(service.artifacts, record, tags, repo, checkout, warnings)
     entry_point, args = _entry_point(record, tags)
     workdir, script = (_locate(entry_point, root, commit, diff, warnings) if checkout
                        else _here(entry_point))
@@ -117,7 +133,7 @@ def _inputs(record: RunRecord, versions: list[DatasetVersion],
     return [(known[ref], ", ".join(found)) for ref, found in contexts.items()]
 
 
-def _code(client: Client, record: RunRecord, tags: Mapping[str, str], repo: str | os.PathLike[str] | None,
+def _code(artifacts: ArtifactStore, record: RunRecord, tags: Mapping[str, str], repo: str | os.PathLike[str] | None,
           checkout: bool, warnings: list[str]) -> tuple[Path | None, str | None, bytes | None]:
     """The repository, the commit to check out and the diff to apply on it."""
     start = Path(repo).expanduser() if repo is not None else Path.cwd()
@@ -146,7 +162,7 @@ def _code(client: Client, record: RunRecord, tags: Mapping[str, str], repo: str 
             raise Conflict(f"run {record.run_id} ran with uncommitted changes whose diff was cut when it was stored "
                            "(larger than capture_diff_max_bytes), so its exact code cannot be rebuilt; raise "
                            "SHIPYARD_CAPTURE_DIFF_MAX_BYTES for future runs, or use --no-checkout")
-        diff = read_diff(client, record.run_id)
+        diff = read_diff(artifacts, record.run_id)
         if diff is None:
             warnings.append("the run's tree had uncommitted changes but no diff was stored (capture_diff was off): "
                             f"reproducing the committed code of {record.commit[:12]} only")
@@ -162,11 +178,12 @@ def _remote(tags: Mapping[str, str], *, bare: bool = False) -> str:
     return f" {remote}" if bare else f" (its remote was {remote})"
 
 
-def read_diff(client: Client, run_id: str) -> bytes | None:
+def read_diff(artifacts: ArtifactStore, run_id: str) -> bytes | None:
+    """The uncommitted diff run ``run_id`` stored, or ``None`` when it stored none."""
     from shipyard.tracking.capture import DIFF_ARTIFACT
 
     try:
-        with client.artifacts.open(run_id, DIFF_ARTIFACT) as stream:
+        with artifacts.open(run_id, DIFF_ARTIFACT) as stream:
             return stream.read()
     except NotFound:
         return None
@@ -259,16 +276,14 @@ def _relative_to(path: Path, root: Path) -> str | None:
     return None
 
 
-def _store_env(client: Client) -> dict[str, str]:
-    """The client's tracking and artifact URIs, made absolute: the re-run starts in another folder."""
-    from shipyard.tracking.client import default_artifact_uri
-
-    tracking = client.settings.tracking_uri
+def _store_env(uris: StoreUris) -> dict[str, str]:
+    """The tracking and artifact URIs, made absolute: the re-run starts in another folder."""
+    tracking = uris.tracking_uri
     if tracking in ("sqlite://", "sqlite:///:memory:") or ":memory:" in tracking:
         raise InvalidInput("reproduce re-runs the code in another process, which cannot reach an in-memory store; "
                            "use a database file (sqlite:///path.db) or a server")
     return {"SHIPYARD_TRACKING_URI": _absolute(tracking),
-            "SHIPYARD_ARTIFACT_URI": _absolute(default_artifact_uri(client.settings))}
+            "SHIPYARD_ARTIFACT_URI": _absolute(uris.artifact_uri)}
 
 
 def _absolute(uri: str) -> str:

@@ -1,4 +1,8 @@
-"""``reproduce(run_id)``: plan, prepare the workspace, re-run the entry point, compare.
+"""Reproduce a run: plan, prepare the workspace, re-run the entry point, compare.
+
+Domain code (#14): :func:`reproduce_run` takes the registry service (its store, artifact store
+and principal) and the store's URIs; :func:`shipyard.reproduce.reproduce` (:mod:`.sdk`) builds
+them from a ``Client``, the fluent SDK's unless one is given.
 
 The re-run is ``<python> <entry point> <recorded args>`` in the worktree, started in the folder
 the original started in, tracking to the same store (``SHIPYARD_TRACKING_URI`` and
@@ -18,26 +22,34 @@ import os
 import subprocess
 from typing import TYPE_CHECKING
 
+from shipyard.entities import RunQuery, ViewType
 from shipyard.errors import InvalidInput
+from shipyard.models.registry import as_registry
 from shipyard.reproduce.compare import FAIL, PASS, PLANNED, ReproductionResult, compare_metrics, compare_params
-from shipyard.reproduce.plan import Plan, make_plan
+from shipyard.reproduce.plan import Plan, StoreUris, make_plan
 from shipyard.reproduce.progress import PlainProgress, Progress
 from shipyard.reproduce.workspace import Workspace
 
 if TYPE_CHECKING:
     from shipyard.entities import Run
-    from shipyard.tracking.client import Client
+    from shipyard.models.registry import HasRegistry, RegistryService
+    from shipyard.store.protocol import Store
 
-__all__ = ["reproduce"]
+__all__ = ["reproduce_run"]
 
 REPRODUCES_TAG = "shipyard.reproduces"
 _TAIL_LINES = 20
 
 
-def reproduce(run_id: str, *, tolerance: float = 0.02, env: str = "current", dry_run: bool = False,
-              client: Client | None = None, repo: str | os.PathLike[str] | None = None, checkout: bool = True,
-              progress: Progress | None = None) -> ReproductionResult:
+def reproduce_run(registry: RegistryService | HasRegistry, run_id: str, *, uris: StoreUris,
+                  tolerance: float = 0.02, env: str = "current", dry_run: bool = False,
+                  repo: str | os.PathLike[str] | None = None, checkout: bool = True,
+                  progress: Progress | None = None) -> ReproductionResult:
     """Re-run run ``run_id`` from its recorded code, data, command line and seed, and compare metrics.
+
+    ``registry``: a ``RegistryService`` (or a ``Client``'s), whose store holds the run and whose
+    artifact store its diff and its datasets' snapshots; ``uris``: that store's URIs, where the
+    re-run (another process) tracks to. The other arguments are :func:`shipyard.reproduce.reproduce`'s.
 
     ``tolerance``: the largest relative difference per metric that passes. ``env``: ``current``
     (this interpreter) or ``venv`` (a new virtualenv with the run's recorded package versions,
@@ -53,24 +65,20 @@ def reproduce(run_id: str, *, tolerance: float = 0.02, env: str = "current", dry
     """
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance >= 0:
         raise InvalidInput(f"tolerance must be a number >= 0 (a relative difference, 0.02 = 2%), got {tolerance!r}")
-    if client is None:
-        from shipyard.tracking.fluent import default_client
-
-        client = default_client()
+    service = as_registry(registry)  # a Client's queued metrics are written first
     progress = progress or PlainProgress()
-    client.flush()
     with progress.step(f"Reading the record of run {run_id}"):
-        plan = make_plan(client, run_id, repo=repo, env=env, checkout=checkout, progress=progress)
+        plan = make_plan(service, run_id, uris=uris, repo=repo, env=env, checkout=checkout, progress=progress)
     for warning in plan.warnings:
         progress.warn(warning)
     if dry_run:
         return ReproductionResult(plan.run_id, None, PLANNED, float(tolerance), plan, warnings=list(plan.warnings))
 
-    before = _reproductions(client, plan)
-    with Workspace(plan, client, progress) as workspace:
+    before = _reproductions(service.store, plan)
+    with Workspace(plan, service, progress) as workspace:
         returncode, tail = _execute(plan, workspace, progress)
     with progress.step("Comparing metrics"):
-        return _result(client, plan, float(tolerance), before, returncode, tail)
+        return _result(service.store, plan, float(tolerance), before, returncode, tail)
 
 
 def _execute(plan: Plan, workspace: Workspace, progress: Progress) -> tuple[int, list[str]]:
@@ -93,11 +101,11 @@ def _execute(plan: Plan, workspace: Workspace, progress: Progress) -> tuple[int,
     return returncode, tail
 
 
-def _result(client: Client, plan: Plan, tolerance: float, before: set[str], returncode: int,
+def _result(store: Store, plan: Plan, tolerance: float, before: set[str], returncode: int,
             tail: list[str]) -> ReproductionResult:
     warnings = list(plan.warnings)
-    new = _reproductions(client, plan) - before
-    run = _latest(client, new)
+    new = _reproductions(store, plan) - before
+    run = _latest(store, new)
     if run is None:
         why = (f"the entry point exited with status {returncode}" if returncode
                else "the entry point started no run (none is tagged shipyard.reproduces=" + plan.run_id + ")")
@@ -124,30 +132,34 @@ def _result(client: Client, plan: Plan, tolerance: float, before: set[str], retu
                               warnings, returncode, message)
 
 
-def _reproductions(client: Client, plan: Plan) -> set[str]:
+def _reproductions(store: Store, plan: Plan) -> set[str]:
     """Ids of the runs tagged as reproductions of the plan's run, in its experiment (where the
     re-run lands unless the code picks another) and, when none is there, in every experiment."""
     query = f"tags.`{REPRODUCES_TAG}` = '{plan.run_id}'"
-    found = {r.info.run_id for r in _search(client, [plan.experiment_id], query)}
+    found = {r.info.run_id for r in _search(store, [plan.experiment_id], query)}
     if not found:
-        others = [e.experiment_id for e in client.search_experiments() if e.experiment_id != plan.experiment_id]
+        others = [e.experiment_id for e in store.experiments.list(ViewType.ACTIVE_ONLY)
+                  if e.experiment_id != plan.experiment_id]
         if others:
-            found = {r.info.run_id for r in _search(client, others, query)}
+            found = {r.info.run_id for r in _search(store, others, query)}
     return found
 
 
-def _search(client: Client, experiment_ids: list[str], query: str) -> list[Run]:
+def _search(store: Store, experiment_ids: list[str], query: str) -> list[Run]:
+    from shipyard.filters import parse_filter
+
     runs: list[Run] = []
     token = None
     while True:
-        page = client.search_runs(experiment_ids, query, max_results=1000, page_token=token)
-        runs += list(page)
-        token = page.token
+        page = store.runs.search(RunQuery(tuple(experiment_ids), parse_filter(query), max_results=1000,
+                                          page_token=token))
+        runs += list(page.items)
+        token = page.next_page_token
         if not token:
             return runs
 
 
-def _latest(client: Client, run_ids: set[str]) -> Run | None:
-    runs = [client.get_run(run_id) for run_id in run_ids]
+def _latest(store: Store, run_ids: set[str]) -> Run | None:
+    runs = [store.runs.get(run_id) for run_id in run_ids]
     return max(runs, key=lambda r: r.info.start_time or 0, default=None)
 

@@ -21,17 +21,21 @@ from shipyard.reproduce.plan import Plan, read_diff
 from shipyard.reproduce.progress import Progress
 
 if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+    from shipyard.models.registry import HasRegistry, RegistryService
 
 __all__ = ["Workspace"]
 
 
 class Workspace:
-    """``with Workspace(plan, client, progress) as ws:`` then run ``ws.python`` in ``ws.workdir``."""
+    """``with Workspace(plan, registry, progress) as ws:`` then run ``ws.python`` in ``ws.workdir``;
+    ``registry`` (a ``RegistryService``, or a ``Client``'s) reads the run's diff and the datasets'
+    snapshots."""
 
-    def __init__(self, plan: Plan, client: Client, progress: Progress) -> None:
+    def __init__(self, plan: Plan, registry: RegistryService | HasRegistry, progress: Progress) -> None:
+        from shipyard.models.registry import as_registry
+
         self.plan = plan
-        self.client = client
+        self.registry = as_registry(registry)
         self.progress = progress
         self.folder: Path | None = None
         self.worktree: Path | None = None
@@ -77,7 +81,7 @@ class Workspace:
                 git.add_worktree(Path(plan.repo), worktree, plan.commit)
             if plan.diff_files:
                 with self.progress.step(f"Applying the run's uncommitted changes ({len(plan.diff_files)} file(s))"):
-                    diff = read_diff(self.client, plan.run_id)
+                    diff = read_diff(self.registry.artifacts, plan.run_id)
                     assert diff is not None
                     git.apply_diff(worktree, plan.commit, diff)
             self.code_root = worktree
@@ -110,9 +114,11 @@ class Workspace:
             _copy(step, restored, where, move=True)
 
     def _restore(self, step: DataStep, dest: Path) -> Path:
-        from shipyard.tracking.datasets import restore
+        from shipyard.tracking.datasets import DatasetService
 
-        return restore(self.client, self.client.get_dataset(step.ref), dest)
+        registry = self.registry
+        datasets = DatasetService(registry.store, registry.artifacts, registry.principal)
+        return datasets.restore(datasets.get(step.ref), dest)
 
 
 def _copy(step: DataStep, source: Path, target: Path, *, move: bool = False) -> None:

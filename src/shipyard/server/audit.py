@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shipyard.clock import now_ms
 from shipyard.entities.auth import AuditEvent
 
 __all__ = ["AUDIT_DETAIL_KEY", "AUDIT_NAME_KEY", "REFUSED", "REQUEST_ID_HEADER", "AuditMiddleware", "request_id_of"]
@@ -69,15 +69,11 @@ def request_id_of(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class AuditMiddleware:
     """Records each request that changed something or was refused, after its response."""
 
     def __init__(self, app: ASGIApp, *, record: Callable[[Sequence[AuditEvent]], None],
-                 clock: Callable[[], int] = _now_ms) -> None:
+                 clock: Callable[[], int] = now_ms) -> None:
         self.app = app
         self._record = record
         self._clock = clock

@@ -9,16 +9,18 @@ version or a report points at without a trace, so it is a ``Conflict`` (409).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard.entities import LifecycleStage
-from shipyard.errors import Conflict, NotFound, RunNotActive
+from shipyard.errors import Conflict, InvalidInput, NotFound, RunNotActive
 
 if TYPE_CHECKING:
     from shipyard.artifacts.protocol import ArtifactStore
     from shipyard.store.protocol import Store
 
-__all__ = ["check_artifact_delete", "check_artifact_write"]
+__all__ = ["check_artifact_delete", "check_artifact_write", "folder_files"]
 
 
 def check_artifact_write(store: Store, artifacts: ArtifactStore, run_id: str, path: str) -> None:
@@ -32,6 +34,23 @@ def check_artifact_write(store: Store, artifacts: ArtifactStore, run_id: str, pa
         raise Conflict(f"run '{run_id}' is {info.status.value} and already holds artifact {path!r}; a finished "
                        "run's recorded artifacts are immutable: store the new file under another path, or "
                        "in a new run", run_id=run_id, path=path, rule="artifact_immutable")
+
+
+def folder_files(local_dir: str | os.PathLike[str]) -> list[Path]:
+    """The files below ``local_dir`` to store as artifacts, sorted. ``InvalidInput`` when it is
+    not a folder, or naming the first symbolic link inside it: a link can point anywhere
+    (``~/.ssh``, ``/etc``), so none is followed and nothing is logged then."""
+    root = Path(local_dir)
+    if not root.is_dir():
+        raise InvalidInput(f"cannot log artifacts from {str(local_dir)!r}: no such folder")
+    files: list[Path] = []
+    for folder, dirs, names in os.walk(root):  # followlinks=False: linked folders are listed, not entered
+        for link in (Path(folder, name) for name in sorted(dirs + names)):
+            if link.is_symlink():
+                raise InvalidInput(f"cannot log artifacts from {str(local_dir)!r}: {str(link)!r} is a symbolic "
+                                   "link; copy what it points to into the folder instead", path=str(link))
+        files.extend(p for p in (Path(folder, name) for name in names) if p.is_file())
+    return sorted(files)
 
 
 def check_artifact_delete(store: Store, run_id: str) -> None:

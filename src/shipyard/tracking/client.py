@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from shipyard.models.gates import PromotionResult
     from shipyard.models.registry import RegistryService
     from shipyard.monitoring.service import MonitorService
+    from shipyard.tracking.datasets import DatasetService
 
 __all__ = ["Client"]
 
@@ -203,6 +204,13 @@ class Client:
         from shipyard.models.registry import RegistryService
 
         return RegistryService(self.store, self.artifacts, self.principal)
+
+    @property
+    def datasets(self) -> DatasetService:
+        """Dataset versions, their snapshots and lineage edges, as this client's principal."""
+        from shipyard.tracking.datasets import DatasetService
+
+        return DatasetService(self.store, self.artifacts, self.principal)
 
     @property
     def deployments(self) -> DeploymentService:
@@ -557,14 +565,9 @@ class Client:
         if not root.is_dir():
             raise InvalidInput(f"cannot log artifacts from {str(local_dir)!r}: no such folder")
         self._require_exists(run_id)
-        files: list[Path] = []
-        for folder, dirs, names in os.walk(root):  # followlinks=False: linked folders are listed, not entered
-            for link in (Path(folder, name) for name in sorted(dirs + names)):
-                if link.is_symlink():
-                    raise InvalidInput(f"cannot log artifacts from {str(local_dir)!r}: {str(link)!r} is a symbolic "
-                                       "link; copy what it points to into the folder instead", path=str(link))
-            files.extend(p for p in (Path(folder, name) for name in names) if p.is_file())
-        files.sort()
+        from shipyard.tracking.artifact_rules import folder_files
+
+        files = folder_files(local_dir)
         targets = [_join(artifact_path, f.relative_to(root).as_posix()) for f in files]
         for target in targets:  # all checked before any is stored: a refused folder stores nothing
             self._check_artifact(run_id, target)
@@ -611,18 +614,11 @@ class Client:
         glob, or a pandas/polars DataFrame, pyarrow Table or numpy array. Same name and content
         give the existing version; new content, the next one. ``snapshot`` also stores the data
         itself (deduplicated), so it can be restored byte for byte."""
-        from shipyard.tracking.datasets import log_dataset
-
-        return log_dataset(self, run_id, source, name, context=context, snapshot=snapshot, output=output)
+        return self.datasets.log(run_id, source, name, context=context, snapshot=snapshot, output=output)
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         """``name@version``, ``name@latest`` or ``name`` (the latest)."""
-        name, _, version = ref.rpartition("@") if "@" in ref else (ref, "", "latest")
-        if version == "latest":
-            return self.store.datasets.list_versions(name)[-1]
-        if not version.isdigit():
-            raise InvalidInput(f"dataset reference {ref!r} is not valid: expected <name>@<version>, e.g. train@3")
-        return self.store.datasets.get_version(name, int(version))
+        return self.datasets.get(ref)
 
     # -- models ------------------------------------------------------------------------
     def log_model(self, run_id: str, model: Any, artifact_path: str = "model", *, flavor: str | None = None,

@@ -247,9 +247,9 @@ def log_inputs(request: Request, p: Params = Depends(mlflow_params)) -> Response
         name = rules.check_dataset_name(ds.required("name"))
         digest = ds.required("digest")
         mlflow_fields = {k: ds.str(k) for k in ("digest", "source_type", "schema", "profile") if ds.has(k)}
-        version, _ = c.store.datasets.log_version(
+        version, _ = c.datasets.log_version(
             name, digest=f"mlflow:{digest}", source=ds.str("source", default="") or "", kind="table",
-            num_rows=_num_rows(ds.str("profile")), profile={"mlflow": mlflow_fields}, user=c.principal.name)
+            num_rows=_num_rows(ds.str("profile")), profile={"mlflow": mlflow_fields})
         tags = given.key_values("tags")
         edges.append(Edge(Node(NodeKind.DATASET, version.ref), Node(NodeKind.RUN, run_id), Relation.INPUT,
                           tags.get(wire.DATASET_CONTEXT_TAG, "")))

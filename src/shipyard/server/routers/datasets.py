@@ -1,14 +1,14 @@
 """Versioned datasets over the native API: log a version by content digest, list, read.
 
-A thin adapter over ``client.store.datasets`` (the :class:`~shipyard.store.protocol.DatasetStore`).
-Everything in the body is checked before the store is called, so a refused request writes
+A thin adapter over :class:`~shipyard.tracking.datasets.DatasetService` (``client.datasets``).
+Everything in the body is checked before the service is called, so a refused request writes
 nothing: the name with the SDK's rule (``check_dataset_name``, the model name rule), the digest
 as ``sha256:<64 hex>`` (after a table recipe's tag, e.g. ``t2:``), the kind by the schema,
 schema and profile as finite JSON of bounded size, and a snapshot as ``runs:/<run_id>/<path>`` of
 a run of this server (the shape rule of
 :func:`shipyard.models.sources.check_version_source`, then the run must exist; the canonical
-form is recorded). The user recorded is the principal (``request.state.principal.name``),
-never a user the client claims.
+form is recorded). The user recorded is the service's principal (the request's), never a user
+the client claims.
 
 Dataset names cannot contain ``/`` (see ``check_dataset_name``), so ``{name}`` is one path segment.
 """
@@ -27,8 +27,9 @@ from shipyard.models.sources import check_version_source
 from shipyard.server import schemas
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
-from shipyard.store.protocol import DatasetStore, Store
+from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
+from shipyard.tracking.datasets import DatasetService
 from shipyard.wire import dataset_version_to_wire
 
 router = PrefixRouter(prefix="/api/v1/datasets", tags=["datasets"])
@@ -42,8 +43,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SNAPSHOT = "runs:/<run_id>/<path> of a run of this server (e.g. runs:/3f2a.../_shipyard/datasets/<name>/v1)"
 
 
-def _datasets(request: Request) -> DatasetStore:
-    return client(request).store.datasets
+def _datasets(request: Request) -> DatasetService:
+    return client(request).datasets
 
 
 def _digest(value: str) -> str:
@@ -93,15 +94,14 @@ def _snapshot(store: Store, uri: str | None) -> str | None:
              summary="Log a dataset version by content digest: 201 when new, 200 when it existed")
 def log_dataset_version(name: DatasetName, body: schemas.LogDatasetVersion, request: Request) -> Response:
     shipyard = client(request)
-    rules.check_dataset_name(name)
+    rules.check_dataset_name(name)  # the service checks it too; here so a bad name is the error reported first
     digest, source = _digest(body.digest), _source(body.source)
     _bounded_json("schema", body.schema_)
     _bounded_json("profile", body.profile)
     snapshot_uri = _snapshot(shipyard.store, body.snapshot_uri)  # last: it reads the store
-    version, created = shipyard.store.datasets.log_version(
+    version, created = shipyard.datasets.log_version(
         name, digest=digest, source=source, kind=body.kind, num_rows=body.num_rows, size_bytes=body.size_bytes,
-        schema=body.schema_, profile=body.profile, snapshot_uri=snapshot_uri, user=request.state.principal.name,
-        project=body.project)
+        schema=body.schema_, profile=body.profile, snapshot_uri=snapshot_uri, project=body.project)
     return json_response({"dataset_version": dataset_version_to_wire(version), "created": created},
                          201 if created else 200)
 

@@ -2,7 +2,7 @@
 
 A thin adapter: creates and revisions go through
 :class:`~shipyard.deploy.rollout.DeploymentService`, which checks names and limits
-(:mod:`shipyard.deploy.limits`); the store checks versions and revisions; reads and deletes go to
+(:mod:`shipyard.deploy.limits`), as do deletes; the store checks versions and revisions; reads go to
 ``client.store.deployments``. pydantic only bounds the request's size and types here. Every revision is
 recorded under the principal who made it (``request.state.principal.name``), never a user the
 client claims. The rollout rules (canary, promote, rollback) live in :mod:`shipyard.deploy`,
@@ -87,11 +87,6 @@ def _store(request: Request) -> DeploymentStore:
     return client(request).store.deployments
 
 
-def _user(request: Request) -> str:
-    name: str = request.state.principal.name
-    return name
-
-
 def _deployment(name: str, body: DeploymentState, revision: int = 0) -> Deployment:
     return Deployment(
         name=name, environment=body.environment,
@@ -139,5 +134,5 @@ def get_deployment_history(name: Name, request: Request) -> Response:
 @router.delete("/{name}", name="delete_deployment", summary="Delete a deployment (its history stays)")
 def delete_deployment(name: Name, request: Request,
                       detail: Annotated[str, Query(max_length=5000)] = "") -> Response:
-    _store(request).delete(name, user=_user(request), detail=detail)
+    client(request).deployments.delete(name, detail=detail)
     return json_response(None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from shipyard.clock import now_ms
 from shipyard.entities.monitor import ALERT_STATUSES, EVALUATION_STATUSES, Alert, AlertState, Monitor, MonitorEvaluation
 from shipyard.errors import AlreadyExists, Conflict, InvalidInput
 from shipyard.store.not_found import monitor_not_found
@@ -36,10 +36,6 @@ _MAX_USER = 256
 _MAX_OWNER = 256
 _MAX_DETAIL = 5000
 _MAX_ACTION = 2000
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def _json(value: Any) -> str:
@@ -98,7 +94,7 @@ class SqlMonitorStore:
 
     def create(self, monitor: Monitor, *, user: str = "") -> Monitor:
         check_project(monitor.project)
-        now = _now()
+        now = now_ms()
         stored = replace(monitor, revision=1, creation_time=now, last_update_time=now, user=(user or "")[:_MAX_USER],
                          state_since=monitor.state_since or now, last_evaluation_time=None)
         try:
@@ -129,7 +125,7 @@ class SqlMonitorStore:
 
     def save(self, monitor: Monitor, *, user: str = "") -> Monitor:
         read = monitor.revision
-        now = _now()
+        now = now_ms()
         with self._db.write() as conn:
             row = _row(conn, monitor.name)
             changed = conn.execute(monitors.update().where(monitors.c.name == monitor.name,
@@ -158,7 +154,7 @@ class SqlMonitorStore:
         if not 0 < seconds <= 86_400:
             raise InvalidInput(f"seconds: a lease lasts more than 0 and at most 86400 seconds, got {seconds!r}",
                                field="seconds")
-        now = _now()
+        now = now_ms()
         with self._db.write() as conn:
             taken = conn.execute(monitors.update().where(
                 monitors.c.name == name, sa.or_(monitors.c.lease_expires <= now, monitors.c.lease_owner == owner))
@@ -180,7 +176,7 @@ class SqlMonitorStore:
         if e.window_end <= e.window_start:
             raise InvalidInput(f"window: the end ({e.window_end}) must come after the start ({e.window_start})",
                                field="window_end")
-        now = _now()
+        now = now_ms()
         try:
             with self._db.write() as conn:
                 row = _row(conn, e.monitor)
@@ -228,7 +224,7 @@ class SqlMonitorStore:
         with self._db.write() as conn:
             _row(conn, alert.monitor)
             result = conn.execute(monitor_alerts.insert().values(
-                monitor=alert.monitor, time=alert.time or _now(), state=alert.state.value,
+                monitor=alert.monitor, time=alert.time or now_ms(), state=alert.state.value,
                 window_start=alert.window_start, action=alert.action[:_MAX_ACTION], status=alert.status,
                 attempts=alert.attempts, detail=alert.detail[:_MAX_DETAIL], payload=_json(body["payload"])))
             alert_id = inserted_key(result)
