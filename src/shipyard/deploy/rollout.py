@@ -104,10 +104,12 @@ class DeploymentService:
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, name: str) -> Deployment:
+        """Raises ``NotFound`` naming the deployment."""
         return self.store.deployments.get(name)
 
-    def list(self, environment: str | None = None) -> list[Deployment]:
-        return self.store.deployments.list(environment)
+    def list(self, environment: str | None = None, *, projects: Sequence[str] | None = None) -> list[Deployment]:
+        """Every deployment (of ``environment`` only, if given; of ``projects``), by name."""
+        return self.store.deployments.list(environment, projects=projects)
 
     def history(self, name: str) -> builtins.list[DeploymentEvent]:
         """Every revision, oldest first (kept after a delete)."""

@@ -43,7 +43,7 @@ from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 from shipyard.tracking import validation as rules
 from shipyard.tracking.artifact_rules import check_artifact_write
-from shipyard.tracking.datasets import record_dataset
+from shipyard.tracking.datasets import DatasetService
 from shipyard.tracking.pending import write_run
 
 if TYPE_CHECKING:
@@ -457,7 +457,8 @@ def _log_run(registry: RegistryService, experiment_id: str, run_name: str, tags:
             _log_figure(registry, run_id, figure, path)
         if dataset is not None:
             source, name = dataset
-            record_dataset(store, registry.principal, run_id, source, name, context="evaluation")
+            datasets = DatasetService(store, registry.artifacts, registry.principal)
+            datasets.log(run_id, source, name, context="evaluation")
     except BaseException:
         with contextlib.suppress(ShipyardError):  # report the first failure, not this one
             store.runs.update(run_id, status=RunStatus.FAILED, end_time=now_ms())

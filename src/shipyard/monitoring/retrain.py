@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.artifacts.paths import normalize_artifact_path
 from shipyard.clock import now_ms
 from shipyard.entities import Edge, Node, NodeKind, Relation, RunStatus, RunTag
 from shipyard.entities.monitor import Alert, Monitor, MonitorEvaluation
@@ -55,13 +54,12 @@ from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 from shipyard.tracking import validation as rules
 from shipyard.tracking.artifact_rules import check_artifact_write
-from shipyard.tracking.datasets import record_dataset
+from shipyard.tracking.datasets import DatasetService
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from shipyard.entities import DatasetVersion, ModelVersion
-    from shipyard.tracking.datasets import Described
 
 __all__ = ["ENV_ALIAS", "ENV_DATA", "ENV_DATASET", "ENV_MODEL", "ENV_RUN", "ENV_TARGET", "LABEL", "MIN_LABELLED",
            "RetrainOutcome", "Retrainer", "check_retrain", "is_retrain", "retrain_argv"]
@@ -268,14 +266,8 @@ class Retrainer:
         """Record that the retraining run read ``file``, kept as the version's snapshot (the
         layout :func:`shipyard.tracking.datasets.restore` reads back)."""
         registry = self.registry
-
-        def snapshot(described: Described, path: str) -> None:
-            target = normalize_artifact_path(f"{path}/{file.name}")
-            check_artifact_write(registry.store, registry.artifacts, run_id, target)
-            registry.artifacts.log_file(run_id, file, target)
-
-        return record_dataset(registry.store, registry.principal, run_id, str(file), name, context=context,
-                              snapshot=snapshot)
+        datasets = DatasetService(registry.store, registry.artifacts, registry.principal)
+        return datasets.log(run_id, str(file), name, context=context, snapshot=True)
 
     def _run_command(self, action: str, monitor: Monitor, model: str, data: Path, dataset: str, run_id: str) -> None:
         env = {**os.environ, ENV_DATA: str(data), ENV_DATASET: dataset, ENV_MODEL: model,

@@ -1,13 +1,13 @@
 """Deployments over the native API: create, read, write a revision, history, delete.
 
-A thin adapter: creates and revisions go through
+A thin adapter: every route goes through
 :class:`~shipyard.deploy.rollout.DeploymentService`, which checks names and limits
-(:mod:`shipyard.deploy.limits`), as do deletes; the store checks versions and revisions; reads go to
-``client.store.deployments``. pydantic only bounds the request's size and types here. Every revision is
-recorded under the principal who made it (``request.state.principal.name``), never a user the
-client claims. The rollout rules (canary, promote, rollback) live in :mod:`shipyard.deploy`,
-above the store: a client applies them and sends the resulting revision, whose ``revision``
-field is the one it read (a stale one is ``409 CONFLICT``).
+(:mod:`shipyard.deploy.limits`) on creates, revisions and deletes; the store checks versions and
+revisions. pydantic only bounds the request's size and types here. Every revision is recorded under
+the principal who made it (``request.state.principal.name``), never a user the client claims. The
+rollout rules (canary, promote, rollback) live in :mod:`shipyard.deploy`, above the store: a client
+applies them and sends the resulting revision, whose ``revision`` field is the one it read (a stale
+one is ``409 CONFLICT``).
 
 Deployment names cannot contain ``/`` (the registered model name rule), so ``{name}`` is one
 path segment.
@@ -27,7 +27,6 @@ from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.server.responses import client, json_response
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.schemas import Body, Key, ProjectsQuery, Text
-from shipyard.store.protocol import DeploymentStore
 from shipyard.wire import deployment_event_to_wire, deployment_to_wire
 
 router = PrefixRouter(prefix="/api/v1/deployments", tags=["deployments"])
@@ -83,10 +82,6 @@ class SaveRevision(DeploymentState):
     kind: Key
 
 
-def _store(request: Request) -> DeploymentStore:
-    return client(request).store.deployments
-
-
 def _deployment(name: str, body: DeploymentState, revision: int = 0) -> Deployment:
     return Deployment(
         name=name, environment=body.environment,
@@ -108,13 +103,13 @@ def create_deployment(body: CreateDeployment, request: Request) -> Response:
             summary="List deployments by name (of one environment, of the projects, if given)")
 def list_deployments(request: Request, environment: Annotated[str | None, Query(max_length=1000)] = None,
                      projects: ProjectsQuery = None) -> Response:
-    found = _store(request).list(environment, projects=projects)
+    found = client(request).deployments.list(environment, projects=projects)
     return json_response({"deployments": [deployment_to_wire(d) for d in found]})
 
 
 @router.get("/{name}", name="get_deployment", summary="Get a deployment")
 def get_deployment(name: Name, request: Request) -> Response:
-    return json_response(deployment_to_wire(_store(request).get(name)))
+    return json_response(deployment_to_wire(client(request).deployments.get(name)))
 
 
 @router.post("/{name}/revisions", name="save_deployment_revision",
@@ -128,7 +123,7 @@ def save_deployment_revision(name: Name, body: SaveRevision, request: Request) -
 @router.get("/{name}/history", name="get_deployment_history",
             summary="Every revision of a deployment, oldest first (kept after a delete)")
 def get_deployment_history(name: Name, request: Request) -> Response:
-    return json_response({"events": [deployment_event_to_wire(e) for e in _store(request).history(name)]})
+    return json_response({"events": [deployment_event_to_wire(e) for e in client(request).deployments.history(name)]})
 
 
 @router.delete("/{name}", name="delete_deployment", summary="Delete a deployment (its history stays)")
