@@ -53,12 +53,21 @@ def broken():
     report(explode(make(1)), 1)
 
 
+@pipeline
+def halted():
+    # explode fails in the middle: double and report after it never start
+    a = make(1)
+    b = explode(a)
+    report(double(b), a)
+
+
 @dataclass
 class Ran:
     http: httpx.Client
     first: str
     cached: str
     failed: str
+    halted: str
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +84,13 @@ def ran() -> Iterator[Ran]:
             broken.run(client=client)
         failed = client.search_runs([client.get_experiment_by_name("broken").experiment_id],
                                     "tags.`shipyard.pipeline.role` = 'pipeline'")[0].info.run_id
+        with pytest.raises(StepFailed):
+            halted.run(client=client)
+        halted_id = client.search_runs([client.get_experiment_by_name("halted").experiment_id],
+                                       "tags.`shipyard.pipeline.role` = 'pipeline'")[0].info.run_id
         transport = ASGITransport(create_app(settings, client=client))
         with httpx.Client(transport=transport, base_url="http://127.0.0.1") as http:
-            yield Ran(http, first.run_id, cached.run_id, failed)
+            yield Ran(http, first.run_id, cached.run_id, failed, halted_id)
         transport.close()
         client.close()
 
@@ -106,13 +119,14 @@ def rows(page: str) -> dict[str, str]:
 def test_the_list_shows_every_pipeline_run_newest_first_with_step_counts(ran: Ran) -> None:
     page = html(ran.http.get("/ui/pipelines"))
     listed = re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', page)
-    assert listed == [ran.failed, ran.cached, ran.first]
+    assert listed == [ran.halted, ran.failed, ran.cached, ran.first]
     row = {run_id: re.search(rf'data-pipeline-run="{run_id}">(.*?)</tr>', page, re.S).group(1)  # type: ignore
            for run_id in listed}
     assert f'<a href="/ui/pipelines/{ran.first}">tiny</a>' in row[ran.first]
     assert f'<a href="/ui/pipelines/{ran.failed}">broken</a>' in row[ran.failed]
     counts = {r: re.findall(r'<td class="num">(\d+)</td>', text) for r, text in row.items()}
-    assert counts == {ran.first: ["3", "0", "0"], ran.cached: ["0", "3", "0"], ran.failed: ["1", "0", "1"]}
+    assert counts == {ran.first: ["3", "0", "0"], ran.cached: ["0", "3", "0"], ran.failed: ["1", "0", "1"],
+                      ran.halted: ["1", "0", "1"]}
     assert '<span class="badge FAILED">FAILED</span>' in row[ran.failed]
     assert '<span class="badge FINISHED">FINISHED</span>' in row[ran.first]
     assert 'href="/ui/pipelines" class="active" aria-current="page">Pipelines</a>' in page
@@ -149,16 +163,42 @@ def test_a_cached_rerun_is_drawn_as_cached_and_links_where_its_outputs_came_from
         assert f'<a class="mono" href="/ui/runs/{origin}">{origin[:12]}</a>' in page
 
 
+def gates(page: str) -> dict[str, str]:
+    """step -> what the steps table's gate column shows."""
+    return dict(re.findall(r'<tr data-step="([^"]+)">.*?<td>(?:<span class="badge [A-Z]+" title="[^"]*">)?'
+                           r'(gate passed|gate failed|—)(?:</span>)?</td>\s*<td class="mono">[^<]*</td></tr>', page,
+                           re.S))
+
+
 def test_a_failed_step_is_drawn_as_failed_with_its_error_and_the_rest_as_not_run(ran: Ran) -> None:
     page = html(ran.http.get(f"/ui/pipelines/{ran.failed}"))
     drawn = nodes(page)
     assert drawn["make"][0] == "executed"
     assert drawn["explode"][0] == "failed"
-    assert drawn[""] == ("not-run", "")  # report never started: one node for what did not run
-    assert "1 step</text>" in page
+    assert drawn["report"] == ("not-run", "")  # never started: named from the recorded graph, with no link
+    assert page.count('<path class="edge"') == 2  # make -> explode -> report, from the recorded graph
     assert rows(page) == {"make": "executed", "explode": "failed"}
     assert "ValueError: cannot use 1" in page
     assert '<span class="badge FAILED">FAILED</span>' in page
+
+
+def test_steps_after_a_failed_middle_step_are_named_as_not_run_with_the_graphs_edges(ran: Ran) -> None:
+    page = html(ran.http.get(f"/ui/pipelines/{ran.halted}"))
+    drawn = nodes(page)
+    assert {step: status for step, (status, _) in drawn.items()} == {
+        "make": "executed", "explode": "failed", "double": "not-run", "report": "not-run"}
+    assert drawn["double"][1] == drawn["report"][1] == ""
+    assert re.search(r'data-step="double" data-status="not run">\s*<rect [^>]*/>\s*<text class="title" [^>]*>double<',
+                     page)
+    # make -> explode -> double -> report, and make -> report over the columns between
+    assert page.count('<path class="edge"') == 4
+    assert rows(page) == {"make": "executed", "explode": "failed"}  # the table lists step runs only
+
+
+def test_a_passing_gate_shows_as_passed_in_the_steps_table(ran: Ran) -> None:
+    page = html(ran.http.get(f"/ui/pipelines/{ran.first}"))
+    assert gates(page) == {"make": "—", "double": "—", "report": "gate passed"}
+    assert 'title="metrics.total &gt;= 0">gate passed</span>' in page
 
 
 def test_the_list_is_paged_with_the_stores_tokens(ran: Ran, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,10 +206,10 @@ def test_the_list_is_paged_with_the_stores_tokens(ran: Ran, monkeypatch: pytest.
 
     monkeypatch.setattr(pipeline_pages, "PAGE_SIZE", 2)
     first = html(ran.http.get("/ui/pipelines"))
-    assert re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', first) == [ran.failed, ran.cached]
+    assert re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', first) == [ran.halted, ran.failed]
     next_url = re.search(r'id="next-page" href="([^"]+)"', first).group(1).replace("&amp;", "&")  # type: ignore
     second = html(ran.http.get(next_url))
-    assert re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', second) == [ran.first]
+    assert re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', second) == [ran.cached, ran.first]
     assert 'id="next-page"' not in second
     assert '<a class="button secondary" href="/ui/pipelines">« First page</a>' in second
 

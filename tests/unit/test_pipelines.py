@@ -15,7 +15,15 @@ import pytest
 import shipyard
 from shipyard.errors import GateFailed, InvalidInput, StepFailed
 from shipyard.pipelines import pipeline, register_serializer, step
-from shipyard.pipelines.records import invalidate, list_pipeline_runs, step_runs
+from shipyard.pipelines.records import (
+    GRAPH_TAG,
+    graph_text,
+    invalidate,
+    list_pipeline_runs,
+    read_graph,
+    step_runs,
+    summarize,
+)
 
 PROJECT = '''
 import numpy as np
@@ -196,6 +204,66 @@ def test_every_step_run_and_the_pipeline_run_are_recorded_whole(project, fluent:
     assert client.get_run(first.steps["train"].run_id).data.params == {"cut": "10.0", "X": "join.output"}
     assert client.get_run(again.steps["train"].run_id).data.tags["shipyard.pipeline.cached_from"] == \
         first.steps["train"].run_id
+
+
+def test_the_graph_is_recorded_on_the_pipeline_run_and_read_back_in_order(project, fluent: str) -> None:
+    module, folder = project
+    result = module.churn.run(path=str(folder / "data.csv"))
+    graph = module.churn.graph(path="x")
+    recorded = read_graph(shipyard.Client(fluent).get_run(result.run_id))
+    assert recorded == {c: sorted(graph.calls[c].upstream()) for c in graph.order()}
+    assert list(recorded) == graph.order()
+    assert recorded["join"] == ["left", "right"]
+    # a passing gate is recorded beside its expression, as a failing one is
+    tags = shipyard.Client(fluent).get_run(result.steps["evaluate"].run_id).data.tags
+    assert (tags["shipyard.pipeline.gate"], tags["shipyard.pipeline.gate_expr"]) == \
+        ("passed", "metrics.positive_rate >= 0.5")
+
+
+def test_a_graph_too_big_for_a_tag_is_not_recorded() -> None:
+    assert graph_text({f"call_{i}": [f"call_{i - 1}"] for i in range(1000)}) is None
+    assert graph_text({"a": [], "b": ["a"]}) == '{"a":[],"b":["a"]}'
+
+
+def test_an_old_run_without_the_graph_tag_still_renders_from_its_lineage(fluent: str) -> None:
+    from shipyard.server.ui.pipeline_view import dag, step_rows
+
+    @step
+    def first() -> int:
+        return 1
+
+    @step
+    def boom(x: int) -> int:
+        raise ValueError("no")
+
+    @step
+    def last(x: int) -> int:
+        return x
+
+    @pipeline
+    def stops():
+        last(boom(first()))
+
+    with pytest.raises(StepFailed):
+        stops.run()
+    client = shipyard.Client(fluent)
+    parent = client.search_runs([client.get_experiment_by_name("stops").experiment_id],
+                                "tags.`shipyard.pipeline.role` = 'pipeline'")[0]
+    rows = step_rows(step_runs(client, parent.info.run_id))
+    recorded = dag(client.store, rows, summarize(parent).steps, read_graph(parent))
+    assert [(n.call, n.status_class) for n in recorded.nodes] == [("first", "executed"), ("boom", "failed"),
+                                                                 ("last", "not-run")]
+    assert len(recorded.edges) == 2
+    for text in ("not json", "[1]", '{"a": 1}'):  # a tag that is not a graph reads as none
+        client.set_tag(parent.info.run_id, GRAPH_TAG, text)
+        assert read_graph(client.get_run(parent.info.run_id)) is None
+    client.delete_tag(parent.info.run_id, GRAPH_TAG)  # as a run from before the graph was recorded
+    old = client.get_run(parent.info.run_id)
+    assert read_graph(old) is None
+    drawn = dag(client.store, rows, summarize(old).steps, read_graph(old))
+    assert [(n.call, n.status_class, n.title) for n in drawn.nodes] == [
+        ("first", "executed", "first"), ("boom", "failed", "boom"), ("", "not-run", "1 step")]
+    assert len(drawn.edges) == 1  # first -> boom, from the lineage; nothing recorded reaches what never ran
 
 
 def test_defining_a_pipeline_imports_only_the_dsl() -> None:
@@ -415,8 +483,10 @@ def test_retries_then_failure_then_resume_continues_where_it_stopped(fluent: str
 
     broken_marker.write_text("fixed")
     ran.clear()
+    client.delete_tag(failed.run_id, GRAPH_TAG)  # a run from before the graph was recorded gains it on resume
     resumed = fragile.run(resume=failed.run_id)
     assert ran == ["last"]
+    assert read_graph(client.get_run(failed.run_id)) == {"first": [], "flaky": ["first"], "last": ["flaky"]}
     assert resumed.run_id == failed.run_id
     assert _statuses(resumed) == {"first": "resumed", "flaky": "resumed", "last": "executed"}
     assert resumed.output("last") == 20

@@ -1,14 +1,16 @@
 """Pipeline runs as the store keeps them: tags on ordinary runs, and the searches that find them.
 
-A pipeline run is a run tagged ``shipyard.pipeline.role = pipeline``; each step call is a child run tagged
-``role = step`` with its cache key, its outputs (a JSON list of :class:`~shipyard.pipelines.outputs.OutputRecord`)
-and, for a cache hit, the run that produced the outputs. Nothing here needs a table of its own, so every
+A pipeline run is a run tagged ``shipyard.pipeline.role = pipeline`` (with its graph as JSON); each step call
+is a child run tagged ``role = step`` with its cache key, its outputs (a JSON list of
+:class:`~shipyard.pipelines.outputs.OutputRecord`) and, for a cache hit, the run that produced the
+outputs. Nothing here needs a table of its own, so every
 store (SQLite, PostgreSQL, a team server over REST) holds pipelines, and their cache, as it is.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +20,8 @@ from shipyard.errors import InvalidInput
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
 
-__all__ = ["PipelineSummary", "find_finished_step", "invalidate", "list_pipeline_runs", "read_params", "step_runs",
-           "summarize"]
+__all__ = ["PipelineSummary", "find_finished_step", "graph_text", "invalidate", "list_pipeline_runs", "read_graph",
+           "read_params", "step_runs", "summarize"]
 
 ROLE_TAG = "shipyard.pipeline.role"  # pipeline | step
 NAME_TAG = "shipyard.pipeline.name"
@@ -31,6 +33,10 @@ CACHED_FROM_TAG = "shipyard.pipeline.cached_from"
 CACHE_KEY_TAG = "shipyard.pipeline.cache_key"
 KEY_TAG = "shipyard.pipeline.key"
 OUTPUTS_TAG = "shipyard.pipeline.outputs"
+GRAPH_TAG = "shipyard.pipeline.graph"  # {call id: [the call ids it depends on]} as JSON, on the pipeline run
+GATE_TAG = "shipyard.pipeline.gate"  # passed | failed, on a gated step's run
+GATE_EXPR_TAG = "shipyard.pipeline.gate_expr"  # the gate's expressions, joined by " and "
+TAG_LIMIT = 8000  # the longest tag value every store keeps
 
 
 def _quote(value: str) -> str:
@@ -58,6 +64,28 @@ def read_params(run: Run) -> dict[str, Any]:
         raise InvalidInput(f"run {run.info.run_id} has no recorded pipeline parameters; it cannot be resumed")
     params: dict[str, Any] = json.loads(text)
     return params
+
+
+def graph_text(upstream: Mapping[str, Iterable[str]]) -> str | None:
+    """The :data:`GRAPH_TAG` value of a graph given as each call id's upstream call ids, or ``None`` when it
+    would not fit in a tag (the UI then draws the run from its lineage edges, as for runs older than the tag)."""
+    text = json.dumps({call: sorted(ups) for call, ups in upstream.items()}, separators=(",", ":"))
+    return text if len(text) <= TAG_LIMIT else None
+
+
+def read_graph(run: Run) -> dict[str, list[str]] | None:
+    """The graph recorded on pipeline run ``run`` (each call id with the call ids it depends on, in the order
+    of the graph), or ``None`` for a run that recorded none (older runs, or a graph too big for a tag)."""
+    text = run.data.tags.get(GRAPH_TAG)
+    if text is None:
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not all(isinstance(v, list) for v in found.values()):
+        return None
+    return {str(call): [str(u) for u in ups] for call, ups in found.items()}
 
 
 @dataclass(frozen=True)

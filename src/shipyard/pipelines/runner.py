@@ -27,6 +27,9 @@ from shipyard.pipelines.graph import Call, Graph, Ref
 from shipyard.pipelines.outputs import OutputRecord, decode_records, load_output
 from shipyard.pipelines.records import (
     CACHED_FROM_TAG,
+    GATE_EXPR_TAG,
+    GATE_TAG,
+    GRAPH_TAG,
     NAME_TAG,
     PARAMS_TAG,
     PARENT_TAG,
@@ -34,6 +37,7 @@ from shipyard.pipelines.records import (
     STATUS_TAG,
     STEP_TAG,
     find_finished_step,
+    graph_text,
     read_params,
 )
 from shipyard.tracking.client import default_artifact_uri
@@ -205,7 +209,9 @@ class _Runner:
             self.run_id = self.resumed_from = parent.info.run_id
             self.experiment_id = parent.info.experiment_id
             client.update_run(self.run_id, status=RunStatus.RUNNING)
-            client.set_tags(self.run_id, {STATUS_TAG: "running", "shipyard.pipeline.resumed": "true"})
+            # a run from before the graph was recorded gains it on resume
+            client.set_tags(self.run_id, {STATUS_TAG: "running", "shipyard.pipeline.resumed": "true",
+                                          **self._graph_tag()})
             return
         from shipyard.auth import current_user
         from shipyard.tracking.capture import capture_run_context
@@ -217,13 +223,18 @@ class _Runner:
             raise InvalidInput(f"pipeline {self.pipeline.name!r}: its parameters take {len(text)} characters as JSON; "
                                "at most 8000 are recorded (pass big values through a step that reads them)")
         tags = {**context.tags, ROLE_TAG: "pipeline", NAME_TAG: self.pipeline.name, PARAMS_TAG: text,
-                STATUS_TAG: "running", "shipyard.pipeline.steps": str(len(self.graph.calls))}
+                STATUS_TAG: "running", "shipyard.pipeline.steps": str(len(self.graph.calls)), **self._graph_tag()}
         params = {k: _param_text(v) for k, v in self.params.items()}
         self.run_id = self._new_run(self.pipeline.name, tags, params=params, parent=None,
                                     user_id=client.principal.run_user(current_user()),
                                     source=context.tags.get("shipyard.source.entry_point", ""))
         for path, content in context.artifacts.items():
             client.artifacts.log_bytes(self.run_id, content, path)
+
+    def _graph_tag(self) -> dict[str, str]:
+        text = graph_text({c: self.graph.calls[c].upstream() for c in self.graph.order()})
+        # a graph too big for a tag is left out: the UI then draws the run from its lineage edges
+        return {} if text is None else {GRAPH_TAG: text}
 
     def _new_run(self, name: str, tags: dict[str, str], *, params: dict[str, str] | None = None,
                  metrics: dict[str, float] | None = None, finished: bool = False, parent: str | None = "",
@@ -422,9 +433,11 @@ class _Runner:
         from shipyard.models.gates import check_requirement, parse_requirements
 
         outcome.gates = [check_requirement(cmp, outcome.metrics) for cmp in parse_requirements(call.step.gates)]
+        expressions = " and ".join(g.gate for g in outcome.gates)
+        self.client.set_tags(outcome.run_id or self.run_id, {GATE_TAG: "passed" if outcome.gates_passed else "failed",
+                                                             GATE_EXPR_TAG: expressions[:8000]})
         if outcome.gates_passed:
             return None
-        self.client.set_tag(outcome.run_id or self.run_id, "shipyard.pipeline.gate", "failed")
         report = "; ".join(f"{g.gate}: {'no value' if g.candidate is None else f'{g.candidate:g}'} ({g.reason})"
                            for g in outcome.gates if not g.passed)
         return GateFailed(f"pipeline {self.pipeline.name!r} stopped: step {call.id!r} did not pass its gate: {report}",

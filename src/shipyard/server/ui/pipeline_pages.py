@@ -14,7 +14,7 @@ from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from shipyard.entities import Comparison, Op, OrderBy, RunFilter, RunQuery, ViewType
-from shipyard.pipelines.records import ROLE_TAG, pipeline_run, step_runs, summarize
+from shipyard.pipelines.records import ROLE_TAG, pipeline_run, read_graph, step_runs, summarize
 from shipyard.server.responses import client
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.ui.pipeline_view import counts, dag, step_rows
@@ -52,4 +52,4 @@ def pipeline_page(run_id: Annotated[str, Path(max_length=64)], request: Request)
     run = shipyard.store.runs.get(run_id)
     rows = step_rows(step_runs(shipyard, run_id))
     return page(request, "pipeline.html", summary=summary, run=run, rows=rows, counts=counts(rows),
-                drawing=dag(shipyard.store, rows, summary.steps), section="pipelines")
+                drawing=dag(shipyard.store, rows, summary.steps, read_graph(run)), section="pipelines")

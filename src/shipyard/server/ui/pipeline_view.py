@@ -1,21 +1,23 @@
 """A pipeline run's steps for the UI: one row per step run, and the steps drawn as a DAG in plain
 SVG (no script), each node coloured by how the step ended and linking to the step's run.
 
-The graph is what the runner recorded, not the code as it is now: nodes are the step runs (the
-latest attempt of each call, as a resumed run has its failed attempt and its retry both) and edges
-are the ``step`` lineage edges between them. Calls that never started (a step upstream failed) have
-no run and no id; they are counted from the pipeline's step total and drawn as one "not run" node.
+The graph is what the runner recorded, not the code as it is now: the calls and their dependencies
+in the pipeline run's graph tag (:func:`~shipyard.pipelines.records.read_graph`), each call drawn from
+its step run (the latest attempt, as a resumed run has its failed attempt and its retry both) or, when
+it never started (a step upstream failed), as a named "not run" node. A run from before the graph was
+recorded falls back to its step runs and the ``step`` lineage edges between them, with the calls that
+never started counted from the pipeline's step total and drawn as one "not run" node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from shipyard.entities import Node, NodeKind, Relation, Run
 from shipyard.pipelines.execute import ATTEMPTS_TAG, ERROR_TAG
-from shipyard.pipelines.records import CACHED_FROM_TAG, STEP_TAG, status_of
+from shipyard.pipelines.records import CACHED_FROM_TAG, GATE_EXPR_TAG, GATE_TAG, STEP_TAG, status_of
 from shipyard.store.protocol import Store
 
 __all__ = ["DagDrawing", "StepRow", "counts", "dag", "step_rows"]
@@ -28,7 +30,6 @@ MARGIN = 16
 LABEL_CHARS = 22
 ARC = 40  # room above the nodes for an edge that skips a column (drawn over the nodes between, not through them)
 ERROR_CHARS = 300
-GATE_TAG = "shipyard.pipeline.gate"  # "failed" when a step's gate stopped the pipeline
 # status_of's words, grouped into the four colours of the drawing
 STATUS_CLASS = {"executed": "executed", "cached": "cached", "resumed": "cached", "failed": "failed",
                 "killed": "failed", "running": "running", "scheduled": "running"}
@@ -41,7 +42,8 @@ class StepRow:
     status: str  # executed | cached | resumed | failed | running | killed
     attempts: str
     cached_from: str | None
-    gate: str  # "failed" or ""
+    gate: str  # "passed", "failed" or "" (no gate)
+    gate_expr: str
     error: str
 
     @property
@@ -80,9 +82,13 @@ def step_rows(runs: Sequence[Run]) -> list[StepRow]:
         tags = run.data.tags
         error = tags.get(ERROR_TAG, "")
         rows.append(StepRow(run, tags.get(STEP_TAG, run.info.run_name), status_of(run), tags.get(ATTEMPTS_TAG, ""),
-                            tags.get(CACHED_FROM_TAG), "failed" if tags.get(GATE_TAG) == "failed" else "",
+                            tags.get(CACHED_FROM_TAG), _gate(tags.get(GATE_TAG)), tags.get(GATE_EXPR_TAG, ""),
                             error if len(error) <= ERROR_CHARS else error[:ERROR_CHARS - 1] + "…"))
     return rows
+
+
+def _gate(value: str | None) -> str:
+    return value if value in ("passed", "failed") else ""
 
 
 def counts(rows: Sequence[StepRow]) -> dict[str, int]:
@@ -94,10 +100,15 @@ def counts(rows: Sequence[StepRow]) -> dict[str, int]:
     return found
 
 
-def dag(store: Store, rows: Sequence[StepRow], total_steps: int) -> DagDrawing:
+def dag(store: Store, rows: Sequence[StepRow], total_steps: int,
+        graph: Mapping[str, Sequence[str]] | None = None) -> DagDrawing:
     """The drawing of the pipeline run whose step runs are ``rows``; ``total_steps`` is the number of calls in
-    its graph (the pipeline run's ``shipyard.pipeline.steps`` tag)."""
+    its graph (the pipeline run's ``shipyard.pipeline.steps`` tag) and ``graph`` the graph it recorded, if any
+    (each call id with the call ids it depends on)."""
     latest = {r.call: r for r in rows}  # later attempts replace earlier ones
+    if graph is not None:
+        return _layout(latest, list(graph) + [c for c in latest if c not in graph],
+                       {(u, c) for c, ups in graph.items() for u in ups if u in graph}, 0)
     call_of = {r.run.info.run_id: r.call for r in rows}
     for r in rows:  # a cache hit's consumers read the outputs of the run it names, so edges start there
         if r.cached_from:
@@ -110,19 +121,25 @@ def dag(store: Store, rows: Sequence[StepRow], total_steps: int) -> DagDrawing:
             # a hit's edge from its origin, or a retry's from its failed attempt, links a call to itself: no arrow
             if edge.relation is Relation.STEP and source and target and source != target:
                 links.add((source, target))
-    depth = dict.fromkeys(latest, 0)
-    for _ in range(len(latest)):  # longest path from a source; a (never recorded) cycle just stops growing
+    return _layout(latest, list(latest), links, max(0, total_steps - len(latest)))
+
+
+def _layout(latest: Mapping[str, StepRow], calls: Sequence[str], links: set[tuple[str, str]],
+            not_run: int) -> DagDrawing:
+    """A call without a row is a named "not run" node; ``not_run`` more calls (unnamed, from a run that recorded
+    no graph) are one node after the rest."""
+    depth = dict.fromkeys(calls, 0)
+    for _ in range(len(calls)):  # longest path from a source; a (never recorded) cycle just stops growing
         changed = False
         for source, target in links:
-            if depth[target] < depth[source] + 1 <= len(latest):
+            if depth[target] < depth[source] + 1 <= len(calls):
                 depth[target] = depth[source] + 1
                 changed = True
         if not changed:
             break
     columns: dict[int, list[str]] = {}
-    for call in latest:
+    for call in calls:
         columns.setdefault(depth[call], []).append(call)
-    not_run = max(0, total_steps - len(latest))
     if not_run:
         columns.setdefault(max(depth.values(), default=-1) + 1, []).append("")
     tallest = max((len(c) for c in columns.values()), default=1)
@@ -132,16 +149,19 @@ def dag(store: Store, rows: Sequence[StepRow], total_steps: int) -> DagDrawing:
     width = MARGIN * 2 + len(columns) * NODE_WIDTH + max(0, len(columns) - 1) * COLUMN_GAP
     place: dict[str, tuple[int, int]] = {}
     drawn = []
-    for index, (_, calls) in enumerate(sorted(columns.items())):
-        top = height - MARGIN - body + (body - len(calls) * NODE_HEIGHT - (len(calls) - 1) * ROW_GAP) // 2
-        for row_index, call in enumerate(calls):
+    for index, (_, column) in enumerate(sorted(columns.items())):
+        top = height - MARGIN - body + (body - len(column) * NODE_HEIGHT - (len(column) - 1) * ROW_GAP) // 2
+        for row_index, call in enumerate(column):
             x, y = MARGIN + index * (NODE_WIDTH + COLUMN_GAP), top + row_index * (NODE_HEIGHT + ROW_GAP)
             if not call:
                 drawn.append(DagNode("", "not run", "not-run", None, x, y,
                                      f"{not_run} step{'s' if not_run != 1 else ''}", "not run"))
                 continue
             place[call] = (x, y)
-            row = latest[call]
+            row = latest.get(call)
+            if row is None:
+                drawn.append(DagNode(call, "not run", "not-run", None, x, y, _short(call), "not run"))
+                continue
             drawn.append(DagNode(call, row.status, row.status_class, f"/ui/runs/{quote(row.run.info.run_id, safe='')}",
                                  x, y, _short(call), row.status))
     edges = []
