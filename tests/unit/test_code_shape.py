@@ -161,7 +161,8 @@ DOMAIN_MODULES = ("shipyard.deploy.bundle", "shipyard.lineage.explain", "shipyar
                   "shipyard.models.card", "shipyard.models.evaluate", "shipyard.models.gates",
                   "shipyard.monitoring.challenge", "shipyard.monitoring.retrain", "shipyard.predictions.reader",
                   "shipyard.reproduce.plan", "shipyard.reproduce.runner", "shipyard.reproduce.workspace",
-                  "shipyard.tracking.datasets", "shipyard.tracking.gc")
+                  "shipyard.serving.deployment", "shipyard.serving.deployment_app", "shipyard.serving.guard",
+                  "shipyard.serving.models", "shipyard.tracking.datasets", "shipyard.tracking.gc")
 _EDGES = ("shipyard.tracking.fluent", "shipyard.tracking.client")
 
 

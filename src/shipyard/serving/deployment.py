@@ -58,7 +58,8 @@ from shipyard.serving.routing_table import HeldVersion, Lease, RoutingTable
 from shipyard.serving.tables import TableRows
 
 if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+    from shipyard.deploy.rollout import DeploymentService
+    from shipyard.models.registry import RegistryService
 
 __all__ = ["DEFAULT_POLL_SECONDS", "ROUTING_KEY_HEADER", "VERSION_HEADER", "DeploymentServing", "OnPredictions",
            "RoutingTable"]
@@ -75,18 +76,20 @@ OnPredictions = Callable[[list[dict[str, Any]]], Any]
 
 class DeploymentServing(Serving):
     """The app's state in deployment mode: the current routing table and the loop that follows
-    the deployment in the store."""
+    the deployment in the store: it reads the deployment through ``deployments`` and the model
+    packages it names through ``registry``."""
 
-    def __init__(self, client: Client, name: str, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
-                 on_predictions: OnPredictions | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 metrics_dir: str | None = None) -> None:
+    def __init__(self, registry: RegistryService, deployments: DeploymentService, name: str, *,
+                 poll_seconds: float = DEFAULT_POLL_SECONDS, on_predictions: OnPredictions | None = None,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, metrics_dir: str | None = None) -> None:
         if poll_seconds <= 0:
             raise InvalidInput("poll_seconds must be above 0")
         defaults = Batching()
         super().__init__(list, max_batch_size=defaults.max_batch_size, max_wait_ms=defaults.max_wait_ms,
                          max_body_bytes=max_body_bytes, metrics_dir=metrics_dir)
         self._loader = None
-        self.client = client
+        self.registry = registry
+        self.deployments = deployments
         self.name = name
         self.poll_seconds = poll_seconds
         self.on_predictions = on_predictions
@@ -107,7 +110,7 @@ class DeploymentServing(Serving):
     def prime(self) -> Deployment:
         """Read the deployment and load what it serves, in the calling thread (before serving).
         Raises ``NotFound`` for a missing deployment, and whatever loading a version raises."""
-        deployment = self.client.store.deployments.get(self.name)
+        deployment = self.deployments.get(self.name)
         self._install(deployment, self._load_missing(deployment, set()))
         settle_heap()
         return deployment
@@ -131,7 +134,7 @@ class DeploymentServing(Serving):
 
         started = time.perf_counter()
         folder = self._scratch / f"{ref.model}-{ref.version}-{uuid.uuid4().hex[:8]}"
-        folder = self.client.download_model(ref.uri, folder)
+        folder = self.registry.download_model(ref.uri, folder)
         served = ServedModel(self.name, str(ref), load_model_folder(folder), uri=ref.uri, path=folder)
         log.info("deployment %s: loaded %s (%s) in %.2fs", self.name, ref, served.flavor,
                  time.perf_counter() - started)
@@ -211,7 +214,7 @@ class DeploymentServing(Serving):
     async def refresh(self) -> None:
         """Read the deployment once; take up a new revision (loading in a thread) when it changed."""
         try:
-            deployment = await asyncio.to_thread(self.client.store.deployments.get, self.name)
+            deployment = await asyncio.to_thread(self.deployments.get, self.name)
         except NotFound:
             if not self.deleted:
                 log.error("deployment %s was deleted; answering 503 until it is created again", self.name)
@@ -278,7 +281,7 @@ class DeploymentServing(Serving):
                                        name=str(held.ref))
         if self.table is None:
             try:
-                deployment = await asyncio.to_thread(self.client.store.deployments.get, self.name)
+                deployment = await asyncio.to_thread(self.deployments.get, self.name)
                 await self._take_up(deployment)
             except Exception as exc:
                 self.load_error = _message(exc)

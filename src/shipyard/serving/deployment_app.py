@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,10 +37,23 @@ from shipyard.serving.responses import json_response
 
 if TYPE_CHECKING:
     from shipyard.artifacts.protocol import ArtifactStore
+    from shipyard.deploy.rollout import DeploymentService
+    from shipyard.models.registry import RegistryService
     from shipyard.serving.guard import ServingGuard
-    from shipyard.tracking.client import Client
 
-__all__ = ["create_deployment_app"]
+__all__ = ["HasDeploymentServices", "create_deployment_app"]
+
+
+class HasDeploymentServices(Protocol):
+    """What hands out the services deployment mode reads through: the SDK's ``Client``."""
+
+    @property
+    def registry(self) -> RegistryService: ...
+
+    @property
+    def deployments(self) -> DeploymentService: ...
+
+    def flush(self) -> None: ...
 
 
 # -- handlers ----------------------------------------------------------------------------------------------
@@ -111,7 +124,7 @@ async def _invocations(request: Request, serving: DeploymentServing, call: Call)
     return _answered(served, protocols.encode_mlflow(predictions))
 
 
-def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
+def create_deployment_app(client: HasDeploymentServices, name: str, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
                           on_predictions: OnPredictions | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                           metrics_dir: str | None = None, prime: bool = False,
                           load_before_serving: bool = False, prediction_log: ArtifactStore | None = None,
@@ -130,8 +143,10 @@ def create_deployment_app(client: Client, name: str, *, poll_seconds: float = DE
         raise InvalidInput("max_body_bytes must be at least 1")
     if prediction_log is not None and on_predictions is not None:
         raise InvalidInput("give prediction_log or on_predictions, not both")
-    serving = DeploymentServing(client, name, poll_seconds=poll_seconds, on_predictions=on_predictions,
-                                max_body_bytes=max_body_bytes, metrics_dir=metrics_dir)
+    from shipyard.models.registry import as_registry
+
+    serving = DeploymentServing(as_registry(client), client.deployments, name, poll_seconds=poll_seconds,
+                                on_predictions=on_predictions, max_body_bytes=max_body_bytes, metrics_dir=metrics_dir)
     logger = None
     if prediction_log is not None:
         # Drops are counted in the app's registry, so /metrics shows them.

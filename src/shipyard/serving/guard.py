@@ -39,7 +39,7 @@ from shipyard.serving.responses import error_response
 if TYPE_CHECKING:
     from starlette.types import Scope
 
-    from shipyard.tracking.client import Client
+    from shipyard.models.registry import HasRegistry, RegistryService
 
 __all__ = ["SERVING_ROUTE_PERMISSIONS", "SIGN_IN_MESSAGE", "ServingGuard", "TokenVerifier", "served_project",
            "token_verifier"]
@@ -258,15 +258,18 @@ def token_verifier(store: Any) -> TokenVerifier:
                        f"it answers as {unchecked.name!r}), so it cannot check tokens either: start it with --auth")
 
 
-def served_project(client: Client, uri: str, default: str) -> str:
+def served_project(source: RegistryService | HasRegistry, uri: str, default: str) -> str:
     """The project whose members may call the model at the pinned ``uri``: its registered model's
-    (``models:/NAME/VERSION``) or its run's experiment's (``runs:/``); ``default`` for a folder on
-    disk, which no store knows."""
+    (``models:/NAME/VERSION``) or its run's experiment's (``runs:/``), read through ``source`` (a
+    registry service, or a ``Client``); ``default`` for a folder on disk, which no store knows."""
+    from shipyard.models.registry import as_registry
+
+    store = as_registry(source).store
     if uri.startswith("models:/"):
         from shipyard.models.uri import parse_models_uri
 
-        return client.store.models.get_model(parse_models_uri(uri)[0]).project
+        return store.models.get_model(parse_models_uri(uri)[0]).project
     if uri.startswith("runs:/"):
-        run = client.store.runs.get(uri[len("runs:/"):].lstrip("/").partition("/")[0])
-        return client.store.experiments.get(run.info.experiment_id).project
+        run = store.runs.get(uri[len("runs:/"):].lstrip("/").partition("/")[0])
+        return store.experiments.get(run.info.experiment_id).project
     return default

@@ -24,9 +24,9 @@ from shipyard.errors import InvalidInput, NotFound
 from shipyard.serving.tables import Split, TableRows
 
 if TYPE_CHECKING:
+    from shipyard.models.registry import HasRegistry, RegistryService
     from shipyard.models.signature import Schema, Signature
     from shipyard.serving.tables import TableLayout
-    from shipyard.tracking.client import Client
 
 __all__ = ["ModelSet", "ServedModel", "load_served", "resolve_model_uri", "row_count"]
 
@@ -244,7 +244,7 @@ class ModelSet:
         return ", ".join(f"{m.name} (version {m.version})" for m in self)
 
 
-def resolve_model_uri(client: Client, model_uri: str) -> tuple[str, str, str]:
+def resolve_model_uri(registry: RegistryService, model_uri: str) -> tuple[str, str, str]:
     """``(name, version, pinned URI)`` of the model ``model_uri`` names.
 
     A ``models:/`` URI is pinned to the version it resolves to now (an alias moving later does not
@@ -254,10 +254,10 @@ def resolve_model_uri(client: Client, model_uri: str) -> tuple[str, str, str]:
     from shipyard.models.uri import SUPPORTED, is_local, local_path
 
     if model_uri.startswith("models:/"):
-        version = client.resolve_model_version(model_uri)
+        version = registry.resolve_model_version(model_uri)
         return version.name, str(version.version), f"models:/{version.name}/{version.version}"
     if model_uri.startswith("runs:/"):
-        run_id, path = client.model_source(model_uri)
+        run_id, path = registry.model_source(model_uri)
         return path.rstrip("/").rpartition("/")[2] or "model", run_id, model_uri
     if is_local(model_uri):
         from shipyard.models.manifest import ModelManifest
@@ -270,12 +270,15 @@ def resolve_model_uri(client: Client, model_uri: str) -> tuple[str, str, str]:
     raise InvalidInput(f"cannot serve model {model_uri!r}: expected {SUPPORTED}")
 
 
-def load_served(client: Client, model_uri: str, *, name: str | None = None,
+def load_served(source: RegistryService | HasRegistry, model_uri: str, *, name: str | None = None,
                 dst_path: str | Path | None = None) -> ServedModel:
-    """Resolve ``model_uri``, fetch the package (into ``dst_path`` when given) and load it with its
-    digests verified; served under ``name`` when given, else the registered or folder name."""
+    """Resolve ``model_uri`` through ``source`` (a registry service, or a ``Client``), fetch the
+    package (into ``dst_path`` when given) and load it with its digests verified; served under
+    ``name`` when given, else the registered or folder name."""
     from shipyard.models.package import load_model_folder
+    from shipyard.models.registry import as_registry
 
-    resolved_name, version, pinned = resolve_model_uri(client, model_uri)
-    folder = client.download_model(pinned, dst_path) if pinned.startswith(("models:/", "runs:/")) else Path(pinned)
+    registry = as_registry(source)
+    resolved_name, version, pinned = resolve_model_uri(registry, model_uri)
+    folder = registry.download_model(pinned, dst_path) if pinned.startswith(("models:/", "runs:/")) else Path(pinned)
     return ServedModel(name or resolved_name, version, load_model_folder(folder), uri=pinned, path=folder)
