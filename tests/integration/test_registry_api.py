@@ -240,6 +240,21 @@ def test_approval_required_round_trips_through_the_rest_store(sdk: shipyard.Clie
     assert sdk.resolve_model_version(f"models:/{name}@production").version == version.version
 
 
+def test_the_remote_sdk_deletes_model_and_version_tags(sdk: shipyard.Client, logged: Logged) -> None:
+    name = _name()
+    sdk.register_model(f"runs:/{logged.run_id}/model", name)
+    sdk.set_registered_model_tag(name, "team", "growth")
+    sdk.set_model_version_tag(name, 1, "candidate", "yes")
+    sdk.delete_registered_model_tag(name, "team")
+    sdk.delete_model_version_tag(name, 1, "candidate")
+    assert "team" not in sdk.get_registered_model(name).tags
+    assert "candidate" not in sdk.get_model_version(name, 1).tags
+    with pytest.raises(NotFound, match=f"registered model '{name}' has no tag 'team'"):
+        sdk.delete_registered_model_tag(name, "team")
+    with pytest.raises(NotFound, match=f"version 1 of model '{name}' has no tag 'candidate'"):
+        sdk.delete_model_version_tag(name, 1, "candidate")
+
+
 def test_deleting_an_aliased_version_needs_force(http: httpx.Client, logged: Logged) -> None:
     name = _model(http)
     _version(http, name, logged.run_id)

@@ -84,3 +84,22 @@ def test_registry_bad_input(fluent: str, frame: pd.DataFrame) -> None:
         assert client.get_registered_model("m1").latest_version == 2  # nothing half-written (2: notes.txt above)
     finally:
         client.close()
+
+
+def test_client_deletes_model_and_version_tags(fluent: str, frame: pd.DataFrame) -> None:
+    with shipyard.start_run():
+        shipyard.log_model(_fit(frame, 1.0), "model", registered_model_name="tagged")
+    client = shipyard.Client(tracking_uri=fluent)
+    try:
+        client.set_registered_model_tag("tagged", "team", "growth")
+        client.set_model_version_tag("tagged", 1, "candidate", "yes")
+        client.delete_registered_model_tag("tagged", "team")
+        client.delete_model_version_tag("tagged", 1, "candidate")
+        assert "team" not in client.get_registered_model("tagged").tags
+        assert "candidate" not in client.get_model_version("tagged", 1).tags
+        with pytest.raises(NotFound, match="registered model 'tagged' has no tag 'team'"):
+            client.delete_registered_model_tag("tagged", "team")
+        with pytest.raises(NotFound, match="version 1 of model 'tagged' has no tag 'candidate'"):
+            client.delete_model_version_tag("tagged", 1, "candidate")
+    finally:
+        client.close()

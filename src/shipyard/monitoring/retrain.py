@@ -27,16 +27,18 @@ The outcome is the alert's record: status ``promoted``, ``not_promoted`` or ``fa
 sentence saying why; nothing is promoted after any failure.
 
 Who is recorded: the retraining run, its datasets, the evaluation runs, the alias move and the
-deployment's revisions record the runner's principal (the :class:`Retrainer`'s registry; on the
-server, :data:`~shipyard.monitoring.scheduler.MONITOR_PRINCIPAL`). The command is the user's own
-program and is given no identity of its own: what it writes is recorded as for any SDK program,
-so the challenger version it registers records the OS login of its process for a database URI
-(the server's account, for the server's scheduler), the token in its environment for a server.
+deployment's revisions record the runner's principal (the ``MonitorService``'s, which its
+:class:`Retrainer` acts as; on the server, :data:`~shipyard.monitoring.scheduler.MONITOR_PRINCIPAL`).
+The command is the user's own program and is given no identity of its own: what it writes is
+recorded as for any SDK program, so the challenger version it registers records the OS login of
+its process for a database URI (the server's account, for the server's scheduler), the token in
+its environment for a server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import shlex
@@ -59,6 +61,7 @@ from shipyard.tracking.datasets import DatasetService
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.auth import Principal
     from shipyard.entities import DatasetVersion, ModelVersion
 
 __all__ = ["ENV_ALIAS", "ENV_DATA", "ENV_DATASET", "ENV_MODEL", "ENV_RUN", "ENV_TARGET", "LABEL", "MIN_LABELLED",
@@ -151,6 +154,15 @@ class Retrainer:
         self.registry = as_registry(registry)
         self.tracking_uri = tracking_uri
         self.artifact_uri = artifact_uri
+
+    def acting_as(self, principal: Principal) -> Retrainer:
+        """This retrainer (same store, artifact store and URIs), recording ``principal`` instead."""
+        if principal == self.registry.principal:
+            return self
+        registry = self.registry
+        view = copy.copy(self)
+        view.registry = RegistryService(registry.store, registry.artifacts, principal)
+        return view
 
     def retrain(self, monitor: Monitor, evaluation: MonitorEvaluation, action: str) -> RetrainOutcome:
         """Run the loop for ``action`` on the window of ``evaluation``. A step that fails raises a

@@ -400,13 +400,15 @@ class MonitorService:
                 monitor.name, self.clock(), evaluation.state, evaluation.window_start, action, "failed", 0,
                 "this runner cannot retrain (it was built without a retrainer; run the monitor with shipyard "
                 "monitor run or the server); nothing was promoted", body))
-        outcome = self.retrainer.retrain(monitor, evaluation, action)
+        # A retrainer built for another principal would record its principal, not this service's.
+        retrainer = self.retrainer.acting_as(self.principal)
+        outcome = retrainer.retrain(monitor, evaluation, action)
         LOGGER.warning("monitor %s: retrain %s", monitor.name, outcome.detail)
         alert = self.store.monitors.record_alert(Alert(
             monitor.name, self.clock(), evaluation.state, evaluation.window_start, action, outcome.status, 1,
             outcome.detail, {**body, "retrain": {"status": outcome.status, "detail": outcome.detail,
                                                  **outcome.record}}))
-        self.retrainer.link(alert, outcome, "; ".join(evaluation.breaches) or "a rule was broken")
+        retrainer.link(alert, outcome, "; ".join(evaluation.breaches) or "a rule was broken")
         return alert
 
 

@@ -725,6 +725,10 @@ class Client:
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         self.registry.set_registered_model_tag(name, key, value)
 
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Raises ``NotFound`` when the model has no tag ``key``."""
+        self.registry.delete_registered_model_tag(name, key)
+
     def update_model_version(self, name: str, version: int, *, description: str | None = None,
                              status: VersionStatus | str | None = None) -> ModelVersion:
         return self.registry.update_model_version(name, version, description=description, status=status)
@@ -735,6 +739,10 @@ class Client:
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: Any) -> None:
         self.registry.set_model_version_tag(name, version, key, value)
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        """Raises ``NotFound`` when the version has no tag ``key``."""
+        self.registry.delete_model_version_tag(name, version, key)
 
     def approve_model_version(self, name: str, version: int, *, comment: str = "") -> ModelVersion:
         """Approve a version for protected aliases (``production`` by default)."""
