@@ -143,6 +143,14 @@ def assert_error_envelope(response: httpx.Response, status: int, *, extra_keys: 
     return body
 
 
+def html_page(response: httpx.Response, status: int = 200) -> str:
+    """The body of a web UI page answered with ``status``, as HTML under the UI's script policy."""
+    assert response.status_code == status, response.text[:2000]
+    assert response.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    return response.text
+
+
 def shipyard_command(*args: str) -> list[str]:
     """The argv of ``shipyard ARGS…`` run by this interpreter."""
     return [sys.executable, "-c", LAUNCH, *args]

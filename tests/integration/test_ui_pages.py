@@ -22,6 +22,7 @@ from shipyard.server import permissions as perms
 from shipyard.testing import ASGITransport
 from shipyard.tracking.client import Client
 from tests.e2e.ui_data import DATASET, DEPLOYMENT, EXPERIMENT, MODEL, Seeded, seed
+from tests.support import html_page
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -49,13 +50,6 @@ def site() -> Iterator[Site]:
         client.close()
 
 
-def html(response: httpx.Response, status: int = 200) -> str:
-    assert response.status_code == status, response.text[:2000]
-    assert response.headers["content-type"].startswith("text/html")
-    assert "script-src 'self'" in response.headers["content-security-policy"]
-    return response.text
-
-
 def runs_url(site: Site, **query: str) -> str:
     return str(httpx.URL(f"/ui/experiments/{site.seeded.experiment_id}", params=query))
 
@@ -69,11 +63,11 @@ def test_root_redirects_to_the_experiments(site: Site) -> None:
     response = site.http.get("/")
     assert response.status_code == 307
     assert response.headers["location"] == "/ui/experiments"
-    assert EXPERIMENT in html(site.http.get("/ui/experiments"))
+    assert EXPERIMENT in html_page(site.http.get("/ui/experiments"))
 
 
 def test_the_runs_table_has_params_metrics_and_tags_as_columns(site: Site) -> None:
-    page = html(site.http.get(runs_url(site, cols_set="1", cols=["metrics.loss", "params.lr", "tags.stage"])))
+    page = html_page(site.http.get(runs_url(site, cols_set="1", cols=["metrics.loss", "params.lr", "tags.stage"])))
     assert len(row_names(page)) == 13
     header = re.search(r"<thead>(.*?)</thead>", page, re.S).group(1)  # type: ignore[union-attr]
     assert [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r">([^<>]*)(?: ▲| ▼)?</a>", header)][3:] == \
@@ -83,9 +77,9 @@ def test_the_runs_table_has_params_metrics_and_tags_as_columns(site: Site) -> No
 
 
 def test_filter_and_sort_use_the_sdk_grammar(site: Site) -> None:
-    page = html(site.http.get(runs_url(site, filter="params.lr = '0.01'", order="metrics.loss ASC")))
+    page = html_page(site.http.get(runs_url(site, filter="params.lr = '0.01'", order="metrics.loss ASC")))
     assert row_names(page) == ["run-02", "run-05", "run-08", "run-11"]  # loss grows with the run's index
-    descending = html(site.http.get(runs_url(site, filter="params.lr = '0.01'", order="metrics.loss DESC")))
+    descending = html_page(site.http.get(runs_url(site, filter="params.lr = '0.01'", order="metrics.loss DESC")))
     assert row_names(descending) == ["run-11", "run-08", "run-05", "run-02"]
     assert 'aria-sort="descending"' in descending
 
@@ -95,12 +89,12 @@ def test_pages_follow_the_stores_page_tokens(site: Site) -> None:
     for i in range(30):
         site.client.create_run(experiment_id, f"p-{i:02d}")
     url = str(httpx.URL(f"/ui/experiments/{experiment_id}", params={"size": "25", "order": "attributes.run_name ASC"}))
-    first = html(site.http.get(url))
+    first = html_page(site.http.get(url))
     assert row_names(first) == [f"p-{i:02d}" for i in range(25)]
     next_url = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
     assert "page_token=" in next_url
     assert "order=attributes.run_name+ASC" in next_url  # the view is kept across pages
-    second = html(site.http.get(next_url))
+    second = html_page(site.http.get(next_url))
     assert row_names(second) == [f"p-{i:02d}" for i in range(25, 30)]
     assert 'rel="next"' not in second
     assert "« First page" in second
@@ -113,7 +107,7 @@ def test_pages_follow_the_stores_page_tokens(site: Site) -> None:
 ])
 def test_a_bad_filter_or_sort_is_a_400_page_with_the_parsers_message(site: Site, query: dict[str, str],
                                                                      message: str) -> None:
-    page = html(site.http.get(runs_url(site, **query)), 400)
+    page = html_page(site.http.get(runs_url(site, **query)), 400)
     assert message in page
     assert 'role="alert"' in page
     assert row_names(page) == []
@@ -132,11 +126,11 @@ def test_a_bad_filter_or_sort_is_a_400_page_with_the_parsers_message(site: Site,
     ("/ui/experiments/1?cols=loss", 400, "params.&lt;key&gt;"),
 ])
 def test_errors_are_html_pages_with_the_status_and_message(site: Site, url: str, status: int, message: str) -> None:
-    assert message in html(site.http.get(url), status)
+    assert message in html_page(site.http.get(url), status)
 
 
 def test_the_run_page_shows_code_environment_datasets_children_and_models(site: Site) -> None:
-    page = html(site.http.get(f"/ui/runs/{site.seeded.best_run_id}"))
+    page = html_page(site.http.get(f"/ui/runs/{site.seeded.best_run_id}"))
     assert "4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b" in page
     assert '<span class="add">+lr = 0.01</span>' in page
     assert "3.11.7" in page
@@ -150,15 +144,15 @@ def test_the_run_page_shows_code_environment_datasets_children_and_models(site: 
 
 def test_artifact_previews(site: Site) -> None:
     base = f"/ui/runs/{site.seeded.best_run_id}/artifacts"
-    assert "kind: logistic" in html(site.http.get(base, params={"path": "config.yaml"}))
-    assert "&#34;accuracy&#34;: 0.92" in html(site.http.get(base, params={"path": "eval/metrics.json"}))
-    csv_page = html(site.http.get(base, params={"path": "data/sample.csv"}))
+    assert "kind: logistic" in html_page(site.http.get(base, params={"path": "config.yaml"}))
+    assert "&#34;accuracy&#34;: 0.92" in html_page(site.http.get(base, params={"path": "eval/metrics.json"}))
+    csv_page = html_page(site.http.get(base, params={"path": "data/sample.csv"}))
     assert csv_page.count("<tr>") == 41  # header and 40 rows
-    assert html(site.http.get(base, params={"path": "data/table.parquet"})).count("<tr>") == 41
-    report = html(site.http.get(base, params={"path": "report.html"}))
+    assert html_page(site.http.get(base, params={"path": "data/table.parquet"})).count("<tr>") == 41
+    report = html_page(site.http.get(base, params={"path": "report.html"}))
     assert '<iframe class="html-preview" sandbox srcdoc="&lt;h1&gt;Report' in report  # escaped into srcdoc
     assert "<script>document.title" not in report
-    folder = html(site.http.get(base, params={"path": "plots"}))
+    folder = html_page(site.http.get(base, params={"path": "plots"}))
     assert "confusion.png" in folder
 
 
@@ -169,7 +163,7 @@ def test_images_are_served_with_their_type_and_nothing_else_is(site: Site) -> No
     assert image.headers["content-type"] == "image/png"
     assert image.content.startswith(b"\x89PNG")
     assert "sandbox" in image.headers["content-security-policy"]
-    assert "not an image" in html(site.http.get(f"{raw}/report.html"), 400)
+    assert "not an image" in html_page(site.http.get(f"{raw}/report.html"), 400)
 
 
 @pytest.mark.parametrize("path", ["../../etc/passwd", "%2e%2e/secret", "/etc/passwd", "a\\b"])
@@ -181,12 +175,12 @@ def test_artifact_paths_go_through_the_apis_checks(site: Site, path: str) -> Non
 
 def test_compare_highlights_the_differing_params(site: Site) -> None:
     ids = site.seeded.run_ids
-    page = html(site.http.get("/ui/compare", params={"runs": [ids[5], ids[8]]}))
+    page = html_page(site.http.get("/ui/compare", params={"runs": [ids[5], ids[8]]}))
     assert re.search(r'<tr class="differs" data-param="depth">', page)
     assert '<tr data-param="lr">' in page
-    only = html(site.http.get("/ui/compare", params={"runs": [ids[5], ids[8]], "only_diff": "true"}))
+    only = html_page(site.http.get("/ui/compare", params={"runs": [ids[5], ids[8]], "only_diff": "true"}))
     assert 'data-param="lr"' not in only
-    too_many = html(site.http.get("/ui/compare", params={"runs": [f"{i:032x}" for i in range(101)]}), 400)
+    too_many = html_page(site.http.get("/ui/compare", params={"runs": [f"{i:032x}" for i in range(101)]}), 400)
     assert "at most 100 runs" in too_many
 
 
@@ -208,11 +202,11 @@ def test_compare_series_thins_long_histories_keeping_the_extremes(site: Site) ->
 
 
 def test_registry_pages(site: Site) -> None:
-    models = html(site.http.get("/ui/models"))
+    models = html_page(site.http.get("/ui/models"))
     assert f'href="/ui/models/{MODEL}"' in models
-    model = html(site.http.get(f"/ui/models/{MODEL}"))
+    model = html_page(site.http.get(f"/ui/models/{MODEL}"))
     assert "version created" in model
-    version = html(site.http.get(f"/ui/models/{MODEL}/versions/1"))
+    version = html_page(site.http.get(f"/ui/models/{MODEL}/versions/1"))
     assert "first release" in version  # the approval comment
     assert "<table>" in version  # the card's Markdown tables rendered
 
@@ -220,7 +214,7 @@ def test_registry_pages(site: Site) -> None:
 def test_a_model_card_is_rendered_without_its_raw_html(site: Site) -> None:
     site.client.set_model_card(MODEL, 2, "# Card\n\n<script>alert(1)</script> <img src=x onerror=alert(1)>\n\n"
                                          "[click](javascript:alert(1)) and **bold**")
-    page = html(site.http.get(f"/ui/models/{MODEL}/versions/2"))
+    page = html_page(site.http.get(f"/ui/models/{MODEL}/versions/2"))
     assert "<script>alert(1)" not in page
     assert "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -230,10 +224,10 @@ def test_a_model_card_is_rendered_without_its_raw_html(site: Site) -> None:
 
 
 def test_lineage_links_a_model_version_to_its_dataset(site: Site) -> None:
-    page = html(site.http.get("/ui/lineage", params={"ref": f"models:/{MODEL}/1"}))
+    page = html_page(site.http.get("/ui/lineage", params={"ref": f"models:/{MODEL}/1"}))
     assert f'href="/ui/datasets/{DATASET}/versions/1"' in page
     assert f'href="/ui/runs/{site.seeded.best_run_id}"' in page
-    dataset = html(site.http.get(f"/ui/datasets/{DATASET}/versions/1"))
+    dataset = html_page(site.http.get(f"/ui/datasets/{DATASET}/versions/1"))
     assert "sha256:" in dataset
     assert f'href="/ui/runs/{site.seeded.best_run_id}"' in dataset
 
@@ -248,7 +242,7 @@ def test_lineage_of_a_logged_prediction_reaches_the_data(site: Site) -> None:
         logger.record([{"prediction_id": prediction_id, "time": time.time_ns() // 1_000_000,
                         "deployment": DEPLOYMENT, "model": MODEL, "version": "1", "role": "primary",
                         "inputs": {"tenure": 3.0}, "outputs": 1.0, "latency_ms": 2.0, "request_id": "r-1"}])
-    page = html(site.http.get("/ui/lineage", params={"ref": f"prediction:{prediction_id}"}))
+    page = html_page(site.http.get("/ui/lineage", params={"ref": f"prediction:{prediction_id}"}))
     nodes = re.findall(r'data-node="([^"]+)"', page)
     assert f"prediction:{prediction_id}" in nodes
     assert f"deployment:{DEPLOYMENT}" in nodes
@@ -256,13 +250,13 @@ def test_lineage_of_a_logged_prediction_reaches_the_data(site: Site) -> None:
     assert f"run:{site.seeded.best_run_id}" in nodes
     assert f'href="/ui/datasets/{DATASET}/versions/1"' in page  # back to the data it came from
     missing = site.http.get("/ui/lineage", params={"ref": "prediction:" + "8" * 32})
-    assert "is not in the prediction log" in html(missing, 404)
+    assert "is not in the prediction log" in html_page(missing, 404)
 
 
 def test_deployment_pages(site: Site) -> None:
-    page = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
+    page = html_page(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
     assert "canary" in page
-    confirm = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}/rollback"))
+    confirm = html_page(site.http.get(f"/ui/deployments/{DEPLOYMENT}/rollback"))
     assert "Roll back now" in confirm
 
 
@@ -270,17 +264,17 @@ def test_a_deployment_links_to_its_monitors_and_each_monitor_back(site: Site) ->
     from shipyard.entities.monitor import Monitor
 
     monitors = site.client.store.monitors
-    assert "No monitor watches this deployment" in html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
+    assert "No monitor watches this deployment" in html_page(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
     monitors.create(Monitor("api-drift", deployment=DEPLOYMENT, window_seconds=600))
     monitors.create(Monitor("other-drift", deployment="another-api"))
     try:
-        page = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
+        page = html_page(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
         table = re.search(r'<table id="deployment-monitors">.*?</table>', page, re.S)
         assert table is not None, page
         assert re.findall(r'<tr data-monitor="([^"]+)">', table.group(0)) == ["api-drift"]  # not another's
         assert '<a href="/ui/monitors/api-drift">api-drift</a>' in table.group(0)
         assert "600 s" in table.group(0)
-        monitor = html(site.http.get("/ui/monitors/api-drift"))
+        monitor = html_page(site.http.get("/ui/monitors/api-drift"))
         assert f'Watches deployment <a href="/ui/deployments/{DEPLOYMENT}">{DEPLOYMENT}</a>' in monitor
     finally:
         monitors.delete("api-drift")
@@ -289,7 +283,7 @@ def test_a_deployment_links_to_its_monitors_and_each_monitor_back(site: Site) ->
 
 # -- forms: CSRF, permissions, the request guard ---------------------------------------------------
 def _token(site: Site, url: str) -> str:
-    match = CSRF.search(html(site.http.get(url)))
+    match = CSRF.search(html_page(site.http.get(url)))
     assert match is not None
     assert site.http.cookies.get("shipyard_csrf") == match.group(1)
     return match.group(1)
@@ -300,10 +294,10 @@ def test_a_form_without_the_csrf_token_changes_nothing(site: Site) -> None:
     _token(site, url)
     for form in ({}, {"csrf_token": "forged-" + "x" * 40}):
         response = site.http.post(f"{url}/alias", data={"alias": "forged", **form})
-        assert "security token" in html(response, 403)
+        assert "security token" in html_page(response, 403)
     cross_site = site.http.post(f"{url}/alias", data={"alias": "forged", "csrf_token": _token(site, url)},
                                 headers={"origin": "https://evil.example"})
-    assert "another site" in html(cross_site, 403)
+    assert "another site" in html_page(cross_site, 403)
     assert "forged" not in site.client.get_registered_model(MODEL).aliases
 
 
@@ -320,7 +314,7 @@ def test_a_refused_change_shows_the_page_with_the_reason(site: Site) -> None:
     site.client.register_model(f"runs:/{site.seeded.best_run_id}/model", MODEL)  # version 3, not approved
     url = f"/ui/models/{MODEL}/versions/3"
     response = site.http.post(f"{url}/alias", data={"alias": "production", "csrf_token": _token(site, url)})
-    assert "approv" in html(response, 409)
+    assert "approv" in html_page(response, 409)
     assert site.client.get_registered_model(MODEL).aliases["production"] != 3
 
 
@@ -333,20 +327,20 @@ class _Writer(perms.Principal):
 def test_approving_from_the_ui_needs_the_maintainer_role(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"/ui/models/{MODEL}/versions/2"
     token = _token(site, url)
-    assert re.search(r'<button type="submit" id="approve-button"[^>]*>', html(site.http.get(url))).group(0) \
+    assert re.search(r'<button type="submit" id="approve-button"[^>]*>', html_page(site.http.get(url))).group(0) \
         == '<button type="submit" id="approve-button">'
     monkeypatch.setattr(perms, "resolve_principal", lambda scope: _Writer("alice", anonymous=False))
-    page = html(site.http.get(url))  # the page offers only what the role allows, and says why
+    page = html_page(site.http.get(url))  # the page offers only what the role allows, and says why
     assert re.search(r'<button type="submit" id="approve-button"[^>]*>', page).group(0) \
         == '<button type="submit" id="approve-button" disabled aria-describedby="approve-role">'
     assert "Approving needs the maintainer role in project default" in page
     assert re.search(r'<button type="submit" id="alias-button"[^>]*>', page).group(0) \
         == '<button type="submit" id="alias-button">'
-    deployment = html(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
+    deployment = html_page(site.http.get(f"/ui/deployments/{DEPLOYMENT}"))
     assert 'id="rollback-link"' not in deployment
     assert "Rolling back needs the maintainer role" in deployment
     response = site.http.post(f"{url}/approve", data={"comment": "lgtm", "csrf_token": token})
-    assert "maintain" in html(response, 403)
+    assert "maintain" in html_page(response, 403)
     assert site.client.get_model_version(MODEL, 2).approval is None
 
 
@@ -360,7 +354,7 @@ def test_a_stale_rollback_confirmation_is_refused(site: Site) -> None:
     token = _token(site, url)
     revision = site.client.deployments.get(DEPLOYMENT).revision
     response = site.http.post(url, data={"revision": str(revision - 1), "csrf_token": token})
-    assert "changed since the confirmation" in html(response, 409)
+    assert "changed since the confirmation" in html_page(response, 409)
     assert site.client.deployments.get(DEPLOYMENT).revision == revision
 
 

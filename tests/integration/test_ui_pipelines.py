@@ -20,6 +20,7 @@ from shipyard.server import create_app
 from shipyard.testing import ASGITransport
 from shipyard.tracking.client import Client
 from tests.integration.auth_world import build_world
+from tests.support import html_page
 
 
 @step
@@ -95,13 +96,6 @@ def ran() -> Iterator[Ran]:
         client.close()
 
 
-def html(response: httpx.Response, status: int = 200) -> str:
-    assert response.status_code == status, response.text[:2000]
-    assert response.headers["content-type"].startswith("text/html")
-    assert "script-src 'self'" in response.headers["content-security-policy"]
-    return response.text
-
-
 def nodes(page: str) -> dict[str, tuple[str, str]]:
     """step -> (status class, link) of each node of the page's DAG."""
     svg = re.search(r'<svg class="pipeline-dag".*?</svg>', page, re.S).group(0)  # type: ignore[union-attr]
@@ -117,7 +111,7 @@ def rows(page: str) -> dict[str, str]:
 
 
 def test_the_list_shows_every_pipeline_run_newest_first_with_step_counts(ran: Ran) -> None:
-    page = html(ran.http.get("/ui/pipelines"))
+    page = html_page(ran.http.get("/ui/pipelines"))
     listed = re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', page)
     assert listed == [ran.halted, ran.failed, ran.cached, ran.first]
     row = {run_id: re.search(rf'data-pipeline-run="{run_id}">(.*?)</tr>', page, re.S).group(1)  # type: ignore
@@ -133,7 +127,7 @@ def test_the_list_shows_every_pipeline_run_newest_first_with_step_counts(ran: Ra
 
 
 def test_the_run_page_draws_the_steps_as_an_svg_dag_linking_to_each_step_run(ran: Ran) -> None:
-    page = html(ran.http.get(f"/ui/pipelines/{ran.first}"))
+    page = html_page(ran.http.get(f"/ui/pipelines/{ran.first}"))
     assert "<script" not in page.split("<main", 1)[1]
     drawn = nodes(page)
     assert set(drawn) == {"make", "double", "report"}
@@ -144,15 +138,15 @@ def test_the_run_page_draws_the_steps_as_an_svg_dag_linking_to_each_step_run(ran
     assert rows(page) == {"make": "executed", "double": "executed", "report": "executed"}
     assert "total=9" in page  # the gated step's metric
     # and the run page of the pipeline run and of a step link back here
-    run_page = html(ran.http.get(f"/ui/runs/{ran.first}"))
+    run_page = html_page(ran.http.get(f"/ui/runs/{ran.first}"))
     assert f'<a id="pipeline-link" href="/ui/pipelines/{ran.first}">' in run_page
-    step_page = html(ran.http.get(drawn["double"][1]))
+    step_page = html_page(ran.http.get(drawn["double"][1]))
     assert f'<a id="pipeline-link" href="/ui/pipelines/{ran.first}">step double of tiny</a>' in step_page
 
 
 def test_a_cached_rerun_is_drawn_as_cached_and_links_where_its_outputs_came_from(ran: Ran) -> None:
-    first = nodes(html(ran.http.get(f"/ui/pipelines/{ran.first}")))
-    page = html(ran.http.get(f"/ui/pipelines/{ran.cached}"))
+    first = nodes(html_page(ran.http.get(f"/ui/pipelines/{ran.first}")))
+    page = html_page(ran.http.get(f"/ui/pipelines/{ran.cached}"))
     drawn = nodes(page)
     assert {step: status for step, (status, _) in drawn.items()} == {"make": "cached", "double": "cached",
                                                                      "report": "cached"}
@@ -171,7 +165,7 @@ def gates(page: str) -> dict[str, str]:
 
 
 def test_a_failed_step_is_drawn_as_failed_with_its_error_and_the_rest_as_not_run(ran: Ran) -> None:
-    page = html(ran.http.get(f"/ui/pipelines/{ran.failed}"))
+    page = html_page(ran.http.get(f"/ui/pipelines/{ran.failed}"))
     drawn = nodes(page)
     assert drawn["make"][0] == "executed"
     assert drawn["explode"][0] == "failed"
@@ -183,7 +177,7 @@ def test_a_failed_step_is_drawn_as_failed_with_its_error_and_the_rest_as_not_run
 
 
 def test_steps_after_a_failed_middle_step_are_named_as_not_run_with_the_graphs_edges(ran: Ran) -> None:
-    page = html(ran.http.get(f"/ui/pipelines/{ran.halted}"))
+    page = html_page(ran.http.get(f"/ui/pipelines/{ran.halted}"))
     drawn = nodes(page)
     assert {step: status for step, (status, _) in drawn.items()} == {
         "make": "executed", "explode": "failed", "double": "not-run", "report": "not-run"}
@@ -196,7 +190,7 @@ def test_steps_after_a_failed_middle_step_are_named_as_not_run_with_the_graphs_e
 
 
 def test_a_passing_gate_shows_as_passed_in_the_steps_table(ran: Ran) -> None:
-    page = html(ran.http.get(f"/ui/pipelines/{ran.first}"))
+    page = html_page(ran.http.get(f"/ui/pipelines/{ran.first}"))
     assert gates(page) == {"make": "—", "double": "—", "report": "gate passed"}
     assert 'title="metrics.total &gt;= 0">gate passed</span>' in page
 
@@ -205,10 +199,10 @@ def test_the_list_is_paged_with_the_stores_tokens(ran: Ran, monkeypatch: pytest.
     from shipyard.server.ui import pipeline_pages
 
     monkeypatch.setattr(pipeline_pages, "PAGE_SIZE", 2)
-    first = html(ran.http.get("/ui/pipelines"))
+    first = html_page(ran.http.get("/ui/pipelines"))
     assert re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', first) == [ran.halted, ran.failed]
     next_url = re.search(r'id="next-page" href="([^"]+)"', first).group(1).replace("&amp;", "&")  # type: ignore
-    second = html(ran.http.get(next_url))
+    second = html_page(ran.http.get(next_url))
     assert re.findall(r'<tr data-pipeline-run="([0-9a-f]+)">', second) == [ran.cached, ran.first]
     assert 'id="next-page"' not in second
     assert '<a class="button secondary" href="/ui/pipelines">« First page</a>' in second
@@ -219,12 +213,12 @@ def test_the_list_is_paged_with_the_stores_tokens(ran: Ran, monkeypatch: pytest.
     ("/ui/pipelines?page_token=garbage", 400, "token"),
 ])
 def test_errors_are_html_pages_like_the_other_pages(ran: Ran, url: str, status: int, message: str) -> None:
-    assert message in html(ran.http.get(url), status)
+    assert message in html_page(ran.http.get(url), status)
 
 
 def test_a_step_run_is_not_a_pipeline_run(ran: Ran) -> None:
-    step_run = nodes(html(ran.http.get(f"/ui/pipelines/{ran.first}")))["make"][1].rsplit("/", 1)[1]
-    assert "is not a pipeline run" in html(ran.http.get(f"/ui/pipelines/{step_run}"), 400)
+    step_run = nodes(html_page(ran.http.get(f"/ui/pipelines/{ran.first}")))["make"][1].rsplit("/", 1)[1]
+    assert "is not a pipeline run" in html_page(ran.http.get(f"/ui/pipelines/{step_run}"), 400)
 
 
 def test_an_unknown_run_is_json_from_the_api_and_html_from_the_page(ran: Ran) -> None:
@@ -232,7 +226,7 @@ def test_an_unknown_run_is_json_from_the_api_and_html_from_the_page(ran: Ran) ->
     response = ran.http.get(f"/api/v1/runs/{missing}")
     assert response.status_code == 404
     assert response.json()["error_code"] == NotFound.code
-    page = html(ran.http.get(f"/ui/pipelines/{missing}"), 404)
+    page = html_page(ran.http.get(f"/ui/pipelines/{missing}"), 404)
     assert NotFound.code in page
 
 

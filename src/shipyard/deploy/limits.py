@@ -32,18 +32,12 @@ def _invalid(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", field=field)
 
 
-def _whole(field: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _invalid(field, f"must be a whole number from {low} to {high}, got {value!r}")
-    return value
-
-
 def _ref(field: str, model: Any, version: Any) -> ModelRef:
     try:
         rules.check_model_name(model)
     except InvalidInput as exc:
         raise _invalid(f"{field}.model", str(exc)) from None
-    return ModelRef(model, _whole(f"{field}.version", version, 1, 2**63 - 1))
+    return ModelRef(model, rules.check_whole(f"{field}.version", version, 1, 2**63 - 1))
 
 
 def _quantity(field: str, value: Any) -> str:
@@ -74,7 +68,8 @@ def check_deployment(d: Deployment) -> Deployment:
     checked_routes = []
     for i, route in enumerate(routes):
         ref = _ref(f"routes[{i}]", route.model, route.version)
-        checked_routes.append(Route(ref.model, ref.version, _whole(f"routes[{i}].weight", route.weight, 0, 100)))
+        weight = rules.check_whole(f"routes[{i}].weight", route.weight, 0, 100)
+        checked_routes.append(Route(ref.model, ref.version, weight))
     total = sum(r.weight for r in checked_routes)
     if total != 100:
         raise _invalid("routes", "the traffic weights must add up to 100, got "
@@ -99,8 +94,9 @@ def check_deployment(d: Deployment) -> Deployment:
         environment=check_environment(d.environment),
         routes=tuple(checked_routes),
         shadows=shadows,
-        batching=Batching(_whole("batching.max_batch_size", b.max_batch_size, 1, MAX_BATCH_SIZE), float(wait)),
-        resources=Resources(_whole("resources.replicas", r.replicas, 0, MAX_REPLICAS),
+        batching=Batching(rules.check_whole("batching.max_batch_size", b.max_batch_size, 1, MAX_BATCH_SIZE),
+                          float(wait)),
+        resources=Resources(rules.check_whole("resources.replicas", r.replicas, 0, MAX_REPLICAS),
                             _quantity("resources.cpu", r.cpu), _quantity("resources.memory", r.memory)),
         status=rules.check_choice("status", d.status, DeploymentStatus),
         project=rules.check_project(d.project),

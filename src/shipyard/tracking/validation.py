@@ -153,6 +153,13 @@ def check_alias(alias: Any) -> str:
     return alias
 
 
+def check_whole(field: str, value: Any, low: int, high: int) -> int:
+    """``value`` when it is an int (not a bool) from ``low`` to ``high``; the error names ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{field}: must be a whole number from {low} to {high}, got {value!r}", field=field)
+    return value
+
+
 def check_max_results(max_results: Any, limit: int = 50_000) -> int:
     if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= limit:
         raise InvalidInput(f"max_results must be a whole number from 1 to {limit}, got {max_results!r}")

@@ -118,16 +118,12 @@ def flavor_for(model: Any) -> Flavor:
 
 
 def distributions_of(modules: set[str]) -> list[str]:
-    """``name==version`` of the installed distributions that provide these top-level modules."""
-    provided = _installed_distributions()
-    return sorted({dist for module in modules for dist in provided.get(module.split(".")[0], ())}, key=str.lower)
-
-
-def _installed_distributions() -> dict[str, tuple[str, ...]]:
-    """Top-level module -> ``name==version`` of what provides it (see :mod:`shipyard.installed`)."""
+    """``name==version`` of the installed distributions that provide these top-level modules
+    (see :mod:`shipyard.installed`)."""
     from shipyard.installed import installed
 
-    return installed().providers
+    provided = installed().providers
+    return sorted({dist for module in modules for dist in provided.get(module.split(".")[0], ())}, key=str.lower)
 
 
 def comes_from(model: Any, package: str) -> bool:

@@ -46,16 +46,6 @@ _MAX_DETAIL = 5000
 
 # -- integrity ------------------------------------------------------------------------------------
 # The shape rules (routes, weights, limits) are the domain's: shipyard.deploy.limits.
-def _invalid(field: str, message: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {message}", field=field)
-
-
-def _whole(field: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _invalid(field, f"must be a whole number from {low} to {high}, got {value!r}")
-    return value
-
-
 def _storable(d: Deployment) -> Deployment:
     """``d`` with what its row needs whatever the rules allow: a known status and project."""
     return replace(d, status=rules.check_choice("status", d.status, DeploymentStatus),
@@ -158,8 +148,9 @@ class SqlDeploymentStore:
 
     def save(self, deployment: Deployment, *, kind: str, user: str = "", detail: str = "") -> Deployment:
         if kind not in _SAVE_KINDS:
-            raise _invalid("kind", f"{kind!r} is not a kind of change; use one of {', '.join(_SAVE_KINDS)}")
-        read_revision = _whole("revision", deployment.revision, 1, 2**63 - 2)
+            raise InvalidInput(f"kind: {kind!r} is not a kind of change; use one of {', '.join(_SAVE_KINDS)}",
+                               field="kind")
+        read_revision = rules.check_whole("revision", deployment.revision, 1, 2**63 - 2)
         d = _storable(deployment)
         try:
             with self._db.write() as conn:
