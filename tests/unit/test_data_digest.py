@@ -66,13 +66,13 @@ FILES = {"a.csv": b"x,y\n1,2\n", "sub/b.bin": bytes(range(256)) * 10, "sub/deepe
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every path whose bytes are read by the folder hasher."""
     calls: list[str] = []
-    original = digest_module._hash_file
+    original = digest_module.sha256_file
 
     def counting(path: str | bytes) -> tuple[str, int, os.stat_result]:
         calls.append(os.fsdecode(path))
         return original(path)
 
-    monkeypatch.setattr(digest_module, "_hash_file", counting)
+    monkeypatch.setattr(digest_module, "sha256_file", counting)
     return calls
 
 
@@ -190,26 +190,26 @@ def test_folder_errors(tmp_path: Path) -> None:
 def test_files_hash_in_parallel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write(tmp_path / "data", {f"f{i}": b"x" * 10 for i in range(4)})
     barrier = threading.Barrier(2, timeout=10)  # two files must be in flight at the same time
-    original = digest_module._hash_file
+    original = digest_module.sha256_file
 
     def meeting(path: str | bytes) -> tuple[str, int, os.stat_result]:
         barrier.wait()
         return original(path)
 
-    monkeypatch.setattr(digest_module, "_hash_file", meeting)
+    monkeypatch.setattr(digest_module, "sha256_file", meeting)
     assert digest_folder(root, workers=2).digest == folder_recipe({f"f{i}": b"x" * 10 for i in range(4)})
 
 
 def test_a_file_changing_while_hashed_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write(tmp_path / "data", {"grows.log": b"a"})
-    original = digest_module._hash_file
+    original = digest_module.sha256_file
 
     def appending(path: str | bytes) -> tuple[str, int, os.stat_result]:
         with open(path, "ab") as stream:
             stream.write(b"more")
         return original(path)
 
-    monkeypatch.setattr(digest_module, "_hash_file", appending)
+    monkeypatch.setattr(digest_module, "sha256_file", appending)
     with pytest.raises(InvalidInput, match=r"grows\.log' changed while it was being hashed"):
         digest_folder(root)
 

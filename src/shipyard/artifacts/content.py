@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from shipyard.artifacts.paths import normalize_artifact_path
 from shipyard.errors import ArtifactCorrupted, InvalidInput
+from shipyard.hashing import sha256_file
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -121,11 +122,12 @@ def is_valid_name(name: str) -> bool:
 
 
 def hash_file(source: Path) -> tuple[str, int]:
+    """SHA-256 and size of a local file, hashed by :func:`shipyard.hashing.sha256_file`."""
     try:
-        with open(source, "rb") as stream:
-            return hash_stream(stream)
+        hexdigest, size, _ = sha256_file(source)
     except OSError as err:
         raise InvalidInput(f"cannot read {str(source)!r}: {err.strerror or err}", path=str(source)) from None
+    return hexdigest, size
 
 
 def fingerprint(source: Path) -> tuple[int, int, int] | None:

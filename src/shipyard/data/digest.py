@@ -49,10 +49,10 @@ from typing import NamedTuple, cast
 from shipyard.data.cache import CachedDigest, DigestCache
 from shipyard.data.table_digest import digest_table, worker_count
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.hashing import sha256_file
 
 __all__ = ["FileDigest", "FolderDigest", "digest_file", "digest_folder", "digest_glob", "digest_table", "glob_root"]
 
-CHUNK = 1 << 20
 _FS_ENCODING = sys.getfilesystemencoding()  # what os.fsdecode uses, called directly (once per file)
 _GLOB_MAGIC = frozenset("*?[")
 
@@ -91,20 +91,6 @@ _Listed = tuple[bytes, int, int, int]
 # -- one file ------------------------------------------------------------------------------------
 
 
-def _hash_file(path: str | bytes) -> tuple[str, int, os.stat_result]:
-    """``(hex digest, bytes read, fstat after reading)``; ``OSError`` passes through."""
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    size = 0
-    with open(path, "rb", buffering=0) as stream:
-        while n := stream.readinto(buffer):
-            digest.update(view[:n])
-            size += n
-        after = os.fstat(stream.fileno())
-    return digest.hexdigest(), size, after
-
-
 def _read_error(path: str, err: OSError) -> InvalidInput | NotFound:
     if isinstance(err, FileNotFoundError):
         return NotFound(f"no such file: {path!r}", path=path)
@@ -126,7 +112,7 @@ def digest_file(path: str | os.PathLike[str]) -> str:
     if not stat.S_ISREG(mode):
         raise InvalidInput(f"{name!r} is not a regular file", path=name)
     try:
-        hexdigest, _, _ = _hash_file(name)
+        hexdigest, _, _ = sha256_file(name)
     except OSError as err:
         raise _read_error(name, err) from None
     return f"sha256:{hexdigest}"
@@ -219,7 +205,7 @@ def _resolve_folder(path: str | os.PathLike[str]) -> bytes:
 def _hash_listed(item: _Listed) -> str:
     path, expected_size, mtime_ns, _ = item
     try:
-        hexdigest, size, after = _hash_file(path)
+        hexdigest, size, after = sha256_file(path)
     except OSError as err:
         raise _read_error(_show(path), err) from None
     if size != expected_size or (after.st_size, after.st_mtime_ns) != (expected_size, mtime_ns):
