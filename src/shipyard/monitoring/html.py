@@ -11,6 +11,8 @@ import math
 from html import escape
 from typing import TYPE_CHECKING
 
+from shipyard.text import shorten
+
 if TYPE_CHECKING:
     from shipyard.monitoring.report import ColumnDrift, Distribution, DriftReport
 
@@ -19,6 +21,7 @@ __all__ = ["render"]
 REFERENCE_COLOUR = "#4c78a8"
 CURRENT_COLOUR = "#f58518"
 _WIDTH, _HEIGHT, _PAD = 560, 180, 28
+_LABEL_CHARS = 10  # longest category label under a bar, ellipsis included
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -129,7 +132,7 @@ def _bars(dist: Distribution, histogram: bool) -> str:
                           f"<title>{escape(label)}: {share:.2%}</title></rect>")
         if not histogram:
             shapes.append(f"<text x='{x + slot / 2:.1f}' y='{_HEIGHT - 8}' font-size='10' text-anchor='middle'>"
-                          f"{escape(_short(label))}</text>")
+                          f"{escape(shorten(label, _LABEL_CHARS))}</text>")
     if histogram and dist.edges:
         for x, value in ((_PAD, dist.edges[0]), (_WIDTH - _PAD, dist.edges[-1])):
             shapes.append(f"<text x='{x}' y='{_HEIGHT - 8}' font-size='10' text-anchor='middle'>"
@@ -139,7 +142,3 @@ def _bars(dist: Distribution, histogram: bool) -> str:
                   "stroke='#8c959f'/>")
     return (f"<svg width='{_WIDTH}' height='{_HEIGHT}' "
             f"viewBox='0 0 {_WIDTH} {_HEIGHT}' role='img'>{''.join(shapes)}</svg>")
-
-
-def _short(label: str, limit: int = 10) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"

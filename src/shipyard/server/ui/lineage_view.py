@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from shipyard.entities import Node, NodeKind
 from shipyard.lineage.graph import Graph
+from shipyard.text import shorten
 
 NODE_WIDTH = 220
 NODE_HEIGHT = 46
@@ -67,21 +68,17 @@ def node_href(node: Node) -> str | None:
     return None
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
-
-
 def _titles(node: Node, run_names: dict[str, str]) -> tuple[str, str]:
     if node.kind is NodeKind.RUN:
         name = run_names.get(node.id)
-        return _short(name or node.id[:12]), f"run {node.id[:12]}"
+        return shorten(name or node.id[:12], LABEL_CHARS), f"run {node.id[:12]}"
     if node.kind is NodeKind.MODEL:
         name, _, version = node.id.rpartition("/")
-        return _short(name), f"model version {version}"
+        return shorten(name, LABEL_CHARS), f"model version {version}"
     if node.kind is NodeKind.DATASET:
         name, _, version = node.id.rpartition("@")
-        return _short(name), f"dataset version {version}"
-    return _short(node.id), node.kind.value
+        return shorten(name, LABEL_CHARS), f"dataset version {version}"
+    return shorten(node.id, LABEL_CHARS), node.kind.value
 
 
 def layout(graph: Graph, run_names: dict[str, str] | None = None) -> Drawing:

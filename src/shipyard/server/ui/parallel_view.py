@@ -15,11 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shipyard.entities import Run
+from shipyard.text import shorten
 
 __all__ = ["MAX_AXES", "SCALE", "Axis", "Line", "ParallelPlot", "parallel_plot"]
 
 MAX_AXES = 12  # params; the metric's axis comes on top of these
 MAX_TICKS = 12  # labels on a category axis
+TICK_CHARS = 16  # longest category label, ellipsis included
 AXIS_GAP = 150  # at least; fewer axes spread over MIN_WIDTH
 MIN_WIDTH = 980
 LEFT, RIGHT, TOP, BOTTOM = 70, 90, 46, 28
@@ -119,7 +121,7 @@ class _Scale:
                 return [(0.5, _format(self.low))]
             return [(i / 4, _format(self.low + (self.high - self.low) * i / 4)) for i in range(5)]
         step = max(1, math.ceil(len(self.categories) / MAX_TICKS))
-        return [(self.position(c) or 0.0, c if len(c) <= 16 else c[:15] + "…") for c in self.categories[::step]]
+        return [(self.position(c) or 0.0, shorten(c, TICK_CHARS)) for c in self.categories[::step]]
 
 
 def _params(runs: Sequence[Run]) -> tuple[list[str], int]:

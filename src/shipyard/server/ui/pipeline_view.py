@@ -19,6 +19,7 @@ from shipyard.entities import Node, NodeKind, Relation, Run
 from shipyard.pipelines.execute import ATTEMPTS_TAG, ERROR_TAG
 from shipyard.pipelines.records import CACHED_FROM_TAG, GATE_EXPR_TAG, GATE_TAG, STEP_TAG, status_of
 from shipyard.store.protocol import Store
+from shipyard.text import shorten
 
 __all__ = ["DagDrawing", "StepRow", "counts", "dag", "step_rows"]
 
@@ -71,10 +72,6 @@ class DagDrawing:
     edges: list[str]  # SVG paths
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
-
-
 def step_rows(runs: Sequence[Run]) -> list[StepRow]:
     """A row per step run, in the order they started (from :func:`~shipyard.pipelines.records.step_runs`)."""
     rows = []
@@ -83,7 +80,7 @@ def step_rows(runs: Sequence[Run]) -> list[StepRow]:
         error = tags.get(ERROR_TAG, "")
         rows.append(StepRow(run, tags.get(STEP_TAG, run.info.run_name), status_of(run), tags.get(ATTEMPTS_TAG, ""),
                             tags.get(CACHED_FROM_TAG), _gate(tags.get(GATE_TAG)), tags.get(GATE_EXPR_TAG, ""),
-                            error if len(error) <= ERROR_CHARS else error[:ERROR_CHARS - 1] + "…"))
+                            shorten(error, ERROR_CHARS)))
     return rows
 
 
@@ -160,10 +157,10 @@ def _layout(latest: Mapping[str, StepRow], calls: Sequence[str], links: set[tupl
             place[call] = (x, y)
             row = latest.get(call)
             if row is None:
-                drawn.append(DagNode(call, "not run", "not-run", None, x, y, _short(call), "not run"))
+                drawn.append(DagNode(call, "not run", "not-run", None, x, y, shorten(call, LABEL_CHARS), "not run"))
                 continue
             drawn.append(DagNode(call, row.status, row.status_class, f"/ui/runs/{quote(row.run.info.run_id, safe='')}",
-                                 x, y, _short(call), row.status))
+                                 x, y, shorten(call, LABEL_CHARS), row.status))
     edges = []
     for source, target in sorted(links):
         (sx, sy), (tx, ty) = place[source], place[target]

@@ -32,6 +32,7 @@ from shipyard._version import __version__
 from shipyard.auth import Permission
 from shipyard.errors import InvalidInput, PermissionDenied, ShipyardError, Unauthenticated
 from shipyard.server.authentication import SESSION_COOKIE
+from shipyard.text import shorten
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -101,7 +102,8 @@ def environment() -> Any:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(time=format_time, number=format_number, bytes=format_bytes, tojson_script=script_json)
+    env.filters.update(time=format_time, number=format_number, bytes=format_bytes, tojson_script=script_json,
+                       shorten=shorten)
     env.globals.update(duration=format_duration, shipyard_version=__version__, static=static_url)
     return env
 
