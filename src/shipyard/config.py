@@ -71,6 +71,10 @@ SETTINGS: tuple[Setting, ...] = (
             "API token sent to an http(s) tracking server; empty: the one `shipyard login` kept for that server."),
     Setting("project", str, "",
             "Project that new experiments, models and datasets go to on a server with --auth; empty: the default."),
+    Setting("acting_user", str, "",
+            "The user name recorded on changes made through a database URI (runs, registered versions, aliases, "
+            "datasets, deployments, monitors; empty: the OS login); a tracking server ignores it and records "
+            "the signed-in user."),
     Setting("writer_queue_size", _parse_positive_int, 100_000,
             "Most metrics waiting in the background writer; logging blocks when it is full."),
     Setting("writer_batch_size", _parse_positive_int, 5_000,
@@ -139,6 +143,7 @@ class Settings:
     # repr=False: a secret must not appear in logs or tracebacks that print the settings.
     tracking_token: str = field(default=_BY_NAME["tracking_token"].default, repr=False)
     project: str = _BY_NAME["project"].default
+    acting_user: str = _BY_NAME["acting_user"].default
     writer_queue_size: int = _BY_NAME["writer_queue_size"].default
     writer_batch_size: int = _BY_NAME["writer_batch_size"].default
     writer_linger_seconds: float = _BY_NAME["writer_linger_seconds"].default

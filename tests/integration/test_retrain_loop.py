@@ -51,6 +51,7 @@ labels = data[target] if "--worse" not in sys.argv else 1 - data[target]
 client = shipyard.Client()
 run_id = client.create_run("0", "train on the window").info.run_id
 client.log_dataset(run_id, os.environ["SHIPYARD_RETRAIN_DATA"], "churn-window", context="training")
+client.set_tag(run_id, "seen.acting_user", os.environ.get("SHIPYARD_ACTING_USER", "(unset)"))
 client.log_model(run_id, LogisticRegression().fit(data.drop(columns=[target]), labels), "model")
 client.set_terminated(run_id)
 if "--nothing" not in sys.argv:
@@ -210,6 +211,33 @@ def test_a_worse_challenger_is_not_promoted_and_the_alert_says_so(world, tmp_pat
     assert world.get_run(record["run_id"]).data.tags["shipyard.retrain.outcome"] == "not_promoted"
 
 
+def test_a_retrain_command_is_told_to_act_as_the_runners_principal(world, tmp_path: Path) -> None:
+    monitors(world, T0).create("churn-f1", deployment="churn-api", start=T0, metrics=["f1"], minimums={"f1": 0.8},
+                               actions=[retrain_action(tmp_path)], retrain_alias="champion")
+    drifted_traffic(world, T0)
+    [result] = monitors(world, T0 + 3_600_000).run_due()
+    [alert] = result.alerts
+    assert alert.status == "promoted", alert.detail
+    challenger = world.get_model_version("churn", alert.payload["retrain"]["challenger"])
+    assert challenger.run_id is not None
+    assert world.get_run(challenger.run_id).data.tags["seen.acting_user"] == "ana"  # the service's principal
+
+
+def test_the_version_a_retrain_command_registers_records_the_runners_principal(
+        world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a database URI the command's SDK records the runner's principal (``SHIPYARD_ACTING_USER``),
+    not the OS login of its process."""
+    monkeypatch.setenv("LOGNAME", "retrain-process-login")  # what the command's version used to record
+    monitors(world, T0).create("churn-f1", deployment="churn-api", start=T0, metrics=["f1"], minimums={"f1": 0.8},
+                               actions=[retrain_action(tmp_path)], retrain_alias="champion")
+    drifted_traffic(world, T0)
+    [result] = monitors(world, T0 + 3_600_000).run_due()
+    [alert] = result.alerts
+    version = alert.payload["retrain"]["challenger"]
+    [registered] = [e for e in world.model_history("churn") if e.kind == "version_created" and e.version == version]
+    assert registered.user == "ana"
+
+
 def test_a_protected_alias_needs_an_approval_first(world, tmp_path: Path) -> None:
     world.approve_model_version("churn", 1)
     world.set_alias("churn", "production", 1)  # protected by default: v2 needs an approval too
@@ -344,7 +372,7 @@ def test_the_servers_scheduler_records_its_own_principal_not_the_os_login(world,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Background work acts as ``shipyard:monitor``: the retraining and evaluation runs, the alias
     move and the deployment's revisions. The retrain command is the user's own program, run by the
-    server's OS account: the version it registers records that login."""
+    server's OS account and told to act as ``shipyard:monitor`` (``SHIPYARD_ACTING_USER``)."""
     from shipyard.config import Settings
     from shipyard.monitoring.scheduler import MONITOR_PRINCIPAL
     from shipyard.server import create_app
@@ -378,8 +406,9 @@ def test_the_servers_scheduler_records_its_own_principal_not_the_os_login(world,
     assert moved.user == "shipyard:monitor"
     assert [(e.revision, e.user) for e in world.deployments.history("churn-api")][1:] == \
         [(2, "shipyard:monitor"), (3, "shipyard:monitor")]
-    [registered] = [e for e in world.model_history("churn") if e.kind == "version_created" and e.version == 2]
-    assert registered.user == "server-process-login"
+    challenger = world.get_model_version("churn", 2)
+    assert challenger.run_id is not None
+    assert world.get_run(challenger.run_id).data.tags["seen.acting_user"] == "shipyard:monitor"
     from shipyard.auth.service import AuthService
 
     admin = Principal("operator", anonymous=False, admin=True)

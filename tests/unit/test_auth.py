@@ -25,6 +25,17 @@ def test_the_sdk_acts_as_the_login_of_its_process(monkeypatch: pytest.MonkeyPatc
     assert local_principal() == Principal("alice")
 
 
+def test_the_sdk_acts_as_the_acting_user_setting_when_it_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.config import Settings
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "alice")
+    settings = Settings.resolve(env={"SHIPYARD_ACTING_USER": "shipyard:monitor"})
+    assert settings.acting_user == "shipyard:monitor"
+    assert settings.sources["acting_user"] == "env"
+    assert local_principal(settings.acting_user) == Principal("shipyard:monitor")
+    assert local_principal(Settings.resolve(env={}).acting_user) == Principal("alice")  # empty: the OS login
+
+
 def test_a_server_without_authentication_acts_as_the_anonymous_local_principal() -> None:
     assert ANONYMOUS.name == "local"
     assert ANONYMOUS.anonymous

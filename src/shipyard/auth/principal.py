@@ -111,6 +111,7 @@ def current_user() -> str:
     return user or "unknown"
 
 
-def local_principal() -> Principal:
-    """The SDK's principal: the login of the process, which nothing has authenticated."""
-    return Principal(current_user())
+def local_principal(name: str = "") -> Principal:
+    """The SDK's principal, which nothing has authenticated: ``name`` when given (the
+    ``acting_user`` setting, ``SHIPYARD_ACTING_USER``), else the login of the process."""
+    return Principal(name or current_user())

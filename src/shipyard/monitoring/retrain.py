@@ -12,8 +12,9 @@ When a monitor starts FIRING (not while it keeps firing, nor inside its cooldown
    ``<monitor>-holdout`` with context ``holdout``), snapshotted, so the data is kept.
 3. ``COMMAND`` runs (split like a shell would, without a shell) with the environment of the
    runner plus :data:`SHIPYARD_RETRAIN_DATA` (the training Parquet file), the dataset version,
-   the model name, the alias, the label column, the retraining run's id, and the runner's
-   tracking and artifact URIs, so the command's ``shipyard`` calls reach the same store. Its
+   the model name, the alias, the label column, the retraining run's id, the runner's
+   tracking and artifact URIs, so the command's ``shipyard`` calls reach the same store, and the
+   runner's principal as ``SHIPYARD_ACTING_USER``. Its
    output is kept as artifacts of the retraining run. ``retrain:pipeline:MODULE:FUNCTION`` runs
    ``shipyard pipeline run MODULE:FUNCTION --no-cache --register MODEL`` the same way.
 4. The newest version of the model registered while the command ran is the challenger; none is a
@@ -29,10 +30,10 @@ sentence saying why; nothing is promoted after any failure.
 Who is recorded: the retraining run, its datasets, the evaluation runs, the alias move and the
 deployment's revisions record the runner's principal (the ``MonitorService``'s, which its
 :class:`Retrainer` acts as; on the server, :data:`~shipyard.monitoring.scheduler.MONITOR_PRINCIPAL`).
-The command is the user's own program and is given no identity of its own: what it writes is
-recorded as for any SDK program, so the challenger version it registers records the OS login of
-its process for a database URI (the server's account, for the server's scheduler), the token in
-its environment for a server.
+The command acts for the runner too: it is given the principal's name as the ``acting_user``
+setting (``SHIPYARD_ACTING_USER``), so the challenger version it registers through a database URI
+records that principal, not the OS login of its process (the server's account, for the server's
+scheduler). Through a tracking server the token in its environment decides, as for any SDK program.
 """
 
 from __future__ import annotations
@@ -284,7 +285,8 @@ class Retrainer:
     def _run_command(self, action: str, monitor: Monitor, model: str, data: Path, dataset: str, run_id: str) -> None:
         env = {**os.environ, ENV_DATA: str(data), ENV_DATASET: dataset, ENV_MODEL: model,
                ENV_ALIAS: monitor.retrain.alias, ENV_TARGET: LABEL, ENV_RUN: run_id, ENV_MONITOR: monitor.name,
-               "SHIPYARD_TRACKING_URI": self.tracking_uri, "SHIPYARD_ARTIFACT_URI": self.artifact_uri}
+               "SHIPYARD_TRACKING_URI": self.tracking_uri, "SHIPYARD_ARTIFACT_URI": self.artifact_uri,
+               "SHIPYARD_ACTING_USER": self.registry.principal.name}
         argv = retrain_argv(action, model)
         timeout = monitor.retrain.timeout_seconds
         try:

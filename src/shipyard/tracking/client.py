@@ -178,8 +178,9 @@ class Client:
     @property
     def principal(self) -> Principal:
         """Who the changes made through this client are recorded as: the one it was given (a server
-        passes the request's), else the login of the process at the time of the change."""
-        return self._principal or local_principal()
+        passes the request's), else ``SHIPYARD_ACTING_USER`` when set, else the login of the process
+        at the time of the change."""
+        return self._principal or local_principal(self.settings.acting_user)
 
     def acting_as(self, principal: Principal, *, store: Store | None = None) -> Client:
         """This client's store, artifact store and metric writer, recording changes as ``principal``:

@@ -248,7 +248,6 @@ def _resume(client: Client, run_id: str) -> Run:
 
 def _create(client: Client, experiment_id: str | None, run_name: str | None, parent: str | None,
             tags: dict[str, Any], description: str | None, capture: bool | None) -> Run:
-    from shipyard.auth import current_user
     from shipyard.tracking.capture import capture_run_context
 
     settings = client.settings
@@ -267,7 +266,7 @@ def _create(client: Client, experiment_id: str | None, run_name: str | None, par
         tags[REPRODUCES_TAG] = reproduces
     experiment = str(experiment_id or _state.experiment_id or DEFAULT_EXPERIMENT_ID)
     run = client.create_run(experiment, run_name, tags={**context.tags, **tags}, parent_run_id=parent,
-                            user_id=_state.user or _remember_user(current_user()),
+                            user_id=_state.user or _remember_user(client.principal.name),
                             source=context.tags.get("shipyard.source.entry_point", ""), defer=True)
     if context.artifacts and default_artifact_uri(settings).lower().startswith(("http://", "https://")):
         client.flush()  # a server takes artifacts only for a run it has: write the deferred run now
