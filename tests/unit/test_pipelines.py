@@ -437,7 +437,7 @@ def test_a_registered_serializer_is_used_before_the_builtins(fluent: str) -> Non
     client = shipyard.Client(fluent)
     from shipyard.pipelines.outputs import load_output
 
-    assert load_output(client, result.steps["make"].outputs["output"]).value == 7
+    assert load_output(client.artifacts, result.steps["make"].outputs["output"]).value == 7
 
 
 def test_retries_then_failure_then_resume_continues_where_it_stopped(fluent: str, tmp_path: Path) -> None:

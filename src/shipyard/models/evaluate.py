@@ -29,22 +29,19 @@ The run is written straight to the registry's store and artifact store.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.artifacts.paths import normalize_artifact_path
 from shipyard.clock import now_ms
 from shipyard.entities import DEFAULT_EXPERIMENT_ID, Metric, RunStatus
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.models.registry import HasRegistry, RegistryService, as_registry
 from shipyard.tracking import validation as rules
-from shipyard.tracking.artifact_rules import check_artifact_write
 from shipyard.tracking.datasets import DatasetService
-from shipyard.tracking.pending import write_run
+from shipyard.tracking.service import TrackingService
 
 if TYPE_CHECKING:
     import numpy as np
@@ -443,33 +440,21 @@ def _log_run(registry: RegistryService, experiment_id: str, run_name: str, tags:
              dataset: tuple[Any, str | None] | None) -> str:
     """Create the evaluation run as the registry's principal, log everything (``dataset``: the
     data and its name, recorded as the run's input), and end it (FAILED if logging breaks)."""
-    store = registry.store
-    run = store.runs.create(str(experiment_id), run_name=rules.check_name("run name", run_name,
-                                                                          rules.MAX_RUN_NAME_LENGTH),
-                            start_time=now_ms(), user_id=registry.principal.name,
-                            tags={rules.check_key("tag", k): rules.tag_value(k, v) for k, v in tags.items()})
-    run_id = run.info.run_id
+    tracking = TrackingService(registry.store, registry.artifacts, registry.principal)
+    run_id = tracking.create_run(str(experiment_id), run_name, tags=tags, user_id=registry.principal.name).info.run_id
     try:
         logged_at = now_ms()
-        write_run(store, run_id, params=params.items(),
-                  metrics=[Metric(k, v, 0, logged_at) for k, v in metrics.items()])
+        tracking.write_run(run_id, params=params.items(),
+                           metrics=[Metric(k, v, 0, logged_at) for k, v in metrics.items()])
         for path, figure in figures.items():
-            _log_figure(registry, run_id, figure, path)
+            tracking.log_figure(run_id, figure, path)
         if dataset is not None:
             source, name = dataset
-            datasets = DatasetService(store, registry.artifacts, registry.principal)
+            datasets = DatasetService(registry.store, registry.artifacts, registry.principal)
             datasets.log(run_id, source, name, context="evaluation")
     except BaseException:
         with contextlib.suppress(ShipyardError):  # report the first failure, not this one
-            store.runs.update(run_id, status=RunStatus.FAILED, end_time=now_ms())
+            tracking.update_run(run_id, status=RunStatus.FAILED, end_time=now_ms())
         raise
-    store.runs.update(run_id, status=RunStatus.FINISHED, end_time=now_ms())
+    tracking.update_run(run_id, status=RunStatus.FINISHED, end_time=now_ms())
     return run_id
-
-
-def _log_figure(registry: RegistryService, run_id: str, figure: Any, path: str) -> None:
-    """Store ``figure`` as the run's artifact ``path``, in the format its extension names."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png")
-    check_artifact_write(registry.store, registry.artifacts, run_id, normalize_artifact_path(path))
-    registry.artifacts.log_bytes(run_id, buffer.getvalue(), path)

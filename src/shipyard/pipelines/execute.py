@@ -24,7 +24,6 @@ from shipyard.pipelines.outputs import OutputRecord, encode_records, load_output
 from shipyard.pipelines.records import CACHE_KEY_TAG, KEY_TAG, OUTPUTS_TAG
 from shipyard.pipelines.steps import Step
 from shipyard.tracking import fluent
-from shipyard.tracking.pending import write_run
 
 if TYPE_CHECKING:
     from shipyard.tracking.client import Client
@@ -83,7 +82,7 @@ def execute(client: Client, step: Step, task: StepTask, live: dict[tuple[str, st
         kwargs = dict(task.literals)
         for name, record in task.inputs.items():
             if (record.run_id, record.path) not in live:
-                live[(record.run_id, record.path)] = load_output(client, record)
+                live[(record.run_id, record.path)] = load_output(client.artifacts, record)
             kwargs[name] = live[(record.run_id, record.path)]
         for name, value in kwargs.items():
             step.check_argument(name, value)
@@ -114,8 +113,8 @@ def execute(client: Client, step: Step, task: StepTask, live: dict[tuple[str, st
         tags[CACHE_KEY_TAG] = task.key
     client.flush()  # what the step logged itself (shipyard.log_metric) is written before its run ends
     now = now_ms()  # metrics, tags and the end in one transaction
-    write_run(client.store, task.run_id, tags=tags.items(), metrics=[Metric(k, v, 0, now) for k, v in metrics.items()],
-              status=RunStatus.FINISHED, end_time=now)
+    client.tracking.write_run(task.run_id, tags=tags.items(), status=RunStatus.FINISHED, end_time=now,
+                              metrics=[Metric(k, v, 0, now) for k, v in metrics.items()])
     return TaskResult(task.call, True, records, metrics, attempts, time.perf_counter() - started)
 
 

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from shipyard.data.digest import digest_file
 from shipyard.errors import InvalidInput
 from shipyard.pipelines.serializers import get_serializer, serializer_for
+from shipyard.tracking.service import HasTracking, TrackingService, as_tracking
 
 if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+    from shipyard.artifacts.protocol import ArtifactStore
 
 __all__ = ["OUTPUT_PREFIX", "OutputRecord", "decode_records", "encode_records", "load_output", "save_outputs"]
 
@@ -68,12 +69,13 @@ def split_outputs(step: str, names: tuple[str, ...], result: Any) -> dict[str, A
     return dict(zip(names, result, strict=True))
 
 
-def save_outputs(client: Client, run_id: str, step: str, values: dict[str, Any], *,
+def save_outputs(client: TrackingService | HasTracking, run_id: str, step: str, values: dict[str, Any], *,
                  allow_pickle: bool) -> dict[str, OutputRecord]:
     """Serialise each value and store it as artifacts of ``run_id``. Raises ``InvalidInput`` naming a value
     no serializer handles, before anything is stored."""
     chosen = {name: serializer_for(value, step=step, output=name, allow_pickle=allow_pickle)
               for name, value in values.items()}
+    tracking = as_tracking(client)
     records: dict[str, OutputRecord] = {}
     with tempfile.TemporaryDirectory(prefix="shipyard-step-") as tmp:
         for name, value in values.items():
@@ -83,16 +85,16 @@ def save_outputs(client: Client, run_id: str, step: str, values: dict[str, Any],
             serializer.dump(value, folder)
             path = f"{OUTPUT_PREFIX}/{name}"
             digest = _digest_folder(folder)
-            client.log_artifacts(run_id, folder, path)
+            tracking.log_artifacts(run_id, folder, path)
             kind = type(value)
             records[name] = OutputRecord(name, run_id, path, serializer.name, digest,
                                          f"{kind.__module__}.{kind.__qualname__}", serializer.pickle_based)
     return records
 
 
-def load_output(client: Client, record: OutputRecord) -> Any:
+def load_output(artifacts: ArtifactStore, record: OutputRecord) -> Any:
     """The value of a stored output (every file's digest is verified on download)."""
     serializer = get_serializer(record.serializer)
     with tempfile.TemporaryDirectory(prefix="shipyard-step-") as tmp:
-        folder = client.artifacts.download(record.run_id, record.path, Path(tmp))
+        folder = artifacts.download(record.run_id, record.path, Path(tmp))
         return serializer.load(folder)

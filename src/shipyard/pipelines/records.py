@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shipyard.entities import Run, RunStatus, ViewType
 from shipyard.errors import InvalidInput
+from shipyard.tracking.service import HasTracking, TrackingService, as_tracking
 
-if TYPE_CHECKING:
-    from shipyard.tracking.client import Client
+# The functions here take the TrackingService an edge built for its principal, or a Client (the
+# SDK's spelling): Tracking below.
+Tracking = TrackingService | HasTracking
 
 __all__ = ["PipelineSummary", "find_finished_step", "graph_text", "invalidate", "list_pipeline_runs", "read_graph",
            "read_params", "step_runs", "summarize"]
@@ -43,7 +45,7 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def find_finished_step(client: Client, experiment_id: str, key: str, *, parent: str | None = None) -> Run | None:
+def find_finished_step(client: Tracking, experiment_id: str, key: str, *, parent: str | None = None) -> Run | None:
     """The newest FINISHED step run that stored outputs for ``key``: a cache entry, or with ``parent``, a step
     that run already finished (resume)."""
     if parent is None:
@@ -51,7 +53,8 @@ def find_finished_step(client: Client, experiment_id: str, key: str, *, parent: 
     else:
         text = (f"tags.`{PARENT_TAG}` = {_quote(parent)} and tags.`{KEY_TAG}` = {_quote(key)} "
                 "and attributes.status = 'FINISHED'")
-    found = client.search_runs([experiment_id], text, max_results=1, order_by=["attributes.start_time DESC"])
+    found = as_tracking(client).search_runs([experiment_id], text, max_results=1,
+                                            order_by=["attributes.start_time DESC"])
     for run in found:
         if OUTPUTS_TAG in run.data.tags:
             return run
@@ -108,51 +111,55 @@ def summarize(run: Run) -> PipelineSummary:
                            json.loads(tags.get(PARAMS_TAG, "{}")))
 
 
-def list_pipeline_runs(client: Client, *, pipeline: str | None = None, max_results: int = 50) -> list[PipelineSummary]:
+def list_pipeline_runs(client: Tracking, *, pipeline: str | None = None,
+                       max_results: int = 50) -> list[PipelineSummary]:
     """Pipeline runs in every active experiment, newest first."""
+    tracking = as_tracking(client)
     text = f"tags.`{ROLE_TAG}` = 'pipeline'"
     if pipeline:
         text += f" and tags.`{NAME_TAG}` = {_quote(pipeline)}"
-    experiments = [e.experiment_id for e in client.search_experiments(ViewType.ACTIVE_ONLY)]
+    experiments = [e.experiment_id for e in tracking.search_experiments(ViewType.ACTIVE_ONLY)]
     if not experiments:
         return []
-    runs = client.search_runs(experiments, text, max_results=max_results, order_by=["attributes.start_time DESC"])
+    runs = tracking.search_runs(experiments, text, max_results=max_results, order_by=["attributes.start_time DESC"])
     return [summarize(r) for r in runs]
 
 
-def pipeline_run(client: Client, run_id: str) -> PipelineSummary:
-    run = client.get_run(run_id)
+def pipeline_run(client: Tracking, run_id: str) -> PipelineSummary:
+    run = as_tracking(client).get_run(run_id)
     if run.data.tags.get(ROLE_TAG) != "pipeline":
         raise InvalidInput(f"run {run_id} is not a pipeline run (see `shipyard pipeline list`)")
     return summarize(run)
 
 
-def step_runs(client: Client, run_id: str) -> list[Run]:
+def step_runs(client: Tracking, run_id: str) -> list[Run]:
     """The step runs of pipeline run ``run_id``, in the order they started (a resumed run has the failed attempt
     and its retry both)."""
-    run = client.get_run(run_id)
+    tracking = as_tracking(client)
+    run = tracking.get_run(run_id)
     text = f"tags.`{PARENT_TAG}` = {_quote(run_id)}"
-    runs = client.search_runs([run.info.experiment_id], text, max_results=1000,
+    runs = tracking.search_runs([run.info.experiment_id], text, max_results=1000,
                               order_by=["attributes.start_time ASC"])
     return list(runs)
 
 
-def invalidate(client: Client, pipeline: str, step: str, *, experiment: str | None = None) -> int:
+def invalidate(client: Tracking, pipeline: str, step: str, *, experiment: str | None = None) -> int:
     """Stop every cached output of ``step`` of ``pipeline`` from being reused; returns how many entries were
     dropped. The runs and their artifacts stay (they are history); only their cache tag goes."""
-    found = client.get_experiment_by_name(experiment or pipeline)
+    tracking = as_tracking(client)
+    found = tracking.get_experiment_by_name(experiment or pipeline)
     if found is None:
         return 0
     text = (f"tags.`{NAME_TAG}` = {_quote(pipeline)} and tags.`{STEP_TAG}` = {_quote(step)} "
             f"and tags.`{CACHE_KEY_TAG}` IS NOT NULL")
     count = 0
     while True:  # each pass drops the tag the filter matches on, so the next pass starts over
-        page = client.search_runs([found.experiment_id], text, max_results=1000)
+        page = tracking.search_runs([found.experiment_id], text, max_results=1000)
         if not page:
             return count
         for run in page:
-            client.set_tag(run.info.run_id, "shipyard.pipeline.invalidated_key", run.data.tags[CACHE_KEY_TAG])
-            client.delete_tag(run.info.run_id, CACHE_KEY_TAG)
+            tracking.set_tags(run.info.run_id, {"shipyard.pipeline.invalidated_key": run.data.tags[CACHE_KEY_TAG]})
+            tracking.delete_tag(run.info.run_id, CACHE_KEY_TAG)
             count += 1
 
 

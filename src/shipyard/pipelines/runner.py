@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import json
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.clock import now_ms
-from shipyard.entities import Edge, Metric, Node, NodeKind, Relation, RunInfo, RunStatus
+from shipyard.entities import Edge, Metric, Node, NodeKind, Relation, RunStatus
 from shipyard.errors import GateFailed, InvalidInput, StepFailed
 from shipyard.pipelines import execute as ex
 from shipyard.pipelines.cache import step_key
@@ -41,7 +40,7 @@ from shipyard.pipelines.records import (
     read_params,
 )
 from shipyard.tracking.client import default_artifact_uri
-from shipyard.tracking.pending import write_run
+from shipyard.tracking.service import new_run_info
 
 if TYPE_CHECKING:
     from shipyard.entities import ModelVersion, Run
@@ -107,7 +106,7 @@ class PipelineRun:
         key = (record.run_id, record.path)
         if key not in self._live:
             assert self._client is not None
-            self._live[key] = load_output(self._client, record)
+            self._live[key] = load_output(self._client.artifacts, record)
         return self._live[key]
 
 
@@ -241,13 +240,13 @@ class _Runner:
                  user_id: str = "", source: str = "") -> str:
         """Create a run of the pipeline's experiment with its tags, params and metrics in one transaction (a child
         of the pipeline's run unless ``parent`` is None; ``finished``: ended at once, as a cache hit is)."""
-        run_id, now = secrets.token_hex(16), now_ms()
-        info = RunInfo(run_id, self.experiment_id, name, RunStatus.RUNNING, now,
-                       parent_run_id=self.run_id if parent == "" else parent, user_id=user_id, source=source)
-        write_run(self.client.store, run_id, create=info, tags=tags.items(), params=(params or {}).items(),
-                  metrics=[Metric(k, v, 0, now) for k, v in (metrics or {}).items()],
-                  status=RunStatus.FINISHED if finished else None, end_time=now_ms() if finished else None)
-        return run_id
+        tracking = self.client.tracking
+        info = new_run_info(tracking.principal, self.experiment_id, name,
+                            parent_run_id=self.run_id if parent == "" else parent, user_id=user_id, source=source)
+        tracking.write_run(info.run_id, create=info, tags=tags.items(), params=(params or {}).items(),
+                           metrics=[Metric(k, v, 0, info.start_time) for k, v in (metrics or {}).items()],
+                           status=RunStatus.FINISHED if finished else None, end_time=now_ms() if finished else None)
+        return info.run_id
 
     def _finish(self, status: RunStatus, error: str = "") -> None:
         tags = {STATUS_TAG: status.value.lower()}
@@ -256,7 +255,7 @@ class _Runner:
         try:
             self.client.flush()  # what steps logged in this process is written before the run ends
         finally:
-            write_run(self.client.store, self.run_id, tags=tags.items(), status=status, end_time=now_ms())
+            self.client.tracking.write_run(self.run_id, tags=tags.items(), status=status, end_time=now_ms())
 
     # -- scheduling ----------------------------------------------------------------------
     def run(self, pool: Executor | None) -> PipelineRun:

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from shipyard.auth import Permission, Principal
 from shipyard.auth.scoped import scoped_store
 from shipyard.tracking.client import Client
+from shipyard.tracking.service import TrackingService
 from shipyard.wire import dumps
 
 EMPTY = b"{}"
@@ -42,3 +43,8 @@ def client(request: Request) -> Client:
         made = base.acting_as(principal, store=scoped)
     state.shipyard_client = made
     return made
+
+
+def tracking(request: Request) -> TrackingService:
+    """The tracking service (experiments, runs, metrics, artifacts) as the request's principal."""
+    return client(request).tracking

@@ -10,8 +10,8 @@ marker queued at creation, so the run reaches the store within the writer's ling
 other use of the client's store. A failure is raised at the next call, like a failed metric
 write; it never vanishes.
 
-:func:`write_run` is the domain's check of one ``RunStore.write`` call (the server's route uses
-it too): the shape rules of every name, key and value before the store is called.
+The shape rules of what goes in (names, keys, values) are the tracking service's
+(:mod:`shipyard.tracking.service`), checked before a run is kept here.
 """
 
 from __future__ import annotations
@@ -19,17 +19,15 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from shipyard.entities import Metric, Param, RunInfo, RunStatus, RunTag, RunWrite
-from shipyard.errors import InvalidInput, ShipyardError, StoreUnavailable
+from shipyard.errors import ShipyardError, StoreUnavailable
 from shipyard.store.not_found import param_change_conflict
 from shipyard.store.protocol import Store
-from shipyard.tracking import validation as rules
 
-__all__ = ["PendingRuns", "RunEnd", "check_new_run", "write_run"]
+__all__ = ["PendingRuns", "RunEnd"]
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -193,34 +191,3 @@ class PendingRuns:
                 failure = failure or exc
         if failure is not None:
             raise failure
-
-
-def check_new_run(run_id: str, create: RunInfo) -> RunInfo:
-    """The shape rules of a run to create under a caller-chosen id (32 lowercase hex characters)."""
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise InvalidInput(f"run id {run_id!r:.60} is not valid: 32 lowercase hexadecimal characters, "
-                           "like uuid.uuid4().hex")
-    parent = create.parent_run_id
-    if parent is not None and (not isinstance(parent, str) or not 0 < len(parent) <= 32):
-        raise InvalidInput(f"parent run id {parent!r:.60} is not a run id (1 to 32 characters)")
-    rules.check_name("run name", create.run_name, rules.MAX_RUN_NAME_LENGTH)
-    return create
-
-
-def write_run(store: Store, run_id: str, *, create: RunInfo | None = None,
-              params: Iterable[tuple[str, Any]] = (), tags: Iterable[tuple[str, Any]] = (),
-              metrics: Sequence[Metric] = (), status: RunStatus | None = None,
-              end_time: int | None = None) -> RunInfo:
-    """Check every name, key and value of one ``RunStore.write`` against the shape rules, then
-    make it. ``params`` and ``tags`` are (key, value) pairs; metric values are coerced to float."""
-    if create is not None:
-        check_new_run(run_id, create)
-    checked_params = [Param(rules.check_key("param", k), rules.param_value(k, v)) for k, v in params]
-    checked_tags = [RunTag(rules.check_key("tag", k), rules.tag_value(k, v)) for k, v in tags]
-    checked_metrics = []
-    for m in metrics:
-        rules.check_metric_key(m.key)
-        checked_metrics.append(m if type(m.value) is float else
-                               Metric(m.key, rules.metric_value(m.key, m.value), m.step, m.timestamp))
-    return store.runs.write(run_id, create=create, params=checked_params, tags=checked_tags,
-                            metrics=checked_metrics, status=status, end_time=end_time)

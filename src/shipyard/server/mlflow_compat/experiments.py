@@ -18,8 +18,8 @@ from shipyard.filters import parse_filter, parse_order_by
 from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.common import ok, page
 from shipyard.server.mlflow_compat.request import Params, mlflow_params
-from shipyard.server.responses import client
-from shipyard.tracking.client import Client
+from shipyard.server.responses import tracking
+from shipyard.tracking.service import TrackingService
 
 VIEW_TYPES = {"ACTIVE_ONLY": ViewType.ACTIVE_ONLY, "DELETED_ONLY": ViewType.DELETED_ONLY, "ALL": ViewType.ALL,
               "1": ViewType.ACTIVE_ONLY, "2": ViewType.DELETED_ONLY, "3": ViewType.ALL}
@@ -44,7 +44,7 @@ def create_experiment(request: Request, p: Params = Depends(mlflow_params)) -> R
         # Recorded and reported as given (a relative path is made absolute against the server's
         # working directory, as MLflow does); the proxy still writes only to its own store.
         tags[wire.ARTIFACT_LOCATION_TAG] = _absolute_location(location)
-    experiment_id = client(request).create_experiment(name, tags=tags)
+    experiment_id = tracking(request).create_experiment(name, tags=tags)
     return ok({"experiment_id": experiment_id})
 
 
@@ -55,12 +55,12 @@ def _absolute_location(location: str) -> str:
 
 
 def get_experiment(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    return ok({"experiment": wire.experiment(client(request).get_experiment(p.required("experiment_id")))})
+    return ok({"experiment": wire.experiment(tracking(request).get_experiment(p.required("experiment_id")))})
 
 
 def get_experiment_by_name(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     name = p.required("experiment_name")
-    found = client(request).get_experiment_by_name(name)
+    found = tracking(request).get_experiment_by_name(name)
     if found is None:
         raise NotFound(f"Could not find experiment with name '{name}'")
     return ok({"experiment": wire.experiment(found)})
@@ -70,23 +70,23 @@ def update_experiment(request: Request, p: Params = Depends(mlflow_params)) -> R
     experiment_id = p.required("experiment_id")
     new_name = p.str("new_name")
     if new_name:
-        client(request).rename_experiment(experiment_id, new_name)
+        tracking(request).rename_experiment(experiment_id, new_name)
     else:
-        client(request).get_experiment(experiment_id)
+        tracking(request).get_experiment(experiment_id)
     return ok()
 
 
 def delete_experiment(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).delete_experiment(p.required("experiment_id"))
+    tracking(request).delete_experiment(p.required("experiment_id"))
     return ok()
 
 
 def restore_experiment(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).restore_experiment(p.required("experiment_id"))
+    tracking(request).restore_experiment(p.required("experiment_id"))
     return ok()
 
 
-def _active(c: Client, experiment_id: str) -> str:
+def _active(c: TrackingService, experiment_id: str) -> str:
     """MLflow refuses tag changes on a deleted experiment (400); Shipyard's native API allows them."""
     if c.get_experiment(experiment_id).lifecycle_stage is LifecycleStage.DELETED:
         raise Conflict(f"The experiment {experiment_id} must be in the 'active' state. Current state is deleted.")
@@ -94,19 +94,19 @@ def _active(c: Client, experiment_id: str) -> str:
 
 
 def set_experiment_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    c = client(request)
-    c.set_experiment_tag(_active(c, p.required("experiment_id")), p.required("key"), p.str("value", default=""))
+    c = tracking(request)
+    c.set_experiment_tags(_active(c, p.required("experiment_id")), {p.required("key"): p.str("value", default="")})
     return ok()
 
 
 def delete_experiment_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    c = client(request)
+    c = tracking(request)
     c.delete_experiment_tag(_active(c, p.required("experiment_id")), p.required("key"))
     return ok()
 
 
 def search_experiments(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    found = client(request).search_experiments(view_type(p, "view_type"))
+    found = tracking(request).search_experiments(view_type(p, "view_type"))
     for cmp in parse_filter(p.str("filter"), EXPERIMENT_GRAMMAR):
         found = [e for e in found if _matches(cmp, _field(e, cmp))]
     orders = parse_order_by(p.list("order_by"), EXPERIMENT_GRAMMAR) or ()

@@ -34,9 +34,9 @@ from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.common import max_results, ok, page, run_id_of
 from shipyard.server.mlflow_compat.experiments import view_type
 from shipyard.server.mlflow_compat.request import Params, mlflow_params
-from shipyard.server.responses import client
+from shipyard.server.responses import client, tracking
 from shipyard.tracking import validation as rules
-from shipyard.tracking.client import Client
+from shipyard.tracking.service import TrackingService
 
 # MLflow's log-batch limits, with its messages.
 MAX_METRICS_PER_BATCH = 1000
@@ -47,7 +47,7 @@ _TAG_ATTRIBUTES = {wire.RUN_NAME_TAG: "run_name", wire.PARENT_RUN_TAG: "parent_r
 
 
 
-def runs_json(c: Client, runs: list[Run]) -> list[dict[str, Any]]:
+def runs_json(c: TrackingService, runs: list[Run]) -> list[dict[str, Any]]:
     """Runs with their dataset inputs (from the lineage graph, with the input tags MLflow sent)
     and their model inputs and outputs (as recorded), in a fixed number of queries whatever the
     number of runs."""
@@ -74,7 +74,7 @@ def runs_json(c: Client, runs: list[Run]) -> list[dict[str, Any]]:
             for i, r in by_id.items()]
 
 
-def run_json(c: Client, run: Run) -> dict[str, Any]:
+def run_json(c: TrackingService, run: Run) -> dict[str, Any]:
     return runs_json(c, [run])[0]
 
 
@@ -85,7 +85,7 @@ def create_run(request: Request, p: Params = Depends(mlflow_params)) -> Response
     parent = tags.pop(wire.PARENT_RUN_TAG, None)
     if parent is not None and not 0 < len(parent) <= 32:  # not a run id of any store: keep it as the tag
         tags[wire.PARENT_RUN_TAG], parent = parent, None
-    c = client(request)
+    c = tracking(request)
     run = c.create_run(p.str("experiment_id") or "0", run_name, start_time=p.int("start_time"), tags=tags,
                        parent_run_id=parent, user_id=p.str("user_id", default="") or "",
                        source=tags.get("mlflow.source.name", ""))
@@ -93,23 +93,23 @@ def create_run(request: Request, p: Params = Depends(mlflow_params)) -> Response
 
 
 def get_run(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    c = client(request)
+    c = tracking(request)
     return ok({"run": run_json(c, c.get_run(run_id_of(p)))})
 
 
 def update_run(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    info = client(request).update_run(run_id_of(p), status=p.str("status"), run_name=p.str("run_name"),
+    info = tracking(request).update_run(run_id_of(p), status=p.str("status"), run_name=p.str("run_name"),
                                       end_time=p.int("end_time"))
     return ok({"run_info": wire.run_info(info)})
 
 
 def delete_run(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).delete_run(p.required("run_id"))
+    tracking(request).delete_run(p.required("run_id"))
     return ok()
 
 
 def restore_run(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).restore_run(p.required("run_id"))
+    tracking(request).restore_run(p.required("run_id"))
     return ok()
 
 
@@ -142,7 +142,7 @@ def _batch_metric(item: Any) -> tuple[Metric, str | None, LoggedModelMetric | No
     return _metric(_object("metrics", item))
 
 
-def _log_metrics(c: Client, run_id: str, parsed: list[tuple[Metric, str | None, LoggedModelMetric | None]],
+def _log_metrics(c: TrackingService, run_id: str, parsed: list[tuple[Metric, str | None, LoggedModelMetric | None]],
                  params: list[Param] | None = None) -> None:
     """Log to the run; values logged with a ``model_id`` are recorded for that model too (its
     existence checked first, so an unknown model writes nothing)."""
@@ -158,13 +158,13 @@ def _log_metrics(c: Client, run_id: str, parsed: list[tuple[Metric, str | None, 
 
 
 def log_metric(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    _log_metrics(client(request), run_id_of(p), [_metric(p)])
+    _log_metrics(tracking(request), run_id_of(p), [_metric(p)])
     return ok()
 
 
 def log_param(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     key = p.required("key")
-    client(request).log_batch(run_id_of(p), params=[Param(key, _param_value(key, p.raw("value")))])
+    tracking(request).log_batch(run_id_of(p), params=[Param(key, _param_value(key, p.raw("value")))])
     return ok()
 
 
@@ -179,7 +179,7 @@ def _param_value(key: str, value: Any) -> str:
     return text
 
 
-def _set_tags(c: Client, run_id: str, tags: dict[str, str]) -> None:
+def _set_tags(c: TrackingService, run_id: str, tags: dict[str, str]) -> None:
     name = tags.pop(wire.RUN_NAME_TAG, None)
     if name is not None:
         c.update_run(run_id, run_name=name)
@@ -188,12 +188,12 @@ def _set_tags(c: Client, run_id: str, tags: dict[str, str]) -> None:
 
 
 def set_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    _set_tags(client(request), run_id_of(p), {p.required("key"): p.str("value", default="") or ""})
+    _set_tags(tracking(request), run_id_of(p), {p.required("key"): p.str("value", default="") or ""})
     return ok()
 
 
 def delete_tag(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    client(request).delete_tag(p.required("run_id"), p.required("key"))
+    tracking(request).delete_tag(p.required("run_id"), p.required("key"))
     return ok()
 
 
@@ -218,7 +218,7 @@ def log_batch(request: Request, p: Params = Depends(mlflow_params)) -> Response:
             raise InvalidInput(f"Missing value for required parameter 'metrics[{index}].timestamp'. "
                                "See the API docs for more information about request parameters.")
     parsed_params = Params({"params": params}).key_values("params")
-    c = client(request)
+    c = tracking(request)
     _log_metrics(c, run_id, [_batch_metric(m) for m in metrics],
                  [Param(k, _param_value(k, v)) for k, v in parsed_params.items()])
     if tags:
@@ -238,7 +238,7 @@ def log_inputs(request: Request, p: Params = Depends(mlflow_params)) -> Response
     an input edge of the run in the lineage graph; its input tags and the models given are
     recorded as the run's links (the first record of each is kept, as MLflow keeps it)."""
     run_id = run_id_of(p)
-    c = client(request)
+    c = tracking(request)
     _writable_run(c, run_id)
     edges, links = [], []
     for item in p.list("datasets"):
@@ -247,7 +247,7 @@ def log_inputs(request: Request, p: Params = Depends(mlflow_params)) -> Response
         name = rules.check_dataset_name(ds.required("name"))
         digest = ds.required("digest")
         mlflow_fields = {k: ds.str(k) for k in ("digest", "source_type", "schema", "profile") if ds.has(k)}
-        version, _ = c.datasets.log_version(
+        version, _ = client(request).datasets.log_version(
             name, digest=f"mlflow:{digest}", source=ds.str("source", default="") or "", kind="table",
             num_rows=_num_rows(ds.str("profile")), profile={"mlflow": mlflow_fields})
         tags = given.key_values("tags")
@@ -272,7 +272,7 @@ def log_inputs(request: Request, p: Params = Depends(mlflow_params)) -> Response
     return ok()
 
 
-def _writable_run(c: Client, run_id: str) -> None:
+def _writable_run(c: TrackingService, run_id: str) -> None:
     """Links are additions, taken by a finished run too; a deleted run takes none until restored."""
     if c.get_run(run_id).info.lifecycle_stage is LifecycleStage.DELETED:
         raise RunNotActive(f"run '{run_id}' is deleted; restore it before logging to it")
@@ -289,7 +289,7 @@ def _num_rows(profile: str | None) -> int | None:
 def log_outputs(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     """The models a run produced, each at a step, as the client records them after
     ``log_model`` (recorded as given, like MLflow, which does not look the models up)."""
-    c = client(request)
+    c = tracking(request)
     run_id = p.required("run_id")
     models = [Params(_object("models", item)) for item in p.list("models")]
     if not models:
@@ -319,21 +319,21 @@ def search_runs(request: Request, p: Params = Depends(mlflow_params)) -> Respons
     experiment_ids = [str(e) for e in p.list("experiment_ids")]
     query = RunQuery(tuple(experiment_ids), _mlflow_run_filter(p.str("filter")), view_type(p, "run_view_type"),
                      _mlflow_order_by(p.list("order_by")), max_results(p, 1000), p.str("page_token"))
-    c = client(request)
+    c = tracking(request)
     if not experiment_ids:
         return ok({"runs": []})
-    result = c.store.runs.search(query)
-    return ok({"runs": runs_json(c, list(result.items)), "next_page_token": result.next_page_token})
+    result = c.search(query)
+    return ok({"runs": runs_json(c, result), "next_page_token": result.token})
 
 
 def get_metric_history(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    history = client(request).get_metric_history(run_id_of(p), p.required("metric_key"))
+    history = tracking(request).get_metric_history(run_id_of(p), p.required("metric_key"))
     items, token = page(history, p, default_max=25_000, limit=25_000 if p.has("page_token") else 10**9)
     return ok({"metrics": [wire.metric(m) for m in items], "next_page_token": token})
 
 
 def list_artifacts(request: Request, p: Params = Depends(mlflow_params)) -> Response:
-    c = client(request)
+    c = tracking(request)
     run = c.get_run(run_id_of(p))
     path = p.str("path", default="") or ""
     try:

@@ -23,10 +23,9 @@ from shipyard.server.mlflow_compat import wire
 from shipyard.server.mlflow_compat.common import max_results, ok
 from shipyard.server.mlflow_compat.request import Params, mlflow_params
 from shipyard.server.mlflow_compat.runs import runs_json
-from shipyard.server.responses import client
+from shipyard.server.responses import client, tracking
 from shipyard.server.routers.artifacts import Upload, file_response
-from shipyard.tracking.artifact_rules import check_artifact_write
-from shipyard.tracking.client import Client
+from shipyard.tracking.service import TrackingService
 
 # MLflow's limits for these calls.
 MAX_BULK_RUNS = 100
@@ -37,7 +36,7 @@ MAX_DATASET_EXPERIMENTS = 20
 MAX_DATASET_SUMMARIES = 1_000
 
 
-def _history(c: Client, run_id: str, key: str) -> list[Metric]:
+def _history(c: TrackingService, run_id: str, key: str) -> list[Metric]:
     """A run's history of ``key``; a run this principal cannot see, or that is not there, has
     none (MLflow's bulk calls skip unknown runs rather than fail the whole request)."""
     try:
@@ -67,7 +66,7 @@ def get_metric_history_bulk(request: Request, p: Params = Depends(mlflow_params)
     if not key:
         raise InvalidInput("GetMetricHistoryBulk request must specify a metric_key.")
     limit = max_results(p, MAX_BULK_METRICS, MAX_BULK_METRICS)
-    c = client(request)
+    c = tracking(request)
     rows = [_row(m, run_id) for run_id in sorted(set(run_ids))
             for m in sorted(_history(c, run_id, key), key=lambda m: (m.timestamp, m.step, m.value))]
     return ok({"metrics": rows[:limit]})
@@ -100,7 +99,7 @@ def get_metric_history_bulk_interval(request: Request, p: Params = Depends(mlflo
     if start is not None and end is not None and end < start:
         raise InvalidInput(f"end_step must be greater than start_step. Found start_step={start} and "
                            f"end_step={end}.")
-    c = client(request)
+    c = tracking(request)
     histories = {run_id: [m for m in _history(c, run_id, key)
                           if start is None or end is None or start <= m.step <= end] for run_id in run_ids}
     chosen = _sampled_steps(histories, points)
@@ -113,10 +112,9 @@ def search_datasets(request: Request, p: Params = Depends(mlflow_params)) -> Res
     """The distinct datasets the runs of up to 20 experiments logged as inputs, with the
     context they were logged in."""
     experiment_ids = _ids(p, "experiment_ids", "SearchDatasets", "experiment_id", MAX_DATASET_EXPERIMENTS)
-    c = client(request)
-    runs = c.store.runs.search(RunQuery(tuple(experiment_ids), max_results=MAX_RUN_RESULTS)).items
+    c = tracking(request)
     summaries: dict[tuple[str, ...], dict[str, Any]] = {}
-    for run in runs_json(c, list(runs)):
+    for run in runs_json(c, c.search(RunQuery(tuple(experiment_ids), max_results=MAX_RUN_RESULTS))):
         for given in run["inputs"].get("dataset_inputs", []):
             context = next((t["value"] for t in given.get("tags", []) if t["key"] == wire.DATASET_CONTEXT_TAG), "")
             found = (run["info"]["experiment_id"], given["dataset"]["name"], given["dataset"].get("digest", ""),
@@ -137,8 +135,8 @@ async def upload_run_artifact(request: Request) -> Response:
     if not query.get("path"):
         raise InvalidInput("Request must specify path.")
     path = new_artifact_path(query["path"])
-    shipyard = client(request)
-    await run_in_threadpool(check_artifact_write, shipyard.store, shipyard.artifacts, run_id, path)
+    shipyard = tracking(request)
+    await run_in_threadpool(shipyard.check_artifact, run_id, path)
     upload = Upload()
     try:
         await upload.receive(request, path)
@@ -153,9 +151,9 @@ async def upload_run_artifact(request: Request) -> Response:
 def get_run_artifact(request: Request, p: Params = Depends(mlflow_params)) -> Response:
     """One file of a run: ``/get-artifact?run_uuid=…&path=…``."""
     path = normalize_artifact_path(p.required("path"))
-    c = client(request)
+    c = tracking(request)
     run_id = p.required("run_id", aliases=("run_uuid",))
-    c.store.runs.get(run_id)
+    c.get_run(run_id)
     return file_response(c.artifacts, run_id, path)
 
 

@@ -1,7 +1,7 @@
 """UI pages of pipelines: the pipeline runs of the projects the principal can see, and one pipeline
 run with its params, its steps drawn as a DAG and a table of them.
 
-Runs are read through ``client(request)`` (the request principal's scoped store) and interpreted
+Runs are read through ``tracking(request)`` (the request principal's scoped store) and interpreted
 with the CLI's own readers in :mod:`shipyard.pipelines.records`, so ``shipyard pipeline list|show``
 and these pages agree: a pipeline run of a project the principal holds no role in is not found.
 """
@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from shipyard.entities import Comparison, Op, OrderBy, RunFilter, RunQuery, ViewType
 from shipyard.pipelines.records import ROLE_TAG, pipeline_run, read_graph, step_runs, summarize
-from shipyard.server.responses import client
+from shipyard.server.responses import tracking
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.ui.pipeline_view import counts, dag, step_rows
 from shipyard.server.ui.rendering import UIRoute, page
@@ -29,7 +29,7 @@ PAGE_SIZE = 25  # each row reads its step runs too, so pages stay short
 
 @router.get("/ui/pipelines", name="ui_pipelines")
 def pipelines_page(request: Request, page_token: Annotated[str, Query(max_length=1000)] = "") -> Response:
-    shipyard = client(request)
+    shipyard = tracking(request)
     experiments = tuple(e.experiment_id for e in shipyard.search_experiments(ViewType.ACTIVE_ONLY))
     rows = []
     next_token = None
@@ -37,9 +37,9 @@ def pipelines_page(request: Request, page_token: Annotated[str, Query(max_length
         query = RunQuery(experiments, RunFilter((Comparison("tag", ROLE_TAG, Op.EQ, "pipeline"),)),
                          ViewType.ACTIVE_ONLY, (OrderBy("attribute", "start_time", ascending=False),), PAGE_SIZE,
                          page_token or None)
-        result = shipyard.store.runs.search(query)
-        next_token = result.next_page_token
-        for run in result.items:
+        result = shipyard.search(query)
+        next_token = result.token
+        for run in result:
             rows.append((summarize(run), counts(step_rows(step_runs(shipyard, run.info.run_id)))))
     return page(request, "pipelines.html", rows=rows, next_token=next_token, page_token=page_token,
                 section="pipelines")
@@ -47,9 +47,9 @@ def pipelines_page(request: Request, page_token: Annotated[str, Query(max_length
 
 @router.get("/ui/pipelines/{run_id}", name="ui_pipeline")
 def pipeline_page(run_id: Annotated[str, Path(max_length=64)], request: Request) -> Response:
-    shipyard = client(request)
+    shipyard = tracking(request)
     summary = pipeline_run(shipyard, run_id)
-    run = shipyard.store.runs.get(run_id)
+    run = shipyard.get_run(run_id)
     rows = step_rows(step_runs(shipyard, run_id))
     return page(request, "pipeline.html", summary=summary, run=run, rows=rows, counts=counts(rows),
                 drawing=dag(shipyard.store, rows, summary.steps, read_graph(run)), section="pipelines")
