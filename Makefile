@@ -29,6 +29,9 @@ lint: $(VENV)/.installed
 # mostly servers and subprocesses waiting on each other, so two halve its time on two cores.
 test: lint
 	$(BIN)/mypy
+	@# Bytecode for the checkout, as pip writes it for installed packages: the suite starts hundreds of
+	@# Python processes, each of which otherwise compiles src/shipyard from source (PYTHONDONTWRITEBYTECODE).
+	$(BIN)/python -m compileall -q src/shipyard
 	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed

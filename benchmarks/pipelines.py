@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import _pipeline_peers as peers
+import tracking as t
 
 HERE = Path(__file__).resolve().parent
 STEPS = 6
@@ -46,7 +47,7 @@ SECOND = {"cached": "cached re-run", "resume": "resume of the last step"}
 
 
 def _shipyard(code: str, store: Path | None = None) -> tuple[float, str]:
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    env = t.clean_env(PYTHONPATH=str(HERE))  # bytecode cached, as an installed package's is
     if store is not None:
         env["SHIPYARD_TRACKING_URI"] = f"sqlite:///{store / 'shipyard.db'}"
     started = time.perf_counter()
