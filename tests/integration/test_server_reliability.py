@@ -128,6 +128,7 @@ def test_command_runs_uvicorn_factory_and_warns_off_loopback(tmp_path: Path, mon
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")})
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr("shipyard.cli.reuseport.run", lambda *a, **k: calls.append((a, k)))  # --workers on Linux
     uri = sqlite_uri(tmp_path / "s.db")
 
     exposed = ("--insecure",) if host not in ("127.0.0.1", "localhost", "::1") else ()  # no --auth here

@@ -45,6 +45,7 @@ def uvicorn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, dict[str, Any]]]
             calls[-1] = (app, {**options, "answers": asyncio.run(probe(app))})
 
     monkeypatch.setattr("uvicorn.run", run)
+    monkeypatch.setattr("shipyard.cli.reuseport.run", run)  # --workers where SO_REUSEPORT exists
     return calls
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
+import re
+import shutil
 import signal
+import socket
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -129,4 +136,104 @@ def test_a_bad_uri_is_one_error_line(registered: tuple[str, object], monkeypatch
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def _connections_per_worker(port: int) -> collections.Counter[int]:
+    """Established server-side connections on ``port``, counted per process id (``ss``)."""
+    listing = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True, check=True).stdout
+    return collections.Counter(int(pid) for pid in re.findall(r"pid=(\d+)", listing))
+
+
+def _wait_listening(port: int, count: int, server: ServerProcess) -> None:
+    """Until ``count`` sockets listen on ``port``: ready answers once the first worker is up."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        server.assert_alive()
+        listing = subprocess.run(["ss", "-tlnH", f"( sport = :{port} )"], capture_output=True, text=True,
+                                 check=True).stdout
+        if len(listing.splitlines()) >= count:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {count} sockets listen on {port}:\n{server.logs(tail=3000)}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _keep_alive_round(url: str, rows: pd.DataFrame, expected: list[object], port: int) -> collections.Counter[int]:
+    """16 keep-alive connections, one prediction on each, counted per worker while all are open."""
+    clients = [httpx.Client(base_url=url, timeout=60) for _ in range(16)]
+    try:
+        for client in clients:
+            answer = client.post("/v1/models/churn/predict", json={"inputs": rows.to_dict("records")})
+            assert answer.json()["predictions"] == expected
+        return _connections_per_worker(port)
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or shutil.which("ss") is None,
+                    reason="a listening socket per worker needs SO_REUSEPORT; counting them needs ss")
+def test_serve_workers_each_take_keep_alive_connections(registered: tuple[str, object], start: object) -> None:
+    # One shared socket let one worker accept most of a burst of keep-alive connections, up to all
+    # 16 (issue #20); with a socket per worker the kernel spreads them by hash: 16/0 has odds 2^-15.
+    tracking_uri, estimator = registered
+    server = start(tracking_uri, "models:/churn/1", "--workers", "2")
+    _wait_listening(server.port, 2, server)
+    rows = TRAIN.head(3)
+    expected = estimator.predict(rows).tolist()
+    totals: collections.Counter[int] = collections.Counter()
+    for _ in range(5):
+        split = _keep_alive_round(server.url, rows, expected, server.port)
+        assert len(split) == 2, split
+        assert sum(split.values()) == 16, split
+        totals.update(split)
+    assert len(totals) == 2, totals
+    assert min(totals.values()) >= 20, totals  # of 80: a fair split falls below 20 with odds ~1e-5
+
+    dead = min(totals)  # a worker that dies is replaced, on its own socket
+    os.kill(dead, signal.SIGKILL)
+    replaced: set[int] = set()
+    deadline = time.monotonic() + 120
+    while not replaced and time.monotonic() < deadline:
+        server.assert_alive()
+        split = _keep_alive_round(server.url, rows, expected, server.port)
+        replaced = set(split) - set(totals)
+        time.sleep(0.5)
+    assert replaced, server.logs(tail=3000)
+    assert f"Child process [{dead}] died" in server.logs()
+
+    workers = set(totals) | replaced
+    assert server.stop() in (0, -signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _running(pid)], "worker processes outlived the server"
+    assert "Traceback" not in server.logs()
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="a listening socket per worker needs SO_REUSEPORT")
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain-listener", "reuseport-listener"])
+def test_serve_workers_on_a_taken_port_is_one_error_line(registered: tuple[str, object], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, reuse_port: bool) -> None:
+    # Taken by another SO_REUSEPORT server of this user too: the kernel would let us join its group.
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as holder:
+        if reuse_port:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(cli_app, ["--tracking-uri", registered[0], "serve", "models:/churn/1",
+                                              "--workers", "2", "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"Error: cannot listen on 127.0.0.1 port {port}: Address already in use"], result.stderr
     assert "Traceback" not in result.output

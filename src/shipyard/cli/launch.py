@@ -8,6 +8,7 @@ listens, and runs uvicorn with the logging the kind of process needs.
 from __future__ import annotations
 
 import copy
+import socket
 from typing import Any
 
 from shipyard.addresses import is_loopback
@@ -62,16 +63,22 @@ def _serving_log_config() -> dict[str, Any]:
 
 def run(app: Any, *, host: str, port: int, workers: int = 1, serving: bool = False) -> None:
     """Serve ``app`` until stopped. ``workers`` > 1 needs ``app`` to be the import string of a
-    factory (each worker builds its own). ``serving``: a prediction server, which keeps uvicorn's
-    access log off (the serving app writes its own, off the event loop) and logs ``shipyard.serving``."""
+    factory (each worker builds its own); where ``SO_REUSEPORT`` exists each worker gets its own
+    listening socket (:mod:`shipyard.cli.reuseport`). ``serving``: a prediction server, which keeps
+    uvicorn's access log off (the serving app writes its own, off the event loop) and logs
+    ``shipyard.serving``."""
     import uvicorn
+
+    from shipyard.cli import reuseport
 
     options: dict[str, Any] = {"host": host, "port": port}
     if serving:
         options.update(log_config=_serving_log_config(), access_log=False)
     else:
         options["log_level"] = "info"
-    if workers > 1 or isinstance(app, str):
+    if workers > 1 and hasattr(socket, "SO_REUSEPORT"):  # a socket per worker, so connections spread (#20)
+        reuseport.run(app, factory=True, workers=workers, **options)
+    elif workers > 1 or isinstance(app, str):
         uvicorn.run(app, factory=True, workers=workers, **options)
     else:
         uvicorn.run(app, **options)

@@ -5,7 +5,8 @@ a bad URI or a broken package stops the command with one message. A ``models:/``
 the version its alias names at start. With one worker the loaded model is served by this process;
 with ``--workers N`` the package folder fetched here is loaded by each worker (uvicorn starts them
 from an import string, so their settings travel in one environment variable) before it accepts a
-connection, since the workers share one socket; Prometheus runs in multiprocess mode over a folder
+connection, since any worker may be handed the next one (each listens on its own ``SO_REUSEPORT``
+socket of the same port: :mod:`shipyard.cli.reuseport`); Prometheus runs in multiprocess mode over a folder
 they share so that ``/metrics`` covers every worker.
 """
 
