@@ -160,3 +160,23 @@ def test_evaluate_then_gate_on_its_metrics_and_card(registry: Registry, tmp_path
     missing = registry.invoke("models", "evaluate", "models:/churn/1", "--data", str(data), "--target", "label")
     assert missing.exit_code == 2
     assert "label" in missing.output
+
+
+def test_tags_of_a_model_and_a_version_are_set_and_deleted(registry: Registry) -> None:
+    registry.ok("models", "register", f"runs:/{registry.runs[0]}/model", "churn")
+    out = registry.ok("models", "tag", "churn", "--set", "team=growth", "--set", "tier=gold")
+    assert "Tags of churn: team=growth, tier=gold" in out
+    registry.ok("models", "tag", "churn", "1", "--set", "draft=yes", "--set", "reviewed=no")
+    registry.ok("models", "tag", "churn", "1", "--delete", "draft")
+    registry.ok("models", "tag", "churn", "--delete", "tier")
+    assert registry.client.get_registered_model("churn").tags == {"team": "growth"}
+    tags = registry.client.get_model_version("churn", 1).tags
+    assert tags["reviewed"] == "no"
+    assert "draft" not in tags
+    # Nothing to do, a malformed pair, an absent tag: one message each, nothing changed.
+    assert "--set KEY=VALUE or --delete KEY" in registry.invoke("models", "tag", "churn").output
+    assert "expected KEY=VALUE" in registry.invoke("models", "tag", "churn", "--set", "team").output
+    absent = registry.invoke("models", "tag", "churn", "1", "--delete", "nope")
+    assert absent.exit_code == 3  # NotFound
+    assert "nope" in absent.output
+    assert registry.client.get_model_version("churn", 1).tags == tags

@@ -26,6 +26,7 @@ app = typer.Typer(
          "Examples:\n"
          "  shipyard models register runs:/3f2a.../model churn\n"
          "  shipyard models alias churn staging 3\n"
+         "  shipyard models tag churn 3 --set team=growth --delete draft\n"
          "  shipyard models approve churn 3 --comment \"offline eval reviewed\"\n"
          "  shipyard models promote churn 3 --to production --require \"metrics.f1 >= 0.85\" "
          "--compare-to production\n"
@@ -174,6 +175,37 @@ def alias(
         assert version is not None
         c.set_alias(name, alias_name, version)
         render.info(Text.assemble(f"{name}@{alias_name} → ", (f"version {version}", "bold")))
+
+
+@app.command()
+def tag(
+    ctx: typer.Context,
+    name: Name,
+    version: Annotated[int | None, typer.Argument(metavar="[VERSION]", min=1, show_default=False,
+                                                  help="Tag this version instead of the model.")] = None,
+    set_tags: Annotated[list[str] | None, typer.Option("--set", "-t", metavar="KEY=VALUE", show_default=False,
+                                                       help="Set a tag (repeatable).")] = None,
+    delete_keys: Annotated[list[str] | None, typer.Option("--delete", metavar="KEY", show_default=False,
+                                                          help="Delete a tag (repeatable).")] = None,
+) -> None:
+    """Set or delete tags of a model, or of one of its versions."""
+    tags = parse_key_values(set_tags, "--set")
+    if not tags and not delete_keys:
+        raise typer.BadParameter("give --set KEY=VALUE or --delete KEY (each repeatable)", param_hint="'--set'")
+    c = client(ctx)
+    what = f"{name} version {version}" if version else name
+    for key, value in tags.items():
+        if version is None:
+            c.set_registered_model_tag(name, key, value)
+        else:
+            c.set_model_version_tag(name, version, key, value)
+    for key in delete_keys or []:
+        if version is None:
+            c.delete_registered_model_tag(name, key)
+        else:
+            c.delete_model_version_tag(name, version, key)
+    changed = [f"{k}={v}" for k, v in tags.items()] + [f"-{k}" for k in delete_keys or []]
+    render.info(f"Tags of {what}: {', '.join(changed)}")
 
 
 @app.command()
