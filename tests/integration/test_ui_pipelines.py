@@ -106,7 +106,7 @@ def nodes(page: str) -> dict[str, tuple[str, str]]:
 
 def rows(page: str) -> dict[str, str]:
     """step -> status shown in the steps table."""
-    return dict(re.findall(r'<tr data-step="([^"]+)"><td>.*?<span class="badge step-[a-z-]+">([a-z]+)</span>', page,
+    return dict(re.findall(r'<tr id="step-[0-9a-f]+" data-step="([^"]+)"><td>.*?<span class="badge step-[a-z-]+">([a-z]+)</span>', page,
                            re.S))
 
 
@@ -159,7 +159,7 @@ def test_a_cached_rerun_is_drawn_as_cached_and_links_where_its_outputs_came_from
 
 def gates(page: str) -> dict[str, str]:
     """step -> what the steps table's gate column shows."""
-    return dict(re.findall(r'<tr data-step="([^"]+)">.*?<td>(?:<span class="badge [A-Z]+" title="[^"]*">)?'
+    return dict(re.findall(r'<tr id="step-[0-9a-f]+" data-step="([^"]+)">.*?<td>(?:<span class="badge [A-Z]+" title="[^"]*">)?'
                            r'(gate passed|gate failed|—)(?:</span>)?</td>\s*<td class="mono">[^<]*</td></tr>', page,
                            re.S))
 
@@ -216,9 +216,15 @@ def test_errors_are_html_pages_like_the_other_pages(ran: Ran, url: str, status: 
     assert message in html_page(ran.http.get(url), status)
 
 
-def test_a_step_run_is_not_a_pipeline_run(ran: Ran) -> None:
-    step_run = nodes(html_page(ran.http.get(f"/ui/pipelines/{ran.first}")))["make"][1].rsplit("/", 1)[1]
-    assert "is not a pipeline run" in html_page(ran.http.get(f"/ui/pipelines/{step_run}"), 400)
+def test_a_step_run_leads_to_its_pipeline_and_another_run_is_not_a_pipeline_run(ran: Ran) -> None:
+    page = html_page(ran.http.get(f"/ui/pipelines/{ran.first}"))
+    step_run = nodes(page)["make"][1].rsplit("/", 1)[1]
+    assert f'id="step-{step_run}"' in page
+    moved = ran.http.get(f"/ui/pipelines/{step_run}", follow_redirects=False)
+    assert moved.status_code == 303
+    assert moved.headers["location"] == f"/ui/pipelines/{ran.first}#step-{step_run}"
+    plain = ran.http.post("/api/v1/runs", json={"experiment_id": "0"}).json()["info"]["run_id"]
+    assert "is not a pipeline run" in html_page(ran.http.get(f"/ui/pipelines/{plain}"), 400)
 
 
 def test_an_unknown_run_is_json_from_the_api_and_html_from_the_page(ran: Ran) -> None:

@@ -9,12 +9,13 @@ and these pages agree: a pipeline run of a project the principal holds no role i
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Path, Query, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from shipyard.entities import Comparison, Op, OrderBy, RunFilter, RunQuery, ViewType
-from shipyard.pipelines.records import ROLE_TAG, pipeline_run, read_graph, step_runs, summarize
+from shipyard.pipelines.records import PARENT_TAG, ROLE_TAG, pipeline_run, read_graph, step_runs, summarize
 from shipyard.server.responses import tracking
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.ui.pipeline_view import counts, dag, step_rows
@@ -48,8 +49,11 @@ def pipelines_page(request: Request, page_token: Annotated[str, Query(max_length
 @router.get("/ui/pipelines/{run_id}", name="ui_pipeline")
 def pipeline_page(run_id: Annotated[str, Path(max_length=64)], request: Request) -> Response:
     shipyard = tracking(request)
-    summary = pipeline_run(shipyard, run_id)
     run = shipyard.get_run(run_id)
+    parent = run.data.tags.get(PARENT_TAG)
+    if run.data.tags.get(ROLE_TAG) == "step" and parent:  # a step's link leads to its pipeline, at its row
+        return RedirectResponse(f"/ui/pipelines/{quote(parent)}#step-{quote(run_id)}", status_code=303)
+    summary = pipeline_run(shipyard, run_id)
     rows = step_rows(step_runs(shipyard, run_id))
     return page(request, "pipeline.html", summary=summary, run=run, rows=rows, counts=counts(rows),
                 drawing=dag(shipyard.store, rows, summary.steps, read_graph(run)), section="pipelines")
