@@ -7,16 +7,17 @@ import hashlib
 import json
 import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from shipyard.data.digest import digest_file
 from shipyard.errors import InvalidInput
+from shipyard.hashing import sha256_file
 from shipyard.pipelines.serializers import get_serializer, serializer_for
 from shipyard.tracking.service import HasTracking, TrackingService, as_tracking
 
 if TYPE_CHECKING:
     from shipyard.artifacts.protocol import ArtifactStore
+    from shipyard.entities import ArtifactEntry
 
 __all__ = ["OUTPUT_PREFIX", "OutputRecord", "decode_records", "encode_records", "load_output", "save_outputs"]
 
@@ -48,11 +49,18 @@ def decode_records(text: str) -> dict[str, OutputRecord]:
     return {item["name"]: OutputRecord(**item) for item in json.loads(text)}
 
 
-def _digest_folder(folder: Path) -> str:
+def _digest_folder(folder: Path, path: str, entries: list[ArtifactEntry]) -> str:
+    """The digest of an output's folder, from the entries the artifact store returned for its files (it hashed
+    each file to store it; reading them again would double the hashing): SHA-256 over ``<relative path> 0x00
+    <hex digest> 0x0A`` per file, sorted by path component. A store that returned no digest: the file is read."""
+    files: list[tuple[PurePosixPath, str]] = []
+    for entry in entries:
+        name = entry.path.removeprefix(f"{path}/")
+        hexdigest = entry.digest.removeprefix("sha256:") if entry.digest else sha256_file(folder / name)[0]
+        files.append((PurePosixPath(name), hexdigest))
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        hexdigest = digest_file(path).removeprefix("sha256:")
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{hexdigest}\n".encode())
+    for relative, hexdigest in sorted(files):
+        digest.update(f"{relative.as_posix()}\0{hexdigest}\n".encode())
     return "sha256:" + digest.hexdigest()
 
 
@@ -84,8 +92,7 @@ def save_outputs(client: TrackingService | HasTracking, run_id: str, step: str, 
             folder.mkdir()
             serializer.dump(value, folder)
             path = f"{OUTPUT_PREFIX}/{name}"
-            digest = _digest_folder(folder)
-            tracking.log_artifacts(run_id, folder, path)
+            digest = _digest_folder(folder, path, tracking.log_artifacts(run_id, folder, path))
             kind = type(value)
             records[name] = OutputRecord(name, run_id, path, serializer.name, digest,
                                          f"{kind.__module__}.{kind.__qualname__}", serializer.pickle_based)

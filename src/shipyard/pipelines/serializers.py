@@ -85,12 +85,26 @@ class DataFrameSerializer:
         return isinstance(value, pd.DataFrame)
 
     def dump(self, value: Any, folder: Path) -> None:
-        value.to_parquet(folder / "data.parquet", index=True)
+        value.to_parquet(folder / "data.parquet", index=True, use_dictionary=_dictionary_columns(value))
 
     def load(self, folder: Path) -> Any:
         import pandas as pd
 
         return pd.read_parquet(folder / "data.parquet")
+
+
+def _dictionary_columns(frame: Any) -> list[str] | bool:
+    """The Parquet columns (index included) worth dictionary encoding: strings, bytes and categoricals,
+    whose values repeat by nature (booleans are bit-packed either way). pyarrow's default tries it on every
+    column, and on random floats that attempt is most of the write time, for nothing (the dictionary
+    overflows and it falls back). Only the encoding changes: the values, dtypes and index read back the same."""
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=True)
+    wanted = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary,
+              pa.types.is_dictionary)
+    names = [f.name for f in schema if any(test(f.type) for test in wanted)]
+    return names or False
 
 
 class NumpySerializer:

@@ -139,17 +139,15 @@ def _git_text(args: list[str], cwd: Path) -> str | None:
 
 
 def _capture_git(cwd: Path, want_diff: bool, max_bytes: int) -> tuple[dict[str, str], bytes | None]:
-    root_text = _git_text(["rev-parse", "--show-toplevel"], cwd)
-    if root_text is None:  # not a repository, bare repository, or no git at all
+    head = _git_head(cwd)
+    if head is None:  # not a repository, bare repository, or no git at all
         return {}, None
-    root = Path(root_text)
+    root, commit, branch = head
 
     # The checkout's own folder: reproduce maps data read inside it into a worktree of any clone.
     tags: dict[str, str] = {GIT_ROOT_TAG: str(root)}
-    commit = _git_text(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], root)
     if commit is not None:
         tags["shipyard.git.commit"] = commit
-    branch = _git_text(["symbolic-ref", "--quiet", "--short", "HEAD"], root)
     if branch is not None:  # absent on a detached HEAD
         tags["shipyard.git.branch"] = branch
     remote = _git_text(["remote", "get-url", "origin"], root)
@@ -171,6 +169,24 @@ def _capture_git(cwd: Path, want_diff: bool, max_bytes: int) -> tuple[dict[str, 
     if cut:
         tags["shipyard.git.diff_truncated"] = "true"
     return tags, content
+
+
+def _git_head(cwd: Path) -> tuple[Path, str | None, str | None] | None:
+    """``(checkout folder, commit, branch)``, or ``None`` outside a work tree. One ``git rev-parse`` answers all
+    three (the branch as ``symbolic-ref --short`` words it, ``HEAD`` when detached); where it fails (no commit
+    yet) each is asked for alone, as the branch may still be known."""
+    out = _git(["rev-parse", "--show-toplevel", "HEAD^{commit}", "--abbrev-ref=loose", "HEAD", "--"], cwd)
+    lines = out.decode("utf-8", errors="replace").split("\n") if out is not None else []
+    if len(lines) >= 5 and lines[-2:] == ["--", ""] and lines[-4].strip() and lines[-3].strip():
+        folder, branch = "\n".join(lines[:-4]).strip(), lines[-3].strip()
+        if folder:
+            return Path(folder), lines[-4].strip(), None if branch == "HEAD" else branch
+    root_text = _git_text(["rev-parse", "--show-toplevel"], cwd)
+    if root_text is None:
+        return None
+    root = Path(root_text)
+    commit = _git_text(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], root)
+    return root, commit, _git_text(["symbolic-ref", "--quiet", "--short", "HEAD"], root)
 
 
 def _git_diff(root: Path, commit: str | None) -> bytes | None:
