@@ -175,3 +175,28 @@ def test_a_finished_run_takes_a_new_model_but_never_replaces_one(fluent: str, pi
             client.log_model(run.run_id, pipeline, "third")
     finally:
         client.close()
+
+
+_TRUSTED = ("import json, sys; from skops.io import _trusted_types as t; print(json.dumps("
+            "[sorted(t.SKLEARN_ESTIMATOR_TYPE_NAMES), 'torch' in sys.modules, 'pytest' in sys.modules]))")
+
+
+def test_skops_is_imported_without_torch_or_pytest_and_trusts_the_same_types() -> None:
+    """Listing scikit-learn's estimators (skops's import) imports torch and pytest when installed; the
+    flavor hides those it does not need, and skops trusts exactly the types it trusts otherwise."""
+    import json
+    import subprocess
+    import sys
+
+    def trusted(code: str) -> list:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    hidden = trusted("from shipyard.models.flavors.sklearn import _skops_io; _skops_io(); " + _TRUSTED)
+    plain = trusted("import skops.io; " + _TRUSTED)
+    assert hidden[0] == plain[0]
+    assert len(hidden[0]) > 100
+    assert hidden[1:] == [False, False]
+    # Already loaded, they stay usable: nothing is hidden from a process that imported them first.
+    assert trusted("import pytest; from shipyard.models.flavors.sklearn import _skops_io; _skops_io(); "
+                   + _TRUSTED)[2] is True

@@ -31,26 +31,35 @@ def _modules_of(model: Any) -> set[str]:
     return {m.split(".")[0] for m in modules} | {"sklearn", "numpy", "scipy"}
 
 
-class _WithoutTorch(importlib.abc.MetaPathFinder):
-    """Imports of torch fail, as if it were not installed."""
+class _Hidden(importlib.abc.MetaPathFinder):
+    """Imports of ``names`` (and their submodules) fail, as if they were not installed."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "torch" or name.startswith("torch."):
+        if name.partition(".")[0] in self.names:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
 
+# What importing skops.io drags in for nothing a model needs, when installed: scikit-learn's array-API
+# shim imports torch (1.3 s), and its testing helpers, imported to list the estimators, import pytest
+# (~0.2 s) when they can (both imports are optional there).
+_SKOPS_NEEDLESS = frozenset({"torch", "pytest"})
+
+
 def _skops_io() -> Any:
     """``skops.io``. Importing it lists every scikit-learn estimator by walking scikit-learn's
-    packages, which imports the bundled array-API shim for torch and so torch itself when it is
-    installed: 1.3 s of a 1.8 s import, for nothing a scikit-learn model needs. Unless torch is
-    loaded already, it is hidden for that one import (the list of trusted types is the same; a
-    thread importing torch during those ~0.5 s would be refused, which is why it is only here)."""
-    if "skops.io" in sys.modules or "torch" in sys.modules:
+    packages, which imports torch and pytest when they are installed (see ``_SKOPS_NEEDLESS``).
+    Those not loaded already are hidden for that one import (the list of trusted types is the same;
+    a thread importing one of them during those ~0.5 s would be refused, which is why it is only
+    here)."""
+    if "skops.io" in sys.modules:
         import skops.io
 
         return skops.io
-    hide = _WithoutTorch()
+    hide = _Hidden(frozenset(name for name in _SKOPS_NEEDLESS if name not in sys.modules))
     sys.meta_path.insert(0, hide)
     try:
         import skops.io
