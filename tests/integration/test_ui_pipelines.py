@@ -106,8 +106,8 @@ def nodes(page: str) -> dict[str, tuple[str, str]]:
 
 def rows(page: str) -> dict[str, str]:
     """step -> status shown in the steps table."""
-    return dict(re.findall(r'<tr id="step-[0-9a-f]+" data-step="([^"]+)"><td>.*?<span class="badge step-[a-z-]+">([a-z]+)</span>', page,
-                           re.S))
+    return dict(re.findall(r'<tr id="step-[0-9a-f]+" data-step="([^"]+)"><td>.*?'
+                           r'<span class="badge step-[a-z-]+">([a-z]+)</span>', page, re.S))
 
 
 def test_the_list_shows_every_pipeline_run_newest_first_with_step_counts(ran: Ran) -> None:
@@ -159,7 +159,8 @@ def test_a_cached_rerun_is_drawn_as_cached_and_links_where_its_outputs_came_from
 
 def gates(page: str) -> dict[str, str]:
     """step -> what the steps table's gate column shows."""
-    return dict(re.findall(r'<tr id="step-[0-9a-f]+" data-step="([^"]+)">.*?<td>(?:<span class="badge [A-Z]+" title="[^"]*">)?'
+    return dict(re.findall(r'<tr id="step-[0-9a-f]+" data-step="([^"]+)">.*?'
+                           r'<td>(?:<span class="badge [A-Z]+" title="[^"]*">)?'
                            r'(gate passed|gate failed|—)(?:</span>)?</td>\s*<td class="mono">[^<]*</td></tr>', page,
                            re.S))
 

@@ -37,10 +37,10 @@ from shipyard.entities import (
 from shipyard.entities.auth import DEFAULT_PROJECT
 from shipyard.entities.history import MetricHistory
 from shipyard.errors import InvalidInput, ShipyardError
-from shipyard.models.registry_calls import RegistryCalls
 from shipyard.store.not_found import experiment_deleted
 from shipyard.store.protocol import Store
 from shipyard.tracking import validation as rules
+from shipyard.tracking.model_calls import ModelCalls
 from shipyard.tracking.paged import PagedList
 from shipyard.tracking.pending import PendingRuns, RunEnd
 from shipyard.tracking.service import (
@@ -82,7 +82,7 @@ def default_artifact_uri(settings: Settings) -> str:
     return settings.artifact_uri
 
 
-class Client(RegistryCalls):
+class Client(ModelCalls):
     """Tracking with explicit experiment and run ids.
 
     ``Client()`` uses the configured tracking URI (``SHIPYARD_TRACKING_URI``, default
@@ -94,7 +94,7 @@ class Client(RegistryCalls):
     writer's linger time or at its end, whichever comes first (:mod:`shipyard.tracking.pending`).
 
     Every call goes to a domain service built for this client's principal: :attr:`tracking`,
-    :attr:`registry` (the model calls, from :class:`~shipyard.models.registry_calls.RegistryCalls`),
+    :attr:`registry` (the model calls, from :class:`~shipyard.tracking.model_calls.ModelCalls`),
     :attr:`datasets`, :attr:`deployments`, :attr:`monitors`. The client adds only its batching.
     """
 

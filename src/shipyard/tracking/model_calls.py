@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from shipyard.models.gates import PromotionResult
     from shipyard.models.registry import RegistryService
 
-__all__ = ["RegistryCalls"]
+__all__ = ["ModelCalls"]
 
 
-class RegistryCalls:
+class ModelCalls:
     """Loading, registering and promoting models through ``self.registry`` (see :class:`shipyard.Client`)."""
 
     @property
