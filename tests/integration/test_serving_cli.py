@@ -225,6 +225,7 @@ def test_serve_workers_on_a_taken_port_is_one_error_line(registered: tuple[str, 
                                                         monkeypatch: pytest.MonkeyPatch, reuse_port: bool) -> None:
     # Taken by another SO_REUSEPORT server of this user too: the kernel would let us join its group.
     monkeypatch.chdir(tmp_path)
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     with socket.socket() as holder:
         if reuse_port:
             holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -237,3 +238,6 @@ def test_serve_workers_on_a_taken_port_is_one_error_line(registered: tuple[str, 
     lines = result.stderr.strip().splitlines()
     assert lines == [f"Error: cannot listen on 127.0.0.1 port {port}: Address already in use"], result.stderr
     assert "Traceback" not in result.output
+    # The workers' settings were this process's environment only while they could start: a later
+    # server started from this process must not inherit a metrics folder that is gone.
+    assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") == before

@@ -196,7 +196,6 @@ def run(
 
     Example: shipyard deploy run churn-api --host 0.0.0.0 --port 8080 --auth"""
     import json
-    import os
     import tempfile
     from pathlib import Path
 
@@ -244,12 +243,12 @@ def run(
     with tempfile.TemporaryDirectory(prefix="shipyard-deploy-run-") as scratch:
         metrics_dir = Path(scratch) / "metrics"
         metrics_dir.mkdir()
-        os.environ[RUN_WORKER_ENV] = json.dumps({
-            "tracking_uri": settings.tracking_uri, "artifact_uri": settings.artifact_uri, "name": name,
-            "poll_seconds": poll_seconds, "max_body_bytes": settings.server_max_body_bytes,
-            "metrics_dir": str(metrics_dir), "log_predictions": log_predictions, "access": access})
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by prometheus_client in each worker
-        launch.run(RUN_WORKER_APP, host=host, port=port, workers=workers, serving=True)
+        worker = {"tracking_uri": settings.tracking_uri, "artifact_uri": settings.artifact_uri, "name": name,
+                  "poll_seconds": poll_seconds, "max_body_bytes": settings.server_max_body_bytes,
+                  "metrics_dir": str(metrics_dir), "log_predictions": log_predictions, "access": access}
+        launch.run(RUN_WORKER_APP, host=host, port=port, workers=workers, serving=True,
+                   env={RUN_WORKER_ENV: json.dumps(worker),
+                        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})  # read by prometheus_client in each worker
 
 
 def run_worker_app() -> object:

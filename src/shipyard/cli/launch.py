@@ -8,7 +8,9 @@ listens, and runs uvicorn with the logging the kind of process needs.
 from __future__ import annotations
 
 import copy
+import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 from shipyard.addresses import is_loopback
@@ -61,12 +63,28 @@ def _serving_log_config() -> dict[str, Any]:
     return config
 
 
-def run(app: Any, *, host: str, port: int, workers: int = 1, serving: bool = False) -> None:
+def run(app: Any, *, host: str, port: int, workers: int = 1, serving: bool = False,
+        env: Mapping[str, str] | None = None) -> None:
     """Serve ``app`` until stopped. ``workers`` > 1 needs ``app`` to be the import string of a
     factory (each worker builds its own); where ``SO_REUSEPORT`` exists each worker gets its own
     listening socket (:mod:`shipyard.cli.reuseport`). ``serving``: a prediction server, which keeps
     uvicorn's access log off (the serving app writes its own, off the event loop) and logs
-    ``shipyard.serving``."""
+    ``shipyard.serving``. ``env``: variables the workers read (their settings), set in this
+    process's environment, which they inherit, while they run, and restored after (a command run
+    in-process, as tests do, leaves none behind pointing at its deleted scratch folder)."""
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    try:
+        _run(app, host=host, port=port, workers=workers, serving=serving)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run(app: Any, *, host: str, port: int, workers: int, serving: bool) -> None:
     import uvicorn
 
     from shipyard.cli import reuseport

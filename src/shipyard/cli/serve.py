@@ -127,9 +127,9 @@ def serve(
                   "max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms, "max_body_bytes": max_body_bytes,
                   "metrics_dir": str(metrics_dir), "access": access}
         del served  # the workers load their own copies
-        os.environ[WORKER_ENV] = json.dumps(worker)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by prometheus_client in each worker
-        launch.run(WORKER_APP, host=host, port=port, workers=workers, serving=True)
+        launch.run(WORKER_APP, host=host, port=port, workers=workers, serving=True,
+                   env={WORKER_ENV: json.dumps(worker),
+                        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})  # read by prometheus_client in each worker
 
 
 def worker_app() -> Any:
