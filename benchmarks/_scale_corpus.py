@@ -24,13 +24,15 @@ import sqlalchemy as sa
 
 from shipyard.store.sql import SqlStore
 from shipyard.store.sql.engine import normalize_url
+from shipyard.store.sql.metric_rows import pack
 from shipyard.store.sql.schema import HEAD_REVISION
 
 EXPERIMENT = "scale"
 HISTORY_EXPERIMENT = "scale-history"
 FINGERPRINT_TAG = "bench.corpus"
 CHUNK = 20_000  # runs per insert round
-_LOADED = ("runs", "params", "run_tags", "metrics", "latest_metrics")
+_LOADED = ("runs", "params", "run_tags", "metric_chunks", "latest_metrics")
+HISTORY_CHUNK = 1_000  # points per chunk of the long history: as logged in batches of 1,000
 
 Progress = Callable[[int, int], None]
 
@@ -53,7 +55,9 @@ def _rows(chunk: list[data.RunRows], experiment_id: int) -> dict[str, list[tuple
                             "bench", "train.py", None))
         out["params"] += [(rid, k, v) for k, v in run.params]
         out["run_tags"] += [(rid, k, v) for k, v in run.tags]
-        out["metrics"] += [(rid, k, v, 0, start) for k, v in run.metrics]
+        # One chunk of one point per metric: what one log_batch of the run writes.
+        out["metric_chunks"] += [(rid, k, 1, pack("q", [0]), pack("d", [v]), pack("q", [start]))
+                                 for k, v in run.metrics]
         out["latest_metrics"] += [(rid, k, v, 0, start) for k, v in run.metrics]
     return out
 
@@ -63,7 +67,7 @@ _COLUMNS = {
             "source, deleted_time",
     "params": "run_id, key, value",
     "run_tags": "run_id, key, value",
-    "metrics": "run_id, key, value, step, timestamp",
+    "metric_chunks": "run_id, key, n, steps, vals, timestamps",
     "latest_metrics": "run_id, key, value, step, timestamp",
 }
 
@@ -101,12 +105,18 @@ def _finish(uri: str) -> None:
 
 
 def _history_run(experiment_id: int) -> tuple[tuple, list[tuple], tuple]:
+    """The run of query (d): its one long history in chunks of ``HISTORY_CHUNK`` points."""
     rid = "f" * 32
-    points = [(rid, data.HISTORY_KEY, v, step, ts) for step, v, ts in data.history()]
-    last = points[-1]
+    points = list(data.history())
+    chunks = []
+    for start in range(0, len(points), HISTORY_CHUNK):
+        steps, values, stamps = zip(*points[start:start + HISTORY_CHUNK], strict=True)
+        chunks.append((rid, data.HISTORY_KEY, len(steps), pack("q", steps), pack("d", values), pack("q", stamps)))
+    step, value, ts = points[-1]
+    last = (rid, data.HISTORY_KEY, value, step, ts)
     run = (rid, experiment_id, "history", "FINISHED", data.BASE_TIME_MS, data.BASE_TIME_MS + 1, "active", None,
            "bench", "train.py", None)
-    return run, points, last
+    return run, chunks, last
 
 
 # -- SQLite -----------------------------------------------------------------------------------
@@ -141,10 +151,10 @@ def build_sqlite(root: Path, n: int, progress: Progress) -> Path:
         conn.execute("COMMIT")
         done += len(chunk)
         progress(done, n)
-    run, points, last = _history_run(hist_id)
+    run, chunks, last = _history_run(hist_id)
     conn.execute("BEGIN")
     conn.execute(f"INSERT INTO runs ({_COLUMNS['runs']}) VALUES ({', '.join('?' * 11)})", run)
-    conn.executemany(f"INSERT INTO metrics ({_COLUMNS['metrics']}) VALUES (?, ?, ?, ?, ?)", points)
+    conn.executemany(f"INSERT INTO metric_chunks ({_COLUMNS['metric_chunks']}) VALUES (?, ?, ?, ?, ?, ?)", chunks)
     conn.execute(f"INSERT INTO latest_metrics ({_COLUMNS['latest_metrics']}) VALUES (?, ?, ?, ?, ?)", last)
     conn.execute("COMMIT")
     for _name, sql in indexes:
@@ -195,11 +205,11 @@ def build_postgres(admin_uri: str, n: int, progress: Progress) -> str:
                             copy.write_row(row)
                 done += len(chunk)
                 progress(done, n)
-            run, points, last = _history_run(hist_id)
+            run, chunks, last = _history_run(hist_id)
             with cur.copy(f"COPY runs ({_COLUMNS['runs']}) FROM STDIN") as copy:
                 copy.write_row(run)
-            with cur.copy(f"COPY metrics ({_COLUMNS['metrics']}) FROM STDIN") as copy:
-                for row in points:
+            with cur.copy(f"COPY metric_chunks ({_COLUMNS['metric_chunks']}) FROM STDIN") as copy:
+                for row in chunks:
                     copy.write_row(row)
             with cur.copy(f"COPY latest_metrics ({_COLUMNS['latest_metrics']}) FROM STDIN") as copy:
                 copy.write_row(last)

@@ -79,7 +79,7 @@ def test_a_deleted_run_goes_with_its_rows_edges_and_unshared_blobs(client: shipy
     assert report.runs_purged == (doomed,)
     with pytest.raises(NotFound):
         client.get_run(doomed)
-    for table in (tables.params, tables.run_tags, tables.metrics, tables.latest_metrics):
+    for table in (tables.params, tables.run_tags, tables.metric_chunks, tables.latest_metrics):
         assert rows(client, table, run_id=doomed) == 0, table.name
     assert client.store.lineage.edges([Node(NodeKind.RUN, doomed)], upstream=True) == []
     freed = before - blob_files(client)

@@ -375,3 +375,73 @@ def test_0010_links_what_a_postgres_store_holds(postgres_uri: str) -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+# Rows of 0014's one-row-per-point ``metrics``: (run, key, value, step, timestamp) in id order,
+# with NaN (stored as NULL), infinities, duplicate points, steps out of order and int64 extremes.
+_POINTS_0014 = [
+    ("r1", "loss", 0.5, 3, 30), ("r1", "loss", None, 1, 10), ("r1", "loss", 0.5, 3, 30), ("r1", "acc", 0.9, 0, 1),
+    ("r1", "loss", float("inf"), 3, 20), ("r1", "loss", float("-inf"), -(2**63), 2**63 - 1),
+    ("r1", "loss", 0.25, 2**63 - 1, -(2**63)), ("r1", "loss", 0.75, 3, 30), ("r2", "loss", 1.0, 0, 0),
+]
+
+
+def _fill_a_0014_store_with_metric_rows(uri: str) -> None:
+    db = Database(normalize_url(uri))
+    with db.write() as conn:
+        command.upgrade(alembic_config(conn), "0014")
+        conn.execute(sa.text("INSERT INTO experiments (experiment_id, name, lifecycle_stage, creation_time, "
+                             "last_update_time) VALUES (7, 'old', 'active', 1, 1)"))
+        for run_id in ("r1", "r2"):
+            conn.execute(sa.text("INSERT INTO runs (run_id, experiment_id, name, status, start_time, lifecycle_stage, "
+                                 "user_id, source) VALUES (:r, 7, 'n', 'FINISHED', 1, 'active', '', '')"),
+                         {"r": run_id})
+        for run_id, key, value, step, timestamp in _POINTS_0014:
+            conn.execute(sa.text("INSERT INTO metrics (run_id, key, value, step, timestamp) "
+                                 "VALUES (:r, :k, :v, :s, :t)"),
+                         {"r": run_id, "k": key, "v": value, "s": step, "t": timestamp})
+    db.dispose()
+
+
+def _check_0015_moves_metric_rows_into_chunks(uri: str) -> None:
+    import math
+
+    from shipyard.entities import Metric
+
+    _fill_a_0014_store_with_metric_rows(uri)
+    assert upgrade_database(uri) == ("0014", HEAD_REVISION)
+    store = SqlStore(uri)
+    try:
+        for run_id, key in (("r1", "loss"), ("r1", "acc"), ("r2", "loss")):
+            # What reads returned from the rows: by step, then timestamp, then id; NULL as NaN.
+            rows = [(s, t, i, v) for i, (r, k, v, s, t) in enumerate(_POINTS_0014) if (r, k) == (run_id, key)]
+            expected = [(s, t, repr(math.nan if v is None else v)) for s, t, _i, v in sorted(rows)]
+            assert [(m.step, m.timestamp, repr(m.value)) for m in store.metrics.history(run_id, key)] == expected
+            columns = store.metrics.history_columns(run_id, key)
+            assert list(zip(columns.steps, columns.timestamps, map(repr, columns.values), strict=True)) == expected
+        store.metrics.log("r1", [Metric("loss", 0.1, 3, 30)])  # joins the moved chunk: it is small
+        assert [m.value for m in store.metrics.history("r1", "loss") if m.step == 3][-1] == 0.1
+    finally:
+        store.close()
+    engine = sa.create_engine(normalize_url(uri))
+    with engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("metrics")
+        assert conn.execute(sa.text("SELECT count(*) FROM metric_chunks")).scalar() == 3
+    engine.dispose()
+    # And back: one row per point again, the points of each (run, key) in the chunks' order.
+    db = Database(normalize_url(uri))
+    with db.schema_change() as conn:
+        command.downgrade(alembic_config(conn), "0014")
+        back = conn.execute(sa.text("SELECT run_id, key, value, step, timestamp FROM metrics ORDER BY id")).all()
+    db.dispose()
+    assert len(back) == len(_POINTS_0014) + 1
+    assert sorted(map(repr, back)) == sorted(map(repr, [*_POINTS_0014, ("r1", "loss", 0.1, 3, 30)]))
+
+
+def test_0015_moves_a_sqlite_stores_metric_rows_into_chunks(tmp_path: Path) -> None:
+    _check_0015_moves_metric_rows_into_chunks(f"sqlite:///{tmp_path / 'v14.db'}")
+
+
+@pytest.mark.postgres
+def test_0015_moves_a_postgres_stores_metric_rows_into_chunks(own_postgres_uri: str) -> None:
+    _check_0015_moves_metric_rows_into_chunks(own_postgres_uri)

@@ -38,14 +38,3 @@ class MetricHistory:
 
         return (np.frombuffer(self.steps, dtype=np.int64), np.frombuffer(self.values, dtype=np.float64),
                 np.frombuffer(self.timestamps, dtype=np.int64))
-
-    @classmethod
-    def from_rows(cls, key: str, rows: list[tuple[int, float | None, int]]) -> MetricHistory:
-        """From (step, value, timestamp) rows; a ``None`` value (NaN as stored) becomes NaN."""
-        if not rows:
-            return cls(key, array("q"), array("d"), array("q"))
-        steps, values, timestamps = zip(*rows, strict=True)
-        if None in values:
-            nan = float("nan")
-            values = tuple(nan if v is None else v for v in values)
-        return cls(key, array("q", steps), array("d", values), array("q", timestamps))

@@ -1,7 +1,8 @@
 """The tracking schema, declared once with SQLAlchemy Core for every dialect.
 
-A metric value of NaN is stored as NULL: SQLite cannot store NaN (it turns it into NULL
-anyway) and NULL also makes every comparison in a search false, as IEEE NaN does.
+A latest metric value of NaN is stored as NULL: SQLite cannot store NaN (it turns it into NULL
+anyway) and NULL also makes every comparison in a search false, as IEEE NaN does. In a history
+chunk (``metric_chunks``) values are bytes, and NaN is the float NaN.
 ±inf are stored as they are (both SQLite and PostgreSQL keep them).
 Alembic migrations in ``migrations/versions`` must produce exactly this schema; a test
 compares the two.
@@ -97,16 +98,22 @@ for _table in (params, run_tags):
     sa.Index(f"ix_{_table.name}_key_value_run", _table.c.key, _table.c.value, _table.c.run_id,
              postgresql_where=sa.func.length(_table.c.value) <= INDEXED_VALUE_CHARS)
 
-metrics = sa.Table(
-    "metrics",
+# A metric's history in chunks: one row per (run, key) and write, holding its ``n`` points as
+# three little-endian arrays (int64 steps, float64 values with NaN as NaN, int64 timestamps), in
+# the order they were logged; a (run, key)'s chunks in id order are its points in logged order
+# (see store.sql.metric_rows and store.sql.history_columns). 100,000 points are then a handful of
+# rows, not 100,000. ``vals``, not ``values``: that is an SQL keyword and a ColumnCollection method.
+metric_chunks = sa.Table(
+    "metric_chunks",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
     sa.Column("key", sa.String(250), nullable=False),
-    sa.Column("value", sa.Double, nullable=True),
-    sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("steps", sa.LargeBinary, nullable=False),
+    sa.Column("vals", sa.LargeBinary, nullable=False),
+    sa.Column("timestamps", sa.LargeBinary, nullable=False),
+    sa.Index("ix_metric_chunks_run_key_id", "run_id", "key", "id"),
 )
 
 latest_metrics = sa.Table(
