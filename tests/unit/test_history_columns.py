@@ -46,6 +46,27 @@ def test_min_max_keeps_every_spike_and_the_ends() -> None:
         assert min(kept) == min(finite)
 
 
+def test_min_max_with_numpy_keeps_exactly_the_points_the_point_by_point_rule_keeps() -> None:
+    """The whole-array thinning (what a server with NumPy runs) against the rule written point by point:
+    ties, NaN runs, all-NaN buckets, infinities, signed zeros and uneven buckets included."""
+    import random
+
+    from shipyard.tracking import downsample
+
+    rng = random.Random(7)
+    choices = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, 1.0, 2.5, -3.0]
+    for n in (5, 17, 101, 1_000, 4_099):
+        for budget in (4, 8, 40, 400):
+            values = [rng.choice(choices) if rng.random() < 0.5 else rng.uniform(-5, 5) for _ in range(n)]
+            if n > 50:
+                values[10:40] = [math.nan] * 30  # whole buckets of NaN at some budgets
+            history = _history(values)
+            if n <= budget:
+                continue
+            buckets = budget // downsample.MIN_POINTS
+            assert downsample._kept_numpy(history, buckets) == downsample._kept(history.values, buckets), (n, budget)
+
+
 def test_min_max_leaves_short_histories_alone_and_refuses_tiny_budgets() -> None:
     short = _history([1.0, 2.0, 3.0])
     assert min_max(short, 4) is short

@@ -8,6 +8,8 @@ full-resolution line would show stays, and the line's shape between buckets is k
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 from array import array
 
@@ -28,7 +30,15 @@ def min_max(history: MetricHistory, max_points: int) -> MetricHistory:
     if n <= max_points:
         return history
     buckets = max_points // MIN_POINTS
-    values = history.values
+    keep = _kept_numpy(history, buckets) if _have_numpy() else _kept(history.values, buckets)
+    return MetricHistory(history.key, array("q", (history.steps[i] for i in keep)),
+                         array("d", (history.values[i] for i in keep)),
+                         array("q", (history.timestamps[i] for i in keep)))
+
+
+def _kept(values: array[float], buckets: int) -> list[int]:
+    """The indexes :func:`min_max` keeps, point by point (without NumPy)."""
+    n = len(values)
     keep: list[int] = []
     for b in range(buckets):
         lo, hi = b * n // buckets, (b + 1) * n // buckets
@@ -42,5 +52,33 @@ def min_max(history: MetricHistory, max_points: int) -> MetricHistory:
             if high < 0 or v > values[high]:
                 high = i
         keep.extend(sorted({lo, hi - 1, *(i for i in (low, high) if i >= 0)}))
-    return MetricHistory(history.key, array("q", (history.steps[i] for i in keep)),
-                         array("d", (values[i] for i in keep)), array("q", (history.timestamps[i] for i in keep)))
+    return keep
+
+
+def _kept_numpy(history: MetricHistory, buckets: int) -> list[int]:
+    """:func:`_kept` as whole-array operations: each bucket's lowest and highest value by
+    ``reduceat``, the first point holding it by a search among the points equal to it."""
+    import numpy as np
+
+    values = np.frombuffer(history.values, dtype=np.float64)
+    n = len(values)
+    starts = np.arange(buckets, dtype=np.int64) * n // buckets
+    ends = np.arange(1, buckets + 1, dtype=np.int64) * n // buckets
+    nan = np.isnan(values)
+    found = [starts, ends - 1]
+    for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
+        filled = np.where(nan, fill, values)
+        extreme = reduce.reduceat(filled, starts)
+        sizes = ends - starts
+        holders = np.flatnonzero((filled == np.repeat(extreme, sizes)) & ~nan)
+        first = np.searchsorted(holders, starts)  # the first holder at or after each bucket's start
+        index = holders[np.minimum(first, len(holders) - 1)] if len(holders) else starts
+        inside = (first < len(holders)) & (index < ends)
+        found.append(np.where(inside, index, starts))  # an all-NaN bucket: its first point stands in
+    # Buckets are consecutive and disjoint, so sorting all indexes keeps each bucket's together, in order.
+    return [int(i) for i in np.unique(np.concatenate(found))]
+
+
+@functools.cache
+def _have_numpy() -> bool:
+    return importlib.util.find_spec("numpy") is not None
