@@ -500,7 +500,8 @@ class Client(ModelCalls):
             if self._pending.write(self._open_store(), run_id, metrics=values) is not None:
                 return
             params, tags = [], []  # written meanwhile, with them
-        self.tracking.log_batch(run_id, values, params, tags)
+        # Checked above with the service's rules: written as the service would, without checking twice.
+        self.store.runs.write(run_id, params=params, tags=tags, metrics=values)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         self.flush()
