@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Installed", "installed"]
+__all__ = ["Installed", "importable", "installed"]
 
 _FORMAT = 1  # bump when what is stored changes
 
@@ -33,6 +33,17 @@ _FORMAT = 1  # bump when what is stored changes
 class Installed:
     requirements: bytes  # "name==version\n" lines, sorted by normalised name, one per name
     providers: dict[str, tuple[str, ...]]  # top-level module -> "name==version" of what provides it
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported here, found without importing it (``False`` too when its
+    import was blocked, ``sys.modules[module] is None``, or its spec is broken)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @functools.cache

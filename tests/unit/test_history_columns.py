@@ -151,7 +151,7 @@ def history_client(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: 
     from shipyard.store.sql import history_columns
 
     if request.param == "without-numpy":
-        monkeypatch.setattr(history_columns, "_have", lambda module: module != "numpy")
+        monkeypatch.setattr(history_columns, "importable", lambda module: module != "numpy")
     assert history_columns.available(normalize_url(uri).get_backend_name()) is (request.param != "without-numpy")
     client = Client(tracking_uri=uri, artifact_uri=str(tmp_path / "a"))
     yield client

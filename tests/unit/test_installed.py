@@ -95,3 +95,14 @@ def test_saving_a_scikit_learn_model_does_not_import_torch(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "1.0"]
     assert (tmp_path / "m" / "model.skops").exists()
+
+
+def test_importable_finds_modules_without_importing_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from shipyard.installed import importable
+
+    assert importable("json")
+    assert not importable("shipyard_no_such_module")
+    monkeypatch.setitem(sys.modules, "shipyard_blocked", None)  # an import that was blocked
+    assert not importable("shipyard_blocked")

@@ -8,13 +8,12 @@ full-resolution line would show stays, and the line's shape between buckets is k
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
 from array import array
 
 from shipyard.entities.history import MetricHistory
 from shipyard.errors import InvalidInput
+from shipyard.installed import importable
 
 MIN_POINTS = 4  # first, lowest, highest and last of one bucket
 
@@ -30,7 +29,7 @@ def min_max(history: MetricHistory, max_points: int) -> MetricHistory:
     if n <= max_points:
         return history
     buckets = max_points // MIN_POINTS
-    keep = _kept_numpy(history, buckets) if _have_numpy() else _kept(history.values, buckets)
+    keep = _kept_numpy(history, buckets) if importable("numpy") else _kept(history.values, buckets)
     return MetricHistory(history.key, array("q", (history.steps[i] for i in keep)),
                          array("d", (history.values[i] for i in keep)),
                          array("q", (history.timestamps[i] for i in keep)))
@@ -77,8 +76,3 @@ def _kept_numpy(history: MetricHistory, buckets: int) -> list[int]:
         found.append(np.where(inside, index, starts))  # an all-NaN bucket: its first point stands in
     # Buckets are consecutive and disjoint, so sorting all indexes keeps each bucket's together, in order.
     return [int(i) for i in np.unique(np.concatenate(found))]
-
-
-@functools.cache
-def _have_numpy() -> bool:
-    return importlib.util.find_spec("numpy") is not None

@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 from shipyard.errors import InvalidInput
+from shipyard.installed import importable
 
 __all__ = ["MAX_SEED", "seed_everything"]
 
@@ -49,17 +50,8 @@ def _validate(seed: Any) -> int:
     return value
 
 
-def _installed(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _seed_numpy(seed: int) -> bool:
-    if not _installed("numpy"):
+    if not importable("numpy"):
         return False
     try:
         import numpy as np
@@ -70,7 +62,7 @@ def _seed_numpy(seed: int) -> bool:
 
 
 def _seed_torch(seed: int) -> bool:
-    if not _installed("torch"):
+    if not importable("torch"):
         return False
     try:
         import torch

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shipyard.errors import InvalidInput, MissingDependency
+from shipyard.installed import importable
 
 BUILTIN_FLAVORS: tuple[tuple[str, str], ...] = (
     ("pyfunc", "shipyard.models.flavors.pyfunc:PyfuncFlavor"),
@@ -50,21 +51,12 @@ def flavor_imports(flavor: str, doing: str) -> Iterator[None]:
         module = (exc.name or "").partition(".")[0]
         # Only a library that is absent: an installed one failing to import (a version mismatch,
         # a missing submodule) keeps its own, more precise error.
-        if module not in PROVIDERS or _installed(module):
+        if module not in PROVIDERS or importable(module):
             raise
         package, extra = PROVIDERS[module]
         raise MissingDependency(f"{doing} a {flavor} model needs {package}, which is not installed here: "
                                 f"pip install 'shipyard-mlops[{extra}]'", package=package, extra=extra,
                                 flavor=flavor) from None
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # sys.modules[module] is None, or a broken spec: not importable
-        return False
 
 
 class Predictor(Protocol):

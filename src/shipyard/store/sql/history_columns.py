@@ -11,14 +11,13 @@ slower. NaN comes back as ``float("nan")`` on every path, whatever NaN was logge
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import sys
 from array import array
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from shipyard.entities.history import MetricHistory
+from shipyard.installed import importable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,18 +30,10 @@ _SQL = {
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
-@functools.cache
-def _have(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def available(dialect: str) -> bool:
     """Whether NumPy checks and sorts the columns :func:`read` returns for this dialect (NumPy
     is looked up, not imported)."""
-    return dialect in ("postgresql", "sqlite") and _have("numpy")
+    return dialect in ("postgresql", "sqlite") and importable("numpy")
 
 
 def read(conn: sa.Connection, run_id: str, key: str) -> MetricHistory:
