@@ -210,3 +210,69 @@ def test_invalid_settings() -> None:
         Batcher(Recorder(), max_batch_size=0)
     with pytest.raises(ValueError, match="max_wait_ms"):
         Batcher(Recorder(), max_wait_ms=-1)
+
+
+def _sequential_calls(batcher: Batcher, count: int, rows: int = 4) -> list[object]:
+    async def run() -> list[object]:
+        results = [await batcher.submit(np.arange(rows, dtype=np.float64).reshape(rows, 1), rows)
+                   for _ in range(count)]
+        await batcher.close()
+        return results
+
+    return asyncio.run(run())
+
+
+def test_a_fast_computing_model_runs_on_the_event_loop_thread() -> None:
+    model = Recorder()
+    _sequential_calls(Batcher(model, name="fast", inline=True), 5)
+    # The first batch measures the model in the thread; the next ones run where the loop runs.
+    assert model.threads == {"MainThread", "shipyard-predict-fast_0"}
+
+
+def test_models_not_known_to_only_compute_always_run_in_a_thread() -> None:
+    model = Recorder()
+    _sequential_calls(Batcher(model, name="any"), 5)
+    assert model.threads == {"shipyard-predict-any_0"}
+
+
+def test_a_model_over_the_cpu_budget_stays_in_the_thread() -> None:
+    def busy(data: object) -> object:
+        threads.add(threading.current_thread().name)
+        end = time.thread_time() + 0.002
+        while time.thread_time() < end:  # CPU, not sleep: the budget is CPU time
+            pass
+        return np.asarray(data)
+
+    threads: set[str] = set()
+    _sequential_calls(Batcher(busy, name="busy", inline=True), 4)
+    assert threads == {"shipyard-predict-busy_0"}
+
+
+def test_a_model_that_waits_on_the_loop_is_sent_back_to_the_thread_for_good() -> None:
+    # Cheap in CPU while it runs in the thread, then it starts waiting (a device, the network):
+    # a few batches that hold the loop past the wall limit and it never runs there again.
+    slow = {"on": False}
+    model = Recorder()
+
+    def predict(data: object) -> object:
+        if slow["on"] and threading.current_thread().name == "MainThread":
+            time.sleep(0.01)
+        return model(data)
+
+    batcher = Batcher(predict, name="waits", inline=True)
+
+    async def run() -> None:
+        one = np.zeros((1, 1))
+        await batcher.submit(one, 1)
+        await batcher.submit(one, 1)
+        assert "MainThread" in model.threads
+        slow["on"] = True
+        for _ in range(6):
+            await batcher.submit(one, 1)
+        model.threads.clear()
+        for _ in range(3):
+            await batcher.submit(one, 1)
+        await batcher.close()
+
+    asyncio.run(run())
+    assert model.threads == {"shipyard-predict-waits_0"}

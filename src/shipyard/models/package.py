@@ -109,8 +109,10 @@ class LoadedModel:
 
     def predict_conformed(self, data: Any) -> Any:
         """``predict`` without the signature check, for input that has passed it already (the
-        serving app checks each request before batching, so checking a batch again is waste)."""
-        return self._predictor.predict(data)
+        serving app checks each request before batching, so checking a batch again is waste). A
+        flavor may predict such input a faster way (see ``models/flavors/sklearn_arrays.py``)."""
+        conformed = getattr(self._predictor, "predict_conformed", None)
+        return conformed(data) if conformed is not None else self._predictor.predict(data)
 
     def unwrap(self) -> Any:
         """The framework object itself (an sklearn estimator, a PythonModel...)."""

@@ -39,6 +39,12 @@ __all__ = ["BatchStats", "Batcher", "BatcherClosed", "batch_key", "concat_inputs
 
 log = logging.getLogger("shipyard.serving")
 
+# A batch whose predict took less CPU than this may run on the event loop's own thread (see _call);
+# one that then keeps the loop longer than the limit counts against the model (see _judge_inline).
+INLINE_BUDGET_SECONDS = 0.0005
+INLINE_WALL_LIMIT_SECONDS = 0.005
+INLINE_STRIKES = 3
+
 
 class BatcherClosed(RuntimeError):
     """Raised by :meth:`Batcher.submit` once :meth:`Batcher.close` has begun."""
@@ -116,7 +122,8 @@ class Batcher:
     call :meth:`close` at shutdown to finish what is queued."""
 
     def __init__(self, predict: Callable[[Any], Any], *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
-                 on_batch: Callable[[int, int, float], None] | None = None, name: str = "model") -> None:
+                 on_batch: Callable[[int, int, float], None] | None = None, name: str = "model",
+                 inline: bool = False) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         if max_wait_ms < 0:
@@ -134,6 +141,10 @@ class Batcher:
         self._closing = False
         self._in_flight = 0
         self._last_rows = 0  # rows of the previous batch: how many are worth waiting for
+        # Batches of up to this many rows run on the event loop's thread (see _call); -1: never.
+        self._inline_rows = 0 if inline else -1
+        self._inline_strikes = 0
+        self.name = name
         # One thread per model: batches of one model run one at a time (that is what lets the
         # next batch grow); unbatched calls use asyncio's shared default pool instead.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shipyard-predict-{name}")
@@ -249,11 +260,11 @@ class Batcher:
         for item, result in zip(batch, results, strict=True):
             _settle(item.future, result=result)
 
-    def _run_batch(self, parts: list[Any], sizes: list[int]) -> tuple[list[Any], float]:
-        """Concatenate, predict, split: all in the worker thread, off the event loop."""
-        start = time.perf_counter()
+    def _run_batch(self, parts: list[Any], sizes: list[int]) -> tuple[list[Any], float, float]:
+        """Concatenate, predict, split; returns (pieces, seconds, CPU seconds of this thread)."""
+        start, cpu = time.perf_counter(), time.thread_time()
         pieces = split_outputs(self._predict(concat_inputs(parts)), sizes)
-        return pieces, time.perf_counter() - start
+        return pieces, time.perf_counter() - start, time.thread_time() - cpu
 
     def _record(self, sizes: list[int], seconds: float) -> None:
         rows, stats = sum(sizes), self.stats
@@ -267,9 +278,38 @@ class Batcher:
             self._on_batch(rows, len(sizes), seconds)
 
     async def _call(self, executor: ThreadPoolExecutor | None, parts: list[Any], sizes: list[int]) -> list[Any]:
-        pieces, seconds = await asyncio.get_running_loop().run_in_executor(executor, self._run_batch, parts, sizes)
+        rows = sum(sizes)
+        inline = rows <= self._inline_rows
+        if inline:
+            pieces, seconds, cpu = self._run_batch(parts, sizes)
+        else:
+            pieces, seconds, cpu = await asyncio.get_running_loop().run_in_executor(
+                executor, self._run_batch, parts, sizes)
+        self._judge_inline(rows, seconds, cpu, inline)
         self._record(sizes, seconds)
         return pieces
+
+    def _judge_inline(self, rows: int, seconds: float, cpu: float, inline: bool) -> None:
+        """Handing a batch to a thread and its answer back (GIL hand-offs, a loop wake-up) costs
+        more than a fast model's whole predict. So, for a model that only computes (``inline``),
+        batches of a size seen to take less CPU than the budget run on the event loop's thread:
+        CPU, because a thread's wall time includes waiting for the GIL. A batch over the budget
+        sends its size and larger back to the thread. One that held the loop longer than the
+        wall limit (waiting on something: other threads, a device, the network) is a strike, and
+        after a few strikes this model's batches always run in the thread."""
+        if self._inline_rows < 0:
+            return
+        if inline and seconds > INLINE_WALL_LIMIT_SECONDS:
+            self._inline_strikes += 1
+            if self._inline_strikes >= INLINE_STRIKES:
+                self._inline_rows = -1
+                log.info("model %s: predict held the event loop over %.0f ms %d times; its batches run in a "
+                         "thread from now on", self.name, INLINE_WALL_LIMIT_SECONDS * 1000, INLINE_STRIKES)
+                return
+        if cpu < INLINE_BUDGET_SECONDS and seconds < INLINE_WALL_LIMIT_SECONDS:
+            self._inline_rows = max(self._inline_rows, rows)
+        elif rows <= self._inline_rows:
+            self._inline_rows = rows - 1
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop taking requests, finish every queued and running batch (within ``timeout`` s)."""

@@ -278,7 +278,7 @@ class DeploymentServing(Serving):
             if held.batcher.closed:  # started again after a shutdown (tests)
                 held.batcher = Batcher(held.served.predict, max_batch_size=held.batching.max_batch_size,
                                        max_wait_ms=held.batching.max_wait_ms, on_batch=self._on_batch(held.ref),
-                                       name=str(held.ref))
+                                       name=str(held.ref), inline=held.served.computes_only)
         if self.table is None:
             try:
                 deployment = await asyncio.to_thread(self.deployments.get, self.name)

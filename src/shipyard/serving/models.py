@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelSet", "ServedModel", "load_served", "resolve_model_uri", "row_count"]
 
+# Flavors whose predict is arithmetic on the CPU: not pyfunc (any code), not torch (may be a GPU).
+_COMPUTES_ONLY = frozenset({"sklearn", "xgboost", "lightgbm", "onnx"})
+
 
 @dataclass(eq=False)
 class ServedModel:
@@ -58,6 +61,13 @@ class ServedModel:
     @property
     def flavor(self) -> str:
         return str(getattr(getattr(self.model, "manifest", None), "flavor", "unknown"))
+
+    @property
+    def computes_only(self) -> bool:
+        """Whether predicting is computation on this machine's CPU (no user code that may wait on
+        the network, no device to synchronise with), so a fast one may run on the event loop's
+        thread (:meth:`~shipyard.serving.batcher.Batcher._judge_inline` still watches it)."""
+        return self.flavor in _COMPUTES_ONLY
 
     @property
     def column_names(self) -> list[str] | None:

@@ -38,7 +38,8 @@ class HeldVersion:
         self.batching = batching
         self.folder = folder
         self.batcher = Batcher(served.predict, max_batch_size=batching.max_batch_size,
-                               max_wait_ms=batching.max_wait_ms, on_batch=on_batch, name=str(ref))
+                               max_wait_ms=batching.max_wait_ms, on_batch=on_batch, name=str(ref),
+                               inline=served.computes_only)
         self.leases = 0
         self.retired = False
         self.shadow_waiting = 0

@@ -125,4 +125,6 @@ class SklearnFlavor:
         return joblib.load(path)
 
     def predictor(self, model: Any) -> Any:
-        return model
+        from shipyard.models.flavors.sklearn_arrays import ArrayRoutePredictor
+
+        return ArrayRoutePredictor(model)
