@@ -83,6 +83,36 @@ def test_migrations_match_tables_on_postgres(postgres_uri: str) -> None:
         admin.dispose()
 
 
+def test_a_sqlite_store_never_loads_the_postgresql_dialect(tmp_path: Path) -> None:
+    # The PostgreSQL-only index options are attached when a PostgreSQL engine is made (tables.use_postgresql).
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport shipyard\n"
+            f"client = shipyard.Client({'sqlite:///' + str(tmp_path / 's.db')!r})\n"
+            "run = client.create_run('0', tags={'t': 'v'})\n"
+            "assert [r.info.run_id for r in client.search_runs(['0'], \"tags.t = 'v'\")] == [run.info.run_id]\n"
+            "client.close()\n"
+            "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.postgres
+def test_a_new_postgres_store_has_the_partial_search_indexes(own_postgres_uri: str) -> None:
+    store = SqlStore(own_postgres_uri)  # an empty database: created from tables.metadata
+    try:
+        with store.db.read() as conn:
+            rows = conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE :n"),
+                                {"n": "ix_%_key_value_run"}).all()
+    finally:
+        store.close()
+    found = {str(name): str(definition) for name, definition in rows}
+    for name in ("ix_params_key_value_run", "ix_run_tags_key_value_run"):
+        assert found[name].endswith(f"WHERE (length((value)::text) <= {tables.INDEXED_VALUE_CHARS})"), found[name]
+    assert "WHERE" not in found["ix_latest_metrics_key_value_run"]
+
+
 def test_old_store_is_refused_then_upgraded_without_losing_data(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'old.db'}"
     store = SqlStore(uri)

@@ -48,6 +48,9 @@ def create_engine(url: URL, *, busy_timeout_seconds: float = 60.0) -> Engine:
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url, busy_timeout_seconds)
     if backend == "postgresql":
+        from shipyard.store.sql.tables import use_postgresql
+
+        use_postgresql()  # the schema's PostgreSQL-only options (kept off SQLite's path: see tables.py)
         return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     raise InvalidInput(f"unsupported database {backend!r} in the tracking URI; "
                        "supported: sqlite, postgresql")

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 __all__ = ["among", "bound_ids"]
 
@@ -25,6 +24,8 @@ def among(dialect: str, column: sa.ColumnElement[str], name: str = "ids") -> sa.
         values = sa.func.json_each(sa.bindparam(name, type_=sa.String))
         listed: sa.Select[Any] = sa.select(sa.column("value")).select_from(values)
         return column.in_(listed)
+    from sqlalchemy.dialects import postgresql  # loaded on PostgreSQL only
+
     return column == sa.func.any(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
 
 

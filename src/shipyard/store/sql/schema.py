@@ -62,7 +62,7 @@ def _create(db: Database) -> None:
                 f"the database {db.display_url} has tables but no Shipyard schema revision; "
                 "point the tracking URI at an empty database or an existing Shipyard one"
             )
-        tables.metadata.create_all(conn)
+        tables.metadata.create_all(conn, checkfirst=False)  # no table exists (checked just above): no probes
         insert_default_experiment(conn)
         insert_default_project(conn)
         conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
