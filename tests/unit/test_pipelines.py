@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -218,6 +219,45 @@ def test_the_graph_is_recorded_on_the_pipeline_run_and_read_back_in_order(projec
     tags = shipyard.Client(fluent).get_run(result.steps["evaluate"].run_id).data.tags
     assert (tags["shipyard.pipeline.gate"], tags["shipyard.pipeline.gate_expr"]) == \
         ("passed", "metrics.positive_rate >= 0.5")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_the_pipeline_run_records_where_it_ran_from(fluent: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The capture runs while the store opens (another thread): it must record what a capture made here records.
+    from shipyard.tracking.capture import DIFF_ARTIFACT, capture_run_context
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
+    for args in (["init", "-q"], ["add", "train.py"], ["commit", "-q", "-m", "first"]):
+        if args[0] == "add":
+            (repo / "train.py").write_text("print(1)\n")
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    (repo / "train.py").write_text("print(2)\n")  # a dirty work tree: the diff is an artifact too
+    monkeypatch.chdir(repo)
+
+    @step
+    def one(n: int) -> int:
+        return n
+
+    @pipeline
+    def origin(n: int = 1) -> None:
+        one(n)
+
+    result = origin.run()
+    client = shipyard.Client(fluent)
+    expected = capture_run_context(client.settings)
+    assert expected.tags["shipyard.git.dirty"] == "true"
+    assert "shipyard.env.python" in expected.tags
+    tags = client.get_run(result.run_id).data.tags
+    assert {key: tags.get(key) for key in expected.tags} == expected.tags
+    with client.artifacts.open(result.run_id, DIFF_ARTIFACT) as diff:
+        assert diff.read() == expected.artifacts[DIFF_ARTIFACT]
 
 
 def test_a_graph_too_big_for_a_tag_is_not_recorded() -> None:

@@ -215,8 +215,12 @@ class _Runner:
         from shipyard.auth import current_user
         from shipyard.tracking.capture import capture_run_context
 
-        self.experiment_id = client.get_or_create_experiment(experiment or self.pipeline.name).experiment_id
-        context = capture_run_context(client.settings)
+        # The run's origin (git state, system, packages) is gathered while the store opens: the first store call
+        # imports SQLAlchemy and the tables while git answers in processes of its own (the same capture as before).
+        with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-capture") as background:
+            capturing = background.submit(capture_run_context, client.settings)
+            self.experiment_id = client.get_or_create_experiment(experiment or self.pipeline.name).experiment_id
+            context = capturing.result()
         text = json.dumps(self.params, sort_keys=True, allow_nan=True)
         if len(text) > 8000:
             raise InvalidInput(f"pipeline {self.pipeline.name!r}: its parameters take {len(text)} characters as JSON; "
