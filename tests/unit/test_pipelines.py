@@ -600,3 +600,29 @@ def test_parallel_runs_independent_steps_at_once_with_the_same_results(fluent: s
     spans = [client.get_run(together.steps[s].run_id).info for s in ("slow_sum", "slow_max")]
     # each step sleeps 1 s in its own worker: their runs overlap in time
     assert max(s.start_time for s in spans) < min(s.end_time for s in spans)
+
+
+def test_objects_older_than_the_run_are_set_aside_from_the_collector_only_while_it_runs(fluent: str) -> None:
+    import gc
+
+    seen: list[int] = []
+
+    @step
+    def look(n: int) -> int:
+        seen.append(gc.get_freeze_count())
+        return n
+
+    @pipeline
+    def frozen(n: int = 1) -> None:
+        look(n)
+
+    gc.unfreeze()  # (a serving test earlier in this process may have frozen the heap)
+    frozen.run(n=1)
+    assert seen[0] > 0  # the step ran while the older objects were set aside
+    assert gc.get_freeze_count() == 0  # and every one is the collector's again
+    gc.freeze()  # a process that froze its own objects (a serving process) keeps them frozen
+    try:
+        frozen.run(n=2)
+        assert gc.get_freeze_count() > 0  # (unfreezing would have made it 0)
+    finally:
+        gc.unfreeze()
