@@ -135,3 +135,10 @@ def test_plain_predict_is_the_estimators_own() -> None:
     seen = spy_on(model)
     ArrayRoutePredictor(model).predict(BATCH)
     assert seen == [pd.DataFrame]
+
+
+def test_an_estimator_that_refers_back_to_itself_is_walked_once() -> None:
+    model = SAFE["pipeline"]()
+    model.steps[0][1].owner = model  # a cycle: the scaler points back at its pipeline
+    model.steps[0][1].history = [model, {"again": model}]
+    assert array_safe(model)

@@ -35,11 +35,7 @@ _ARRAY_WARNING = "X does not have valid feature names"
 def array_safe(estimator: Any) -> bool:
     """Whether ``estimator`` and every estimator it holds (fitted or not) is scikit-learn's own,
     none of them name-aware and none configured to output DataFrames."""
-    seen: set[int] = set()
     for held in _estimators(estimator):
-        if id(held) in seen:
-            continue
-        seen.add(id(held))
         cls = type(held)
         if not cls.__module__.startswith("sklearn.") or cls.__name__ in _NAME_AWARE:
             return False
@@ -50,10 +46,14 @@ def array_safe(estimator: Any) -> bool:
 
 
 def _estimators(root: Any) -> Iterator[Any]:
-    """``root`` and every estimator reachable through its attributes, lists, tuples and dicts."""
-    stack = [root]
+    """``root`` and every estimator reachable through its attributes, lists, tuples and dicts, each
+    once (an estimator may refer back to another one)."""
+    stack, seen = [root], set()
     while stack:
         value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
         if hasattr(value, "get_params"):
             yield value
             stack.extend(vars(value).values())
