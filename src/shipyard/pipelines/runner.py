@@ -124,6 +124,25 @@ def _client_for(client: Client | None) -> Client:
     return default_client()
 
 
+@contextlib.contextmanager
+def _old_objects_set_aside() -> Iterator[None]:
+    """While the pipeline runs, the garbage collector leaves alone every object that existed before:
+    the libraries the pipeline's module imported (pandas, scikit-learn: hundreds of thousands of
+    objects) would otherwise be walked by the full collection that importing the store's libraries
+    sets off, 60-90 ms of a run that takes its steps from the cache. Everything is handed back to the
+    collector when the run ends (cycles that became garbage meanwhile are collected then). Skipped
+    when the process froze objects itself (a serving process does): unfreezing would undo that."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@_old_objects_set_aside()
 def run_pipeline(pipeline: Pipeline, params: Mapping[str, Any], *, experiment: str | None = None, cache: bool = True,
                  rerun: Sequence[str] = (), resume: str | None = None, parallel: int = 1,
                  register: str | None = None, promote_to: str | None = None, model_step: str | None = None,
@@ -148,34 +167,6 @@ def run_pipeline(pipeline: Pipeline, params: Mapping[str, Any], *, experiment: s
         raise InvalidInput(f"parallel must be a whole number >= 1, got {parallel!r}")
     if promote_to and not register:
         raise InvalidInput("promote_to needs register=<model name>: only a registered version can be promoted")
-    with _old_objects_set_aside():
-        return _run(pipeline, params, experiment=experiment, cache=cache, rerun=rerun, resume=resume,
-                    parallel=parallel, register=register, promote_to=promote_to, model_step=model_step,
-                    executor=executor, ray_address=ray_address, client=client, on_step=on_step)
-
-
-@contextlib.contextmanager
-def _old_objects_set_aside() -> Iterator[None]:
-    """While the pipeline runs, the garbage collector leaves alone every object that existed before:
-    the libraries the pipeline's module imported (pandas, scikit-learn: hundreds of thousands of
-    objects) would otherwise be walked by the full collection that importing the store's libraries
-    sets off, 60-90 ms of a run that takes its steps from the cache. Everything is handed back to the
-    collector when the run ends (cycles that became garbage meanwhile are collected then). Skipped
-    when the process froze objects itself (a serving process does): unfreezing would undo that."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _run(pipeline: Pipeline, params: Mapping[str, Any], *, experiment: str | None, cache: bool,
-         rerun: Sequence[str], resume: str | None, parallel: int, register: str | None, promote_to: str | None,
-         model_step: str | None, executor: str, ray_address: str | None, client: Client | None,
-         on_step: Callable[[StepOutcome], None] | None) -> PipelineRun:
     client = _client_for(client)
     parent: Run | None = None
     if resume:
