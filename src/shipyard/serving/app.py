@@ -87,8 +87,8 @@ class Serving:
         def on_batch(rows: int, requests: int, seconds: float) -> None:
             self.metrics.observe_batch(served.name, served.version, rows, requests, seconds)
 
-        return Batcher(served.predict, max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms,
-                       on_batch=on_batch, name=served.name, inline=served.computes_only)
+        return served.batcher(max_batch_size=self.max_batch_size, max_wait_ms=self.max_wait_ms, on_batch=on_batch,
+                              name=served.name)
 
     async def load(self) -> None:
         """Run the loader (in a thread); the app is ready when it returns."""

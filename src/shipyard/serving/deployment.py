@@ -50,7 +50,6 @@ from shipyard.serving.app import (
     Serving,
     predict_failure,
 )
-from shipyard.serving.batcher import Batcher
 from shipyard.serving.encoding import jsonable, prediction_ids
 from shipyard.serving.metrics import DeploymentMetrics
 from shipyard.serving.models import ModelSet, ServedModel, row_count, settle_heap
@@ -276,9 +275,9 @@ class DeploymentServing(Serving):
         """Startup: load the deployment (unless primed), then follow it."""
         for held in self._loaded.values():
             if held.batcher.closed:  # started again after a shutdown (tests)
-                held.batcher = Batcher(held.served.predict, max_batch_size=held.batching.max_batch_size,
-                                       max_wait_ms=held.batching.max_wait_ms, on_batch=self._on_batch(held.ref),
-                                       name=str(held.ref), inline=held.served.computes_only)
+                held.batcher = held.served.batcher(max_batch_size=held.batching.max_batch_size,
+                                                   max_wait_ms=held.batching.max_wait_ms,
+                                                   on_batch=self._on_batch(held.ref), name=str(held.ref))
         if self.table is None:
             try:
                 deployment = await asyncio.to_thread(self.deployments.get, self.name)

@@ -14,13 +14,14 @@ deployment will put several versions (canary, shadow) of a name in the same set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput, NotFound
+from shipyard.serving.batcher import Batcher
 from shipyard.serving.tables import Split, TableRows
 
 if TYPE_CHECKING:
@@ -68,6 +69,12 @@ class ServedModel:
         the network, no device to synchronise with), so a fast one may run on the event loop's
         thread (:meth:`~shipyard.serving.batcher.Batcher._judge_inline` still watches it)."""
         return self.flavor in _COMPUTES_ONLY
+
+    def batcher(self, *, max_batch_size: int, max_wait_ms: float, on_batch: Callable[[int, int, float], None],
+                name: str) -> Batcher:
+        """A batcher of this model's ``predict`` calls (see :class:`~shipyard.serving.batcher.Batcher`)."""
+        return Batcher(self.predict, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, on_batch=on_batch,
+                       name=name, inline=self.computes_only)
 
     @property
     def column_names(self) -> list[str] | None:

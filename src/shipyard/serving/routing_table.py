@@ -16,7 +16,6 @@ from typing import Any
 
 from shipyard.deploy.traffic import BUCKETS, TrafficSplit, bucket
 from shipyard.entities import Batching, Deployment, ModelRef
-from shipyard.serving.batcher import Batcher
 from shipyard.serving.models import ModelSet, ServedModel
 
 __all__ = ["SHADOW_BACKLOG", "SHADOW_BACKLOG_UNBATCHED", "HeldVersion", "Lease", "RoutingTable"]
@@ -37,9 +36,8 @@ class HeldVersion:
         self.served = served
         self.batching = batching
         self.folder = folder
-        self.batcher = Batcher(served.predict, max_batch_size=batching.max_batch_size,
-                               max_wait_ms=batching.max_wait_ms, on_batch=on_batch, name=str(ref),
-                               inline=served.computes_only)
+        self.batcher = served.batcher(max_batch_size=batching.max_batch_size, max_wait_ms=batching.max_wait_ms,
+                                      on_batch=on_batch, name=str(ref))
         self.leases = 0
         self.retired = False
         self.shadow_waiting = 0
