@@ -130,3 +130,26 @@ def test_plans_agree_with_a_plain_evaluation(corpus) -> None:
         driven += plan.driver is not None
     assert walked
     assert driven
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_id_lists_bind_any_text_as_one_parameter(dialect: str, request: pytest.FixtureRequest, tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from shipyard.store.sql.engine import normalize_url
+    from shipyard.store.sql.id_lists import among, bound_ids
+
+    uri = f"sqlite:///{tmp_path / 'ids.db'}" if dialect == "sqlite" else request.getfixturevalue("postgres_uri")
+    engine = sa.create_engine(normalize_url(uri))
+    odd = ['plain', 'a,b', '{braces}', 'say "hi"', 'back\\slash', 'NULL', ' spaced ', "it's", 'ünï', '']
+    table = sa.table("ids_probe", sa.column("v", sa.String))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TEMP TABLE ids_probe (v VARCHAR(32))" if dialect == "sqlite"
+                                 else "CREATE TEMP TABLE ids_probe (v VARCHAR(32)) ON COMMIT DROP")
+            conn.execute(sa.insert(table), [{"v": v} for v in [*odd, "other", "null"]])
+            stmt = sa.select(table.c.v).where(among(conn.dialect.name, table.c.v))
+            found = conn.execute(stmt, {"ids": bound_ids(conn.dialect.name, odd)}).scalars().all()
+        assert sorted(found) == sorted(odd)
+    finally:
+        engine.dispose()
