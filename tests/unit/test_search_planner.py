@@ -132,6 +132,67 @@ def test_plans_agree_with_a_plain_evaluation(corpus) -> None:
     assert driven
 
 
+def _count_statements(store: SqlStore) -> list[str]:
+    """The SQL of every statement the store's read engine sends from now on."""
+    import sqlalchemy as sa
+
+    sent: list[str] = []
+    sa.event.listen(store.runs._db.engine, "before_cursor_execute",
+                    lambda _c, _cur, statement, *_a: sent.append(statement))
+    return sent
+
+
+def test_a_repeated_term_is_counted_in_one_round_and_still_decided_on_current_counts(
+        corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.store.sql import planner
+
+    store, exp_id, _runs = corpus
+    monkeypatch.setattr(planner, "_FIRST_CAP", 2)  # rounds of 2, 16, 128 ... on this small corpus
+    # Terms of their own (a bound no other test uses), so the sizes below are this test's.
+    wide = Comparison("metric", "loss", Op.GE, 0.0001234)
+    narrow = Comparison("metric", "loss", Op.GT, 0.9871)
+    query = RunQuery((exp_id,), RunFilter((wide, narrow)))
+    with store.runs._db.read() as conn:
+        first = plan_driver(conn, query)
+    assert first.driver == narrow
+    sent = _count_statements(store)
+    with store.runs._db.read() as conn:
+        again = plan_driver(conn, query)
+    counts = [s for s in sent if "count(" in s.lower()]
+    assert again.driver == first.driver
+    assert len(counts) == 3  # one round: each of the two terms and the experiment's runs once
+    # The remembered smallest is counted first, and bounds the others: the wide term is read
+    # no further than the narrow one's size.
+    assert dict(again.counts)[wide] == dict(again.counts)[narrow] < dict(first.counts)[wide]
+    # What was remembered is only where counting starts: a query whose remembered smallest term
+    # is now the biggest is still driven by the term that is smallest now.
+    swapped = RunQuery((exp_id,), RunFilter((narrow, Comparison("param", "model", Op.EQ, "rare"))))
+    with store.runs._db.read() as conn:
+        assert plan_driver(conn, swapped).driver == Comparison("param", "model", Op.EQ, "rare")
+
+
+@pytest.mark.postgres
+def test_postgresql_settings_return_to_their_defaults_after_a_driven_search(postgres_uri: str) -> None:
+    store = SqlStore(postgres_uri)
+    try:
+        exp_id = store.experiments.create(f"settings-{random.getrandbits(32):08x}").experiment_id
+        run_id = store.runs.create(exp_id, run_name="r", start_time=1).info.run_id
+        value = f"only-{random.getrandbits(32):08x}"
+        store.runs.log_params(run_id, [Param("model", value)])
+        store.runs.create(exp_id, run_name="other", start_time=2)  # so that the term is the smallest
+        query = RunQuery((exp_id,), RunFilter((Comparison("param", "model", Op.EQ, value),)))
+        with store.runs._db.read() as conn:
+            names = ("enable_hashjoin", "jit", "enable_seqscan")
+            before = {k: conn.exec_driver_sql(f"SHOW {k}").scalar() for k in names}
+            rows, plan = find_runs(conn, query, 0)
+            after = {k: conn.exec_driver_sql(f"SHOW {k}").scalar() for k in before}
+        assert [r[0] for r in rows] == [run_id]
+        assert plan.driver is not None
+        assert after == before
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_id_lists_bind_any_text_as_one_parameter(dialect: str, request: pytest.FixtureRequest, tmp_path) -> None:
     import sqlalchemy as sa

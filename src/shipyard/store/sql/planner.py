@@ -5,11 +5,14 @@ Two decisions, both taken from the data itself rather than from either database'
 
 1. **Which term drives.** Each filter term that is one range of a ``(key, value, run_id)`` index
    (``metrics.acc > 0.99``, ``params.model = 'rf'``) is counted on that index, and so are the runs
-   of the searched experiments, all with a cap that grows 4x per round until one of them comes in
+   of the searched experiments, all with a cap that grows 8x per round until one of them comes in
    under it: the smallest is known exactly after reading a few times as many index entries as it
    holds, and nothing larger is ever read whole. The smallest drives (its matches reach the runs
    by primary key); every other term is probed per candidate run. When the experiments' runs are
-   the smallest set, they drive through the runs index as before.
+   the smallest set, they drive through the runs index as before. Each engine remembers the
+   sizes it counted, so a term seen before is counted first and from about its size: a repeated
+   search (the next page, a refresh) counts in one round instead of climbing to it; the choice
+   itself is always made on the counts of the moment.
 2. **Top-k by walking an index.** With one ``order_by`` on a metric, the metric's values are read
    in index order from the best end: the first ``L`` of them (bounded by the L-th value, ties
    included) are joined to the runs, probed, and sorted; when at least a page of runs passes, it
@@ -24,7 +27,9 @@ last, which the walk never returns (a page that needs them takes the fallback).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import threading
+import weakref
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +49,7 @@ from shipyard.store.sql.tables import latest_metrics, runs
 __all__ = ["SearchPlan", "find_runs", "plan_driver"]
 
 _FIRST_CAP = 512
-_CAP_GROWTH = 4
+_CAP_GROWTH = 8  # fewer rounds: each statement costs ~0.4 ms before it reads an entry
 _LAST_CAP = 1 << 23  # past 8M matches, the order of the biggest sets no longer matters
 _WALK_FIRST = 8  # the walk first reads this many metric values per run of the page
 _WALK_GROWTH = 8
@@ -54,8 +59,13 @@ _WALK_OPS = (Op.EQ, Op.LT, Op.LE, Op.GT, Op.GE, Op.IS_NOT_NULL)
 # runs. Once the planner here has counted the driving range, index nested loops are the plan.
 # The same misjudged estimates pushed the plan's cost past jit_optimize_above_cost on 1,000,000 runs,
 # and compiling it took ~0.8 s (EXPLAIN ANALYZE: 1,208 ms with JIT, 371-404 ms without): no JIT.
-_PG_INDEX_ONLY = ("enable_hashjoin = off", "enable_mergejoin = off", "enable_seqscan = off",
-                  "max_parallel_workers_per_gather = 0", "jit = off")
+_PG_INDEX_ONLY = {"enable_hashjoin": "off", "enable_mergejoin": "off", "enable_seqscan": "off",
+                  "max_parallel_workers_per_gather": "0", "jit": "off"}
+# Each set in one statement: a round trip per setting (SET LOCAL) cost ~3 ms per search.
+_SET_LOCAL = "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in _PG_INDEX_ONLY.items())
+# As SET LOCAL ... TO DEFAULT: back to the value the session started with.
+_RESET_LOCAL = ("SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ("
+                + ", ".join(f"'{k}'" for k in _PG_INDEX_ONLY) + ")")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +90,53 @@ def plan_driver(conn: sa.Connection, query: RunQuery) -> SearchPlan:
     terms = [c for c in query.filter if drivable(c, dialect)]
     if not terms:
         return SearchPlan(None)
-    sources: list[tuple[Comparison | None, sa.Select[Any]]] = [
-        (c, _capped_count(matching_rows(c, dialect))) for c in terms]
-    sources.append((None, _capped_count(sa.select(runs.c.run_id).where(*search_scope(query)))))
-    cap = _FIRST_CAP
+    sources: list[tuple[Comparison | None, Hashable, sa.Select[Any]]] = [
+        (c, c, _capped_count(matching_rows(c, dialect))) for c in terms]
+    sources.append((None, ("runs", query.experiment_ids, query.view),
+                    _capped_count(sa.select(runs.c.run_id).where(*search_scope(query)))))
+    sizes = _sizes(conn.engine)
+    known = [sizes[key] for _source, key, _count in sources if key in sizes]
+    # Counted smallest-known first, from twice that size: a repeated term is counted in one round.
+    order = sorted(range(len(sources)), key=lambda i: sizes.get(sources[i][1], _LAST_CAP))
+    cap = max(_FIRST_CAP, 2 * min(known)) if known else _FIRST_CAP
     while True:
         # Once a set is counted exactly, the ones after it are read no further than its size:
         # they can only win by being smaller (a count that reaches the bound is a lower bound).
-        counts: list[tuple[Comparison | None, int]] = []
+        counted: dict[int, int] = {}
+        exact: list[tuple[int, int]] = []
         bound = cap
-        for source, count in sources:
-            n = int(conn.execute(count, {"cap": bound}).scalar_one())
-            counts.append((source, n))
-            bound = min(bound, n)
-        under = [(n, i) for i, (_source, n) in enumerate(counts) if n < cap]
-        if under or cap >= _LAST_CAP:
-            _n, best = min(under or [(n, i) for i, (_source, n) in enumerate(counts)])
-            return SearchPlan(counts[best][0], tuple(counts))
+        for i in order:
+            counted[i] = n = int(conn.execute(sources[i][2], {"cap": bound}).scalar_one())
+            if n < bound:
+                exact.append((n, i))
+                bound = n
+        if exact or cap >= _LAST_CAP:
+            _n, best = min(exact or [(n, i) for i, n in counted.items()])
+            _remember(sizes, {sources[i][1]: n for n, i in exact},
+                      {sources[i][1]: n for i, n in counted.items() if (n, i) not in exact})
+            return SearchPlan(sources[best][0], tuple((sources[i][0], counted[i]) for i in range(len(sources))))
         cap *= _CAP_GROWTH
+
+
+# Per engine, the last exact count of each source planned with (a term, or the runs of some
+# experiments), or the largest lower bound seen: where the next search starts counting. Only a
+# starting point: every plan is still decided on counts taken in its own transaction.
+_SIZES: weakref.WeakKeyDictionary[sa.Engine, dict[Hashable, int]] = weakref.WeakKeyDictionary()
+_SIZES_KEPT = 1024
+_SIZES_LOCK = threading.Lock()
+
+
+def _sizes(engine: sa.Engine) -> dict[Hashable, int]:
+    with _SIZES_LOCK:
+        return _SIZES.setdefault(engine, {})
+
+
+def _remember(sizes: dict[Hashable, int], exact: dict[Hashable, int], at_least: dict[Hashable, int]) -> None:
+    with _SIZES_LOCK:
+        if len(sizes) + len(exact) + len(at_least) > _SIZES_KEPT:
+            sizes.clear()
+        sizes.update(exact)
+        sizes.update({key: max(n, sizes.get(key, 0)) for key, n in at_least.items()})
 
 
 @contextlib.contextmanager
@@ -107,13 +146,11 @@ def _nested_loops(conn: sa.Connection) -> Iterator[None]:
     if conn.dialect.name != "postgresql":
         yield
         return
-    for setting in _PG_INDEX_ONLY:
-        conn.exec_driver_sql(f"SET LOCAL {setting}")
+    conn.exec_driver_sql(_SET_LOCAL)
     try:
         yield
     finally:
-        for setting in _PG_INDEX_ONLY:
-            conn.exec_driver_sql(f"SET LOCAL {setting.split(' = ')[0]} = DEFAULT")
+        conn.exec_driver_sql(_RESET_LOCAL)
 
 
 def _page(conn: sa.Connection, stmt: sa.Select[Any], query: RunQuery, offset: int) -> Sequence[Any]:
