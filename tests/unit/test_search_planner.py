@@ -214,3 +214,21 @@ def test_id_lists_bind_any_text_as_one_parameter(dialect: str, request: pytest.F
         assert sorted(found) == sorted(odd)
     finally:
         engine.dispose()
+
+
+def test_a_page_loads_each_runs_children_across_chunks(corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page's params, tags and metrics are read a chunk of ids at a time and matched to their runs
+    by place in the page: every run gets its own, whatever the chunk size."""
+    from shipyard.store.sql import runs as run_rows
+
+    store, exp_id, runs = corpus
+    monkeypatch.setattr(run_rows, "_CHUNK", 7)
+    page = store.runs.search(RunQuery((exp_id,), max_results=100))
+    assert len(page.items) == 100
+    for run in page.items:
+        expected = runs[run.info.run_id]
+        assert run.data.params == {"model": expected["model"]}
+        logged = {} if expected["acc"] is None else {"acc": expected["acc"], "loss": expected["loss"]}
+        got = {k: m.value for k, m in run.data.latest_metrics.items()}
+        assert got.keys() == logged.keys()
+        assert all(math.isnan(v) if math.isnan(logged[k]) else v == logged[k] for k, v in got.items())

@@ -32,7 +32,8 @@ def among(dialect: str, column: sa.ColumnElement[str], name: str = "ids") -> sa.
 
 
 def bound_ids(dialect: str, ids: Sequence[str]) -> str:
-    """The value to bind for :func:`among`'s parameter."""
+    """The value to bind for :func:`among`'s parameter (or for a statement that reads the list
+    itself: ``json_each(?)`` on SQLite, ``unnest(CAST(... AS TEXT[]))`` on PostgreSQL)."""
     if dialect == "sqlite":
         return json.dumps(list(ids))
     # Every element quoted, so commas, braces, spaces or the word NULL in an id stay text.

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -39,7 +40,7 @@ from shipyard.store.not_found import experiment_deleted, experiment_not_found, p
 from shipyard.store.run_writes import check_distinct, write_each
 from shipyard.store.sql.database import Database
 from shipyard.store.sql.experiments import experiment_pk
-from shipyard.store.sql.id_lists import among, bound_ids
+from shipyard.store.sql.id_lists import bound_ids
 from shipyard.store.sql.lineage import record_edges
 from shipyard.store.sql.metric_rows import append_metrics
 from shipyard.store.sql.planner import find_runs
@@ -67,21 +68,21 @@ _STATUS = {s.value: s for s in RunStatus}
 _STAGE = {s.value: s for s in LifecycleStage}
 
 
-def _children(dialect: sa.Dialect) -> tuple[str, ...]:
-    """The driver's SQL reading the params, tags and latest metrics of the runs ``:ids``,
-    compiled once per dialect: building a statement and its cache key took longer than SQLite
-    took to answer it for one run."""
-    sql = _CHILDREN_SQL.get(dialect.name)
-    if sql is None:
-        tables = ((params, ()), (run_tags, ()), (latest_metrics, ("step", "timestamp")))
-        sql = _CHILDREN_SQL[dialect.name] = tuple(
-            str(sa.select(t.c.run_id, t.c.key, t.c.value, *(t.c[name] for name in extra))
-                .where(among(dialect.name, t.c.run_id)).compile(dialect=dialect))
-            for t, extra in tables)
-    return sql
+@functools.cache
+def _children(dialect: str) -> tuple[str, str, str]:
+    """The driver's SQL reading the params, tags and latest metrics of the runs ``:ids`` (bound
+    with :func:`bound_ids`), each row led by its run's place in the list (from 0) rather than its
+    id: 13,000 ids of 32 characters less to send and decode for a page of 1,000 runs."""
+    page, place, run_id = _PAGE[dialect]
+    return tuple(  # type: ignore[return-value]
+        f"SELECT {place}, t.key, t.value{extra} FROM {page} JOIN {table.name} AS t ON t.run_id = {run_id}"
+        for table, extra in ((params, ""), (run_tags, ""), (latest_metrics, ", t.step, t.timestamp")))
 
 
-_CHILDREN_SQL: dict[str, tuple[str, ...]] = {}
+# The page's ids as rows of (place, id): a JSON array on SQLite, an array literal on PostgreSQL.
+_PAGE = {"sqlite": ("json_each(?) AS page", "page.key", "page.value"),
+         "postgresql": ("unnest(CAST(%(ids)s AS TEXT[])) WITH ORDINALITY AS page(run_id, n)", "page.n - 1",
+                        "page.run_id")}
 
 
 _RUN_BY_ID = sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id", type_=sa.String))
@@ -139,22 +140,22 @@ def load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
 
 def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     ids = [row[0] for row in rows]
-    run_params: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
-    tags: dict[str, dict[str, str]] = {run_id: {} for run_id in ids}
-    latest: dict[str, dict[str, Metric]] = {run_id: {} for run_id in ids}
+    run_params: list[dict[str, str]] = [{} for _ in ids]
+    tags: list[dict[str, str]] = [{} for _ in ids]
+    latest: list[dict[str, Metric]] = [{} for _ in ids]
     nan = float("nan")
     dialect = conn.dialect.name
-    params_of, tags_of, latest_of = _children(conn.dialect)
+    params_of, tags_of, latest_of = _children(dialect)
     metric = _metric
     for start in range(0, len(ids), _CHUNK):
         bound = bound_ids(dialect, ids[start:start + _CHUNK])
-        for run_id, key, value in _tuples(conn, params_of, bound):
-            run_params[run_id][key] = value
-        for run_id, key, value in _tuples(conn, tags_of, bound):
-            tags[run_id][key] = value
-        for run_id, key, value, step, ts in _tuples(conn, latest_of, bound):
-            latest[run_id][key] = metric(key, nan if value is None else value, step, ts)
-    return [_run(_info(row), _run_data(run_params[row[0]], tags[row[0]], latest[row[0]])) for row in rows]
+        for place, key, value in _tuples(conn, params_of, bound):
+            run_params[start + place][key] = value
+        for place, key, value in _tuples(conn, tags_of, bound):
+            tags[start + place][key] = value
+        for place, key, value, step, ts in _tuples(conn, latest_of, bound):
+            latest[start + place][key] = metric(key, nan if value is None else value, step, ts)
+    return [_run(_info(row), _run_data(p, t, m)) for row, p, t, m in zip(rows, run_params, tags, latest, strict=True)]
 
 
 class SqlRunStore:
