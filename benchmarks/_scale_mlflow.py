@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import statistics
 import tempfile
 import time
 from itertools import islice
@@ -93,14 +92,8 @@ def measure(path: Path, repeats: int) -> dict:
         def once(query: dict = query) -> list:
             return client.search_runs([exp.experiment_id], filter_string=query["filter_string"],
                                       max_results=query["max_results"], order_by=query["order_by"])
-        found = once()  # warm-up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            once()
-            times.append(time.perf_counter() - start)
-        out[name] = {"ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000,
-                     "names": [r.info.run_name for r in found]}
+        found, ms, low = data.warm_timed(once, repeats)  # as Shipyard's side is timed
+        out[name] = {"ms": ms, "min_ms": low, "names": [r.info.run_name for r in found]}
     return out
 
 

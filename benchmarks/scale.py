@@ -8,7 +8,7 @@ Corpora (``_scale_data``: one experiment, each run with 5 params, 5 metrics, 3 t
 by bulk SQL into each tool's own schema, not through the SDKs (a million runs through an SDK
 takes hours): see ``_scale_corpus.py`` for Shipyard and ``_scale_mlflow.py`` for MLflow. They
 are cached (``.bench/scale/``, PostgreSQL databases ``shipyard_scale_<n>``). Measured, each a
-median of ``--repeats`` after one warm-up, through the SDK's ``Client``:
+median of ``--repeats`` once warm (``_scale_data.warm_timed``), through the SDK's ``Client``:
 
 (a) ``metrics.acc > 0.99 and params.model = 'rf'`` (0.25 % of runs), default order, max_results=1000;
     ``a_same``: its bound scaled to the store (0.9, 0.99, 0.999), so ~250 runs match at every size
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,16 +56,6 @@ WRITE_RUNS = 300  # through the Client's explicit calls (and MLflow's)
 FLUENT_RUNS = 2000  # through the fluent SDK: a few seconds at its rate
 
 
-def _median_ms(fn: Any, repeats: int) -> tuple[Any, float, float]:
-    result = fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return result, statistics.median(times), min(times)
-
-
 def measure_shipyard(uri: str, n: int, repeats: int) -> dict[str, Any]:
     client = shipyard.Client(tracking_uri=uri, artifact_uri=str(BENCH / "scale-artifacts"))
     try:
@@ -74,15 +63,15 @@ def measure_shipyard(uri: str, n: int, repeats: int) -> dict[str, Any]:
         assert exp is not None
         out: dict[str, Any] = {}
         for name, query in {**data.QUERIES, "a_same": data.same_answer_query(n)}.items():
-            found, ms, low = _median_ms(lambda q=query: client.search_runs([exp.experiment_id], **q), repeats)
+            found, ms, low = data.warm_timed(lambda q=query: client.search_runs([exp.experiment_id], **q), repeats)
             out[name] = {"ms": ms, "min_ms": low, "names": [r.info.run_name for r in found]}
         run_id = "f" * 32
-        columns, ms, low = _median_ms(lambda: client.get_metric_history_columns(run_id, data.HISTORY_KEY), repeats)
+        columns, ms, low = data.warm_timed(lambda: client.get_metric_history_columns(run_id, data.HISTORY_KEY), repeats)
         assert len(columns) == data.HISTORY_STEPS
         out["d"] = {"ms": ms, "min_ms": low}
-        _objects, ms, low = _median_ms(lambda: client.get_metric_history(run_id, data.HISTORY_KEY), repeats)
+        _objects, ms, low = data.warm_timed(lambda: client.get_metric_history(run_id, data.HISTORY_KEY), repeats)
         out["d_objects"] = {"ms": ms, "min_ms": low}
-        _thin, ms, low = _median_ms(lambda: client.get_metric_history_columns(run_id, data.HISTORY_KEY,
+        _thin, ms, low = data.warm_timed(lambda: client.get_metric_history_columns(run_id, data.HISTORY_KEY,
                                                                               max_points=1000), repeats)
         out["d_chart"] = {"ms": ms, "min_ms": low}
         return out
