@@ -209,6 +209,24 @@ def test_the_list_is_paged_with_the_stores_tokens(ran: Ran, monkeypatch: pytest.
     assert '<a class="button secondary" href="/ui/pipelines">« First page</a>' in second
 
 
+def test_the_list_reads_every_rows_steps_in_one_search_or_in_pages(ran: Ran,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.pipelines import records
+    from shipyard.tracking.service import TrackingService
+
+    searches: list[object] = []
+    search = TrackingService.search
+    monkeypatch.setattr(TrackingService, "search", lambda self, query: searches.append(query) or search(self, query))
+    page = html_page(ran.http.get("/ui/pipelines"))
+    assert len(re.findall(r'<tr data-pipeline-run="', page)) == 4
+    assert len(searches) == 2  # the pipeline runs, then the steps of all four
+    # A page of steps smaller than their number: the same counts, read in several searches.
+    monkeypatch.setattr(records, "STEP_PAGE", 2)
+    searches.clear()
+    assert html_page(ran.http.get("/ui/pipelines")) == page
+    assert len(searches) > 2
+
+
 @pytest.mark.parametrize(("url", "status", "message"), [
     ("/ui/pipelines/0123456789abcdef0123456789abcdef", 404, "does not exist"),
     ("/ui/pipelines?page_token=garbage", 400, "token"),

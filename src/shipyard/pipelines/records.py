@@ -10,11 +10,11 @@ store (SQLite, PostgreSQL, a team server over REST) holds pipelines, and their c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from shipyard.entities import Run, RunStatus, ViewType
+from shipyard.entities import Comparison, Op, OrderBy, Run, RunFilter, RunQuery, RunStatus, ViewType
 from shipyard.errors import InvalidInput
 from shipyard.tracking.service import HasTracking, TrackingService, as_tracking
 
@@ -23,7 +23,7 @@ from shipyard.tracking.service import HasTracking, TrackingService, as_tracking
 Tracking = TrackingService | HasTracking
 
 __all__ = ["PipelineSummary", "find_finished_step", "graph_text", "invalidate", "list_pipeline_runs", "read_graph",
-           "read_params", "step_runs", "summarize"]
+           "read_params", "step_runs", "step_runs_of", "summarize"]
 
 ROLE_TAG = "shipyard.pipeline.role"  # pipeline | step
 NAME_TAG = "shipyard.pipeline.name"
@@ -39,6 +39,7 @@ GRAPH_TAG = "shipyard.pipeline.graph"  # {call id: [the call ids it depends on]}
 GATE_TAG = "shipyard.pipeline.gate"  # passed | failed, on a gated step's run
 GATE_EXPR_TAG = "shipyard.pipeline.gate_expr"  # the gate's expressions, joined by " and "
 TAG_LIMIT = 8000  # the longest tag value every store keeps
+STEP_PAGE = 1000  # step runs read per search
 
 
 def _quote(value: str) -> str:
@@ -136,11 +137,27 @@ def step_runs(client: Tracking, run_id: str) -> list[Run]:
     """The step runs of pipeline run ``run_id``, in the order they started (a resumed run has the failed attempt
     and its retry both)."""
     tracking = as_tracking(client)
-    run = tracking.get_run(run_id)
-    text = f"tags.`{PARENT_TAG}` = {_quote(run_id)}"
-    runs = tracking.search_runs([run.info.experiment_id], text, max_results=1000,
-                              order_by=["attributes.start_time ASC"])
-    return list(runs)
+    return step_runs_of(tracking, [tracking.get_run(run_id)])[run_id]
+
+
+def step_runs_of(client: Tracking, pipelines: Sequence[Run]) -> dict[str, list[Run]]:
+    """The step runs of each of ``pipelines`` (pipeline run id -> its steps in the order they started), read
+    by one search per page of ``STEP_PAGE`` steps however many pipeline runs there are (a list page of 25
+    pipeline runs used to read each one's steps with two calls of its own)."""
+    tracking = as_tracking(client)
+    found: dict[str, list[Run]] = {run.info.run_id: [] for run in pipelines}
+    if not found:
+        return found
+    experiments = tuple(dict.fromkeys(run.info.experiment_id for run in pipelines))
+    query = RunQuery(experiments, RunFilter((Comparison("tag", PARENT_TAG, Op.IN, tuple(found)),)),
+                     ViewType.ACTIVE_ONLY, (OrderBy("attribute", "start_time", ascending=True),), STEP_PAGE)
+    while True:
+        page = tracking.search(query)
+        for step in page:
+            found[step.data.tags[PARENT_TAG]].append(step)
+        if page.token is None:
+            return found
+        query = replace(query, page_token=page.token)
 
 
 def invalidate(client: Tracking, pipeline: str, step: str, *, experiment: str | None = None) -> int:

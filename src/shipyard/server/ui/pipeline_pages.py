@@ -15,7 +15,15 @@ from fastapi import Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from shipyard.entities import Comparison, Op, OrderBy, RunFilter, RunQuery, ViewType
-from shipyard.pipelines.records import PARENT_TAG, ROLE_TAG, pipeline_run, read_graph, step_runs, summarize
+from shipyard.pipelines.records import (
+    PARENT_TAG,
+    ROLE_TAG,
+    pipeline_run,
+    read_graph,
+    step_runs,
+    step_runs_of,
+    summarize,
+)
 from shipyard.server.responses import tracking
 from shipyard.server.routing import PrefixRouter
 from shipyard.server.ui.pipeline_view import counts, dag, step_rows
@@ -25,7 +33,7 @@ __all__ = ["router"]
 
 router = PrefixRouter(prefixes=("/ui/pipelines",), route_class=UIRoute, include_in_schema=False)
 
-PAGE_SIZE = 25  # each row reads its step runs too, so pages stay short
+PAGE_SIZE = 25
 
 
 @router.get("/ui/pipelines", name="ui_pipelines")
@@ -40,8 +48,8 @@ def pipelines_page(request: Request, page_token: Annotated[str, Query(max_length
                          page_token or None)
         result = shipyard.search(query)
         next_token = result.token
-        for run in result:
-            rows.append((summarize(run), counts(step_rows(step_runs(shipyard, run.info.run_id)))))
+        steps = step_runs_of(shipyard, result)
+        rows = [(summarize(run), counts(step_rows(steps[run.info.run_id]))) for run in result]
     return page(request, "pipelines.html", rows=rows, next_token=next_token, page_token=page_token,
                 section="pipelines")
 
