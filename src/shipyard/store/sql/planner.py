@@ -94,7 +94,7 @@ def plan_driver(conn: sa.Connection, query: RunQuery) -> SearchPlan:
     sources.append((None, ("runs", query.experiment_ids, query.view),
                     _capped_count(sa.select(runs.c.run_id).where(*search_scope(query)))))
     sizes = _sizes(conn.engine)
-    known = [sizes[key] for _source, key, _count in sources if key in sizes]
+    known = [n for n in (sizes.get(key) for _source, key, _count in sources) if n is not None]
     # Counted smallest-known first, from twice that size: a repeated term is counted in one round.
     order = sorted(range(len(sources)), key=lambda i: sizes.get(sources[i][1], _LAST_CAP))
     cap = max(_FIRST_CAP, 2 * min(known)) if known else _FIRST_CAP
