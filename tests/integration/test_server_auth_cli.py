@@ -27,7 +27,8 @@ PASSWORD = "a long enough passphrase 7"
 def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")})
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: calls.append(k))
+    # What uvicorn (and so each worker) saw in the environment, as "environ".
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: calls.append({**k, "environ": dict(os.environ)}))
     return calls
 
 
@@ -57,7 +58,8 @@ def test_insecure_says_what_it_means_and_serves(tmp_path: Path, uvicorn_calls: l
     assert result.exit_code == 0, result.output
     assert "anyone who can reach port 5999 can read, change and delete everything" in _flat(result.stdout).lower()
     assert [c["host"] for c in uvicorn_calls] == ["0.0.0.0"]
-    assert os.environ["SHIPYARD_SERVER_AUTH"] == "false"
+    assert uvicorn_calls[-1]["environ"]["SHIPYARD_SERVER_AUTH"] == "false"
+    assert "SHIPYARD_SERVER_AUTH" not in os.environ  # set for the workers, then put back
 
 
 def test_loopback_needs_neither(tmp_path: Path, uvicorn_calls: list[dict[str, Any]]) -> None:
@@ -65,7 +67,7 @@ def test_loopback_needs_neither(tmp_path: Path, uvicorn_calls: list[dict[str, An
     assert result.exit_code == 0, result.output
     assert "insecure" not in result.stdout.lower()
     assert "sign-in off" in _flat(result.stdout)
-    assert BOOTSTRAP_HASH_ENV not in os.environ
+    assert BOOTSTRAP_HASH_ENV not in uvicorn_calls[-1]["environ"]
 
 
 def test_auth_prints_a_bootstrap_code_once_no_user_exists(tmp_path: Path,
@@ -77,11 +79,14 @@ def test_auth_prints_a_bootstrap_code_once_no_user_exists(tmp_path: Path,
     code = re.search(r"one-time code \(.*?\): ([A-Za-z0-9_-]{24})", text)
     assert code is not None, text
     # The workers get the code's hash, never the code.
-    assert os.environ[BOOTSTRAP_HASH_ENV] == bootstrap_code_hash(code.group(1))
-    assert code.group(1) not in str(os.environ)
-    assert os.environ["SHIPYARD_SERVER_AUTH"] == "true"
+    workers = uvicorn_calls[-1]["environ"]
+    assert workers[BOOTSTRAP_HASH_ENV] == bootstrap_code_hash(code.group(1))
+    assert code.group(1) not in str(workers)
+    assert workers["SHIPYARD_SERVER_AUTH"] == "true"
+    assert BOOTSTRAP_HASH_ENV not in os.environ
 
-    # A worker (the app factory) takes it: the code makes the first admin, once.
+    # A worker (the app factory, in the environment it is given) takes it: the code makes the first admin, once.
+    os.environ.update(workers)
     app = app_from_environment()
     transport = ASGITransport(app)
     try:
@@ -105,7 +110,7 @@ def test_auth_prints_a_bootstrap_code_once_no_user_exists(tmp_path: Path,
     result = _serve(tmp_path, "--auth")
     assert result.exit_code == 0, result.output
     assert "one-time code" not in result.stdout
-    assert BOOTSTRAP_HASH_ENV not in os.environ
+    assert BOOTSTRAP_HASH_ENV not in uvicorn_calls[-1]["environ"]
 
 
 def test_auth_with_existing_users_prints_no_code(tmp_path: Path, uvicorn_calls: list[dict[str, Any]]) -> None:

@@ -127,8 +127,14 @@ def test_command_runs_uvicorn_factory_and_warns_off_loopback(tmp_path: Path, mon
                                                               host: str, extra: tuple[str, ...], warns: bool) -> None:
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")})
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: calls.append((a, k)))
-    monkeypatch.setattr("shipyard.cli.reuseport.run", lambda *a, **k: calls.append((a, k)))  # --workers on Linux
+    seen: list[dict[str, str]] = []  # the environment the workers start with
+
+    def start(*a: Any, **k: Any) -> None:
+        calls.append((a, k))
+        seen.append(dict(os.environ))
+
+    monkeypatch.setattr("uvicorn.run", start)
+    monkeypatch.setattr("shipyard.cli.reuseport.run", start)  # --workers on Linux
     uri = sqlite_uri(tmp_path / "s.db")
 
     exposed = ("--insecure",) if host not in ("127.0.0.1", "localhost", "::1") else ()  # no --auth here
@@ -141,21 +147,24 @@ def test_command_runs_uvicorn_factory_and_warns_off_loopback(tmp_path: Path, mon
     assert f"Shipyard server on {url} (3 workers)" in result.stdout
     assert calls == [((APP_FACTORY,), {"factory": True, "host": host, "port": 5999, "workers": 3,
                                       "log_level": "info"})]
-    # What the workers will read:
-    assert os.environ["SHIPYARD_TRACKING_URI"] == uri
-    assert os.environ["SHIPYARD_ARTIFACT_URI"] == str(tmp_path / "artifacts")  # beside the database
-    assert os.environ["SHIPYARD_SERVER_CORS_ORIGINS"] == "https://ui.example"
+    # What the workers read, set for them and put back once they stop:
+    (workers,) = seen
+    assert workers["SHIPYARD_TRACKING_URI"] == uri
+    assert workers["SHIPYARD_ARTIFACT_URI"] == str(tmp_path / "artifacts")  # beside the database
+    assert workers["SHIPYARD_SERVER_CORS_ORIGINS"] == "https://ui.example"
     expected_hosts = extra[1] if extra else "localhost,127.0.0.1,::1"
-    assert os.environ["SHIPYARD_SERVER_ALLOWED_HOSTS"] == expected_hosts
+    assert workers["SHIPYARD_SERVER_ALLOWED_HOSTS"] == expected_hosts
+    assert not [k for k in os.environ if k.startswith("SHIPYARD_")]
 
 
 def test_global_options_reach_the_server_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")})
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: None)
+    seen: list[dict[str, str]] = []
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: seen.append(dict(os.environ)))
     uri = sqlite_uri(tmp_path / "g.db")
     result = CliRunner().invoke(cli_app, ["--tracking-uri", uri, "--artifact-uri", str(tmp_path / "blobs"), "server"])
     assert result.exit_code == 0, result.output
-    assert (os.environ["SHIPYARD_TRACKING_URI"], os.environ["SHIPYARD_ARTIFACT_URI"]) == (uri, str(tmp_path / "blobs"))
+    assert (seen[0]["SHIPYARD_TRACKING_URI"], seen[0]["SHIPYARD_ARTIFACT_URI"]) == (uri, str(tmp_path / "blobs"))
 
 
 def test_worker_environment_round_trips_every_setting() -> None:

@@ -9,7 +9,6 @@ stops the command with one message (exit 6) instead of crashing every worker.
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -99,8 +98,8 @@ def serve(
 
         environment[BOOTSTRAP_HASH_ENV] = bootstrap_code_hash(code)
         _announce_bootstrap(code, launch.listen_url(host, port))
-    os.environ.update(environment)  # read by app_from_environment in this process and in every worker
-    launch.run(APP_FACTORY, host=host, port=port, workers=workers)
+    # Read by app_from_environment in this process and in every worker, while they run.
+    launch.run(APP_FACTORY, host=host, port=port, workers=workers, env=environment)
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
