@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.entities.history import MetricHistory
 from shipyard.installed import importable
+from shipyard.store.sql.driver_rows import driver_rows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,14 +41,7 @@ def read(conn: sa.Connection, run_id: str, key: str) -> MetricHistory:
     """The points of ``key`` of ``run_id`` as columns in (step, timestamp, logged) order, read
     through the store's connection ``conn`` in one query."""
     dialect = conn.dialect.name
-    driver = conn.connection.driver_connection
-    # PostgreSQL: bytea in binary, not as hex text to decode.
-    cursor = driver.cursor(binary=True) if dialect == "postgresql" else driver.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_SQL[dialect], (run_id, key))
-        chunks = cursor.fetchall()
-    finally:
-        cursor.close()
+    chunks = driver_rows(conn, _SQL[dialect], (run_id, key))  # bytea in binary on PostgreSQL, not hex text
     steps, values, timestamps = (_column(typecode, [chunk[i] for chunk in chunks])
                                  for i, typecode in enumerate("qdq"))
     if available(dialect):

@@ -3,6 +3,8 @@
 PostgreSQL (bound as text: psycopg's dumper of a Python list builds the array element by element
 in Python, 3-4 ms for a page of a thousand ids; PostgreSQL parses the literal in C).
 
+For the driver's own SQL, :func:`listed` reads the same bound value as rows of (place, id).
+
 A page of a thousand runs would otherwise be a thousand bind parameters to render on every
 query, and an expanding ``IN`` re-renders its statement on every execution, which cost more
 than SQLite took to answer it for one run. A statement built with :func:`among` is therefore
@@ -17,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["among", "bound_ids"]
+__all__ = ["among", "bound_ids", "listed"]
 
 
 def among(dialect: str, column: sa.ColumnElement[str], name: str = "ids") -> sa.ColumnElement[bool]:
@@ -38,3 +40,11 @@ def bound_ids(dialect: str, ids: Sequence[str]) -> str:
         return json.dumps(list(ids))
     # Every element quoted, so commas, braces, spaces or the word NULL in an id stay text.
     return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in ids) + "}"
+
+
+def listed(dialect: str) -> tuple[str, str, str]:
+    """The ids bound as the driver's one positional parameter, as rows, for the driver's own SQL:
+    (a FROM item named ``listed``, its column of each id's place in the list from 0, its id column)."""
+    if dialect == "sqlite":
+        return "json_each(?) AS listed", "listed.key", "listed.value"
+    return "unnest(CAST(%s AS TEXT[])) WITH ORDINALITY AS listed(id, n)", "listed.n - 1", "listed.id"

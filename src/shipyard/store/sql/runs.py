@@ -39,8 +39,9 @@ from shipyard.errors import AlreadyExists, InvalidInput, NotFound, RunNotActive,
 from shipyard.store.not_found import experiment_deleted, experiment_not_found, param_change_conflict, run_not_found
 from shipyard.store.run_writes import check_distinct, write_each
 from shipyard.store.sql.database import Database
+from shipyard.store.sql.driver_rows import driver_rows
 from shipyard.store.sql.experiments import experiment_pk
-from shipyard.store.sql.id_lists import bound_ids
+from shipyard.store.sql.id_lists import bound_ids, listed
 from shipyard.store.sql.lineage import record_edges
 from shipyard.store.sql.metric_rows import append_metrics
 from shipyard.store.sql.planner import find_runs
@@ -70,20 +71,14 @@ _STAGE = {s.value: s for s in LifecycleStage}
 
 @functools.cache
 def _children(dialect: str) -> tuple[str, str, str]:
-    """The driver's SQL reading the params, tags and latest metrics of the runs ``:ids`` (bound
-    with :func:`bound_ids`), each row led by its run's place in the list (from 0) rather than its
-    id: 13,000 ids of 32 characters less to send and decode for a page of 1,000 runs."""
-    page, place, run_id = _PAGE[dialect]
+    """The driver's SQL reading the params, tags and latest metrics of the ids bound with
+    :func:`bound_ids`, each row led by its run's place in the list (from 0) rather than its id:
+    13,000 ids of 32 characters less to send and decode for a page of 1,000 runs."""
+    page, place, run_id = listed(dialect)
     params_of, tags_of, latest_of = (
         f"SELECT {place}, t.key, t.value{extra} FROM {page} JOIN {table.name} AS t ON t.run_id = {run_id}"
         for table, extra in ((params, ""), (run_tags, ""), (latest_metrics, ", t.step, t.timestamp")))
     return params_of, tags_of, latest_of
-
-
-# The page's ids as rows of (place, id): a JSON array on SQLite, an array literal on PostgreSQL.
-_PAGE = {"sqlite": ("json_each(?) AS page", "page.key", "page.value"),
-         "postgresql": ("unnest(CAST(%(ids)s AS TEXT[])) WITH ORDINALITY AS page(run_id, n)", "page.n - 1",
-                        "page.run_id")}
 
 
 _RUN_BY_ID = sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id", type_=sa.String))
@@ -97,24 +92,6 @@ def _info(row: Any) -> RunInfo:
     run_id, experiment_id, name, status, start, end, stage, parent, user, source, _deleted = row
     return _run_info(run_id, str(experiment_id), name, _STATUS[status], start, end, _STAGE[stage], parent,
                      user, source)
-
-
-def _tuples(conn: sa.Connection, sql: str, ids: str) -> list[tuple[Any, ...]]:
-    """The rows of one of :func:`_children`'s queries, as the driver's tuples: none of their
-    columns needs converting, and building a ``Row`` for each of a page's 13,000 child rows cost
-    more than reading them. PostgreSQL sends them in binary: formatting 5,000 floats and bigints
-    as text and parsing them back took ~4 ms of a page's 25."""
-    driver: Any = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        with driver.cursor(binary=True) as cursor:
-            cursor.execute(sql, {"ids": ids})
-            return list(cursor.fetchall())
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql, (ids,))
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 @contextlib.contextmanager
@@ -150,11 +127,11 @@ def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[Run]:
     metric = _metric
     for start in range(0, len(ids), _CHUNK):
         bound = bound_ids(dialect, ids[start:start + _CHUNK])
-        for place, key, value in _tuples(conn, params_of, bound):
+        for place, key, value in driver_rows(conn, params_of, (bound,)):
             run_params[start + place][key] = value
-        for place, key, value in _tuples(conn, tags_of, bound):
+        for place, key, value in driver_rows(conn, tags_of, (bound,)):
             tags[start + place][key] = value
-        for place, key, value, step, ts in _tuples(conn, latest_of, bound):
+        for place, key, value, step, ts in driver_rows(conn, latest_of, (bound,)):
             latest[start + place][key] = metric(key, nan if value is None else value, step, ts)
     return [_run(_info(row), _run_data(p, t, m)) for row, p, t, m in zip(rows, run_params, tags, latest, strict=True)]
 
